@@ -1,1 +1,20 @@
-fn main() {}
+//! `sluice`: the command-line entry point. Wiring only; each subcommand lives in `cmd/`.
+
+mod cli;
+mod cmd;
+mod files;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cmd::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sluice: error: {e:#}");
+            ExitCode::from(cmd::EXIT_ERROR)
+        }
+    }
+}

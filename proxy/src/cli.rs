@@ -1,0 +1,231 @@
+//! The command line, as documented in mission.md. Every flag can also come from an environment
+//! variable `SLUICE_…` (shown in `--help`), so secrets such as backend URLs need not appear in
+//! the process list.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "A database gateway for AI agents: short-lived scoped tokens instead of credentials",
+    long_about = "Sluice holds the real database credentials and hands agents short-lived, signed, \
+                  scoped tokens instead. Every statement is parsed, checked against the token's \
+                  role, confined to its rows and columns, and only then forwarded.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate an Ed25519 issuer key pair (issuer.key, issuer.pub)
+    Keygen(KeygenArgs),
+    /// Create, inspect and revoke tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Validate a role file, and explain what a role may do
+    Check(CheckArgs),
+    /// Run the gateway
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Directory to write issuer.key (secret, mode 0600) and issuer.pub into; created if missing.
+    /// Existing keys are never overwritten.
+    #[arg(long, env = "SLUICE_OUT_DIR", value_name = "DIR")]
+    pub out_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token for a role (prints only the token unless --format says otherwise)
+    Create(CreateArgs),
+    /// Show a token's claims and whether its signature, times and revocation status check out;
+    /// exits 0 only if every check passes
+    Inspect(InspectArgs),
+    /// Add a token's jti to a revocation list file (idempotent, safe to run concurrently)
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// The token alone, on one line
+    Token,
+    /// The claims and the token, as JSON
+    Json,
+    /// A connection string with the token as password (needs --dsn-base)
+    Dsn,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Issuer secret key file written by `sluice keygen`
+    #[arg(long, env = "SLUICE_KEY", value_name = "FILE")]
+    pub key: PathBuf,
+    /// Role the token acts as (a role of the gateway's role file)
+    #[arg(long, env = "SLUICE_ROLE")]
+    pub role: String,
+    /// Tenant the token is confined to (the `tenant_id` claim read by row filters)
+    #[arg(long, env = "SLUICE_TENANT_ID", value_name = "T")]
+    pub tenant_id: Option<String>,
+    /// Extra claim, repeatable: KEY=VALUE (VALUE is an integer if written as a plain integer such
+    /// as 42 or -7, else a string: 007 stays "007")
+    #[arg(
+        long = "claim",
+        env = "SLUICE_CLAIMS",
+        value_name = "K=V",
+        value_delimiter = ','
+    )]
+    pub claims: Vec<String>,
+    /// Lifetime, e.g. 15m, 1h, 8h
+    #[arg(long, env = "SLUICE_EXPIRES_IN", value_name = "DUR", value_parser = parse_duration)]
+    pub expires_in: Duration,
+    /// Longest lifetime this command will issue
+    #[arg(long, env = "SLUICE_MAX_LIFETIME", value_name = "DUR", default_value = "24h", value_parser = parse_duration)]
+    pub max_lifetime: Duration,
+    /// Free-text label recorded in the token and in every audit line (e.g. which agent run)
+    #[arg(long, env = "SLUICE_LABEL", value_name = "L")]
+    pub label: Option<String>,
+    /// Role file to check the role and its required claims against before issuing
+    #[arg(long, env = "SLUICE_RBAC_CONFIG", value_name = "FILE")]
+    pub rbac_config: Option<PathBuf>,
+    /// What to print
+    #[arg(long, env = "SLUICE_FORMAT", value_enum, default_value_t = OutputFormat::Token)]
+    pub format: OutputFormat,
+    /// Connection string to put the token into for --format dsn, e.g.
+    /// postgresql://agent@127.0.0.1:6432/rental
+    #[arg(long, env = "SLUICE_DSN_BASE", value_name = "URL")]
+    pub dsn_base: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The token, or `-` to read it from standard input
+    #[arg(env = "SLUICE_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Public key file(s) to check the signature with (repeatable, for key rotation)
+    #[arg(
+        long,
+        env = "SLUICE_PUBLIC_KEY",
+        value_name = "FILE",
+        value_delimiter = ','
+    )]
+    pub public_key: Vec<PathBuf>,
+    /// Revocation list file to check the jti against
+    #[arg(long, env = "SLUICE_REVOCATIONS", value_name = "FILE")]
+    pub revocations: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Revocation list file (one jti per line; created if missing)
+    #[arg(long, env = "SLUICE_REVOCATIONS", value_name = "FILE")]
+    pub revocations: PathBuf,
+    /// The token to revoke, or its jti, or `-` to read either from standard input
+    #[arg(value_name = "TOKEN|JTI")]
+    pub token_or_jti: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Role file to validate
+    #[arg(long, env = "SLUICE_RBAC_CONFIG", value_name = "FILE")]
+    pub rbac_config: PathBuf,
+    /// Print the resolved grants, columns, filters and denies of this role
+    #[arg(long, env = "SLUICE_EXPLAIN", value_name = "ROLE")]
+    pub explain: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PoolMode {
+    /// A backend connection serves a client for one transaction (PgBouncer's default)
+    Transaction,
+    /// A backend connection is pinned to a client for the client's whole session
+    Session,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Role file
+    #[arg(long, env = "SLUICE_RBAC_CONFIG", value_name = "FILE")]
+    pub rbac_config: PathBuf,
+    /// Public key file(s) that tokens may be signed with (repeatable, for key rotation)
+    #[arg(
+        long,
+        env = "SLUICE_PUBLIC_KEY",
+        value_name = "FILE",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub public_key: Vec<PathBuf>,
+    /// Revocation list file, reloaded when it changes
+    #[arg(long, env = "SLUICE_REVOCATIONS", value_name = "FILE")]
+    pub revocations: Option<PathBuf>,
+    /// Address for PostgreSQL clients, e.g. 127.0.0.1:6432
+    #[arg(long, env = "SLUICE_PG_LISTEN", value_name = "ADDR")]
+    pub pg_listen: Option<SocketAddr>,
+    /// PostgreSQL backend, e.g. postgres://app:secret@db:5432/rental (prefer the env var: it
+    /// keeps the password out of the process list)
+    #[arg(
+        long,
+        env = "SLUICE_PG_BACKEND",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub pg_backend: Option<String>,
+    /// Address for MySQL/MariaDB clients, e.g. 127.0.0.1:6033
+    #[arg(long, env = "SLUICE_MYSQL_LISTEN", value_name = "ADDR")]
+    pub mysql_listen: Option<SocketAddr>,
+    /// MySQL/MariaDB backend, e.g. mysql://app:secret@db:3306/rental
+    #[arg(
+        long,
+        env = "SLUICE_MYSQL_BACKEND",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub mysql_backend: Option<String>,
+    /// Address for the REST API and the MCP server, e.g. 127.0.0.1:8080
+    #[arg(long, env = "SLUICE_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
+    /// TLS certificate (PEM); without it a self-signed one is generated at start
+    #[arg(
+        long,
+        env = "SLUICE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(
+        long,
+        env = "SLUICE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Accept tokens over unencrypted connections from non-loopback peers
+    #[arg(long, env = "SLUICE_ALLOW_PLAINTEXT")]
+    pub allow_plaintext: bool,
+    /// Audit log file (JSON lines); standard error if not given
+    #[arg(long, env = "SLUICE_AUDIT_LOG", value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// How backend connections are shared between clients
+    #[arg(long, env = "SLUICE_POOL_MODE", value_enum, default_value_t = PoolMode::Transaction)]
+    pub pool_mode: PoolMode,
+    /// Most backend connections per backend
+    #[arg(long, env = "SLUICE_POOL_SIZE", default_value_t = 16)]
+    pub pool_size: u32,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 15m, 1h or 8h"))
+}

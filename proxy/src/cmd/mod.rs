@@ -1,0 +1,35 @@
+//! One module per subcommand.
+
+mod check;
+mod keygen;
+mod serve;
+mod token;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, TokenCommand};
+
+/// Exit status for "the thing checked is not valid" (a token that fails inspection).
+pub const EXIT_INVALID: u8 = 1;
+/// Exit status for errors: bad input, unreadable files, refused requests.
+pub const EXIT_ERROR: u8 = 2;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Keygen(a) => keygen::run(a),
+        Command::Token(TokenCommand::Create(a)) => token::create(a),
+        Command::Token(TokenCommand::Inspect(a)) => token::inspect(a),
+        Command::Token(TokenCommand::Revoke(a)) => token::revoke(a),
+        Command::Check(a) => check::run(a),
+        Command::Serve(a) => serve::run(a),
+    }
+}
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
