@@ -1,1 +1,80 @@
-//! placeholder
+//! End-to-end test fixtures: throwaway PostgreSQL and MariaDB servers.
+//!
+//! Tests never use the machine's own database services (which may or may not run on
+//! 5432/3306). Each [`PgServer`] / [`MariaDbServer`] is a private server process with its own
+//! data directory in a temp dir, listening on a free `127.0.0.1` port, with a superuser that
+//! needs no password (`postgres` / `root`).
+//!
+//! Most tests should use [`shared_pg`] / [`shared_mariadb`]: one server per test binary, started
+//! on first use, and create their own database with [`PgServer::create_unique_database`] so tests
+//! stay independent. Tests that stop or break the backend start their own server.
+//!
+//! The API is blocking, so it can be called from plain `#[test]`s and from inside
+//! `#[tokio::test]`s alike (the database round trips run on a private runtime on another thread).
+//!
+//! If a server cannot be started (binaries missing, start failure), the call fails with a message
+//! that says what is missing and how to install it; tests fail rather than skip.
+//!
+//! What this crate deliberately does not do: it does not start Sluice itself and holds no Sluice
+//! logic; the end-to-end tests in `tests/` wire the proxy to these servers.
+//!
+//! Architecture invariant: no server outlives the test process. Servers are spawned directly (not
+//! daemonised), from one never-ending thread, with a parent-death signal; see `lifetime.rs`.
+
+mod binaries;
+mod lifetime;
+mod mariadb;
+mod pg;
+mod process;
+mod scratch;
+
+use std::sync::OnceLock;
+
+pub use mariadb::MariaDbServer;
+pub use pg::PgServer;
+
+/// The PostgreSQL server shared by all tests of this test binary, started on first use.
+///
+/// Panics (failing the test) with the start error, e.g. when PostgreSQL is not installed.
+pub fn shared_pg() -> &'static PgServer {
+    static SERVER: OnceLock<Result<PgServer, String>> = OnceLock::new();
+    // The error is kept so that every test using the server fails fast with the same message
+    // instead of each one retrying a start that takes up to a minute to time out.
+    let server = SERVER.get_or_init(|| PgServer::start().map_err(|e| format!("{e:#}")));
+    match server {
+        Ok(server) => server,
+        Err(e) => panic!("the shared PostgreSQL test server could not be started: {e}"),
+    }
+}
+
+/// The MariaDB server shared by all tests of this test binary, started on first use.
+///
+/// Panics (failing the test) with the start error, e.g. when MariaDB is not installed.
+pub fn shared_mariadb() -> &'static MariaDbServer {
+    static SERVER: OnceLock<Result<MariaDbServer, String>> = OnceLock::new();
+    let server = SERVER.get_or_init(|| MariaDbServer::start().map_err(|e| format!("{e:#}")));
+    match server {
+        Ok(server) => server,
+        Err(e) => panic!("the shared MariaDB test server could not be started: {e}"),
+    }
+}
+
+/// A database name that is unique within this test process: `{prefix}_{n}`.
+fn unique_database_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    format!("{prefix}_{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Database names are spliced into `CREATE DATABASE`, so only plain identifiers are accepted.
+fn check_database_name(name: &str) -> anyhow::Result<()> {
+    let plain = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    anyhow::ensure!(
+        plain,
+        "test database name {name:?} must be 1-63 ASCII letters, digits or '_', not starting with a digit"
+    );
+    Ok(())
+}
