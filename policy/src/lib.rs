@@ -1,7 +1,19 @@
-//! Sluice's policy engine: the role model and, later, the check-and-rewrite of SQL statements.
+//! Sluice's policy engine: the role model, and the check-and-rewrite of every SQL statement.
+//!
+//! Entry points: [`roles::RbacConfig::from_yaml`] loads a role file; [`authorize`] turns a SQL
+//! text into the statements to run (rendered from the checked, rewritten AST) or a [`Denial`];
+//! [`Engine`] adds a decision cache in front of it.
 //!
 //! Architecture invariant: this crate does no I/O. It never opens a file, a socket or a database
-//! connection; callers hand it text (a role file's contents, a SQL statement) and claims, and it
-//! hands back values (an [`roles::RbacConfig`], a decision).
+//! connection; callers hand it text and claims, and it hands back values.
 
+mod cache;
+mod decision;
+mod dialect;
+mod engine;
 pub mod roles;
+
+pub use cache::Engine;
+pub use decision::{Authorized, CheckedStatement, Denial, Rule, StatementKind};
+pub use dialect::Dialect;
+pub use engine::{authorize, Scope};

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 
 use sluice_policy::roles::{
-    ColumnSet, ConfigErrors, FilterDialect, ForbiddenBy, Operation, RateLimit, RatePeriod,
-    RbacConfig, TableName,
+    ColumnSet, ConfigErrors, ForbiddenBy, Operation, RateLimit, RatePeriod, RbacConfig, TableName,
 };
+use sluice_policy::Dialect;
 use sluice_tokens::{ClaimValue, Claims};
 
 const SEED: &str = include_str!("../../examples/roles.yaml");
@@ -103,23 +103,19 @@ fn filter_binds_claims_as_literal_nodes() {
         [("tenant_id".to_string(), "tenant_id".to_string())]
     );
     let expr = f
-        .bind(FilterDialect::PostgreSql, &claims("acme-rentals"))
+        .bind(Dialect::PostgreSql, &claims("acme-rentals"))
         .unwrap();
     assert_eq!(expr.to_string(), "tenant_id = 'acme-rentals'");
     // A claim that tries to be SQL stays one string literal.
-    let expr = f
-        .bind(FilterDialect::MySql, &claims("x' OR '1'='1"))
-        .unwrap();
+    let expr = f.bind(Dialect::MySql, &claims("x' OR '1'='1")).unwrap();
     assert_eq!(expr.to_string(), "tenant_id = 'x'' OR ''1''=''1'");
     // Control characters are refused at use.
-    let err = f
-        .bind(FilterDialect::PostgreSql, &claims("a\u{0}b"))
-        .unwrap_err();
+    let err = f.bind(Dialect::PostgreSql, &claims("a\u{0}b")).unwrap_err();
     assert!(err.to_string().contains("control character"), "{err}");
     // A missing claim is an error, not an empty filter.
     let mut c = claims("x");
     c.tenant_id = None;
-    let err = f.bind(FilterDialect::PostgreSql, &c).unwrap_err();
+    let err = f.bind(Dialect::PostgreSql, &c).unwrap_err();
     assert!(err.to_string().contains("no `tenant_id` claim"), "{err}");
 }
 
@@ -133,7 +129,7 @@ fn integer_and_extra_claims_bind() {
     let mut c = claims("acme");
     c.extra.insert("region".into(), ClaimValue::Int(7));
     assert_eq!(
-        f.bind(FilterDialect::PostgreSql, &c).unwrap().to_string(),
+        f.bind(Dialect::PostgreSql, &c).unwrap().to_string(),
         "region_id = 7 AND (archived = false OR owner = 'acme')"
     );
     assert_eq!(

@@ -16,10 +16,10 @@ use sqlparser::ast::{
     visit_expressions, visit_expressions_mut, BinaryOperator, Expr, Ident, UnaryOperator, Value,
     Visit, Visitor,
 };
-use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
 
 use super::model::TableName;
+use crate::Dialect;
 
 /// Prefix of the identifier a placeholder is turned into while parsing. Role files may not use
 /// it themselves, so every identifier with it is one of ours.
@@ -27,22 +27,6 @@ const PLACEHOLDER_PREFIX: &str = "__sluice_claim_";
 
 /// Longest claim value the engine turns into a literal (the token crate enforces the same).
 pub const MAX_CLAIM_BYTES: usize = 256;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FilterDialect {
-    PostgreSql,
-    MySql,
-}
-
-impl FilterDialect {
-    fn parser_dialect(self) -> &'static dyn Dialect {
-        match self {
-            FilterDialect::PostgreSql => &PostgreSqlDialect {},
-            FilterDialect::MySql => &MySqlDialect {},
-        }
-    }
-}
 
 /// Why a filter could not be bound to a token's claims.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,7 +38,7 @@ pub enum BindError {
     #[error("the row filter on {table} is not valid {dialect:?} SQL: {reason}")]
     NotInDialect {
         table: String,
-        dialect: FilterDialect,
+        dialect: Dialect,
         reason: String,
     },
 }
@@ -73,6 +57,11 @@ pub struct RowFilter {
     /// Columns the filter fixes by equality to a claim (`col = {{ token.c }}` in its top-level
     /// conjunction): INSERTs default them to the claim and must not set anything else.
     pinned: Vec<(String, String)>,
+    /// Column names the filter reads.
+    columns: BTreeSet<String>,
+    /// Whether the whole filter is a conjunction of such pins (then an INSERT that sets the
+    /// pinned columns to the claims is known to write a row inside the filter).
+    pins_only: bool,
 }
 
 impl Serialize for RowFilter {
@@ -95,11 +84,19 @@ impl RowFilter {
             ));
         }
         let (sql, placeholders) = substitute_placeholders(text)?;
-        let postgres = parse_condition(&sql, FilterDialect::PostgreSql, table, &placeholders);
-        let mysql = parse_condition(&sql, FilterDialect::MySql, table, &placeholders);
-        let pinned = match (&postgres, &mysql) {
+        let postgres = parse_condition(&sql, Dialect::PostgreSql, table, &placeholders);
+        let mysql = parse_condition(&sql, Dialect::MySql, table, &placeholders);
+        let columns = match (&postgres, &mysql) {
+            (Ok(e), _) | (Err(_), Ok(e)) => column_names(e),
+            (Err(_), Err(_)) => BTreeSet::new(),
+        };
+        let (pinned, pins_only) = match (&postgres, &mysql) {
             (Err(pg), Err(_)) => return Err(pg.clone()),
-            (Ok(e), _) | (Err(_), Ok(e)) => pinned_columns(e, &placeholders),
+            (Ok(e), _) | (Err(_), Ok(e)) => {
+                let pinned = pinned_columns(e, &placeholders);
+                let only = conjunct_count(e) == pinned.len();
+                (pinned, only)
+            }
         };
         Ok(RowFilter {
             text: text.to_string(),
@@ -110,6 +107,8 @@ impl RowFilter {
             postgres,
             mysql,
             pinned,
+            pins_only,
+            columns,
         })
     }
 
@@ -133,12 +132,22 @@ impl RowFilter {
         &self.pinned
     }
 
+    /// Column names the filter reads (as written).
+    pub fn columns(&self) -> &BTreeSet<String> {
+        &self.columns
+    }
+
+    /// Whether the filter is nothing but `column = {{ token.claim }}` conjuncts.
+    pub fn pins_only(&self) -> bool {
+        self.pins_only
+    }
+
     /// The filter as an expression over the table's columns (unqualified), with every
     /// placeholder replaced by a literal node holding the claim's value.
-    pub fn bind(&self, dialect: FilterDialect, claims: &Claims) -> Result<Expr, BindError> {
+    pub fn bind(&self, dialect: Dialect, claims: &Claims) -> Result<Expr, BindError> {
         let template = match dialect {
-            FilterDialect::PostgreSql => &self.postgres,
-            FilterDialect::MySql => &self.mysql,
+            Dialect::PostgreSql => &self.postgres,
+            Dialect::MySql => &self.mysql,
         };
         let mut expr = template.clone().map_err(|reason| BindError::NotInDialect {
             table: self.table.to_string(),
@@ -237,7 +246,7 @@ fn substitute_placeholders(text: &str) -> Result<(String, Vec<String>), String> 
 
 fn parse_condition(
     sql: &str,
-    dialect: FilterDialect,
+    dialect: Dialect,
     table: &TableName,
     placeholders: &[String],
 ) -> Result<Expr, String> {
@@ -355,6 +364,31 @@ fn is_condition(e: &Expr) -> bool {
         | Expr::ILike { .. } => true,
         Expr::Value(v) => matches!(v.value, Value::Boolean(_)),
         _ => false,
+    }
+}
+
+fn column_names(e: &Expr) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let _ = visit_expressions(e, |x| {
+        if let Expr::Identifier(i) = x {
+            if placeholder_index(x).is_none() {
+                out.insert(i.value.clone());
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    out
+}
+
+fn conjunct_count(e: &Expr) -> usize {
+    match e {
+        Expr::Nested(inner) => conjunct_count(inner),
+        Expr::BinaryOp {
+            op: BinaryOperator::And,
+            left,
+            right,
+        } => conjunct_count(left) + conjunct_count(right),
+        _ => 1,
     }
 }
 

@@ -12,7 +12,7 @@ mod resolve;
 mod yaml;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use filter::{BindError, FilterDialect, RowFilter};
+pub use filter::{claim_literal, BindError, RowFilter};
 pub use model::{
     ColumnSet, EffectiveRole, ForbiddenBy, Operation, RateLimit, RatePeriod, TableGrant, TableName,
 };

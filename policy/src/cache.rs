@@ -1,0 +1,87 @@
+//! The decision cache: a repeated statement from the same role with the same bound claims costs
+//! a hash lookup.
+
+use std::sync::Arc;
+
+use moka::sync::Cache;
+use sluice_tokens::Claims;
+
+use crate::decision::{Authorized, Denial};
+use crate::engine::{authorize, Scope};
+use crate::roles::RbacConfig;
+use crate::Dialect;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    role: String,
+    /// The claims the role's filters read, as `name=value`: two tokens that agree on them get
+    /// the same rewriting.
+    claims: Vec<String>,
+    dialect: Dialect,
+    database: Option<String>,
+    sql: String,
+}
+
+/// The policy engine with its cache. Built once per loaded role file; a reload builds a new one
+/// (and so a new, empty cache).
+pub struct Engine {
+    config: Arc<RbacConfig>,
+    cache: Cache<Key, Arc<Result<Authorized, Denial>>>,
+}
+
+impl Engine {
+    pub fn new(config: Arc<RbacConfig>, capacity: u64) -> Engine {
+        Engine {
+            config,
+            cache: Cache::new(capacity),
+        }
+    }
+
+    pub fn config(&self) -> &RbacConfig {
+        &self.config
+    }
+
+    /// [`authorize`] for the role named in the claims, cached. A role that does not exist is a
+    /// denial, never a default.
+    pub fn authorize(
+        &self,
+        claims: &Claims,
+        dialect: Dialect,
+        database: Option<&str>,
+        sql: &str,
+    ) -> Arc<Result<Authorized, Denial>> {
+        let Some(role) = self.config.role(&claims.role) else {
+            return Arc::new(Err(Denial::new(
+                crate::Rule::ClaimInvalid,
+                format!(
+                    "the token's role `{}` does not exist in the gateway's role file",
+                    claims.role
+                ),
+            )));
+        };
+        let key = Key {
+            role: role.name.clone(),
+            claims: role
+                .required_claims()
+                .into_iter()
+                .map(|c| match claims.get(&c) {
+                    Some(v) => format!("{c}={v:?}"),
+                    None => format!("{c}#missing"),
+                })
+                .collect(),
+            dialect,
+            database: database.map(str::to_string),
+            sql: sql.to_string(),
+        };
+        self.cache.get_with(key, || {
+            let scope = Scope {
+                config: &self.config,
+                role,
+                claims,
+                dialect,
+                database,
+            };
+            Arc::new(authorize(&scope, sql))
+        })
+    }
+}

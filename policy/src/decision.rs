@@ -1,0 +1,150 @@
+//! What the engine answers: the statements to run, or a denial that names its rule.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::roles::{Operation, TableName};
+
+/// An input the engine allows: one entry per statement of the input, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Authorized {
+    pub statements: Vec<CheckedStatement>,
+}
+
+impl Authorized {
+    /// Whether any statement can change data.
+    pub fn writes(&self) -> bool {
+        self.statements.iter().any(|s| s.writes)
+    }
+}
+
+/// One checked statement, rendered from the rewritten AST. `sql` is what the backend runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckedStatement {
+    pub sql: String,
+    pub kind: StatementKind,
+    /// Every (table, operation) the statement needs, each once, sorted.
+    pub touches: Vec<(TableName, Operation)>,
+    /// Whether the statement can change data (INSERT/UPDATE/DELETE, data-modifying CTEs).
+    pub writes: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementKind {
+    Query,
+    Insert,
+    Update,
+    Delete,
+    Explain,
+    /// BEGIN / START TRANSACTION
+    Begin,
+    Commit,
+    Rollback,
+    Savepoint,
+    /// SET of an allowlisted session setting
+    Set,
+    /// SHOW of an allowlisted setting
+    Show,
+}
+
+/// The rule that denied a statement. `id()` is stable: audit logs and clients may match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// The text does not parse in the backend's dialect.
+    SyntaxError,
+    /// A statement kind Sluice never forwards (DDL, COPY, CALL, PREPARE, LISTEN, …).
+    StatementNotAllowed,
+    /// An operation listed in `forbidden_operations`.
+    ForbiddenOperation,
+    /// A table the role has no grant for (or not for this operation).
+    TableNotGranted,
+    /// A column outside the role's column list for the operation.
+    ColumnNotGranted,
+    /// A function outside the allowlist and the role's `functions`.
+    FunctionNotAllowed,
+    /// A SQL construct the engine does not positively understand (fail closed).
+    ConstructNotAllowed,
+    /// A write whose effect Sluice cannot confine to the role's rows.
+    WriteNotConfinable,
+    /// A session setting outside the allowlist.
+    SettingNotAllowed,
+    /// The token lacks a claim (or has an unusable one) that a row filter needs.
+    ClaimInvalid,
+}
+
+impl Rule {
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::SyntaxError => "syntax_error",
+            Rule::StatementNotAllowed => "statement_not_allowed",
+            Rule::ForbiddenOperation => "forbidden_operation",
+            Rule::TableNotGranted => "table_not_granted",
+            Rule::ColumnNotGranted => "column_not_granted",
+            Rule::FunctionNotAllowed => "function_not_allowed",
+            Rule::ConstructNotAllowed => "construct_not_allowed",
+            Rule::WriteNotConfinable => "write_not_confinable",
+            Rule::SettingNotAllowed => "setting_not_allowed",
+            Rule::ClaimInvalid => "claim_invalid",
+        }
+    }
+
+    /// The PostgreSQL SQLSTATE a door reports.
+    pub fn sqlstate(self) -> &'static str {
+        match self {
+            Rule::SyntaxError => "42601",
+            Rule::ConstructNotAllowed => "0A000",
+            Rule::StatementNotAllowed
+            | Rule::ForbiddenOperation
+            | Rule::TableNotGranted
+            | Rule::ColumnNotGranted
+            | Rule::FunctionNotAllowed
+            | Rule::WriteNotConfinable
+            | Rule::SettingNotAllowed
+            | Rule::ClaimInvalid => "42501",
+        }
+    }
+
+    /// The MySQL error code a door reports.
+    pub fn mysql_code(self) -> u16 {
+        match self {
+            Rule::SyntaxError => 1064, // ER_PARSE_ERROR
+            Rule::TableNotGranted | Rule::ForbiddenOperation | Rule::WriteNotConfinable => 1142, // ER_TABLEACCESS_DENIED_ERROR
+            Rule::ColumnNotGranted => 1143, // ER_COLUMNACCESS_DENIED_ERROR
+            Rule::FunctionNotAllowed => 1370, // ER_PROCACCESS_DENIED_ERROR
+            Rule::ConstructNotAllowed => 1235, // ER_NOT_SUPPORTED_YET
+            Rule::StatementNotAllowed | Rule::SettingNotAllowed | Rule::ClaimInvalid => 1227, // ER_SPECIFIC_ACCESS_DENIED_ERROR
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// Why an input was refused. Nothing of a denied input runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{message} [{rule}]")]
+pub struct Denial {
+    pub rule: Rule,
+    pub message: String,
+}
+
+impl Denial {
+    pub fn new(rule: Rule, message: impl Into<String>) -> Denial {
+        Denial {
+            rule,
+            message: message.into(),
+        }
+    }
+    pub fn sqlstate(&self) -> &'static str {
+        self.rule.sqlstate()
+    }
+    pub fn mysql_code(&self) -> u16 {
+        self.rule.mysql_code()
+    }
+}

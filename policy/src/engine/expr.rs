@@ -1,0 +1,502 @@
+//! Expressions: every variant is walked or denied; functions must be on the allowlist; and,
+//! inside writes, every column read of the target table must be readable by the role.
+
+use sqlparser::ast::{
+    AccessExpr, ArrayElemTypeDef, BinaryOperator, CaseWhen, DataType, Expr, Function, FunctionArg,
+    FunctionArgExpr, FunctionArgumentClause, FunctionArguments, Ident, InTarget, Subscript,
+    WindowFrameBound, WindowSpec, WindowType,
+};
+
+use super::functions;
+use super::render::check_ident;
+use super::{construct, Checker};
+use crate::decision::{Denial, Rule};
+use crate::roles::{ColumnSet, TableName};
+use crate::Dialect;
+
+/// While checking the WHERE, SET values and RETURNING of a write: the target's columns the role
+/// may read. Unqualified names, and names qualified with the target, must be among them.
+/// Applies inside subqueries too, where an unqualified name can bind to the target: columns of
+/// other tables there must be written qualified when the target has a column limit.
+#[derive(Debug, Clone)]
+pub(crate) struct ColumnGuard {
+    pub table: TableName,
+    /// Names the target can be referred to by (alias or table name), normalised.
+    pub qualifiers: Vec<String>,
+    pub readable: ColumnSet,
+}
+
+impl Checker<'_> {
+    pub(crate) fn expr(&mut self, e: &mut Expr) -> Result<(), Denial> {
+        match e {
+            Expr::Identifier(i) => self.identifier(i),
+            Expr::CompoundIdentifier(parts) => self.compound_identifier(parts),
+            Expr::Value(_) | Expr::TypedString(_) => {
+                if let Expr::TypedString(t) = e {
+                    check_type(&t.data_type)?;
+                }
+                Ok(())
+            }
+            Expr::IsFalse(x)
+            | Expr::IsNotFalse(x)
+            | Expr::IsTrue(x)
+            | Expr::IsNotTrue(x)
+            | Expr::IsNull(x)
+            | Expr::IsNotNull(x)
+            | Expr::IsUnknown(x)
+            | Expr::IsNotUnknown(x)
+            | Expr::Nested(x)
+            | Expr::UnaryOp { expr: x, .. }
+            | Expr::IsJson { expr: x, .. }
+            | Expr::IsNormalized { expr: x, .. }
+            | Expr::Extract { expr: x, .. }
+            | Expr::Ceil { expr: x, .. }
+            | Expr::Floor { expr: x, .. } => self.expr(x),
+            Expr::IsDistinctFrom(a, b)
+            | Expr::IsNotDistinctFrom(a, b)
+            | Expr::AtTimeZone {
+                timestamp: a,
+                time_zone: b,
+            }
+            | Expr::Position { expr: a, r#in: b }
+            | Expr::AnyOp {
+                left: a, right: b, ..
+            }
+            | Expr::AllOp {
+                left: a, right: b, ..
+            } => {
+                self.expr(a)?;
+                self.expr(b)
+            }
+            Expr::BinaryOp { left, op, right } => {
+                if matches!(
+                    op,
+                    BinaryOperator::Custom(_) | BinaryOperator::PGCustomBinaryOperator(_)
+                ) {
+                    return Err(construct(format!("the operator {op}")));
+                }
+                self.expr(left)?;
+                self.expr(right)
+            }
+            Expr::Like {
+                expr,
+                pattern,
+                escape_char,
+                ..
+            }
+            | Expr::ILike {
+                expr,
+                pattern,
+                escape_char,
+                ..
+            }
+            | Expr::SimilarTo {
+                expr,
+                pattern,
+                escape_char,
+                ..
+            } => {
+                self.expr(expr)?;
+                self.expr(pattern)?;
+                if let Some(esc) = escape_char {
+                    self.expr(esc)?;
+                }
+                Ok(())
+            }
+            Expr::RLike { expr, pattern, .. } => {
+                self.expr(expr)?;
+                self.expr(pattern)
+            }
+            Expr::Between {
+                expr, low, high, ..
+            } => {
+                self.expr(expr)?;
+                self.expr(low)?;
+                self.expr(high)
+            }
+            Expr::In {
+                expr,
+                target,
+                global,
+                ..
+            } => {
+                if *global {
+                    return Err(construct("GLOBAL IN"));
+                }
+                self.expr(expr)?;
+                match target {
+                    InTarget::List(list) => self.exprs(list),
+                    InTarget::Subquery(q) => self.query(q),
+                    InTarget::Unnest(_) | InTarget::Table { .. } => {
+                        Err(construct("IN UNNEST/IN table"))
+                    }
+                }
+            }
+            Expr::Cast {
+                expr,
+                data_type,
+                format,
+                ..
+            } => {
+                if format.is_some() {
+                    return Err(construct("CAST … FORMAT"));
+                }
+                check_type(data_type)?;
+                self.expr(expr)
+            }
+            Expr::Convert {
+                expr,
+                data_type,
+                styles,
+                is_try,
+                ..
+            } => {
+                if *is_try || !styles.is_empty() {
+                    return Err(construct("TRY_CONVERT / CONVERT styles"));
+                }
+                if let Some(t) = data_type {
+                    check_type(t)?;
+                }
+                self.expr(expr)
+            }
+            Expr::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                self.expr(expr)?;
+                if let Some(x) = substring_from {
+                    self.expr(x)?;
+                }
+                if let Some(x) = substring_for {
+                    self.expr(x)?;
+                }
+                Ok(())
+            }
+            Expr::Trim {
+                expr,
+                trim_what,
+                trim_characters,
+                ..
+            } => {
+                self.expr(expr)?;
+                if let Some(x) = trim_what {
+                    self.expr(x)?;
+                }
+                if let Some(xs) = trim_characters {
+                    self.exprs(xs)?;
+                }
+                Ok(())
+            }
+            Expr::Overlay {
+                expr,
+                overlay_what,
+                overlay_from,
+                overlay_for,
+            } => {
+                self.expr(expr)?;
+                self.expr(overlay_what)?;
+                self.expr(overlay_from)?;
+                if let Some(x) = overlay_for {
+                    self.expr(x)?;
+                }
+                Ok(())
+            }
+            Expr::Collate { expr, collation } => {
+                self.parts(collation)?;
+                self.expr(expr)
+            }
+            Expr::Prefixed { prefix, value } => {
+                // MySQL character-set introducers: _utf8mb4'…', _binary'…'.
+                if self.scope.dialect != Dialect::MySql || !prefix.value.starts_with('_') {
+                    return Err(construct(format!("the prefix {prefix}")));
+                }
+                check_ident(prefix)?;
+                self.expr(value)
+            }
+            Expr::Function(f) => self.function(f),
+            Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
+                if let Some(o) = operand {
+                    self.expr(o)?;
+                }
+                for CaseWhen { condition, result } in conditions {
+                    self.expr(condition)?;
+                    self.expr(result)?;
+                }
+                if let Some(x) = else_result {
+                    self.expr(x)?;
+                }
+                Ok(())
+            }
+            Expr::Exists { subquery, .. } | Expr::Subquery(subquery) => self.query(subquery),
+            Expr::GroupingSets(sets) | Expr::Cube(sets) | Expr::Rollup(sets) => {
+                for set in sets {
+                    self.exprs(set)?;
+                }
+                Ok(())
+            }
+            Expr::Tuple(xs) => self.exprs(xs),
+            Expr::Array(a) => self.exprs(&mut a.elem),
+            Expr::Interval(i) => self.expr(&mut i.value),
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                self.expr(root)?;
+                for a in access_chain {
+                    match a {
+                        AccessExpr::Dot(_) => return Err(construct("field access with `.`")),
+                        AccessExpr::Subscript(Subscript::Index { index }) => self.expr(index)?,
+                        AccessExpr::Subscript(Subscript::Slice {
+                            lower_bound,
+                            upper_bound,
+                            stride,
+                        }) => {
+                            for x in [lower_bound, upper_bound, stride].into_iter().flatten() {
+                                self.expr(x)?;
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Expr::JsonAccess { .. }
+            | Expr::Struct { .. }
+            | Expr::Named { .. }
+            | Expr::Dictionary(_)
+            | Expr::Map(_)
+            | Expr::MatchAgainst { .. }
+            | Expr::Wildcard(_)
+            | Expr::QualifiedWildcard(..)
+            | Expr::OuterJoin(_)
+            | Expr::Prior(_)
+            | Expr::Lambda(_)
+            | Expr::MemberOf(_) => Err(construct(format!("the expression `{e}`"))),
+        }
+    }
+
+    pub(crate) fn exprs(&mut self, xs: &mut [Expr]) -> Result<(), Denial> {
+        for x in xs {
+            self.expr(x)?;
+        }
+        Ok(())
+    }
+
+    fn identifier(&mut self, i: &Ident) -> Result<(), Denial> {
+        check_ident(i)?;
+        if self.scope.dialect == Dialect::MySql
+            && i.quote_style.is_none()
+            && i.value.starts_with('@')
+        {
+            return system_variable(&i.value);
+        }
+        self.guard_column(None, i)
+    }
+
+    fn compound_identifier(&mut self, parts: &[Ident]) -> Result<(), Denial> {
+        for p in parts {
+            check_ident(p)?;
+        }
+        match parts {
+            [q, c]
+                if self.scope.dialect == Dialect::MySql
+                    && q.quote_style.is_none()
+                    && q.value.starts_with('@') =>
+            {
+                system_variable(&format!("{}.{}", q.value, c.value))
+            }
+            [q, c] => self.guard_column(Some(q), c),
+            _ => Err(construct(format!(
+                "the name {} (refer to columns as column or table.column)",
+                parts
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(".")
+            ))),
+        }
+    }
+
+    fn guard_column(&self, qualifier: Option<&Ident>, column: &Ident) -> Result<(), Denial> {
+        let Some(guard) = &self.guard else {
+            return Ok(());
+        };
+        if let Some(q) = qualifier {
+            if !guard.qualifiers.contains(&self.norm(q)) {
+                return Ok(());
+            }
+        }
+        let readable = match &guard.readable {
+            ColumnSet::All => true,
+            ColumnSet::Only(cols) => cols.iter().any(|c| self.column_is(c, column)),
+        };
+        if readable {
+            Ok(())
+        } else {
+            Err(Denial::new(
+                Rule::ColumnNotGranted,
+                format!(
+                    "role {} may not read column {} of {} (columns read by a write must be \
+                     readable; qualify other tables' columns in subqueries)",
+                    self.role().name,
+                    column.value,
+                    guard.table
+                ),
+            ))
+        }
+    }
+
+    fn function(&mut self, f: &mut Function) -> Result<(), Denial> {
+        let Function {
+            name,
+            uses_odbc_syntax,
+            parameters,
+            args,
+            within_group,
+            filter,
+            null_treatment: _,
+            over,
+        } = f;
+        let parts = self.parts(name)?;
+        let fname = match parts.as_slice() {
+            [single] => single.value.to_lowercase(),
+            _ => {
+                return Err(Denial::new(
+                    Rule::FunctionNotAllowed,
+                    format!("function {name} is not allowed through Sluice (schema-qualified)"),
+                ))
+            }
+        };
+        if !functions::allowed(self.scope.dialect, &fname)
+            && !self.role().functions.contains(&fname)
+        {
+            return Err(Denial::new(
+                Rule::FunctionNotAllowed,
+                format!(
+                    "function {fname} is not allowed for role {} (not on Sluice's allowlist nor in the role's `functions`)",
+                    self.role().name
+                ),
+            ));
+        }
+        if *uses_odbc_syntax || !matches!(parameters, FunctionArguments::None) {
+            return Err(construct(format!("this form of call to {fname}")));
+        }
+        match args {
+            FunctionArguments::None => {}
+            FunctionArguments::Subquery(_) => {
+                return Err(construct(format!("{fname}(SELECT …) without parentheses")))
+            }
+            FunctionArguments::List(list) => {
+                for a in list.args.iter_mut() {
+                    let arg = match a {
+                        FunctionArg::Unnamed(arg) => arg,
+                        FunctionArg::Named { name, arg, .. } => {
+                            check_ident(name)?;
+                            arg
+                        }
+                        FunctionArg::ExprNamed { .. } => {
+                            return Err(construct("expression-named arguments"))
+                        }
+                    };
+                    match arg {
+                        FunctionArgExpr::Expr(e) => self.expr(e)?,
+                        FunctionArgExpr::Wildcard => {}
+                        FunctionArgExpr::WildcardWithOptions(_) => {
+                            return Err(construct("* with options in a function call"))
+                        }
+                        FunctionArgExpr::QualifiedWildcard(n) => {
+                            self.parts(n)?;
+                        }
+                    }
+                }
+                for c in list.clauses.iter_mut() {
+                    match c {
+                        FunctionArgumentClause::OrderBy(exprs) => self.order_by_exprs(exprs)?,
+                        FunctionArgumentClause::IgnoreOrRespectNulls(_)
+                        | FunctionArgumentClause::Separator(_) => {}
+                        _ => return Err(construct(format!("this clause in a call to {fname}"))),
+                    }
+                }
+            }
+        }
+        self.order_by_exprs(within_group)?;
+        if let Some(x) = filter {
+            self.expr(x)?;
+        }
+        match over {
+            None => Ok(()),
+            Some(WindowType::NamedWindow(i)) => check_ident(i),
+            Some(WindowType::WindowSpec(spec)) => self.window_spec(spec),
+        }
+    }
+
+    pub(crate) fn window_spec(&mut self, spec: &mut WindowSpec) -> Result<(), Denial> {
+        if let Some(n) = &spec.window_name {
+            check_ident(n)?;
+        }
+        self.exprs(&mut spec.partition_by)?;
+        self.order_by_exprs(&mut spec.order_by)?;
+        if let Some(frame) = &mut spec.window_frame {
+            let bounds = std::iter::once(&mut frame.start_bound).chain(frame.end_bound.as_mut());
+            for b in bounds {
+                match b {
+                    WindowFrameBound::CurrentRow => {}
+                    WindowFrameBound::Preceding(x) | WindowFrameBound::Following(x) => {
+                        if let Some(x) = x {
+                            self.expr(x)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// MySQL `@@name` reads of harmless server variables (drivers read them on connect); user
+/// variables (`@x`) are denied: with pooled backend connections they would leak between clients.
+fn system_variable(name: &str) -> Result<(), Denial> {
+    let Some(var) = name.strip_prefix("@@") else {
+        return Err(construct(format!("the user variable {name}")));
+    };
+    let var = var.to_lowercase();
+    let var = var
+        .strip_prefix("session.")
+        .or_else(|| var.strip_prefix("local."))
+        .or_else(|| var.strip_prefix("global."))
+        .unwrap_or(&var);
+    if functions::READABLE_MYSQL_VARIABLES.contains(&var) {
+        Ok(())
+    } else {
+        Err(Denial::new(
+            Rule::SettingNotAllowed,
+            format!("reading the server variable @@{var} is not allowed through Sluice"),
+        ))
+    }
+}
+
+/// Types only convert values, except those that look names up in the catalog (`regclass` and
+/// friends) or run user-defined input functions (custom types outside a short list).
+fn check_type(t: &DataType) -> Result<(), Denial> {
+    match t {
+        DataType::Regclass => Err(construct("casts to regclass")),
+        DataType::Custom(name, _) => {
+            let n = name.to_string().to_lowercase();
+            if functions::CUSTOM_TYPES.contains(&n.as_str()) {
+                Ok(())
+            } else {
+                Err(construct(format!("the type {name}")))
+            }
+        }
+        DataType::Array(ArrayElemTypeDef::AngleBracket(inner))
+        | DataType::Array(ArrayElemTypeDef::SquareBracket(inner, _))
+        | DataType::Array(ArrayElemTypeDef::Parenthesis(inner))
+        | DataType::Array(ArrayElemTypeDef::ParenthesisNotNull(inner)) => check_type(inner),
+        // Every other variant is a built-in scalar type: converting to it reads no catalog and
+        // runs no user code.
+        _ => Ok(()),
+    }
+}

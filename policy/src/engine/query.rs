@@ -1,0 +1,572 @@
+//! Queries: CTE scopes, set operations, SELECT clauses, and the confinement of every table
+//! reference (gateway rule 4): a table with a row filter or a column limit is replaced by a
+//! derived table that projects only the role's SELECT columns and keeps only its rows, under
+//! the reference's alias (or the table's own name), so the rest of the query reads it as before.
+
+use sqlparser::ast::{
+    Distinct, Expr, GroupByExpr, GroupByWithModifier, Ident, JoinConstraint, JoinOperator,
+    LimitClause, NamedWindowDefinition, NamedWindowExpr, ObjectName, Offset, OrderBy, OrderByExpr,
+    OrderByKind, Query, Select, SelectFlavor, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
+    SetOperator, TableAlias, TableFactor, TableWithJoins, Values, WildcardAdditionalOptions,
+};
+use sqlparser::tokenizer::Span;
+
+use super::names::ResolvedTable;
+use super::render::check_ident;
+use super::{construct, Checker};
+use crate::decision::{Denial, Rule};
+use crate::roles::{ColumnSet, Operation, TableGrant};
+use crate::Dialect;
+
+impl Checker<'_> {
+    pub(crate) fn query(&mut self, q: &mut Query) -> Result<(), Denial> {
+        let Query {
+            with,
+            body,
+            order_by,
+            limit_clause,
+            fetch,
+            locks,
+            for_clause,
+            settings,
+            format_clause,
+            pipe_operators,
+        } = q;
+        if for_clause.is_some() || settings.is_some() || format_clause.is_some() {
+            return Err(construct("FOR XML/JSON, SETTINGS and FORMAT clauses"));
+        }
+        if !pipe_operators.is_empty() {
+            return Err(construct("pipe operators"));
+        }
+        let outer_locking = self.locking;
+        if !locks.is_empty() {
+            // SELECT … FOR UPDATE/SHARE takes row locks: it needs UPDATE on what it reads.
+            self.locking = true;
+        }
+        self.ctes.push(Vec::new());
+        let result = (|| {
+            if let Some(with) = with {
+                let recursive = with.recursive;
+                if recursive {
+                    for cte in &with.cte_tables {
+                        check_ident(&cte.alias.name)?;
+                        let name = self.norm(&cte.alias.name);
+                        self.ctes.last_mut().expect("pushed").push(name);
+                    }
+                }
+                for cte in &mut with.cte_tables {
+                    if cte.from.is_some() {
+                        return Err(construct("CTE … FROM"));
+                    }
+                    self.query(&mut cte.query)?;
+                    if !recursive {
+                        check_ident(&cte.alias.name)?;
+                        let name = self.norm(&cte.alias.name);
+                        self.ctes.last_mut().expect("pushed").push(name);
+                    }
+                }
+            }
+            self.set_expr(body)?;
+            if let Some(OrderBy { kind, interpolate }) = order_by {
+                if interpolate.is_some() {
+                    return Err(construct("ORDER BY … INTERPOLATE"));
+                }
+                match kind {
+                    OrderByKind::Expressions(exprs) => self.order_by_exprs(exprs)?,
+                    OrderByKind::All(_) => return Err(construct("ORDER BY ALL")),
+                }
+            }
+            match limit_clause {
+                None => {}
+                Some(LimitClause::LimitOffset {
+                    limit,
+                    offset,
+                    limit_by,
+                }) => {
+                    if !limit_by.is_empty() {
+                        return Err(construct("LIMIT … BY"));
+                    }
+                    if let Some(l) = limit {
+                        self.expr(l)?;
+                    }
+                    if let Some(Offset { value, .. }) = offset {
+                        self.expr(value)?;
+                    }
+                }
+                Some(LimitClause::OffsetCommaLimit { offset, limit }) => {
+                    self.expr(offset)?;
+                    self.expr(limit)?;
+                }
+            }
+            if let Some(f) = fetch {
+                if let Some(q) = &mut f.quantity {
+                    self.expr(q)?;
+                }
+            }
+            Ok(())
+        })();
+        self.ctes.pop();
+        self.locking = outer_locking;
+        result
+    }
+
+    pub(crate) fn order_by_exprs(&mut self, exprs: &mut [OrderByExpr]) -> Result<(), Denial> {
+        for o in exprs {
+            if o.with_fill.is_some() {
+                return Err(construct("ORDER BY … WITH FILL"));
+            }
+            self.expr(&mut o.expr)?;
+        }
+        Ok(())
+    }
+
+    fn set_expr(&mut self, body: &mut SetExpr) -> Result<(), Denial> {
+        match body {
+            SetExpr::Select(s) => self.select(s),
+            SetExpr::Query(q) => self.query(q),
+            SetExpr::SetOperation {
+                left, op, right, ..
+            } => {
+                match op {
+                    SetOperator::Union | SetOperator::Except | SetOperator::Intersect => {}
+                    SetOperator::Minus => return Err(construct("MINUS")),
+                }
+                self.set_expr(left)?;
+                self.set_expr(right)
+            }
+            SetExpr::Values(Values { rows, .. }) => {
+                for row in rows.iter_mut() {
+                    for e in row.iter_mut() {
+                        self.expr(e)?;
+                    }
+                }
+                Ok(())
+            }
+            // Data-modifying CTEs (`WITH d AS (DELETE … RETURNING …)`) are checked as the
+            // writes they are.
+            SetExpr::Insert(stmt) | SetExpr::Update(stmt) | SetExpr::Delete(stmt) => {
+                if self.scope.dialect != Dialect::PostgreSql {
+                    return Err(construct("a write inside a query"));
+                }
+                self.write_statement(stmt).map(|_| ())
+            }
+            SetExpr::Merge(_) => Err(Denial::new(
+                Rule::StatementNotAllowed,
+                "MERGE is not allowed through Sluice; use INSERT or UPDATE",
+            )),
+            SetExpr::Table(_) => Err(construct("TABLE t (write SELECT * FROM t)")),
+        }
+    }
+
+    fn select(&mut self, s: &mut Select) -> Result<(), Denial> {
+        let Select {
+            select_token: _,
+            optimizer_hints,
+            distinct,
+            select_modifiers,
+            top,
+            top_before_distinct: _,
+            projection,
+            exclude,
+            into,
+            from,
+            lateral_views,
+            prewhere,
+            selection,
+            connect_by,
+            group_by,
+            cluster_by,
+            distribute_by,
+            sort_by,
+            having,
+            named_window,
+            qualify,
+            window_before_qualify: _,
+            value_table_mode,
+            flavor,
+        } = s;
+        if into.is_some() {
+            return Err(Denial::new(
+                Rule::StatementNotAllowed,
+                "SELECT … INTO is not allowed through Sluice (it creates tables or writes files)",
+            ));
+        }
+        if !optimizer_hints.is_empty() {
+            return Err(construct("optimizer hints (/*+ … */)"));
+        }
+        if select_modifiers.is_some() {
+            return Err(construct(
+                "SELECT modifiers (HIGH_PRIORITY, SQL_CALC_FOUND_ROWS, …)",
+            ));
+        }
+        if top.is_some()
+            || exclude.is_some()
+            || !lateral_views.is_empty()
+            || prewhere.is_some()
+            || !connect_by.is_empty()
+            || !cluster_by.is_empty()
+            || !distribute_by.is_empty()
+            || !sort_by.is_empty()
+            || qualify.is_some()
+            || value_table_mode.is_some()
+            || !matches!(flavor, SelectFlavor::Standard)
+        {
+            return Err(construct("this SELECT clause"));
+        }
+        for twj in from.iter_mut() {
+            self.table_with_joins(twj)?;
+        }
+        match distinct {
+            None | Some(Distinct::Distinct) | Some(Distinct::All) => {}
+            Some(Distinct::On(exprs)) => {
+                for e in exprs {
+                    self.expr(e)?;
+                }
+            }
+        }
+        for item in projection.iter_mut() {
+            self.select_item(item)?;
+        }
+        if let Some(w) = selection {
+            self.expr(w)?;
+        }
+        match group_by {
+            GroupByExpr::All(_) => {}
+            GroupByExpr::Expressions(exprs, modifiers) => {
+                for e in exprs {
+                    self.expr(e)?;
+                }
+                for m in modifiers {
+                    match m {
+                        GroupByWithModifier::Rollup | GroupByWithModifier::Cube => {}
+                        GroupByWithModifier::GroupingSets(e) => self.expr(e)?,
+                        GroupByWithModifier::Totals => return Err(construct("WITH TOTALS")),
+                    }
+                }
+            }
+        }
+        if let Some(h) = having {
+            self.expr(h)?;
+        }
+        for NamedWindowDefinition(name, def) in named_window.iter_mut() {
+            check_ident(name)?;
+            match def {
+                NamedWindowExpr::NamedWindow(i) => check_ident(i)?,
+                NamedWindowExpr::WindowSpec(spec) => self.window_spec(spec)?,
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn select_item(&mut self, item: &mut SelectItem) -> Result<(), Denial> {
+        match item {
+            SelectItem::UnnamedExpr(e) => self.expr(e),
+            SelectItem::ExprWithAlias { expr, alias } => {
+                check_ident(alias)?;
+                self.expr(expr)
+            }
+            SelectItem::Wildcard(opts) => self.plain_wildcard(opts),
+            SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(n), opts) => {
+                self.parts(n)?;
+                self.plain_wildcard(opts)
+            }
+            SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::Expr(_), _)
+            | SelectItem::ExprWithAliases { .. } => Err(construct("this select item")),
+        }
+    }
+
+    fn plain_wildcard(&self, opts: &WildcardAdditionalOptions) -> Result<(), Denial> {
+        let WildcardAdditionalOptions {
+            wildcard_token: _,
+            opt_ilike,
+            opt_exclude,
+            opt_except,
+            opt_replace,
+            opt_rename,
+            opt_alias,
+        } = opts;
+        if opt_ilike.is_some()
+            || opt_exclude.is_some()
+            || opt_except.is_some()
+            || opt_replace.is_some()
+            || opt_rename.is_some()
+            || opt_alias.is_some()
+        {
+            return Err(construct("* with ILIKE/EXCLUDE/EXCEPT/REPLACE/RENAME"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn table_with_joins(&mut self, twj: &mut TableWithJoins) -> Result<(), Denial> {
+        self.table_factor(&mut twj.relation)?;
+        for join in twj.joins.iter_mut() {
+            if join.global {
+                return Err(construct("GLOBAL JOIN"));
+            }
+            self.table_factor(&mut join.relation)?;
+            let constraint = match &mut join.join_operator {
+                JoinOperator::Join(c)
+                | JoinOperator::Inner(c)
+                | JoinOperator::Left(c)
+                | JoinOperator::LeftOuter(c)
+                | JoinOperator::Right(c)
+                | JoinOperator::RightOuter(c)
+                | JoinOperator::FullOuter(c)
+                | JoinOperator::CrossJoin(c)
+                | JoinOperator::StraightJoin(c) => c,
+                JoinOperator::Semi(_)
+                | JoinOperator::LeftSemi(_)
+                | JoinOperator::RightSemi(_)
+                | JoinOperator::Anti(_)
+                | JoinOperator::LeftAnti(_)
+                | JoinOperator::RightAnti(_)
+                | JoinOperator::CrossApply
+                | JoinOperator::OuterApply
+                | JoinOperator::AsOf { .. }
+                | JoinOperator::ArrayJoin
+                | JoinOperator::LeftArrayJoin
+                | JoinOperator::InnerArrayJoin => return Err(construct("this kind of join")),
+            };
+            match constraint {
+                JoinConstraint::On(e) => self.expr(e)?,
+                JoinConstraint::Using(cols) => {
+                    for c in cols {
+                        self.parts(c)?;
+                    }
+                }
+                JoinConstraint::Natural | JoinConstraint::None => {}
+                JoinConstraint::UsingAlias(..) => return Err(construct("USING … AS")),
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn table_factor(&mut self, tf: &mut TableFactor) -> Result<(), Denial> {
+        match tf {
+            TableFactor::Table {
+                name,
+                alias,
+                args,
+                with_hints,
+                version,
+                with_ordinality,
+                partitions,
+                json_path,
+                sample,
+                index_directives: _,
+                inheritance,
+            } => {
+                if args.is_some() {
+                    return Err(Denial::new(
+                        Rule::FunctionNotAllowed,
+                        format!("table function {name}(…) is not allowed through Sluice"),
+                    ));
+                }
+                if !with_hints.is_empty()
+                    || version.is_some()
+                    || *with_ordinality
+                    || !partitions.is_empty()
+                    || json_path.is_some()
+                    || sample.is_some()
+                    || inheritance.is_some()
+                {
+                    return Err(construct(format!("this form of table reference ({name})")));
+                }
+                if let Some(a) = alias.as_ref() {
+                    check_alias(a)?;
+                }
+                if self.is_cte(name) {
+                    return Ok(());
+                }
+                let resolved = self.resolve_table(name)?;
+                self.require(&resolved.key, Operation::Select)?;
+                if self.locking {
+                    self.require(&resolved.key, Operation::Update)?;
+                }
+                let grant = &self.role().tables[&resolved.key];
+                let alias = alias.take().unwrap_or_else(|| implicit_alias(&resolved));
+                *tf = match self.confined_source(&resolved, grant)? {
+                    Some(subquery) => TableFactor::Derived {
+                        lateral: false,
+                        subquery: Box::new(subquery),
+                        alias: Some(alias),
+                        sample: None,
+                    },
+                    None => plain_table(resolved.rendered, Some(alias)),
+                };
+                Ok(())
+            }
+            TableFactor::Derived {
+                lateral: _,
+                subquery,
+                alias,
+                sample,
+            } => {
+                if sample.is_some() {
+                    return Err(construct("TABLESAMPLE"));
+                }
+                if let Some(a) = alias {
+                    check_alias(a)?;
+                }
+                self.query(subquery)
+            }
+            TableFactor::NestedJoin {
+                table_with_joins,
+                alias,
+            } => {
+                if let Some(a) = alias {
+                    check_alias(a)?;
+                }
+                self.table_with_joins(table_with_joins)
+            }
+            TableFactor::Function { name, .. } => Err(Denial::new(
+                Rule::FunctionNotAllowed,
+                format!("table function {name}(…) is not allowed through Sluice"),
+            )),
+            TableFactor::TableFunction { .. }
+            | TableFactor::UNNEST { .. }
+            | TableFactor::JsonTable { .. }
+            | TableFactor::OpenJsonTable { .. }
+            | TableFactor::Pivot { .. }
+            | TableFactor::Unpivot { .. }
+            | TableFactor::UnpivotExpr { .. }
+            | TableFactor::MatchRecognize { .. }
+            | TableFactor::XmlTable { .. }
+            | TableFactor::SemanticView { .. } => Err(construct(
+                "this kind of FROM item (table functions, UNNEST, PIVOT, …)",
+            )),
+        }
+    }
+
+    /// The derived table that stands for `table` in this role's reads, or `None` when the role
+    /// sees the whole table (every row, every column).
+    pub(crate) fn confined_source(
+        &self,
+        table: &ResolvedTable,
+        grant: &TableGrant,
+    ) -> Result<Option<Query>, Denial> {
+        let columns = grant.columns_for(Operation::Select);
+        if columns == ColumnSet::All && grant.filters.is_empty() {
+            return Ok(None);
+        }
+        let projection = match &columns {
+            ColumnSet::All => vec![SelectItem::Wildcard(WildcardAdditionalOptions::default())],
+            ColumnSet::Only(cols) => cols
+                .iter()
+                .map(|c| SelectItem::UnnamedExpr(Expr::Identifier(self.quoted(c))))
+                .collect(),
+        };
+        let selection = self.bound_filters(grant)?;
+        Ok(Some(simple_query(
+            projection,
+            vec![TableWithJoins {
+                relation: plain_table(table.rendered.clone(), None),
+                joins: vec![],
+            }],
+            selection,
+        )))
+    }
+
+    /// The role's filters on a table, bound to the token's claims and AND-ed, each in
+    /// parentheses so no operator precedence can join them to anything else.
+    pub(crate) fn bound_filters(&self, grant: &TableGrant) -> Result<Option<Expr>, Denial> {
+        let mut out: Option<Expr> = None;
+        for f in &grant.filters {
+            let e = f
+                .bind(self.scope.dialect, self.scope.claims)
+                .map_err(|e| Denial::new(Rule::ClaimInvalid, e.to_string()))?;
+            let e = Expr::Nested(Box::new(e));
+            out = Some(match out {
+                None => e,
+                Some(prev) => Expr::BinaryOp {
+                    left: Box::new(prev),
+                    op: sqlparser::ast::BinaryOperator::And,
+                    right: Box::new(e),
+                },
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn check_alias(a: &TableAlias) -> Result<(), Denial> {
+    check_ident(&a.name)?;
+    for c in &a.columns {
+        check_ident(&c.name)?;
+    }
+    Ok(())
+}
+
+fn implicit_alias(t: &ResolvedTable) -> TableAlias {
+    TableAlias {
+        explicit: true,
+        name: Ident {
+            value: t.bare.value.clone(),
+            quote_style: t.bare.quote_style,
+            span: Span::empty(),
+        },
+        columns: vec![],
+        at: None,
+    }
+}
+
+pub(crate) fn plain_table(name: ObjectName, alias: Option<TableAlias>) -> TableFactor {
+    TableFactor::Table {
+        name,
+        alias,
+        args: None,
+        with_hints: vec![],
+        version: None,
+        with_ordinality: false,
+        partitions: vec![],
+        json_path: None,
+        sample: None,
+        index_directives: vec![],
+        inheritance: None,
+    }
+}
+
+pub(crate) fn simple_query(
+    projection: Vec<SelectItem>,
+    from: Vec<TableWithJoins>,
+    selection: Option<Expr>,
+) -> Query {
+    let select = Select {
+        select_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+        optimizer_hints: vec![],
+        distinct: None,
+        select_modifiers: None,
+        top: None,
+        top_before_distinct: false,
+        projection,
+        exclude: None,
+        into: None,
+        from,
+        lateral_views: vec![],
+        prewhere: None,
+        selection,
+        connect_by: vec![],
+        group_by: GroupByExpr::Expressions(vec![], vec![]),
+        cluster_by: vec![],
+        distribute_by: vec![],
+        sort_by: vec![],
+        having: None,
+        named_window: vec![],
+        qualify: None,
+        window_before_qualify: false,
+        value_table_mode: None,
+        flavor: SelectFlavor::Standard,
+    };
+    Query {
+        with: None,
+        body: Box::new(SetExpr::Select(Box::new(select))),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: vec![],
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: vec![],
+    }
+}

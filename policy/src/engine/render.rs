@@ -1,0 +1,153 @@
+//! From the checked AST back to SQL text, faithfully for the backend.
+//!
+//! sqlparser's `Display` is the renderer, with one layer of our own: string literals. Its
+//! quoting helper (`escape_quoted_string`) leaves a quote unescaped when a backslash precedes
+//! it, and leaves doubled quotes alone, on the theory that they are "already escaped". That is
+//! wrong for a value: the string value `\' OR 1=1 --` renders as `'\' OR 1=1 --'`, which a
+//! PostgreSQL with standard_conforming_strings (or a MySQL with NO_BACKSLASH_ESCAPES) reads as
+//! the string `\` followed by SQL that was never checked. So before rendering, every string
+//! literal is swapped for an opaque placeholder, and after rendering each placeholder is
+//! replaced by the literal written here: quotes doubled, nothing else special, which is exact
+//! for PostgreSQL with standard_conforming_strings = on and MySQL with NO_BACKSLASH_ESCAPES
+//! (the doors pin both). Quoted identifiers suffer from the same helper; identifiers holding a
+//! quote or a backslash are denied instead (no real schema needs them).
+//!
+//! Input containing [`RESERVED_PREFIX`] is denied before parsing, so the placeholders are the
+//! only occurrences of it in the rendered text.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{Ident, Statement, Value, ValueWithSpan, VisitMut, VisitorMut};
+
+use super::construct;
+use crate::decision::{Denial, Rule};
+use crate::Dialect;
+
+pub(crate) const RESERVED_PREFIX: &str = "__sluice";
+const LITERAL_PREFIX: &str = "__sluice_lit_";
+
+/// Renders a checked statement.
+pub(crate) fn render(stmt: &mut Statement, dialect: Dialect) -> Result<String, Denial> {
+    let mut swap = SwapLiterals {
+        literals: Vec::new(),
+        dialect,
+    };
+    if let ControlFlow::Break(denial) = stmt.visit(&mut swap) {
+        return Err(denial);
+    }
+    let text = stmt.to_string();
+    substitute(&text, &swap.literals)
+}
+
+/// Writes a string literal the way both pinned engines read it back exactly.
+pub(crate) fn quote_literal(prefix: &str, s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + prefix.len() + 2);
+    out.push_str(prefix);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push('\'');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+/// Whether an identifier can be rendered faithfully by sqlparser.
+pub(crate) fn check_ident(ident: &Ident) -> Result<(), Denial> {
+    let bad = ident
+        .value
+        .chars()
+        .any(|c| matches!(c, '"' | '`' | '\'' | '\\') || c.is_control());
+    if bad {
+        return Err(construct(format!(
+            "the identifier {:?} (quotes, backslashes or control characters in a name)",
+            ident.value
+        )));
+    }
+    Ok(())
+}
+
+struct SwapLiterals {
+    literals: Vec<String>,
+    dialect: Dialect,
+}
+
+impl VisitorMut for SwapLiterals {
+    type Break = Denial;
+
+    fn pre_visit_value(&mut self, v: &mut ValueWithSpan) -> ControlFlow<Denial> {
+        let literal = match &v.value {
+            Value::SingleQuotedString(s)
+            | Value::DoubleQuotedString(s)
+            | Value::EscapedStringLiteral(s)
+            | Value::UnicodeStringLiteral(s) => quote_literal("", s),
+            Value::DollarQuotedString(d) => quote_literal("", &d.value),
+            Value::NationalStringLiteral(s) => quote_literal("N", s),
+            Value::HexStringLiteral(s) => quote_literal("X", s),
+            Value::SingleQuotedByteStringLiteral(s) => match self.dialect {
+                Dialect::PostgreSql | Dialect::MySql => quote_literal("B", s),
+            },
+            Value::Number(..) | Value::Boolean(_) | Value::Null | Value::Placeholder(_) => {
+                return ControlFlow::Continue(())
+            }
+            Value::TripleSingleQuotedString(_)
+            | Value::TripleDoubleQuotedString(_)
+            | Value::DoubleQuotedByteStringLiteral(_)
+            | Value::TripleSingleQuotedByteStringLiteral(_)
+            | Value::TripleDoubleQuotedByteStringLiteral(_)
+            | Value::SingleQuotedRawStringLiteral(_)
+            | Value::DoubleQuotedRawStringLiteral(_)
+            | Value::TripleSingleQuotedRawStringLiteral(_)
+            | Value::TripleDoubleQuotedRawStringLiteral(_)
+            | Value::QuoteDelimitedStringLiteral(_)
+            | Value::NationalQuoteDelimitedStringLiteral(_) => {
+                return ControlFlow::Break(construct(format!("the literal {}", v.value)))
+            }
+        };
+        let n = self.literals.len();
+        self.literals.push(literal);
+        v.value = Value::Placeholder(format!("{LITERAL_PREFIX}{n}__"));
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_ident(&mut self, ident: &mut Ident) -> ControlFlow<Denial> {
+        match check_ident(ident) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(d) => ControlFlow::Break(d),
+        }
+    }
+}
+
+fn substitute(text: &str, literals: &[String]) -> Result<String, Denial> {
+    let extra: usize = literals.iter().map(String::len).sum();
+    let mut out = String::with_capacity(text.len() + extra);
+    let mut used = vec![false; literals.len()];
+    let mut rest = text;
+    while let Some(pos) = rest.find(LITERAL_PREFIX) {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + LITERAL_PREFIX.len()..];
+        let end = after.find("__").ok_or_else(internal)?;
+        let n: usize = after[..end].parse().map_err(|_| internal())?;
+        let lit = literals.get(n).ok_or_else(internal)?;
+        if std::mem::replace(&mut used[n], true) {
+            return Err(internal());
+        }
+        out.push_str(lit);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    if used.iter().any(|u| !u) {
+        return Err(internal());
+    }
+    Ok(out)
+}
+
+/// The renderer lost or duplicated a literal: never send such a statement.
+fn internal() -> Denial {
+    Denial::new(
+        Rule::ConstructNotAllowed,
+        "internal error: the statement could not be rendered faithfully; please report it",
+    )
+}

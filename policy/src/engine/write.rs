@@ -1,0 +1,692 @@
+//! INSERT, UPDATE and DELETE.
+//!
+//! The target of a write cannot be replaced by a derived table, so it is confined in place:
+//! UPDATE and DELETE get the role's filters AND-ed (in parentheses, qualified with the target)
+//! into WHERE; SET columns must be in the role's UPDATE columns, and columns a filter reads
+//! cannot be changed except to the token's own value; INSERT columns must be in the INSERT
+//! columns, and columns a filter pins to a claim are filled with the claim or must equal it.
+//! Every column a write reads from its target (WHERE, SET values, RETURNING) must be readable.
+//! Reads from other tables (FROM, USING, subqueries, INSERT … SELECT) are confined as reads.
+
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+
+use sluice_tokens::ClaimValue;
+use sqlparser::ast::{
+    visit_expressions_mut, Assignment, AssignmentTarget, BinaryOperator, ConflictTarget, Delete,
+    DoUpdate, Expr, FromTable, Ident, Insert, ObjectName, OnConflict, OnConflictAction, OnInsert,
+    SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableObject, TableWithJoins, Update,
+    UpdateTableFromKind, Value, WildcardAdditionalOptions,
+};
+
+use super::expr::ColumnGuard;
+use super::names::ResolvedTable;
+use super::query::simple_query;
+use super::render::check_ident;
+use super::{construct, Checker};
+use crate::decision::{Denial, Rule, StatementKind};
+use crate::roles::{claim_literal, ColumnSet, Operation, TableGrant};
+
+impl Checker<'_> {
+    pub(crate) fn write_statement(
+        &mut self,
+        stmt: &mut Statement,
+    ) -> Result<StatementKind, Denial> {
+        match stmt {
+            Statement::Insert(i) => self.insert(i).map(|()| StatementKind::Insert),
+            Statement::Update(u) => self.update(u).map(|()| StatementKind::Update),
+            Statement::Delete(d) => self.delete(d).map(|()| StatementKind::Delete),
+            other => Err(construct(format!("the statement {other}"))),
+        }
+    }
+
+    fn write_target(&mut self, name: &ObjectName, op: Operation) -> Result<ResolvedTable, Denial> {
+        if self.is_cte(name) {
+            return Err(construct(format!("{op} on the CTE {name}")));
+        }
+        let resolved = self.resolve_table(name)?;
+        self.require(&resolved.key, op)?;
+        Ok(resolved)
+    }
+
+    fn grant(&self, t: &ResolvedTable) -> &TableGrant {
+        &self.scope.role.tables[&t.key]
+    }
+
+    /// What a write may read of its target.
+    fn readable(&self, t: &ResolvedTable) -> ColumnSet {
+        if self.scope.role.permits(&t.key, Operation::Select) {
+            self.grant(t).columns_for(Operation::Select)
+        } else {
+            ColumnSet::Only(BTreeSet::new())
+        }
+    }
+
+    fn with_guard<T>(
+        &mut self,
+        guard: ColumnGuard,
+        f: impl FnOnce(&mut Self) -> Result<T, Denial>,
+    ) -> Result<T, Denial> {
+        let outer = self.guard.replace(guard);
+        let r = f(self);
+        self.guard = outer;
+        r
+    }
+
+    fn guard_for(&self, t: &ResolvedTable, qualifier: &Ident) -> ColumnGuard {
+        ColumnGuard {
+            table: t.key.clone(),
+            qualifiers: vec![self.norm(qualifier)],
+            readable: self.readable(t),
+        }
+    }
+
+    fn returning(&mut self, t: &ResolvedTable, items: &mut [SelectItem]) -> Result<(), Denial> {
+        for item in items.iter_mut() {
+            let star = matches!(
+                item,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            );
+            if star && self.readable(t) != ColumnSet::All {
+                return Err(Denial::new(
+                    Rule::ColumnNotGranted,
+                    format!(
+                        "RETURNING * would return columns of {} that role {} may not read; name the columns",
+                        t.key, self.scope.role.name
+                    ),
+                ));
+            }
+            self.select_item(item)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the SET list of an UPDATE (or ON CONFLICT / ON DUPLICATE KEY UPDATE).
+    fn assignments(
+        &mut self,
+        t: &ResolvedTable,
+        qualifier: &Ident,
+        assignments: &mut [Assignment],
+    ) -> Result<(), Denial> {
+        let grant = self.grant(t);
+        let updatable = grant.columns_for(Operation::Update);
+        let filtered: BTreeSet<String> = grant
+            .filters
+            .iter()
+            .flat_map(|f| f.columns().iter().cloned())
+            .collect();
+        let pins = pins(grant);
+        for a in assignments.iter_mut() {
+            let targets: Vec<&ObjectName> = match &a.target {
+                AssignmentTarget::ColumnName(n) => vec![n],
+                AssignmentTarget::Tuple(ns) => ns.iter().collect(),
+            };
+            for target in targets {
+                let column = self.assigned_column(target, qualifier)?;
+                let allowed = match &updatable {
+                    ColumnSet::All => true,
+                    ColumnSet::Only(cols) => cols.iter().any(|c| self.column_is(c, &column)),
+                };
+                if !allowed {
+                    return Err(Denial::new(
+                        Rule::ColumnNotGranted,
+                        format!(
+                            "role {} may not UPDATE column {} of {}",
+                            self.scope.role.name, column.value, t.key
+                        ),
+                    ));
+                }
+                if filtered.iter().any(|c| self.column_is(c, &column)) {
+                    let pinned_to = pins
+                        .iter()
+                        .find(|(c, _)| self.column_is(c, &column))
+                        .and_then(|(_, claim)| self.scope.claims.get(claim));
+                    let same = match (&a.target, pinned_to) {
+                        (AssignmentTarget::ColumnName(_), Some(v)) => literal_equals(&a.value, &v),
+                        _ => false,
+                    };
+                    if !same {
+                        return Err(Denial::new(
+                            Rule::WriteNotConfinable,
+                            format!(
+                                "column {} of {} is read by the role's row filter; changing it could move rows out of the role's scope",
+                                column.value, t.key
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn assigned_column(&self, target: &ObjectName, qualifier: &Ident) -> Result<Ident, Denial> {
+        let parts = self.parts(target)?;
+        match parts.as_slice() {
+            [c] => Ok((*c).clone()),
+            [q, c] if self.norm(q) == self.norm(qualifier) => Ok((*c).clone()),
+            _ => Err(construct(format!("assigning to {target}"))),
+        }
+    }
+
+    fn update(&mut self, u: &mut Update) -> Result<(), Denial> {
+        let Update {
+            update_token: _,
+            optimizer_hints,
+            table,
+            on_cluster,
+            assignments,
+            from,
+            selection,
+            returning,
+            output,
+            or,
+            order_by,
+            limit,
+            settings,
+        } = u;
+        if !optimizer_hints.is_empty()
+            || on_cluster.is_some()
+            || output.is_some()
+            || or.is_some()
+            || settings.is_some()
+        {
+            return Err(construct("this form of UPDATE"));
+        }
+        let (name, alias) = single_target(table, "UPDATE")?;
+        let t = self.write_target(name, Operation::Update)?;
+        let qualifier = alias
+            .as_ref()
+            .map_or_else(|| t.bare.clone(), |a| a.name.clone());
+        match from {
+            None => {}
+            Some(UpdateTableFromKind::AfterSet(tables)) => {
+                for twj in tables.iter_mut() {
+                    self.table_with_joins(twj)?;
+                }
+            }
+            Some(UpdateTableFromKind::BeforeSet(_)) => return Err(construct("UPDATE FROM … SET")),
+        }
+        self.assignments(&t, &qualifier, assignments)?;
+        let guard = self.guard_for(&t, &qualifier);
+        self.with_guard(guard, |c| {
+            for a in assignments.iter_mut() {
+                c.expr(&mut a.value)?;
+            }
+            if let Some(w) = selection.as_mut() {
+                c.expr(w)?;
+            }
+            if let Some(items) = returning.as_mut() {
+                c.returning(&t, items)?;
+            }
+            c.order_by_exprs(order_by)?;
+            if let Some(l) = limit.as_mut() {
+                c.expr(l)?;
+            }
+            Ok(())
+        })?;
+        self.confine_where(&t, &qualifier, selection)?;
+        *name = t.rendered.clone();
+        Ok(())
+    }
+
+    fn delete(&mut self, d: &mut Delete) -> Result<(), Denial> {
+        let Delete {
+            delete_token: _,
+            optimizer_hints,
+            tables,
+            from,
+            on_cluster,
+            using,
+            selection,
+            returning,
+            output,
+            order_by,
+            limit,
+            settings,
+        } = d;
+        if !optimizer_hints.is_empty()
+            || !tables.is_empty()
+            || on_cluster.is_some()
+            || output.is_some()
+            || settings.is_some()
+        {
+            return Err(construct("this form of DELETE (multi-table or with hints)"));
+        }
+        let targets = match from {
+            FromTable::WithFromKeyword(v) | FromTable::WithoutKeyword(v) => v,
+        };
+        let [target] = targets.as_mut_slice() else {
+            return Err(construct("DELETE from several tables"));
+        };
+        let (name, alias) = single_target(target, "DELETE")?;
+        let t = self.write_target(name, Operation::Delete)?;
+        let qualifier = alias
+            .as_ref()
+            .map_or_else(|| t.bare.clone(), |a| a.name.clone());
+        if let Some(tables) = using {
+            for twj in tables.iter_mut() {
+                self.table_with_joins(twj)?;
+            }
+        }
+        let guard = self.guard_for(&t, &qualifier);
+        self.with_guard(guard, |c| {
+            if let Some(w) = selection.as_mut() {
+                c.expr(w)?;
+            }
+            if let Some(items) = returning.as_mut() {
+                c.returning(&t, items)?;
+            }
+            c.order_by_exprs(order_by)?;
+            if let Some(l) = limit.as_mut() {
+                c.expr(l)?;
+            }
+            Ok(())
+        })?;
+        self.confine_where(&t, &qualifier, selection)?;
+        *name = t.rendered.clone();
+        Ok(())
+    }
+
+    /// `WHERE <user's condition>` becomes `WHERE (filter) AND (<user's condition>)`.
+    fn confine_where(
+        &self,
+        t: &ResolvedTable,
+        qualifier: &Ident,
+        selection: &mut Option<Expr>,
+    ) -> Result<(), Denial> {
+        if let Some(filter) = self.bound_filters(self.grant(t))? {
+            let filter = qualify(filter, qualifier);
+            *selection = Some(match selection.take() {
+                None => filter,
+                Some(w) => Expr::BinaryOp {
+                    left: Box::new(filter),
+                    op: BinaryOperator::And,
+                    right: Box::new(Expr::Nested(Box::new(w))),
+                },
+            });
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, i: &mut Insert) -> Result<(), Denial> {
+        let Insert {
+            insert_token: _,
+            optimizer_hints,
+            or,
+            ignore: _,
+            into: _,
+            table,
+            table_alias,
+            columns,
+            by_name,
+            overwrite,
+            source,
+            assignments,
+            partitioned,
+            after_columns,
+            overriding,
+            has_table_keyword,
+            on,
+            returning,
+            output,
+            replace_into,
+            priority,
+            insert_alias,
+            settings,
+            format_clause,
+            multi_table_insert_type,
+            multi_table_into_clauses,
+            multi_table_when_clauses,
+            multi_table_else_clause,
+        } = i;
+        if multi_table_insert_type.is_some()
+            || !multi_table_into_clauses.is_empty()
+            || !multi_table_when_clauses.is_empty()
+            || multi_table_else_clause.is_some()
+        {
+            return Err(construct("multi-table INSERT"));
+        }
+        if !optimizer_hints.is_empty()
+            || or.is_some()
+            || *by_name
+            || *overwrite
+            || partitioned.is_some()
+            || !after_columns.is_empty()
+            || overriding.is_some()
+            || *has_table_keyword
+            || output.is_some()
+            || priority.is_some()
+            || insert_alias.is_some()
+            || settings.is_some()
+            || format_clause.is_some()
+        {
+            return Err(construct("this form of INSERT"));
+        }
+        if !assignments.is_empty() {
+            return Err(construct(
+                "INSERT … SET (write INSERT … (columns) VALUES …)",
+            ));
+        }
+        let TableObject::TableName(name) = table else {
+            return Err(construct("INSERT into a table function"));
+        };
+        let t = self.write_target(name, Operation::Insert)?;
+        if *replace_into {
+            self.require(&t.key, Operation::Update)
+                .and_then(|()| self.require(&t.key, Operation::Delete))
+                .map_err(|d| {
+                    Denial::new(
+                        d.rule,
+                        format!("REPLACE deletes and rewrites rows: {}", d.message),
+                    )
+                })?;
+            if !self.grant(&t).filters.is_empty() {
+                return Err(Denial::new(
+                    Rule::WriteNotConfinable,
+                    format!("REPLACE into {} could delete rows outside the role's filter; use INSERT … ON DUPLICATE KEY UPDATE or UPDATE", t.key),
+                ));
+            }
+        }
+        if let Some(a) = table_alias {
+            check_ident(&a.alias)?;
+        }
+        let qualifier = table_alias
+            .as_ref()
+            .map_or_else(|| t.bare.clone(), |a| a.alias.clone());
+        let grant = self.grant(&t);
+        let insertable = grant.columns_for(Operation::Insert);
+        if let Some(f) = grant.filters.iter().find(|f| !f.pins_only()) {
+            return Err(Denial::new(
+                Rule::WriteNotConfinable,
+                format!(
+                    "rows inserted into {} must satisfy its row filter `{}`, which Sluice cannot check before the insert",
+                    t.key,
+                    f.text()
+                ),
+            ));
+        }
+        let pins = pins(grant);
+        if columns.is_empty() && (insertable != ColumnSet::All || !pins.is_empty()) {
+            return Err(Denial::new(
+                Rule::WriteNotConfinable,
+                format!("INSERT into {} must name its columns", t.key),
+            ));
+        }
+        let mut named: Vec<Ident> = Vec::with_capacity(columns.len());
+        for c in columns.iter() {
+            let parts = self.parts(c)?;
+            let [col] = parts.as_slice() else {
+                return Err(construct(format!("the column name {c}")));
+            };
+            let allowed = match &insertable {
+                ColumnSet::All => true,
+                ColumnSet::Only(cols) => cols.iter().any(|x| self.column_is(x, col)),
+            };
+            if !allowed {
+                return Err(Denial::new(
+                    Rule::ColumnNotGranted,
+                    format!(
+                        "role {} may not INSERT column {} of {}",
+                        self.scope.role.name, col.value, t.key
+                    ),
+                ));
+            }
+            named.push((*col).clone());
+        }
+        // Pinned columns: given ones must hold the claim, missing ones get it.
+        let mut missing: Vec<(String, Expr)> = Vec::new();
+        for (col, claim) in &pins {
+            let value = self.scope.claims.get(claim).ok_or_else(|| {
+                Denial::new(
+                    Rule::ClaimInvalid,
+                    format!(
+                        "the token has no `{claim}` claim, which the row filter on {} needs",
+                        t.key
+                    ),
+                )
+            })?;
+            let literal = claim_literal(claim, &value)
+                .map_err(|e| Denial::new(Rule::ClaimInvalid, e.to_string()))?;
+            match named.iter().position(|n| self.column_is(col, n)) {
+                Some(k) => self.check_pinned_values(source.as_deref(), k, col, &value, &t)?,
+                None => missing.push((col.clone(), literal)),
+            }
+        }
+        match source.as_deref_mut() {
+            None if !missing.is_empty() => {
+                return Err(Denial::new(
+                    Rule::WriteNotConfinable,
+                    format!(
+                        "INSERT … DEFAULT VALUES into {} cannot set its pinned columns",
+                        t.key
+                    ),
+                ))
+            }
+            None => {}
+            Some(q) => {
+                self.query(q)?;
+                if !missing.is_empty() {
+                    add_columns(q, &missing);
+                    for (col, _) in &missing {
+                        columns.push(ObjectName::from(vec![self.quoted(col)]));
+                    }
+                }
+            }
+        }
+        match on {
+            None => {}
+            Some(OnInsert::OnConflict(OnConflict {
+                conflict_target,
+                action,
+            })) => {
+                match conflict_target {
+                    None => {}
+                    Some(ConflictTarget::Columns { columns, predicate }) => {
+                        for c in columns.iter() {
+                            check_ident(c)?;
+                        }
+                        if let Some(p) = predicate {
+                            self.expr(p)?;
+                        }
+                    }
+                    Some(ConflictTarget::OnConstraint(n)) => {
+                        self.parts(n)?;
+                    }
+                }
+                if let OnConflictAction::DoUpdate(DoUpdate {
+                    assignments,
+                    selection,
+                }) = action
+                {
+                    // The conflicting row may belong to anyone: the update is confined like
+                    // any UPDATE.
+                    self.require(&t.key, Operation::Update)?;
+                    self.assignments(&t, &qualifier, assignments)?;
+                    let guard = self.guard_for(&t, &qualifier);
+                    self.with_guard(guard, |c| {
+                        for a in assignments.iter_mut() {
+                            c.expr(&mut a.value)?;
+                        }
+                        if let Some(w) = selection.as_mut() {
+                            c.expr(w)?;
+                        }
+                        Ok(())
+                    })?;
+                    self.confine_where(&t, &qualifier, selection)?;
+                }
+            }
+            Some(OnInsert::DuplicateKeyUpdate(assignments)) => {
+                self.require(&t.key, Operation::Update)?;
+                if !self.grant(&t).filters.is_empty() {
+                    return Err(Denial::new(
+                        Rule::WriteNotConfinable,
+                        format!(
+                            "ON DUPLICATE KEY UPDATE on {} could update a row outside the role's filter; use UPDATE",
+                            t.key
+                        ),
+                    ));
+                }
+                self.assignments(&t, &qualifier, assignments)?;
+                let guard = self.guard_for(&t, &qualifier);
+                self.with_guard(guard, |c| {
+                    for a in assignments.iter_mut() {
+                        c.expr(&mut a.value)?;
+                    }
+                    Ok(())
+                })?;
+            }
+            Some(_) => return Err(construct("this ON clause of INSERT")),
+        }
+        if let Some(items) = returning.as_mut() {
+            let guard = self.guard_for(&t, &qualifier);
+            self.with_guard(guard, |c| c.returning(&t, items))?;
+        }
+        *name = t.rendered.clone();
+        Ok(())
+    }
+
+    /// A pinned column given explicitly: every VALUES row must hold exactly the claim.
+    fn check_pinned_values(
+        &self,
+        source: Option<&sqlparser::ast::Query>,
+        k: usize,
+        col: &str,
+        claim: &ClaimValue,
+        t: &ResolvedTable,
+    ) -> Result<(), Denial> {
+        let refuse = || {
+            Denial::new(
+                Rule::WriteNotConfinable,
+                format!(
+                    "column {col} of {} must be the token's value {claim}; leave it out and Sluice fills it in",
+                    t.key
+                ),
+            )
+        };
+        let Some(q) = source else {
+            return Err(refuse());
+        };
+        let SetExpr::Values(values) = q.body.as_ref() else {
+            return Err(refuse());
+        };
+        for row in &values.rows {
+            match row.get(k) {
+                Some(e) if literal_equals(e, claim) => {}
+                _ => return Err(refuse()),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn single_target<'t>(
+    twj: &'t mut TableWithJoins,
+    what: &str,
+) -> Result<(&'t mut ObjectName, Option<TableAlias>), Denial> {
+    if !twj.joins.is_empty() {
+        return Err(construct(format!("multi-table {what}")));
+    }
+    match &mut twj.relation {
+        TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            with_hints,
+            version: None,
+            with_ordinality: false,
+            partitions,
+            json_path: None,
+            sample: None,
+            index_directives: _,
+            inheritance: None,
+        } if with_hints.is_empty() && partitions.is_empty() => {
+            if let Some(a) = alias.as_ref() {
+                check_ident(&a.name)?;
+                if !a.columns.is_empty() {
+                    return Err(construct("column aliases on a write target"));
+                }
+            }
+            Ok((name, alias.clone()))
+        }
+        _ => Err(construct(format!("this {what} target"))),
+    }
+}
+
+fn pins(grant: &TableGrant) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for f in &grant.filters {
+        for p in f.pinned_columns() {
+            if !out.contains(p) {
+                out.push(p.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Whether `e` is a literal holding exactly the claim's value.
+fn literal_equals(e: &Expr, claim: &ClaimValue) -> bool {
+    let Expr::Value(v) = e else { return false };
+    match (&v.value, claim) {
+        (
+            Value::SingleQuotedString(s)
+            | Value::DoubleQuotedString(s)
+            | Value::EscapedStringLiteral(s)
+            | Value::NationalStringLiteral(s),
+            ClaimValue::Str(c),
+        ) => s == c,
+        (Value::Number(n, false), ClaimValue::Int(i)) => *n == i.to_string(),
+        (Value::SingleQuotedString(s), ClaimValue::Int(i)) => *s == i.to_string(),
+        _ => false,
+    }
+}
+
+/// Qualifies the bare column names of a bound filter with the write target.
+fn qualify(mut e: Expr, q: &Ident) -> Expr {
+    let _ = visit_expressions_mut(&mut e, |x| {
+        if let Expr::Identifier(c) = x {
+            *x = Expr::CompoundIdentifier(vec![q.clone(), c.clone()]);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    e
+}
+
+/// Appends the pinned columns' claim values to an INSERT's source rows.
+fn add_columns(q: &mut sqlparser::ast::Query, missing: &[(String, Expr)]) {
+    if let SetExpr::Values(values) = q.body.as_mut() {
+        if q.with.is_none() && q.order_by.is_none() && q.limit_clause.is_none() {
+            for row in values.rows.iter_mut() {
+                row.extend(missing.iter().map(|(_, v)| v.clone()));
+            }
+            return;
+        }
+    }
+    // INSERT … SELECT: SELECT source.*, <claims> FROM (<source>) AS sluice_source
+    let source = std::mem::replace(q, simple_query(vec![], vec![], None));
+    let mut projection = vec![SelectItem::Wildcard(WildcardAdditionalOptions::default())];
+    projection.extend(
+        missing
+            .iter()
+            .map(|(_, v)| SelectItem::UnnamedExpr(v.clone())),
+    );
+    *q = simple_query(
+        projection,
+        vec![TableWithJoins {
+            relation: TableFactor::Derived {
+                lateral: false,
+                subquery: Box::new(source),
+                alias: Some(TableAlias {
+                    explicit: true,
+                    name: Ident::new("sluice_source"),
+                    columns: vec![],
+                    at: None,
+                }),
+                sample: None,
+            },
+            joins: vec![],
+        }],
+        None,
+    );
+}
