@@ -7,10 +7,16 @@
 //! PostgreSQL with standard_conforming_strings (or a MySQL with NO_BACKSLASH_ESCAPES) reads as
 //! the string `\` followed by SQL that was never checked. So before rendering, every string
 //! literal is swapped for an opaque placeholder, and after rendering each placeholder is
-//! replaced by the literal written here: quotes doubled, nothing else special, which is exact
-//! for PostgreSQL with standard_conforming_strings = on and MySQL with NO_BACKSLASH_ESCAPES
-//! (the doors pin both). Quoted identifiers suffer from the same helper; identifiers holding a
-//! quote or a backslash are denied instead (no real schema needs them).
+//! replaced by the literal written here:
+//! - PostgreSQL: quotes doubled, nothing else special; exact with standard_conforming_strings
+//!   = on, which the PostgreSQL door pins.
+//! - MySQL: quotes doubled and backslashes doubled; exact in MySQL's default mode (backslash
+//!   escapes on, which the MySQL door pins by leaving NO_BACKSLASH_ESCAPES out of sql_mode), and
+//!   the way sqlparser's MySQL dialect reads strings, so an output re-parses to itself. A quote
+//!   is never escaped with a backslash, so even a server in the other mode cannot be made to
+//!   end the literal early.
+//! Quoted identifiers suffer from the same helper; identifiers holding a quote or a backslash
+//! are denied instead (no real schema needs them).
 //!
 //! Input containing [`RESERVED_PREFIX`] is denied before parsing, so the placeholders are the
 //! only occurrences of it in the rendered text.
@@ -39,14 +45,16 @@ pub(crate) fn render(stmt: &mut Statement, dialect: Dialect) -> Result<String, D
     substitute(&text, &swap.literals)
 }
 
-/// Writes a string literal the way both pinned engines read it back exactly.
-pub(crate) fn quote_literal(prefix: &str, s: &str) -> String {
+/// Writes a string literal the way the pinned backend of `dialect` reads it back exactly.
+pub(crate) fn quote_literal(dialect: Dialect, prefix: &str, s: &str) -> String {
     let mut out = String::with_capacity(s.len() + prefix.len() + 2);
     out.push_str(prefix);
     out.push('\'');
     for c in s.chars() {
-        if c == '\'' {
-            out.push('\'');
+        match (c, dialect) {
+            ('\'', _) => out.push('\''),
+            ('\\', Dialect::MySql) => out.push('\\'),
+            _ => {}
         }
         out.push(c);
     }
@@ -82,13 +90,11 @@ impl VisitorMut for SwapLiterals {
             Value::SingleQuotedString(s)
             | Value::DoubleQuotedString(s)
             | Value::EscapedStringLiteral(s)
-            | Value::UnicodeStringLiteral(s) => quote_literal("", s),
-            Value::DollarQuotedString(d) => quote_literal("", &d.value),
-            Value::NationalStringLiteral(s) => quote_literal("N", s),
-            Value::HexStringLiteral(s) => quote_literal("X", s),
-            Value::SingleQuotedByteStringLiteral(s) => match self.dialect {
-                Dialect::PostgreSql | Dialect::MySql => quote_literal("B", s),
-            },
+            | Value::UnicodeStringLiteral(s) => quote_literal(self.dialect, "", s),
+            Value::DollarQuotedString(d) => quote_literal(self.dialect, "", &d.value),
+            Value::NationalStringLiteral(s) => quote_literal(self.dialect, "N", s),
+            Value::HexStringLiteral(s) => quote_literal(self.dialect, "X", s),
+            Value::SingleQuotedByteStringLiteral(s) => quote_literal(self.dialect, "B", s),
             Value::Number(..) | Value::Boolean(_) | Value::Null | Value::Placeholder(_) => {
                 return ControlFlow::Continue(())
             }
