@@ -38,7 +38,14 @@ fn bench(c: &mut Criterion) {
     });
     let engine = Engine::new(cfg.clone(), 10_000);
     c.bench_function("authorize_3_table_join_cached", |b| {
-        b.iter(|| engine.authorize(&claims, Dialect::PostgreSql, None, std::hint::black_box(JOIN)))
+        b.iter(|| {
+            engine.authorize(
+                &claims,
+                Dialect::PostgreSql,
+                None,
+                std::hint::black_box(JOIN),
+            )
+        })
     });
 }
 

@@ -37,22 +37,125 @@ roles:
 "#;
 
 const FRAGMENTS: &[&str] = &[
-    "SELECT", "*", "FROM", "WHERE", "AND", "OR", "NOT", "JOIN", "LEFT JOIN", "ON", "USING (id)",
-    "UNION", "UNION ALL", "INTERSECT", "EXCEPT", "WITH", "RECURSIVE", "AS", "(", ")", ",", ";",
-    "reservations", "customers", "vehicles", "secrets", "pg_catalog.pg_class", "r", "c", "t",
-    "\"reservations\"", "`reservations`", "public.reservations", "rental.reservations",
-    "information_schema.tables", "mysql.user", "id", "tenant_id", "ssn", "notes", "r.ssn",
-    "1", "0", "'acme'", "'it''s'", "'a\\'b'", "'\\\\'", "E'\\x41'", "$$dollar$$", "$q$x$q$",
-    "U&'\\0041'", "X'41'", "N'n'", "_utf8mb4'x'", "NULL", "TRUE", "=", "<>", "<", ">", "+", "-",
-    "||", "LIKE", "IN", "EXISTS", "BETWEEN", "IS NULL", "CASE WHEN 1=1 THEN 1 ELSE 0 END",
-    "count(*)", "row_to_json(r)", "pg_sleep(10)", "sleep(10)", "benchmark(1000, md5('x'))",
-    "load_file('/etc/passwd')", "lower(name)", "coalesce(notes, '')", "GROUP BY", "ORDER BY",
-    "LIMIT 10", "OFFSET 5", "HAVING", "DISTINCT", "FOR UPDATE", "INSERT INTO", "VALUES",
-    "UPDATE", "SET", "DELETE", "RETURNING", "RETURNING *", "ON CONFLICT (id) DO UPDATE SET notes = 'x'",
-    "ON DUPLICATE KEY UPDATE notes = 'x'", "/* c */", "-- c\n", "/*! DROP TABLE x */", "#c\n",
-    "@@version", "@x", "BEGIN", "COMMIT", "ROLLBACK", "SET search_path = x", "SET NAMES utf8mb4",
-    "EXPLAIN", "ANALYZE", "DROP TABLE", "TRUNCATE", "COPY", "CALL", "DO $$ BEGIN END $$",
-    "LATERAL", "INTO OUTFILE '/tmp/x'", "?", "$1", "::text", "::regclass", "CAST(", "AS int)",
+    "SELECT",
+    "*",
+    "FROM",
+    "WHERE",
+    "AND",
+    "OR",
+    "NOT",
+    "JOIN",
+    "LEFT JOIN",
+    "ON",
+    "USING (id)",
+    "UNION",
+    "UNION ALL",
+    "INTERSECT",
+    "EXCEPT",
+    "WITH",
+    "RECURSIVE",
+    "AS",
+    "(",
+    ")",
+    ",",
+    ";",
+    "reservations",
+    "customers",
+    "vehicles",
+    "secrets",
+    "pg_catalog.pg_class",
+    "r",
+    "c",
+    "t",
+    "\"reservations\"",
+    "`reservations`",
+    "public.reservations",
+    "rental.reservations",
+    "information_schema.tables",
+    "mysql.user",
+    "id",
+    "tenant_id",
+    "ssn",
+    "notes",
+    "r.ssn",
+    "1",
+    "0",
+    "'acme'",
+    "'it''s'",
+    "'a\\'b'",
+    "'\\\\'",
+    "E'\\x41'",
+    "$$dollar$$",
+    "$q$x$q$",
+    "U&'\\0041'",
+    "X'41'",
+    "N'n'",
+    "_utf8mb4'x'",
+    "NULL",
+    "TRUE",
+    "=",
+    "<>",
+    "<",
+    ">",
+    "+",
+    "-",
+    "||",
+    "LIKE",
+    "IN",
+    "EXISTS",
+    "BETWEEN",
+    "IS NULL",
+    "CASE WHEN 1=1 THEN 1 ELSE 0 END",
+    "count(*)",
+    "row_to_json(r)",
+    "pg_sleep(10)",
+    "sleep(10)",
+    "benchmark(1000, md5('x'))",
+    "load_file('/etc/passwd')",
+    "lower(name)",
+    "coalesce(notes, '')",
+    "GROUP BY",
+    "ORDER BY",
+    "LIMIT 10",
+    "OFFSET 5",
+    "HAVING",
+    "DISTINCT",
+    "FOR UPDATE",
+    "INSERT INTO",
+    "VALUES",
+    "UPDATE",
+    "SET",
+    "DELETE",
+    "RETURNING",
+    "RETURNING *",
+    "ON CONFLICT (id) DO UPDATE SET notes = 'x'",
+    "ON DUPLICATE KEY UPDATE notes = 'x'",
+    "/* c */",
+    "-- c\n",
+    "/*! DROP TABLE x */",
+    "#c\n",
+    "@@version",
+    "@x",
+    "BEGIN",
+    "COMMIT",
+    "ROLLBACK",
+    "SET search_path = x",
+    "SET NAMES utf8mb4",
+    "EXPLAIN",
+    "ANALYZE",
+    "DROP TABLE",
+    "TRUNCATE",
+    "COPY",
+    "CALL",
+    "DO $$ BEGIN END $$",
+    "LATERAL",
+    "INTO OUTFILE '/tmp/x'",
+    "?",
+    "$1",
+    "::text",
+    "::regclass",
+    "CAST(",
+    "AS int)",
 ];
 
 const SEEDS: &[&str] = &[
@@ -80,11 +183,17 @@ fn claims() -> Claims {
 }
 
 fn sql_input() -> impl Strategy<Value = String> {
-    let from_fragments = prop::collection::vec(prop::sample::select(FRAGMENTS), 1..24)
-        .prop_map(|v| v.join(" "));
+    let from_fragments =
+        prop::collection::vec(prop::sample::select(FRAGMENTS), 1..24).prop_map(|v| v.join(" "));
     let mutated = (
         prop::sample::select(SEEDS),
-        prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(FRAGMENTS)), 0..4),
+        prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                prop::sample::select(FRAGMENTS),
+            ),
+            0..4,
+        ),
         any::<prop::sample::Index>(),
     )
         .prop_map(|(seed, inserts, cut)| {
@@ -93,7 +202,9 @@ fn sql_input() -> impl Strategy<Value = String> {
                 let i = at.index(words.len() + 1);
                 words.insert(i, frag.to_string());
             }
-            let keep = cut.index(words.len() + 1).max(words.len().saturating_sub(1));
+            let keep = cut
+                .index(words.len() + 1)
+                .max(words.len().saturating_sub(1));
             words.truncate(keep.max(1));
             words.join(" ")
         });
@@ -116,14 +227,35 @@ fn check(role: &str, dialect: Dialect, sql: &str) -> Result<(), TestCaseError> {
     };
     for stmt in &first.statements {
         let reparsed = Parser::parse_sql(parser_dialect(dialect), &stmt.sql);
-        prop_assert!(reparsed.is_ok(), "output does not re-parse: {sql:?} -> {:?}: {:?}", stmt.sql, reparsed.err());
+        prop_assert!(
+            reparsed.is_ok(),
+            "output does not re-parse: {sql:?} -> {:?}: {:?}",
+            stmt.sql,
+            reparsed.err()
+        );
         let again = authorize(&scope, &stmt.sql);
-        prop_assert!(again.is_ok(), "output is denied when re-authorized: {sql:?} -> {:?}: {:?}", stmt.sql, again.err());
+        prop_assert!(
+            again.is_ok(),
+            "output is denied when re-authorized: {sql:?} -> {:?}: {:?}",
+            stmt.sql,
+            again.err()
+        );
         let again = again.unwrap();
         prop_assert_eq!(again.statements.len(), 1);
-        prop_assert_eq!(&again.statements[0].touches, &stmt.touches, "{:?} -> {:?}", sql, stmt.sql);
+        prop_assert_eq!(
+            &again.statements[0].touches,
+            &stmt.touches,
+            "{:?} -> {:?}",
+            sql,
+            stmt.sql
+        );
         if role == "open" {
-            prop_assert_eq!(&again.statements[0].sql, &stmt.sql, "not a fixpoint for {:?}", sql);
+            prop_assert_eq!(
+                &again.statements[0].sql,
+                &stmt.sql,
+                "not a fixpoint for {:?}",
+                sql
+            );
         }
     }
     Ok(())
@@ -138,7 +270,10 @@ fn parser_dialect(d: Dialect) -> &'static dyn sqlparser::dialect::Dialect {
 
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(3000),
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(3000),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
@@ -166,14 +301,27 @@ fn deep_nesting_is_refused_not_a_crash() {
     let cfg = RbacConfig::from_yaml("fuzz.yaml", ROLES).unwrap();
     let c = claims();
     for dialect in [Dialect::PostgreSql, Dialect::MySql] {
-        let scope = Scope { config: &cfg, role: cfg.role("confined").unwrap(), claims: &c, dialect, database: None };
+        let scope = Scope {
+            config: &cfg,
+            role: cfg.role("confined").unwrap(),
+            claims: &c,
+            dialect,
+            database: None,
+        };
         for depth in [100, 10_000] {
             let sql = format!("SELECT {}1{}", "(".repeat(depth), ")".repeat(depth));
             assert!(authorize(&scope, &sql).is_err());
-            let sql = format!("SELECT * FROM {}reservations{}", "(SELECT * FROM ".repeat(depth), ") AS x".repeat(depth));
+            let sql = format!(
+                "SELECT * FROM {}reservations{}",
+                "(SELECT * FROM ".repeat(depth),
+                ") AS x".repeat(depth)
+            );
             assert!(authorize(&scope, &sql).is_err());
         }
         let big = format!("SELECT '{}'", "x".repeat(2 << 20));
-        assert_eq!(authorize(&scope, &big).unwrap_err().rule, sluice_policy::Rule::ConstructNotAllowed);
+        assert_eq!(
+            authorize(&scope, &big).unwrap_err().rule,
+            sluice_policy::Rule::ConstructNotAllowed
+        );
     }
 }

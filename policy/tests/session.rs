@@ -1,0 +1,208 @@
+//! What real drivers send on connect and around transactions must pass; settings that change
+//! how SQL is parsed or resolved must not. Sources: psql (nothing beyond startup parameters),
+//! psycopg 3 (BEGIN/COMMIT), JDBC (`SET extra_float_digits = 3`, `SET application_name`,
+//! `SET SESSION CHARACTERISTICS`), asyncpg/node-pg (BEGIN, SET/SHOW of formats), PyMySQL
+//! (`SET AUTOCOMMIT = 0`, `SET NAMES`), the mysql CLI (`select @@version_comment limit 1`,
+//! `SELECT DATABASE()`), mysql_async/JDBC for MySQL (`SELECT @@max_allowed_packet`, …).
+
+use sluice_policy::roles::RbacConfig;
+use sluice_policy::{authorize, Dialect, Rule, Scope, StatementKind};
+use sluice_tokens::Claims;
+
+const ROLES: &str = "roles:\n  reader:\n    tables: { t: [SELECT] }\n  writer:\n    tables: { t: [SELECT, UPDATE] }\n";
+
+fn run(
+    role: &str,
+    dialect: Dialect,
+    sql: &str,
+) -> Result<Vec<(StatementKind, String)>, sluice_policy::Denial> {
+    let cfg = RbacConfig::from_yaml("r.yaml", ROLES).unwrap();
+    let claims = Claims {
+        role: role.into(),
+        tenant_id: None,
+        exp: i64::MAX / 2,
+        iat: 0,
+        nbf: 0,
+        jti: "0123456789abcdef0123456789abcdef".into(),
+        label: None,
+        extra: Default::default(),
+    };
+    let scope = Scope {
+        config: &cfg,
+        role: cfg.role(role).unwrap(),
+        claims: &claims,
+        dialect,
+        database: Some("rental"),
+    };
+    authorize(&scope, sql).map(|a| a.statements.into_iter().map(|s| (s.kind, s.sql)).collect())
+}
+
+#[test]
+fn driver_statements_pass() {
+    let pg = [
+        "SET extra_float_digits = 3",
+        "SET application_name = 'PostgreSQL JDBC Driver'",
+        "SET DateStyle = 'ISO'",
+        "SET datestyle TO ISO, MDY",
+        "SET TIME ZONE 'UTC'",
+        "SET timezone = 'Europe/Paris'",
+        "SET client_encoding = 'UTF8'",
+        "SET client_min_messages = warning",
+        "SET bytea_output = 'hex'",
+        "SET intervalstyle = 'iso_8601'",
+        "SET standard_conforming_strings = on",
+        "SHOW transaction isolation level",
+        "SHOW server_version",
+        "SHOW TIME ZONE",
+        "BEGIN",
+        "BEGIN ISOLATION LEVEL SERIALIZABLE",
+        "START TRANSACTION READ ONLY",
+        "COMMIT",
+        "ROLLBACK",
+        "SAVEPOINT sp1",
+        "RELEASE SAVEPOINT sp1",
+        "ROLLBACK TO SAVEPOINT sp1",
+        "SELECT 1",
+        "SELECT version()",
+    ];
+    for sql in pg {
+        if sql == "SELECT version()" {
+            // The backend's version string is not for agents.
+            assert_eq!(
+                run("reader", Dialect::PostgreSql, sql).unwrap_err().rule,
+                Rule::FunctionNotAllowed
+            );
+            continue;
+        }
+        run("reader", Dialect::PostgreSql, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let my = [
+        "SET NAMES utf8mb4",
+        "SET NAMES utf8mb4 COLLATE utf8mb4_general_ci",
+        "SET AUTOCOMMIT = 0",
+        "SET autocommit=1",
+        "SET character_set_results = NULL",
+        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        "SET time_zone = '+00:00'",
+        "select @@version_comment limit 1",
+        "SELECT @@max_allowed_packet, @@session.auto_increment_increment, @@wait_timeout",
+        "SELECT DATABASE()",
+        "SELECT VERSION()",
+        "SHOW VARIABLES LIKE 'sql_mode'",
+        "START TRANSACTION",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+    ];
+    for sql in my {
+        run("reader", Dialect::MySql, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+#[test]
+fn settings_that_change_parsing_or_identity_are_denied() {
+    let pg = [
+        ("SET search_path = evil, public", Rule::SettingNotAllowed),
+        ("SET search_path TO DEFAULT", Rule::SettingNotAllowed),
+        (
+            "SET standard_conforming_strings = off",
+            Rule::SettingNotAllowed,
+        ),
+        ("SET client_encoding = 'SJIS'", Rule::SettingNotAllowed),
+        ("SET ROLE postgres", Rule::SettingNotAllowed),
+        ("RESET ROLE", Rule::StatementNotAllowed),
+        (
+            "SET SESSION AUTHORIZATION postgres",
+            Rule::SettingNotAllowed,
+        ),
+        ("SET row_security = off", Rule::SettingNotAllowed),
+        ("SET statement_timeout = 0", Rule::SettingNotAllowed),
+        (
+            "SET default_transaction_read_only = off",
+            Rule::SettingNotAllowed,
+        ),
+        ("SET LOCAL search_path = x", Rule::SettingNotAllowed),
+        (
+            "SET application_name = (SELECT 'x')",
+            Rule::SettingNotAllowed,
+        ),
+        (
+            "SELECT set_config('search_path', 'evil', false)",
+            Rule::FunctionNotAllowed,
+        ),
+        (
+            "SELECT current_setting('search_path')",
+            Rule::FunctionNotAllowed,
+        ),
+        ("SHOW ALL", Rule::SettingNotAllowed),
+        ("SHOW hba_file", Rule::SettingNotAllowed),
+        ("RESET ALL", Rule::StatementNotAllowed),
+        ("DISCARD ALL", Rule::StatementNotAllowed),
+    ];
+    for (sql, rule) in pg {
+        let err = run("writer", Dialect::PostgreSql, sql).expect_err(sql);
+        assert_eq!(err.rule, rule, "{sql}: {err}");
+    }
+    let my = [
+        ("SET sql_mode = ''", Rule::SettingNotAllowed),
+        (
+            "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'",
+            Rule::SettingNotAllowed,
+        ),
+        ("SET @@sql_mode = 'ANSI_QUOTES'", Rule::SettingNotAllowed),
+        ("SET GLOBAL max_connections = 1", Rule::SettingNotAllowed),
+        ("SET NAMES gbk", Rule::SettingNotAllowed),
+        ("SET character_set_client = 'big5'", Rule::SettingNotAllowed),
+        ("SET @x = 1", Rule::SettingNotAllowed),
+        ("SELECT @x", Rule::ConstructNotAllowed),
+        ("SELECT @@datadir", Rule::SettingNotAllowed),
+        ("SELECT @@global.secure_file_priv", Rule::SettingNotAllowed),
+        ("SHOW VARIABLES", Rule::SettingNotAllowed),
+        (
+            "SHOW GLOBAL VARIABLES LIKE 'version'",
+            Rule::SettingNotAllowed,
+        ),
+        ("SHOW VARIABLES LIKE '%'", Rule::SettingNotAllowed),
+        ("USE mysql", Rule::StatementNotAllowed),
+    ];
+    for (sql, rule) in my {
+        let err = run("writer", Dialect::MySql, sql).expect_err(sql);
+        assert_eq!(err.rule, rule, "{sql}: {err}");
+    }
+}
+
+#[test]
+fn read_only_roles_get_read_only_transactions() {
+    for (dialect, begin) in [
+        (Dialect::PostgreSql, "BEGIN"),
+        (Dialect::MySql, "START TRANSACTION"),
+    ] {
+        let out = run("reader", dialect, begin).unwrap();
+        assert_eq!(
+            out,
+            vec![(
+                StatementKind::Begin,
+                "START TRANSACTION READ ONLY".to_string()
+            )]
+        );
+        let out = run("writer", dialect, begin).unwrap();
+        assert_eq!(
+            out,
+            vec![(StatementKind::Begin, "START TRANSACTION".to_string())]
+        );
+        let err = run("reader", dialect, "START TRANSACTION READ WRITE").unwrap_err();
+        assert_eq!(err.rule, Rule::StatementNotAllowed);
+        let err = run("reader", dialect, "SET SESSION TRANSACTION READ WRITE").unwrap_err();
+        assert_eq!(err.rule, Rule::StatementNotAllowed, "{err}");
+    }
+    let out = run(
+        "reader",
+        Dialect::PostgreSql,
+        "BEGIN ISOLATION LEVEL SERIALIZABLE",
+    )
+    .unwrap();
+    assert_eq!(
+        out[0].1,
+        "START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY"
+    );
+}
