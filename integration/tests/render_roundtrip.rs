@@ -89,12 +89,20 @@ async fn postgres_reads_rendered_literals_exactly() {
         .await
         .unwrap();
     tokio::spawn(conn);
-    assert_eq!(pg_value(&client, "SHOW standard_conforming_strings").await, "on");
+    assert_eq!(
+        pg_value(&client, "SHOW standard_conforming_strings").await,
+        "on"
+    );
 
     let mut cases: Vec<(String, String)> = VALUES
         .iter()
         // PostgreSQL text cannot hold NUL; everything else goes.
-        .map(|v| (format!("SELECT '{}' AS v", v.replace('\'', "''")), v.to_string()))
+        .map(|v| {
+            (
+                format!("SELECT '{}' AS v", v.replace('\'', "''")),
+                v.to_string(),
+            )
+        })
         .collect();
     // PostgreSQL's other string syntaxes, each with the value it denotes.
     for (input, value) in [
@@ -115,7 +123,10 @@ async fn postgres_reads_rendered_literals_exactly() {
         assert_eq!(&direct, value, "the test's own input {input:?} is wrong");
         let out = rendered(Dialect::PostgreSql, input).expect("allowed");
         let through = pg_value(&client, &out).await;
-        assert_eq!(&through, value, "{input:?} rendered as {out:?} means {through:?}");
+        assert_eq!(
+            &through, value,
+            "{input:?} rendered as {out:?} means {through:?}"
+        );
     }
     eprintln!("render_roundtrip[postgres]: {} literals exact", cases.len());
 }
@@ -168,7 +179,11 @@ async fn my_value(conn: &mut mysql_async::Conn, sql: &str) -> Vec<u8> {
         .query_first(sql)
         .await
         .unwrap_or_else(|e| panic!("MariaDB rejected {sql:?}: {e}"));
-    match row.expect("one row").take::<mysql_async::Value, _>(0).unwrap() {
+    match row
+        .expect("one row")
+        .take::<mysql_async::Value, _>(0)
+        .unwrap()
+    {
         mysql_async::Value::Bytes(b) => b,
         other => panic!("{sql}: not bytes: {other:?}"),
     }
@@ -182,7 +197,11 @@ async fn mariadb_reads_rendered_literals_exactly() {
     let opts = mysql_async::OptsBuilder::from_opts(opts).prefer_socket(false);
     let mut conn = mysql_async::Conn::new(opts).await.unwrap();
     conn.query_drop("SET NAMES utf8mb4").await.unwrap();
-    let mode: String = conn.query_first("SELECT @@sql_mode").await.unwrap().unwrap();
+    let mode: String = conn
+        .query_first("SELECT @@sql_mode")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!mode.contains("NO_BACKSLASH_ESCAPES"), "{mode}");
 
     let mut cases: Vec<(String, String)> = VALUES
@@ -190,7 +209,10 @@ async fn mariadb_reads_rendered_literals_exactly() {
         .chain(["nul\0byte"].iter())
         // Written the way a MySQL client writes strings: backslash escapes.
         .map(|v| {
-            let lit = v.replace('\\', "\\\\").replace('\'', "\\'").replace('\0', "\\0");
+            let lit = v
+                .replace('\\', "\\\\")
+                .replace('\'', "\\'")
+                .replace('\0', "\\0");
             (format!("SELECT '{lit}' AS v"), v.to_string())
         })
         .collect();
@@ -216,7 +238,11 @@ async fn mariadb_reads_rendered_literals_exactly() {
             "{input:?} rendered as {out:?}"
         );
         let direct = my_value(&mut conn, input).await;
-        assert_eq!(String::from_utf8_lossy(&direct), *value, "the test's own input {input:?} is wrong");
+        assert_eq!(
+            String::from_utf8_lossy(&direct),
+            *value,
+            "the test's own input {input:?} is wrong"
+        );
     }
     eprintln!("render_roundtrip[mariadb]: {} literals exact", cases.len());
 }

@@ -66,7 +66,7 @@ fn seed_example_parses_and_resolves() {
     );
     assert_eq!(
         res.columns_for(Operation::Update),
-        ColumnSet::Only(BTreeSet::from(["notes".into(), "status".into()]))
+        ColumnSet::Only(vec!["notes".into(), "status".into()])
     );
     assert_eq!(res.columns_for(Operation::Select), ColumnSet::All);
     // Inherits agent_readonly's filters.
@@ -198,7 +198,7 @@ fn multi_level_inheritance_accumulates_filters_and_takes_strictest_limits() {
     assert!(c.permits(&t("u"), Operation::Insert));
     assert_eq!(
         c.tables[&t("t")].columns_for(Operation::Update),
-        ColumnSet::Only(BTreeSet::from(["notes".into()]))
+        ColumnSet::Only(vec!["notes".into()])
     );
 }
 

@@ -4,7 +4,7 @@
 //! the reference's alias (or the table's own name), so the rest of the query reads it as before.
 
 use sqlparser::ast::{
-    Distinct, Expr, GroupByExpr, GroupByWithModifier, Ident, JoinConstraint, JoinOperator,
+    Distinct, Expr, GroupByExpr, GroupByWithModifier, Ident, Join, JoinConstraint, JoinOperator,
     LimitClause, NamedWindowDefinition, NamedWindowExpr, ObjectName, Offset, OrderBy, OrderByExpr,
     OrderByKind, Query, Select, SelectFlavor, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
     SetOperator, TableAlias, TableFactor, TableWithJoins, Values, WildcardAdditionalOptions,
@@ -300,45 +300,50 @@ impl Checker<'_> {
     pub(crate) fn table_with_joins(&mut self, twj: &mut TableWithJoins) -> Result<(), Denial> {
         self.table_factor(&mut twj.relation)?;
         for join in twj.joins.iter_mut() {
-            if join.global {
-                return Err(construct("GLOBAL JOIN"));
-            }
-            self.table_factor(&mut join.relation)?;
-            let constraint = match &mut join.join_operator {
-                JoinOperator::Join(c)
-                | JoinOperator::Inner(c)
-                | JoinOperator::Left(c)
-                | JoinOperator::LeftOuter(c)
-                | JoinOperator::Right(c)
-                | JoinOperator::RightOuter(c)
-                | JoinOperator::FullOuter(c)
-                | JoinOperator::CrossJoin(c)
-                | JoinOperator::StraightJoin(c) => c,
-                JoinOperator::Semi(_)
-                | JoinOperator::LeftSemi(_)
-                | JoinOperator::RightSemi(_)
-                | JoinOperator::Anti(_)
-                | JoinOperator::LeftAnti(_)
-                | JoinOperator::RightAnti(_)
-                | JoinOperator::CrossApply
-                | JoinOperator::OuterApply
-                | JoinOperator::AsOf { .. }
-                | JoinOperator::ArrayJoin
-                | JoinOperator::LeftArrayJoin
-                | JoinOperator::InnerArrayJoin => return Err(construct("this kind of join")),
-            };
-            match constraint {
-                JoinConstraint::On(e) => self.expr(e)?,
-                JoinConstraint::Using(cols) => {
-                    for c in cols {
-                        self.parts(c)?;
-                    }
-                }
-                JoinConstraint::Natural | JoinConstraint::None => {}
-                JoinConstraint::UsingAlias(..) => return Err(construct("USING … AS")),
-            }
+            self.join(join)?;
         }
         Ok(())
+    }
+
+    pub(crate) fn join(&mut self, join: &mut Join) -> Result<(), Denial> {
+        if join.global {
+            return Err(construct("GLOBAL JOIN"));
+        }
+        self.table_factor(&mut join.relation)?;
+        let constraint = match &mut join.join_operator {
+            JoinOperator::Join(c)
+            | JoinOperator::Inner(c)
+            | JoinOperator::Left(c)
+            | JoinOperator::LeftOuter(c)
+            | JoinOperator::Right(c)
+            | JoinOperator::RightOuter(c)
+            | JoinOperator::FullOuter(c)
+            | JoinOperator::CrossJoin(c)
+            | JoinOperator::StraightJoin(c) => c,
+            JoinOperator::Semi(_)
+            | JoinOperator::LeftSemi(_)
+            | JoinOperator::RightSemi(_)
+            | JoinOperator::Anti(_)
+            | JoinOperator::LeftAnti(_)
+            | JoinOperator::RightAnti(_)
+            | JoinOperator::CrossApply
+            | JoinOperator::OuterApply
+            | JoinOperator::AsOf { .. }
+            | JoinOperator::ArrayJoin
+            | JoinOperator::LeftArrayJoin
+            | JoinOperator::InnerArrayJoin => return Err(construct("this kind of join")),
+        };
+        match constraint {
+            JoinConstraint::On(e) => self.expr(e),
+            JoinConstraint::Using(cols) => {
+                for c in cols {
+                    self.parts(c)?;
+                }
+                Ok(())
+            }
+            JoinConstraint::Natural | JoinConstraint::None => Ok(()),
+            JoinConstraint::UsingAlias(..) => Err(construct("USING … AS")),
+        }
     }
 
     pub(crate) fn table_factor(&mut self, tf: &mut TableFactor) -> Result<(), Denial> {

@@ -1,15 +1,24 @@
 //! Statement kinds: what is allowed at all, fail closed.
 
-use sqlparser::ast::{DescribeAlias, Statement};
+use sqlparser::ast::{DescribeAlias, Expr, Ident, Select, SelectItem, SetExpr, Statement};
 
 use super::{construct, Checker};
 use crate::decision::{Denial, Rule, StatementKind};
 use crate::roles::Operation;
+use crate::Dialect;
 
 impl Checker<'_> {
     pub(crate) fn statement(&mut self, stmt: &mut Statement) -> Result<StatementKind, Denial> {
         match stmt {
-            Statement::Query(q) => self.query(q).map(|()| StatementKind::Query),
+            Statement::Query(q) => {
+                let names = match self.scope.dialect {
+                    Dialect::MySql => client_column_names(&mut q.body),
+                    Dialect::PostgreSql => Vec::new(),
+                };
+                self.query(q)?;
+                keep_column_names(&mut q.body, names);
+                Ok(StatementKind::Query)
+            }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 self.write_statement(stmt)
             }
@@ -138,5 +147,57 @@ pub(crate) fn first_words(stmt: &Statement) -> String {
         "these".to_string()
     } else {
         words.join(" ")
+    }
+}
+
+/// The SELECT whose select list names a query's result columns.
+fn first_select(body: &mut SetExpr) -> Option<&mut Select> {
+    match body {
+        SetExpr::Select(s) => Some(s),
+        SetExpr::SetOperation { left, .. } => first_select(left),
+        SetExpr::Query(q) => first_select(&mut q.body),
+        _ => None,
+    }
+}
+
+/// MySQL names an unaliased result column after the text of its expression as received; after
+/// rewriting, that text would be the confined subquery (its filter, tenant and database). The
+/// expression as the client wrote it, before rewriting, becomes the alias. It is sqlparser's
+/// normalised text (`price*2` is named `price * 2`): the parser's spans are not precise enough
+/// to cut the client's exact text out of the input.
+fn client_column_names(body: &mut SetExpr) -> Vec<Option<String>> {
+    first_select(body).map_or_else(Vec::new, |s| {
+        s.projection
+            .iter()
+            .map(|item| match item {
+                SelectItem::UnnamedExpr(e)
+                    if !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) =>
+                {
+                    Some(e.to_string())
+                }
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+fn keep_column_names(body: &mut SetExpr, names: Vec<Option<String>>) {
+    let Some(select) = first_select(body) else {
+        return;
+    };
+    for (item, name) in select.projection.iter_mut().zip(names) {
+        let Some(name) = name else { continue };
+        let writable = name.len() <= 256
+            && !name
+                .chars()
+                .any(|c| matches!(c, '`' | '\'' | '"' | '\\') || c.is_control());
+        if let SelectItem::UnnamedExpr(e) = item {
+            if writable && e.to_string() != name {
+                *item = SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: Ident::with_quote('`', name),
+                };
+            }
+        }
     }
 }

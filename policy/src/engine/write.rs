@@ -15,13 +15,12 @@ use sluice_tokens::ClaimValue;
 use sqlparser::ast::{
     visit_expressions_mut, Assignment, AssignmentTarget, BinaryOperator, ConflictTarget, Delete,
     DoUpdate, Expr, FromTable, Ident, Insert, ObjectName, OnConflict, OnConflictAction, OnInsert,
-    SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableObject, TableWithJoins, Update,
-    UpdateTableFromKind, Value, WildcardAdditionalOptions,
+    SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableObject, Update,
+    UpdateTableFromKind, Value,
 };
 
 use super::expr::ColumnGuard;
 use super::names::ResolvedTable;
-use super::query::simple_query;
 use super::render::check_ident;
 use super::{construct, Checker};
 use crate::decision::{Denial, Rule, StatementKind};
@@ -58,7 +57,7 @@ impl Checker<'_> {
         if self.scope.role.permits(&t.key, Operation::Select) {
             self.grant(t).columns_for(Operation::Select)
         } else {
-            ColumnSet::Only(BTreeSet::new())
+            ColumnSet::Only(Vec::new())
         }
     }
 
@@ -193,11 +192,39 @@ impl Checker<'_> {
         {
             return Err(construct("this form of UPDATE"));
         }
-        let (name, alias) = single_target(table, "UPDATE")?;
+        // MySQL's multi-table UPDATE (`UPDATE t JOIN u ON … SET t.c = …`): the first table is
+        // the target, the joined ones are reads (confined as such), and every SET column must
+        // be qualified with the target so that no joined table is written.
+        let multi_table = !table.joins.is_empty();
+        if multi_table && self.scope.dialect != crate::Dialect::MySql {
+            return Err(construct("multi-table UPDATE"));
+        }
+        let (name, alias) = single_target(&mut table.relation, "UPDATE")?;
         let t = self.write_target(name, Operation::Update)?;
         let qualifier = alias
             .as_ref()
             .map_or_else(|| t.bare.clone(), |a| a.name.clone());
+        if multi_table {
+            for a in assignments.iter() {
+                let targets: Vec<&ObjectName> = match &a.target {
+                    AssignmentTarget::ColumnName(n) => vec![n],
+                    AssignmentTarget::Tuple(ns) => ns.iter().collect(),
+                };
+                for n in targets {
+                    let parts = self.parts(n)?;
+                    let qualified =
+                        matches!(parts.as_slice(), [q, _] if self.norm(q) == self.norm(&qualifier));
+                    if !qualified {
+                        return Err(construct(format!(
+                            "SET {n} in a multi-table UPDATE (qualify it with {qualifier})"
+                        )));
+                    }
+                }
+            }
+            for j in table.joins.iter_mut() {
+                self.join(j)?;
+            }
+        }
         match from {
             None => {}
             Some(UpdateTableFromKind::AfterSet(tables)) => {
@@ -259,7 +286,10 @@ impl Checker<'_> {
         let [target] = targets.as_mut_slice() else {
             return Err(construct("DELETE from several tables"));
         };
-        let (name, alias) = single_target(target, "DELETE")?;
+        if !target.joins.is_empty() {
+            return Err(construct("multi-table DELETE"));
+        }
+        let (name, alias) = single_target(&mut target.relation, "DELETE")?;
         let t = self.write_target(name, Operation::Delete)?;
         let qualifier = alias
             .as_ref()
@@ -467,7 +497,8 @@ impl Checker<'_> {
             Some(q) => {
                 self.query(q)?;
                 if !missing.is_empty() {
-                    add_columns(q, &missing);
+                    let values: Vec<Expr> = missing.iter().map(|(_, v)| v.clone()).collect();
+                    add_columns(&mut q.body, &values)?;
                     for (col, _) in &missing {
                         columns.push(ObjectName::from(vec![self.quoted(col)]));
                     }
@@ -581,13 +612,10 @@ impl Checker<'_> {
 }
 
 fn single_target<'t>(
-    twj: &'t mut TableWithJoins,
+    relation: &'t mut TableFactor,
     what: &str,
 ) -> Result<(&'t mut ObjectName, Option<TableAlias>), Denial> {
-    if !twj.joins.is_empty() {
-        return Err(construct(format!("multi-table {what}")));
-    }
-    match &mut twj.relation {
+    match relation {
         TableFactor::Table {
             name,
             alias,
@@ -653,40 +681,34 @@ fn qualify(mut e: Expr, q: &Ident) -> Expr {
     e
 }
 
-/// Appends the pinned columns' claim values to an INSERT's source rows.
-fn add_columns(q: &mut sqlparser::ast::Query, missing: &[(String, Expr)]) {
-    if let SetExpr::Values(values) = q.body.as_mut() {
-        if q.with.is_none() && q.order_by.is_none() && q.limit_clause.is_none() {
-            for row in values.rows.iter_mut() {
-                row.extend(missing.iter().map(|(_, v)| v.clone()));
+/// Appends the pinned columns' claim values to every row an INSERT's source produces: to each
+/// VALUES row, or to the select list of each SELECT (no wrapping query, so the engine still
+/// infers the types of the source's literals from the target columns).
+fn add_columns(body: &mut SetExpr, values: &[Expr]) -> Result<(), Denial> {
+    match body {
+        SetExpr::Values(v) => {
+            for row in v.rows.iter_mut() {
+                row.extend(values.iter().cloned());
             }
-            return;
+            Ok(())
         }
+        SetExpr::Select(s) => {
+            s.projection
+                .extend(values.iter().cloned().map(SelectItem::UnnamedExpr));
+            Ok(())
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            add_columns(left, values)?;
+            add_columns(right, values)
+        }
+        SetExpr::Query(q) => add_columns(&mut q.body, values),
+        SetExpr::Insert(_)
+        | SetExpr::Update(_)
+        | SetExpr::Delete(_)
+        | SetExpr::Merge(_)
+        | SetExpr::Table(_) => Err(Denial::new(
+            Rule::WriteNotConfinable,
+            "Sluice cannot add the pinned columns to this INSERT source",
+        )),
     }
-    // INSERT … SELECT: SELECT source.*, <claims> FROM (<source>) AS sluice_source
-    let source = std::mem::replace(q, simple_query(vec![], vec![], None));
-    let mut projection = vec![SelectItem::Wildcard(WildcardAdditionalOptions::default())];
-    projection.extend(
-        missing
-            .iter()
-            .map(|(_, v)| SelectItem::UnnamedExpr(v.clone())),
-    );
-    *q = simple_query(
-        projection,
-        vec![TableWithJoins {
-            relation: TableFactor::Derived {
-                lateral: false,
-                subquery: Box::new(source),
-                alias: Some(TableAlias {
-                    explicit: true,
-                    name: Ident::new("sluice_source"),
-                    columns: vec![],
-                    at: None,
-                }),
-                sample: None,
-            },
-            joins: vec![],
-        }],
-        None,
-    );
 }

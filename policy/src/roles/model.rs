@@ -140,15 +140,15 @@ impl fmt::Display for TableName {
 pub enum ColumnSet {
     /// No `columns` entry: every column of the table.
     All,
-    /// Only these (names as written in the role file).
-    Only(BTreeSet<String>),
+    /// Only these, in the role file's order (which is the order `SELECT *` returns them in).
+    Only(Vec<String>),
 }
 
 impl ColumnSet {
     pub fn contains(&self, column: &str) -> bool {
         match self {
             ColumnSet::All => true,
-            ColumnSet::Only(cols) => cols.contains(column),
+            ColumnSet::Only(cols) => cols.iter().any(|c| c == column),
         }
     }
 }
@@ -159,7 +159,7 @@ pub struct TableGrant {
     /// Granted operations (only grantable ones), before `forbidden_operations` is applied.
     pub operations: BTreeSet<Operation>,
     /// Column limits per operation; an operation without an entry may touch every column.
-    pub columns: BTreeMap<Operation, BTreeSet<String>>,
+    pub columns: BTreeMap<Operation, Vec<String>>,
     /// Row filters, all of which a row must pass (inheritance adds filters, never removes them).
     pub filters: Vec<RowFilter>,
 }

@@ -41,7 +41,7 @@ struct Declared {
     at: At,
     inherits: Vec<String>,
     tables: BTreeMap<TableName, (At, BTreeSet<Operation>)>,
-    columns: BTreeMap<TableName, BTreeMap<Operation, (At, BTreeSet<String>)>>,
+    columns: BTreeMap<TableName, BTreeMap<Operation, (At, Vec<String>)>>,
     filters: BTreeMap<TableName, (At, RowFilter)>,
     forbidden: BTreeSet<Operation>,
     functions: BTreeSet<String>,
@@ -223,10 +223,12 @@ fn declare(key: &Key, role: &serde_saphyr::Spanned<RawRole>, errors: &mut Errors
                 );
                 continue;
             }
-            let mut set = BTreeSet::new();
+            let mut set: Vec<String> = Vec::new();
             for c in &cols.value {
                 if is_identifier(&c.value) {
-                    set.insert(c.value.clone());
+                    if !set.contains(&c.value) {
+                        set.push(c.value.clone());
+                    }
                 } else {
                     errors.at(At::of(c), format!("`{}` is not a column name", c.value));
                 }
