@@ -42,7 +42,15 @@ pub(crate) fn render(stmt: &mut Statement, dialect: Dialect) -> Result<String, D
         return Err(denial);
     }
     let text = stmt.to_string();
-    substitute(&text, &swap.literals)
+    let sql = substitute(&text, &swap.literals)?;
+    // sqlparser accepts some keywords as bare names (`WHERE select = 1`) that its own rendering
+    // cannot read back; such a statement is refused rather than sent.
+    if sqlparser::parser::Parser::parse_sql(dialect.parser_dialect(), &sql).is_err() {
+        return Err(construct(
+            "a statement that uses SQL keywords as bare names (quote them)",
+        ));
+    }
+    Ok(sql)
 }
 
 /// Writes a string literal the way the pinned backend of `dialect` reads it back exactly.
