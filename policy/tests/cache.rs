@@ -1,0 +1,144 @@
+//! The decision cache must never hand one token's rewriting to another: the key holds the role,
+//! the claims the role's filters read, the dialect and the database.
+
+use std::sync::Arc;
+
+use sluice_policy::roles::RbacConfig;
+use sluice_policy::{Dialect, Engine, Rule};
+use sluice_tokens::{ClaimValue, Claims};
+
+const ROLES: &str = include_str!("../../examples/roles.yaml");
+
+fn claims(role: &str, tenant: Option<&str>) -> Claims {
+    Claims {
+        role: role.into(),
+        tenant_id: tenant.map(str::to_string),
+        exp: i64::MAX / 2,
+        iat: 0,
+        nbf: 0,
+        jti: "0123456789abcdef0123456789abcdef".into(),
+        label: None,
+        extra: Default::default(),
+    }
+}
+
+#[test]
+fn tenants_never_share_a_cached_rewrite() {
+    let engine = Engine::new(
+        Arc::new(RbacConfig::from_yaml("roles.yaml", ROLES).unwrap()),
+        1000,
+    );
+    let sql = "SELECT * FROM reservations";
+    let acme = engine.authorize(
+        &claims("agent_readonly", Some("acme")),
+        Dialect::PostgreSql,
+        None,
+        sql,
+    );
+    let globex = engine.authorize(
+        &claims("agent_readonly", Some("globex")),
+        Dialect::PostgreSql,
+        None,
+        sql,
+    );
+    let acme_sql = &acme.as_ref().as_ref().unwrap().statements[0].sql;
+    let globex_sql = &globex.as_ref().as_ref().unwrap().statements[0].sql;
+    assert!(acme_sql.contains("'acme'"), "{acme_sql}");
+    assert!(globex_sql.contains("'globex'"), "{globex_sql}");
+    // Same claims again: the very same cached decision.
+    let again = engine.authorize(
+        &claims("agent_readonly", Some("acme")),
+        Dialect::PostgreSql,
+        None,
+        sql,
+    );
+    assert!(Arc::ptr_eq(&acme, &again));
+    // A claim the filters do not read does not split the cache; one they read does.
+    let mut other_label = claims("agent_readonly", Some("acme"));
+    other_label.label = Some("another run".into());
+    other_label
+        .extra
+        .insert("team".into(), ClaimValue::Str("ops".into()));
+    assert!(Arc::ptr_eq(
+        &acme,
+        &engine.authorize(&other_label, Dialect::PostgreSql, None, sql)
+    ));
+}
+
+#[test]
+fn roles_dialects_and_databases_never_share() {
+    let engine = Engine::new(
+        Arc::new(RbacConfig::from_yaml("roles.yaml", ROLES).unwrap()),
+        1000,
+    );
+    let sql = "UPDATE reservations SET notes = 'x'";
+    let ro = engine.authorize(
+        &claims("agent_readonly", Some("acme")),
+        Dialect::PostgreSql,
+        None,
+        sql,
+    );
+    assert_eq!(
+        ro.as_ref().as_ref().unwrap_err().rule,
+        Rule::TableNotGranted
+    );
+    let support = engine.authorize(
+        &claims("agent_support", Some("acme")),
+        Dialect::PostgreSql,
+        None,
+        sql,
+    );
+    assert!(support.as_ref().is_ok());
+    let my1 = engine.authorize(
+        &claims("agent_support", Some("acme")),
+        Dialect::MySql,
+        Some("a"),
+        sql,
+    );
+    let my2 = engine.authorize(
+        &claims("agent_support", Some("acme")),
+        Dialect::MySql,
+        Some("b"),
+        sql,
+    );
+    let s1 = &my1.as_ref().as_ref().unwrap().statements[0].sql;
+    let s2 = &my2.as_ref().as_ref().unwrap().statements[0].sql;
+    assert!(
+        s1.contains("`a`.`reservations`") && s2.contains("`b`.`reservations`"),
+        "{s1} {s2}"
+    );
+}
+
+#[test]
+fn an_unknown_role_or_missing_claim_is_a_denial() {
+    let engine = Engine::new(
+        Arc::new(RbacConfig::from_yaml("roles.yaml", ROLES).unwrap()),
+        1000,
+    );
+    let d = engine.authorize(
+        &claims("agent_admin", Some("acme")),
+        Dialect::PostgreSql,
+        None,
+        "SELECT 1",
+    );
+    let d = d.as_ref().as_ref().unwrap_err();
+    assert_eq!(d.rule, Rule::ClaimInvalid);
+    assert!(d.message.contains("agent_admin"), "{}", d.message);
+    let d = engine.authorize(
+        &claims("agent_readonly", None),
+        Dialect::PostgreSql,
+        None,
+        "SELECT * FROM reservations",
+    );
+    let d = d.as_ref().as_ref().unwrap_err();
+    assert_eq!(d.rule, Rule::ClaimInvalid);
+    assert!(d.message.contains("tenant_id"), "{}", d.message);
+    // Tables without filters still work for that token.
+    let ok = engine.authorize(
+        &claims("agent_readonly", None),
+        Dialect::PostgreSql,
+        None,
+        "SELECT * FROM vehicles",
+    );
+    assert!(ok.as_ref().is_ok());
+}
