@@ -236,7 +236,12 @@ fn check(role: &str, dialect: Dialect, sql: &str) -> Result<(), TestCaseError> {
         // Rendering is stable: what the output parses to renders to the output again.
         let rerendered: Vec<String> = reparsed.unwrap().iter().map(|s| s.to_string()).collect();
         if !stmt.sql.contains('\'') {
-            prop_assert_eq!(rerendered.join("; "), stmt.sql.clone(), "unstable rendering of {:?}", sql);
+            prop_assert_eq!(
+                rerendered.join("; "),
+                stmt.sql.clone(),
+                "unstable rendering of {:?}",
+                sql
+            );
         }
         let again = authorize(&scope, &stmt.sql);
         prop_assert!(

@@ -15,6 +15,7 @@
 //!   the way sqlparser's MySQL dialect reads strings, so an output re-parses to itself. A quote
 //!   is never escaped with a backslash, so even a server in the other mode cannot be made to
 //!   end the literal early.
+//!
 //! Quoted identifiers suffer from the same helper; identifiers holding a quote or a backslash
 //! are denied instead (no real schema needs them).
 //!

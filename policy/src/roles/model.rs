@@ -326,7 +326,7 @@ impl EffectiveRole {
             let _ = writeln!(out, "    {table}:");
             for op in &grant.operations {
                 let cols = match grant.columns.get(op) {
-                    Some(c) => c.iter().cloned().collect::<Vec<_>>().join(", "),
+                    Some(c) => c.join(", "),
                     None => "all columns".to_string(),
                 };
                 match self.forbidden.get(op) {
