@@ -64,6 +64,8 @@ fn driver_statements_pass() {
         "ROLLBACK TO SAVEPOINT sp1",
         "SELECT 1",
         "SELECT version()",
+        "select pg_catalog.version()",
+        "select current_schema()",
     ];
     for sql in pg {
         if sql == "SELECT version()" {

@@ -21,9 +21,19 @@ use crate::Dialect;
 #[derive(Debug, Clone)]
 pub(crate) struct ColumnGuard {
     pub table: TableName,
-    /// Names the target can be referred to by (alias or table name), normalised.
+    /// Names the target can be referred to by (alias or table name).
     pub qualifiers: Vec<String>,
     pub readable: ColumnSet,
+}
+
+impl ColumnGuard {
+    /// Whether `q` may name the target. Compared without case: stricter than either engine
+    /// (MySQL with lower_case_table_names ignores case in table names and aliases).
+    pub fn names(&self, q: &Ident) -> bool {
+        self.qualifiers
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(&q.value))
+    }
 }
 
 impl Checker<'_> {
@@ -287,6 +297,24 @@ impl Checker<'_> {
 
     fn identifier(&mut self, i: &Ident) -> Result<(), Denial> {
         check_ident(i)?;
+        // Keywords that sqlparser reads as names but the engine evaluates as functions naming
+        // the backend's account (gateway rule 1).
+        if i.quote_style.is_none() {
+            let lower = i.value.to_lowercase();
+            let account = match self.scope.dialect {
+                Dialect::PostgreSql => functions::PG_ACCOUNT_KEYWORDS.contains(&lower.as_str()),
+                Dialect::MySql => functions::MYSQL_ACCOUNT_KEYWORDS.contains(&lower.as_str()),
+            };
+            if account {
+                return Err(Denial::new(
+                    Rule::FunctionNotAllowed,
+                    format!(
+                        "{} names the gateway's database account and is not allowed",
+                        i.value
+                    ),
+                ));
+            }
+        }
         if self.scope.dialect == Dialect::MySql
             && i.quote_style.is_none()
             && i.value.starts_with('@')
@@ -320,12 +348,35 @@ impl Checker<'_> {
         }
     }
 
+    /// `t.*` of a write's target (`to_json(c.*)`, `SELECT c.*` in a subquery) is every column,
+    /// readable or not.
+    pub(crate) fn guard_wildcard(&self, name: &sqlparser::ast::ObjectName) -> Result<(), Denial> {
+        let parts = self.parts(name)?;
+        let Some(guard) = &self.guard else {
+            return Ok(());
+        };
+        let Some(last) = parts.last() else {
+            return Ok(());
+        };
+        if guard.names(last) && guard.readable != ColumnSet::All {
+            return Err(Denial::new(
+                Rule::ColumnNotGranted,
+                format!(
+                    "{name}.* would read columns of {} that role {} may not read; name the columns",
+                    guard.table,
+                    self.role().name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn guard_column(&self, qualifier: Option<&Ident>, column: &Ident) -> Result<(), Denial> {
         let Some(guard) = &self.guard else {
             return Ok(());
         };
         if let Some(q) = qualifier {
-            if !guard.qualifiers.contains(&self.norm(q)) {
+            if !guard.names(q) {
                 return Ok(());
             }
         }
@@ -363,6 +414,14 @@ impl Checker<'_> {
         let parts = self.parts(name)?;
         let fname = match parts.as_slice() {
             [single] => single.value.to_lowercase(),
+            // SQLAlchemy and others call `pg_catalog.version()`: the catalog schema is where
+            // the built-ins live anyway, and the allowlist still applies.
+            [schema, single]
+                if self.scope.dialect == Dialect::PostgreSql
+                    && schema.value.eq_ignore_ascii_case("pg_catalog") =>
+            {
+                single.value.to_lowercase()
+            }
             _ => {
                 return Err(Denial::new(
                     Rule::FunctionNotAllowed,
@@ -384,8 +443,19 @@ impl Checker<'_> {
         if *uses_odbc_syntax || !matches!(parameters, FunctionArguments::None) {
             return Err(construct(format!("this form of call to {fname}")));
         }
+        if fname == "last_insert_id"
+            && !matches!(args, FunctionArguments::None)
+            && !matches!(args, FunctionArguments::List(l) if l.args.is_empty())
+        {
+            // LAST_INSERT_ID(x) sets connection state that outlives the statement.
+            return Err(Denial::new(
+                Rule::FunctionNotAllowed,
+                "LAST_INSERT_ID(expr) sets connection state; use LAST_INSERT_ID()",
+            ));
+        }
         match args {
             FunctionArguments::None => {}
+            FunctionArguments::Subquery(q) if fname == "array" => self.query(q)?,
             FunctionArguments::Subquery(_) => {
                 return Err(construct(format!("{fname}(SELECT …) without parentheses")))
             }
@@ -407,9 +477,7 @@ impl Checker<'_> {
                         FunctionArgExpr::WildcardWithOptions(_) => {
                             return Err(construct("* with options in a function call"))
                         }
-                        FunctionArgExpr::QualifiedWildcard(n) => {
-                            self.parts(n)?;
-                        }
+                        FunctionArgExpr::QualifiedWildcard(n) => self.guard_wildcard(n)?,
                     }
                 }
                 for c in list.clauses.iter_mut() {

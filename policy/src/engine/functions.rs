@@ -105,6 +105,10 @@ const COMMON: &[&str] = &[
 ];
 
 const POSTGRES: &[&str] = &[
+    "array",
+    "version",
+    "current_schema",
+    "current_database",
     "bool_and",
     "bool_or",
     "every",
@@ -399,3 +403,13 @@ pub(crate) fn allowed(dialect: Dialect, name: &str) -> bool {
             Dialect::MySql => MYSQL.contains(&name),
         }
 }
+
+/// Keywords sqlparser reads as bare names that the engine evaluates as the session's account.
+pub(crate) const PG_ACCOUNT_KEYWORDS: &[&str] = &[
+    "current_user",
+    "current_role",
+    "session_user",
+    "system_user",
+    "user",
+];
+pub(crate) const MYSQL_ACCOUNT_KEYWORDS: &[&str] = &["current_user", "current_role"];

@@ -29,6 +29,7 @@ use std::collections::BTreeSet;
 
 use sluice_tokens::Claims;
 use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::decision::{Authorized, Denial, Rule};
 use crate::roles::{EffectiveRole, Operation, RbacConfig, TableName};
@@ -36,6 +37,13 @@ use crate::Dialect;
 
 /// Longest SQL text the engine parses; longer input is denied before parsing.
 pub const MAX_SQL_BYTES: usize = 1 << 20;
+/// Most operators and keywords one input may hold. sqlparser builds chains such as
+/// `1+1+…` or `a AND b AND …` as left-deep trees without counting them against its nesting
+/// limit, and walking, rendering and even dropping such a tree recurses once per link: a long
+/// enough chain overflows the stack and kills the process. Counting tokens before parsing bounds
+/// the depth of every tree the engine ever builds. Lists (`IN (…)`, VALUES rows, select lists)
+/// are flat and do not count.
+pub const MAX_OPERATORS: usize = 2000;
 /// Deepest nesting the parser accepts (sqlparser's recursion limit); deeper input is a syntax
 /// error rather than a stack overflow.
 const MAX_NESTING: usize = 48;
@@ -73,10 +81,15 @@ pub fn authorize(scope: &Scope<'_>, sql: &str) -> Result<Authorized, Denial> {
             ),
         ));
     }
-    let statements = Parser::new(scope.dialect.parser_dialect())
+    let dialect = scope.dialect.parser_dialect();
+    let tokens = Tokenizer::new(dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| Denial::new(Rule::SyntaxError, format!("syntax error: {e}")))?;
+    check_operator_count(&tokens)?;
+    let statements = Parser::new(dialect)
         .with_recursion_limit(MAX_NESTING)
-        .try_with_sql(sql)
-        .and_then(|mut p| p.parse_statements())
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
         .map_err(|e| Denial::new(Rule::SyntaxError, format!("syntax error: {e}")))?;
     let mut checked = Vec::with_capacity(statements.len());
     for mut stmt in statements {
@@ -159,4 +172,40 @@ pub(crate) fn construct(what: impl std::fmt::Display) -> Denial {
         Rule::ConstructNotAllowed,
         format!("{what} is not allowed through Sluice"),
     )
+}
+
+fn check_operator_count(tokens: &[TokenWithSpan]) -> Result<(), Denial> {
+    let operators = tokens
+        .iter()
+        .filter(|t| {
+            !matches!(
+                t.token,
+                Token::EOF
+                    | Token::Whitespace(_)
+                    | Token::Comma
+                    | Token::Period
+                    | Token::LParen
+                    | Token::RParen
+                    | Token::SemiColon
+                    | Token::Number(..)
+                    | Token::SingleQuotedString(_)
+                    | Token::DoubleQuotedString(_)
+                    | Token::NationalStringLiteral(_)
+                    | Token::EscapedStringLiteral(_)
+                    | Token::UnicodeStringLiteral(_)
+                    | Token::HexStringLiteral(_)
+                    | Token::DollarQuotedString(_)
+                    | Token::Placeholder(_)
+            ) && !matches!(&t.token, Token::Word(w) if w.keyword == sqlparser::keywords::Keyword::NoKeyword)
+        })
+        .count();
+    if operators > MAX_OPERATORS {
+        return Err(Denial::new(
+            Rule::ConstructNotAllowed,
+            format!(
+                "the input has {operators} operators and keywords, more than the {MAX_OPERATORS} Sluice accepts in one request; split it"
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -55,6 +55,18 @@ impl Checker<'_> {
             .collect()
     }
 
+    /// MySQL's `FROM DUAL`: no table at all.
+    pub(crate) fn is_dual(
+        &self,
+        name: &ObjectName,
+        alias: Option<&sqlparser::ast::TableAlias>,
+    ) -> bool {
+        self.scope.dialect == Dialect::MySql
+            && alias.is_none()
+            && matches!(name.0.as_slice(), [ObjectNamePart::Identifier(i)]
+                if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("dual"))
+    }
+
     /// Whether a one-part name refers to a CTE in scope.
     pub(crate) fn is_cte(&self, name: &ObjectName) -> bool {
         match name.0.as_slice() {

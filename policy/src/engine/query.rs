@@ -45,23 +45,22 @@ impl Checker<'_> {
         }
         self.ctes.push(Vec::new());
         let result = (|| {
+            // A CTE body sees the CTEs before it, and itself under RECURSIVE. MySQL resolves a
+            // later CTE's name in a body to the table of that name; PostgreSQL to the CTE.
+            // Treating it as the table is right for MySQL and only over-checks for PostgreSQL.
             if let Some(with) = with {
                 let recursive = with.recursive;
-                if recursive {
-                    for cte in &with.cte_tables {
-                        check_ident(&cte.alias.name)?;
-                        let name = self.norm(&cte.alias.name);
-                        self.ctes.last_mut().expect("pushed").push(name);
-                    }
-                }
                 for cte in &mut with.cte_tables {
                     if cte.from.is_some() {
                         return Err(construct("CTE … FROM"));
                     }
+                    check_ident(&cte.alias.name)?;
+                    let name = self.norm(&cte.alias.name);
+                    if recursive {
+                        self.ctes.last_mut().expect("pushed").push(name.clone());
+                    }
                     self.query(&mut cte.query)?;
                     if !recursive {
-                        check_ident(&cte.alias.name)?;
-                        let name = self.norm(&cte.alias.name);
                         self.ctes.last_mut().expect("pushed").push(name);
                     }
                 }
@@ -267,7 +266,7 @@ impl Checker<'_> {
             }
             SelectItem::Wildcard(opts) => self.plain_wildcard(opts),
             SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(n), opts) => {
-                self.parts(n)?;
+                self.guard_wildcard(n)?;
                 self.plain_wildcard(opts)
             }
             SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::Expr(_), _)
@@ -380,7 +379,7 @@ impl Checker<'_> {
                 if let Some(a) = alias.as_ref() {
                     check_alias(a)?;
                 }
-                if self.is_cte(name) {
+                if self.is_cte(name) || self.is_dual(name, alias.as_ref()) {
                     return Ok(());
                 }
                 let resolved = self.resolve_table(name)?;

@@ -32,9 +32,35 @@ use crate::Dialect;
 
 pub(crate) const RESERVED_PREFIX: &str = "__sluice";
 const LITERAL_PREFIX: &str = "__sluice_lit_";
+/// Longest identifier rendered. PostgreSQL silently cuts names to 63 bytes, so two names that
+/// differ only after that are one name to it and two to the engine; MySQL refuses names over 64
+/// characters (aliases over 256), so there the limit only has to allow aliases.
+pub(crate) fn max_identifier_bytes(dialect: Dialect) -> usize {
+    match dialect {
+        Dialect::PostgreSql => 63,
+        Dialect::MySql => 256,
+    }
+}
 
-/// Renders a checked statement.
+/// Renders a checked statement, and proves the rendering unambiguous: the text must parse back
+/// to a statement that renders to the very same text. sqlparser accepts some keywords as bare
+/// names (`DELETE FROM t NULL WHERE …`, `WHERE select = 1`) that its rendering writes in a way
+/// that reads back as something else, or not at all; such statements are refused, not sent.
 pub(crate) fn render(stmt: &mut Statement, dialect: Dialect) -> Result<String, Denial> {
+    let sql = render_text(stmt, dialect)?;
+    let ambiguous = || construct("a statement that uses SQL keywords as bare names (quote them)");
+    let mut again = sqlparser::parser::Parser::parse_sql(dialect.parser_dialect(), &sql)
+        .map_err(|_| ambiguous())?;
+    match again.as_mut_slice() {
+        [one] => match render_text(one, dialect) {
+            Ok(same) if same == sql => Ok(sql),
+            _ => Err(ambiguous()),
+        },
+        _ => Err(ambiguous()),
+    }
+}
+
+fn render_text(stmt: &mut Statement, dialect: Dialect) -> Result<String, Denial> {
     let mut swap = SwapLiterals {
         literals: Vec::new(),
         dialect,
@@ -43,15 +69,7 @@ pub(crate) fn render(stmt: &mut Statement, dialect: Dialect) -> Result<String, D
         return Err(denial);
     }
     let text = stmt.to_string();
-    let sql = substitute(&text, &swap.literals)?;
-    // sqlparser accepts some keywords as bare names (`WHERE select = 1`) that its own rendering
-    // cannot read back; such a statement is refused rather than sent.
-    if sqlparser::parser::Parser::parse_sql(dialect.parser_dialect(), &sql).is_err() {
-        return Err(construct(
-            "a statement that uses SQL keywords as bare names (quote them)",
-        ));
-    }
-    Ok(sql)
+    substitute(&text, &swap.literals)
 }
 
 /// Writes a string literal the way the pinned backend of `dialect` reads it back exactly.
@@ -128,6 +146,10 @@ impl VisitorMut for SwapLiterals {
     }
 
     fn pre_visit_ident(&mut self, ident: &mut Ident) -> ControlFlow<Denial> {
+        let max = max_identifier_bytes(self.dialect);
+        if ident.value.len() > max {
+            return ControlFlow::Break(construct(format!("an identifier longer than {max} bytes")));
+        }
         match check_ident(ident) {
             Ok(()) => ControlFlow::Continue(()),
             Err(d) => ControlFlow::Break(d),

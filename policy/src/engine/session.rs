@@ -32,7 +32,6 @@ const PG_SETTABLE: &[&str] = &[
     "lc_time",
     "escape_string_warning",
     "standard_conforming_strings",
-    "idle_in_transaction_session_timeout",
 ];
 
 const PG_SHOWABLE: &[&str] = &[

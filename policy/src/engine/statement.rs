@@ -187,7 +187,7 @@ fn keep_column_names(body: &mut SetExpr, names: Vec<Option<String>>) {
     };
     for (item, name) in select.projection.iter_mut().zip(names) {
         let Some(name) = name else { continue };
-        let writable = name.len() <= 256
+        let writable = name.len() <= super::render::max_identifier_bytes(Dialect::MySql)
             && !name
                 .chars()
                 .any(|c| matches!(c, '`' | '\'' | '"' | '\\') || c.is_control());

@@ -221,22 +221,23 @@ impl Checker<'_> {
                     }
                 }
             }
-            for j in table.joins.iter_mut() {
-                self.join(j)?;
-            }
         }
-        match from {
-            None => {}
-            Some(UpdateTableFromKind::AfterSet(tables)) => {
-                for twj in tables.iter_mut() {
-                    self.table_with_joins(twj)?;
-                }
-            }
-            Some(UpdateTableFromKind::BeforeSet(_)) => return Err(construct("UPDATE FROM … SET")),
+        if let Some(UpdateTableFromKind::BeforeSet(_)) = from {
+            return Err(construct("UPDATE FROM … SET"));
         }
         self.assignments(&t, &qualifier, assignments)?;
         let guard = self.guard_for(&t, &qualifier);
+        // Joined and FROM tables are walked under the guard too: their ON conditions and
+        // LATERAL subqueries can name the target.
         self.with_guard(guard, |c| {
+            for j in table.joins.iter_mut() {
+                c.join(j)?;
+            }
+            if let Some(UpdateTableFromKind::AfterSet(tables)) = from.as_mut() {
+                for twj in tables.iter_mut() {
+                    c.table_with_joins(twj)?;
+                }
+            }
             for a in assignments.iter_mut() {
                 c.expr(&mut a.value)?;
             }
@@ -294,13 +295,13 @@ impl Checker<'_> {
         let qualifier = alias
             .as_ref()
             .map_or_else(|| t.bare.clone(), |a| a.name.clone());
-        if let Some(tables) = using {
-            for twj in tables.iter_mut() {
-                self.table_with_joins(twj)?;
-            }
-        }
         let guard = self.guard_for(&t, &qualifier);
         self.with_guard(guard, |c| {
+            if let Some(tables) = using.as_mut() {
+                for twj in tables.iter_mut() {
+                    c.table_with_joins(twj)?;
+                }
+            }
             if let Some(w) = selection.as_mut() {
                 c.expr(w)?;
             }
@@ -463,6 +464,14 @@ impl Checker<'_> {
                 ));
             }
             named.push((*col).clone());
+        }
+        if let Some(SetExpr::Values(values)) = source.as_deref().map(|q| q.body.as_ref()) {
+            if !columns.is_empty() && values.rows.iter().any(|row| row.len() != columns.len()) {
+                return Err(construct(format!(
+                    "INSERT with {} columns and VALUES rows of another length",
+                    columns.len()
+                )));
+            }
         }
         // Pinned columns: given ones must hold the claim, missing ones get it.
         let mut missing: Vec<(String, Expr)> = Vec::new();
