@@ -335,3 +335,58 @@ fn deep_nesting_is_refused_not_a_crash() {
         );
     }
 }
+
+/// The longest chains the engine accepts (just under its operator bound) are walked, rendered
+/// and dropped on a 2 MiB stack, the default of test threads and of tokio's workers, even in a
+/// debug build.
+#[test]
+fn the_longest_accepted_chains_fit_a_small_stack() {
+    let n = sluice_policy::MAX_OPERATORS - 10;
+    let inputs = [
+        format!("SELECT 1{}", "+1".repeat(n)),
+        format!(
+            "SELECT * FROM vehicles WHERE {}",
+            vec!["id = 1"; n / 2].join(" AND ")
+        ),
+        vec!["SELECT id FROM vehicles"; n / 4].join(" UNION ALL "),
+        format!("SELECT {}1", "- ".repeat(n)),
+        format!(
+            "SELECT * FROM reservations WHERE {}",
+            vec!["(id = 1 OR notes LIKE 'x')"; n / 4].join(" AND ")
+        ),
+    ];
+    for dialect in [Dialect::PostgreSql, Dialect::MySql] {
+        for sql in inputs.clone() {
+            let handle = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || {
+                    let cfg = RbacConfig::from_yaml("fuzz.yaml", ROLES).unwrap();
+                    let c = claims();
+                    let scope = Scope {
+                        config: &cfg,
+                        role: cfg.role("confined").unwrap(),
+                        claims: &c,
+                        dialect,
+                        database: None,
+                    };
+                    let _ = authorize(&scope, &sql);
+                })
+                .unwrap();
+            assert!(handle.join().is_ok());
+        }
+    }
+    let over = format!("SELECT 1{}", "+1".repeat(sluice_policy::MAX_OPERATORS + 1));
+    let cfg = RbacConfig::from_yaml("fuzz.yaml", ROLES).unwrap();
+    let c = claims();
+    let scope = Scope {
+        config: &cfg,
+        role: cfg.role("confined").unwrap(),
+        claims: &c,
+        dialect: Dialect::PostgreSql,
+        database: None,
+    };
+    assert_eq!(
+        authorize(&scope, &over).unwrap_err().rule,
+        sluice_policy::Rule::ConstructNotAllowed
+    );
+}

@@ -43,7 +43,7 @@ pub const MAX_SQL_BYTES: usize = 1 << 20;
 /// enough chain overflows the stack and kills the process. Counting tokens before parsing bounds
 /// the depth of every tree the engine ever builds. Lists (`IN (…)`, VALUES rows, select lists)
 /// are flat and do not count.
-pub const MAX_OPERATORS: usize = 2000;
+pub const MAX_OPERATORS: usize = 1000;
 /// Deepest nesting the parser accepts (sqlparser's recursion limit); deeper input is a syntax
 /// error rather than a stack overflow.
 const MAX_NESTING: usize = 48;
@@ -85,8 +85,33 @@ pub fn authorize(scope: &Scope<'_>, sql: &str) -> Result<Authorized, Denial> {
     let tokens = Tokenizer::new(dialect, sql)
         .tokenize_with_location()
         .map_err(|e| Denial::new(Rule::SyntaxError, format!("syntax error: {e}")))?;
-    check_operator_count(&tokens)?;
-    let statements = Parser::new(dialect)
+    let shape = measure(&tokens);
+    if shape.operators > MAX_OPERATORS {
+        return Err(Denial::new(
+            Rule::ConstructNotAllowed,
+            format!(
+                "the input has {} operators, more than the {MAX_OPERATORS} Sluice accepts in one request; split it",
+                shape.operators
+            ),
+        ));
+    }
+    // Parsing, walking, rendering and dropping a tree all recurse once per level. A shallow input
+    // runs on the caller's stack; one that could build a deep tree (long operator chains, deep
+    // nesting) runs on a stack of its own, sized for the deepest tree the bounds allow, so no
+    // input can overflow the caller's (a 2 MiB tokio worker's) stack.
+    if shape.operators <= SHALLOW_OPERATORS && shape.nesting <= SHALLOW_NESTING {
+        authorize_tokens(scope, tokens)
+    } else {
+        stacker::grow(DEEP_STACK_BYTES, || authorize_tokens(scope, tokens))
+    }
+}
+
+const SHALLOW_OPERATORS: usize = 32;
+const SHALLOW_NESTING: usize = 6;
+const DEEP_STACK_BYTES: usize = 64 << 20;
+
+fn authorize_tokens(scope: &Scope<'_>, tokens: Vec<TokenWithSpan>) -> Result<Authorized, Denial> {
+    let statements = Parser::new(scope.dialect.parser_dialect())
         .with_recursion_limit(MAX_NESTING)
         .with_tokens_with_locations(tokens)
         .parse_statements()
@@ -174,38 +199,79 @@ pub(crate) fn construct(what: impl std::fmt::Display) -> Denial {
     )
 }
 
-fn check_operator_count(tokens: &[TokenWithSpan]) -> Result<(), Denial> {
+struct Shape {
+    operators: usize,
+    nesting: usize,
+}
+
+/// How many tree-deepening tokens an input holds, and how deeply its parentheses nest.
+fn measure(tokens: &[TokenWithSpan]) -> Shape {
+    use sqlparser::keywords::Keyword as K;
     let operators = tokens
         .iter()
-        .filter(|t| {
-            !matches!(
-                t.token,
-                Token::EOF
-                    | Token::Whitespace(_)
-                    | Token::Comma
-                    | Token::Period
-                    | Token::LParen
-                    | Token::RParen
-                    | Token::SemiColon
-                    | Token::Number(..)
-                    | Token::SingleQuotedString(_)
-                    | Token::DoubleQuotedString(_)
-                    | Token::NationalStringLiteral(_)
-                    | Token::EscapedStringLiteral(_)
-                    | Token::UnicodeStringLiteral(_)
-                    | Token::HexStringLiteral(_)
-                    | Token::DollarQuotedString(_)
-                    | Token::Placeholder(_)
-            ) && !matches!(&t.token, Token::Word(w) if w.keyword == sqlparser::keywords::Keyword::NoKeyword)
+        .filter(|t| match &t.token {
+            Token::Word(w) => matches!(
+                w.keyword,
+                K::AND
+                    | K::OR
+                    | K::XOR
+                    | K::NOT
+                    | K::UNION
+                    | K::INTERSECT
+                    | K::EXCEPT
+                    | K::MINUS
+                    | K::LIKE
+                    | K::ILIKE
+                    | K::RLIKE
+                    | K::REGEXP
+                    | K::SIMILAR
+                    | K::BETWEEN
+                    | K::IS
+                    | K::IN
+                    | K::COLLATE
+                    | K::AT
+                    | K::DIV
+                    | K::MOD
+            ),
+            Token::EOF
+            | Token::Whitespace(_)
+            | Token::Comma
+            | Token::Period
+            | Token::LParen
+            | Token::RParen
+            | Token::SemiColon
+            | Token::Number(..)
+            | Token::Placeholder(_) => false,
+            // Every other token is an operator or a literal; literals are counted too, which only
+            // makes the bound stricter for inputs that are mostly operators and literals.
+            _ => !is_literal(&t.token),
         })
         .count();
-    if operators > MAX_OPERATORS {
-        return Err(Denial::new(
-            Rule::ConstructNotAllowed,
-            format!(
-                "the input has {operators} operators and keywords, more than the {MAX_OPERATORS} Sluice accepts in one request; split it"
-            ),
-        ));
+    let mut depth = 0usize;
+    let mut nesting = 0usize;
+    for t in tokens {
+        match t.token {
+            Token::LParen => {
+                depth += 1;
+                nesting = nesting.max(depth);
+            }
+            Token::RParen => depth = depth.saturating_sub(1),
+            _ => {}
+        }
     }
-    Ok(())
+    Shape { operators, nesting }
+}
+
+fn is_literal(t: &Token) -> bool {
+    matches!(
+        t,
+        Token::SingleQuotedString(_)
+            | Token::DoubleQuotedString(_)
+            | Token::NationalStringLiteral(_)
+            | Token::EscapedStringLiteral(_)
+            | Token::UnicodeStringLiteral(_)
+            | Token::HexStringLiteral(_)
+            | Token::DollarQuotedString(_)
+            | Token::SingleQuotedByteStringLiteral(_)
+    )
 }
