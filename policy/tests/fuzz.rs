@@ -390,3 +390,24 @@ fn the_longest_accepted_chains_fit_a_small_stack() {
         sluice_policy::Rule::ConstructNotAllowed
     );
 }
+
+/// Every minimal failing input the fuzzer has found, kept as fixed cases.
+#[test]
+fn fuzz_regressions() {
+    let found = [
+        "WITH reservations AS (SELECT * FROM reservations) SELECT '\\\\' * FROM",
+        "DELETE FROM reservations WHERE SELECT = tenant_id = 'other' OR 1=1 RETURNING WHERE",
+        "DELETE FROM reservations EXISTS WHERE tenant_id = 'other' OR 1=1 RETURNING WHERE",
+        "INSERT INTO reservations (id, notes) VALUES (1, reservations , 'a\\'b')",
+        "DELETE FROM reservations NULL WHERE tenant_id = 'other' OR 1=1 RETURNING SELECT",
+        "DELETE FROM reservations @@version WHERE tenant_id = 'other' OR 1=1 RETURNING reservations",
+    ];
+    for sql in found {
+        for role in ["confined", "open"] {
+            for dialect in [Dialect::PostgreSql, Dialect::MySql] {
+                check(role, dialect, sql)
+                    .unwrap_or_else(|e| panic!("{role} {dialect:?} {sql}: {e}"));
+            }
+        }
+    }
+}

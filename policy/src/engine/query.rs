@@ -12,7 +12,7 @@ use sqlparser::ast::{
 use sqlparser::tokenizer::Span;
 
 use super::names::ResolvedTable;
-use super::render::check_ident;
+use super::render::{check_ident, check_name};
 use super::{construct, Checker};
 use crate::decision::{Denial, Rule};
 use crate::roles::{ColumnSet, Operation, TableGrant};
@@ -54,7 +54,7 @@ impl Checker<'_> {
                     if cte.from.is_some() {
                         return Err(construct("CTE … FROM"));
                     }
-                    check_ident(&cte.alias.name)?;
+                    check_name(&cte.alias.name)?;
                     let name = self.norm(&cte.alias.name);
                     if recursive {
                         self.ctes.last_mut().expect("pushed").push(name.clone());
@@ -261,7 +261,7 @@ impl Checker<'_> {
         match item {
             SelectItem::UnnamedExpr(e) => self.expr(e),
             SelectItem::ExprWithAlias { expr, alias } => {
-                check_ident(alias)?;
+                check_name(alias)?;
                 self.expr(expr)
             }
             SelectItem::Wildcard(opts) => self.plain_wildcard(opts),
@@ -494,7 +494,7 @@ impl Checker<'_> {
 }
 
 fn check_alias(a: &TableAlias) -> Result<(), Denial> {
-    check_ident(&a.name)?;
+    check_name(&a.name)?;
     for c in &a.columns {
         check_ident(&c.name)?;
     }

@@ -109,6 +109,16 @@ pub(crate) fn check_ident(ident: &Ident) -> Result<(), Denial> {
     Ok(())
 }
 
+/// A name the query gives something (an alias, a CTE): an identifier that cannot be read as a
+/// variable (`@x`, `@@version`) either.
+pub(crate) fn check_name(ident: &Ident) -> Result<(), Denial> {
+    check_ident(ident)?;
+    if ident.quote_style.is_none() && ident.value.starts_with('@') {
+        return Err(construct(format!("the name {}", ident.value)));
+    }
+    Ok(())
+}
+
 struct SwapLiterals {
     literals: Vec<String>,
     dialect: Dialect,

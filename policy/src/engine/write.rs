@@ -21,7 +21,7 @@ use sqlparser::ast::{
 
 use super::expr::ColumnGuard;
 use super::names::ResolvedTable;
-use super::render::check_ident;
+use super::render::{check_ident, check_name};
 use super::{construct, Checker};
 use crate::decision::{Denial, Rule, StatementKind};
 use crate::roles::{claim_literal, ColumnSet, Operation, TableGrant};
@@ -420,7 +420,7 @@ impl Checker<'_> {
             }
         }
         if let Some(a) = table_alias {
-            check_ident(&a.alias)?;
+            check_name(&a.alias)?;
         }
         let qualifier = table_alias
             .as_ref()
@@ -639,7 +639,7 @@ fn single_target<'t>(
             inheritance: None,
         } if with_hints.is_empty() && partitions.is_empty() => {
             if let Some(a) = alias.as_ref() {
-                check_ident(&a.name)?;
+                check_name(&a.name)?;
                 if !a.columns.is_empty() {
                     return Err(construct("column aliases on a write target"));
                 }
