@@ -110,14 +110,99 @@ pub(crate) fn check_ident(ident: &Ident) -> Result<(), Denial> {
 }
 
 /// A name the query gives something (an alias, a CTE): an identifier that cannot be read as a
-/// variable (`@x`, `@@version`) either.
+/// variable (`@x`, `@@version`) or, unquoted, as a reserved word either. sqlparser accepts some
+/// reserved words as aliases (`DELETE FROM t NULL …`) that then read back as something else
+/// (`NULL.tenant_id` is a field of a NULL literal); such names must be quoted.
 pub(crate) fn check_name(ident: &Ident) -> Result<(), Denial> {
     check_ident(ident)?;
-    if ident.quote_style.is_none() && ident.value.starts_with('@') {
-        return Err(construct(format!("the name {}", ident.value)));
+    if ident.quote_style.is_some() {
+        return Ok(());
+    }
+    static RESERVED: std::sync::OnceLock<std::collections::HashSet<String>> =
+        std::sync::OnceLock::new();
+    let reserved = RESERVED.get_or_init(|| {
+        RESERVED_NAMES
+            .iter()
+            .map(|w| w.to_string())
+            .chain(
+                sqlparser::keywords::RESERVED_FOR_TABLE_ALIAS
+                    .iter()
+                    .chain(sqlparser::keywords::RESERVED_FOR_COLUMN_ALIAS)
+                    .map(|k| format!("{k:?}")),
+            )
+            .collect()
+    });
+    if ident.value.starts_with('@') || reserved.contains(&ident.value.to_ascii_uppercase()) {
+        return Err(construct(format!(
+            "the name {} (a variable or reserved word; quote it)",
+            ident.value
+        )));
     }
     Ok(())
 }
+
+/// Reserved words of SQL:2016 that PostgreSQL and MySQL also reserve, and that sqlparser still
+/// accepts as an alias somewhere.
+const RESERVED_NAMES: &[&str] = &[
+    "ALL",
+    "AND",
+    "ANY",
+    "ARRAY",
+    "AS",
+    "ASC",
+    "BETWEEN",
+    "BOTH",
+    "CASE",
+    "CAST",
+    "CHECK",
+    "COLLATE",
+    "CONSTRAINT",
+    "CREATE",
+    "CURRENT_DATE",
+    "CURRENT_ROLE",
+    "CURRENT_TIME",
+    "CURRENT_TIMESTAMP",
+    "CURRENT_USER",
+    "DEFAULT",
+    "DELETE",
+    "DESC",
+    "DISTINCT",
+    "DO",
+    "DROP",
+    "ELSE",
+    "EXISTS",
+    "FALSE",
+    "FROM",
+    "GRANT",
+    "IN",
+    "INSERT",
+    "INTERVAL",
+    "INTO",
+    "IS",
+    "LEADING",
+    "LIKE",
+    "LOCALTIME",
+    "LOCALTIMESTAMP",
+    "NOT",
+    "NULL",
+    "ONLY",
+    "OR",
+    "PRIMARY",
+    "REFERENCES",
+    "ROW",
+    "SESSION_USER",
+    "SOME",
+    "TABLE",
+    "THEN",
+    "TO",
+    "TRAILING",
+    "TRUE",
+    "UNIQUE",
+    "UPDATE",
+    "USER",
+    "VALUES",
+    "WHEN",
+];
 
 struct SwapLiterals {
     literals: Vec<String>,
