@@ -1,4 +1,4 @@
-//! The command line, as documented in mission.md. Every flag can also come from an environment
+//! The command line, as documented in the project's design notes (shared/design/mission.md). Every flag can also come from an environment
 //! variable `SLUICE_…` (shown in `--help`), so secrets such as backend URLs need not appear in
 //! the process list.
 
@@ -32,7 +32,7 @@ pub enum Command {
     Token(TokenCommand),
     /// Validate a role file, and explain what a role may do
     Check(CheckArgs),
-    /// Run the gateway
+    /// Run the gateway (this version validates the configuration; the doors are not built yet)
     Serve(ServeArgs),
 }
 
@@ -78,12 +78,7 @@ pub struct CreateArgs {
     pub tenant_id: Option<String>,
     /// Extra claim, repeatable: KEY=VALUE (VALUE is an integer if written as a plain integer such
     /// as 42 or -7, else a string: 007 stays "007")
-    #[arg(
-        long = "claim",
-        env = "SLUICE_CLAIMS",
-        value_name = "K=V",
-        value_delimiter = ','
-    )]
+    #[arg(long = "claim", env = "SLUICE_CLAIM", value_name = "K=V")]
     pub claims: Vec<String>,
     /// Lifetime, e.g. 15m, 1h, 8h
     #[arg(long, env = "SLUICE_EXPIRES_IN", value_name = "DUR", value_parser = parse_duration)]
@@ -166,7 +161,7 @@ pub struct ServeArgs {
         required = true
     )]
     pub public_key: Vec<PathBuf>,
-    /// Revocation list file, reloaded when it changes
+    /// Revocation list file (not built yet: reloaded when it changes)
     #[arg(long, env = "SLUICE_REVOCATIONS", value_name = "FILE")]
     pub revocations: Option<PathBuf>,
     /// Address for PostgreSQL clients, e.g. 127.0.0.1:6432
@@ -195,7 +190,7 @@ pub struct ServeArgs {
     /// Address for the REST API and the MCP server, e.g. 127.0.0.1:8080
     #[arg(long, env = "SLUICE_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<SocketAddr>,
-    /// TLS certificate (PEM); without it a self-signed one is generated at start
+    /// TLS certificate (PEM) (not built yet: without it a self-signed one is generated at start)
     #[arg(
         long,
         env = "SLUICE_TLS_CERT",
@@ -211,16 +206,16 @@ pub struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
-    /// Accept tokens over unencrypted connections from non-loopback peers
+    /// Accept tokens over unencrypted connections from non-loopback peers (not built yet)
     #[arg(long, env = "SLUICE_ALLOW_PLAINTEXT")]
     pub allow_plaintext: bool,
-    /// Audit log file (JSON lines); standard error if not given
+    /// Audit log file (JSON lines); standard error if not given (not built yet)
     #[arg(long, env = "SLUICE_AUDIT_LOG", value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
-    /// How backend connections are shared between clients
+    /// How backend connections are shared between clients (not built yet)
     #[arg(long, env = "SLUICE_POOL_MODE", value_enum, default_value_t = PoolMode::Transaction)]
     pub pool_mode: PoolMode,
-    /// Most backend connections per backend
+    /// Most backend connections per backend (not built yet)
     #[arg(long, env = "SLUICE_POOL_SIZE", default_value_t = 16)]
     pub pool_size: u32,
 }

@@ -1,7 +1,7 @@
 //! The files the CLI and the gateway read and write: keys, role files, revocation lists.
 //! Every error names the file and says what to do.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -138,6 +138,5 @@ pub fn ensure_dir(path: &Path) -> Result<()> {
     } else if !path.is_dir() {
         bail!("{} exists and is not a directory", path.display());
     }
-    let _ = File::open(path);
     Ok(())
 }

@@ -371,7 +371,11 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn guard_column(&self, qualifier: Option<&Ident>, column: &Ident) -> Result<(), Denial> {
+    pub(crate) fn guard_column(
+        &self,
+        qualifier: Option<&Ident>,
+        column: &Ident,
+    ) -> Result<(), Denial> {
         let Some(guard) = &self.guard else {
             return Ok(());
         };

@@ -4,7 +4,9 @@
 //! lookups, functions that run SQL given as text (`query_to_xml`), user-defined functions, and
 //! functions whose output size a caller picks (`repeat`, `lpad`, `rpad`, `space`,
 //! `generate_series`: one cheap call can make the backend allocate a gigabyte). A role can allow
-//! more with `functions:`.
+//! more with `functions:`. MySQL's LAST_INSERT_ID(), FOUND_ROWS() and ROW_COUNT() are left out
+//! too: they read what the previous statement on the backend connection left, and backend
+//! connections are shared between clients.
 
 use crate::Dialect;
 
@@ -332,9 +334,6 @@ const MYSQL: &[&str] = &[
     "uuid",
     "database",
     "version",
-    "last_insert_id",
-    "found_rows",
-    "row_count",
 ];
 
 /// Custom (non-built-in to sqlparser) type names that casts may use.

@@ -28,17 +28,25 @@ impl Checker<'_> {
     /// An identifier as the backend compares it.
     pub(crate) fn norm(&self, ident: &Ident) -> String {
         match (self.scope.dialect, ident.quote_style) {
-            (Dialect::PostgreSql, None) => ident.value.to_lowercase(),
+            // PostgreSQL folds only ASCII letters in UTF-8 databases (`Ärzte` stays `Ärzte`).
+            (Dialect::PostgreSql, None) => ident.value.to_ascii_lowercase(),
             _ => ident.value.clone(),
         }
     }
 
-    /// Whether a column named in the role file is the column `used` refers to.
+    /// Whether a column named in the role file is the column `used` refers to (MySQL column
+    /// names ignore case, Unicode case included).
     pub(crate) fn column_is(&self, configured: &str, used: &Ident) -> bool {
         match self.scope.dialect {
             Dialect::PostgreSql => configured == self.norm(used),
-            Dialect::MySql => configured.eq_ignore_ascii_case(&used.value),
+            Dialect::MySql => configured.to_lowercase() == used.value.to_lowercase(),
         }
+    }
+
+    /// Whether `used` might be the column `configured`: a loose match (any case) for checks
+    /// where matching too much only denies.
+    pub(crate) fn column_may_be(configured: &str, used: &Ident) -> bool {
+        configured.to_lowercase() == used.value.to_lowercase()
     }
 
     pub(crate) fn quoted(&self, name: &str) -> Ident {
@@ -114,7 +122,18 @@ impl Checker<'_> {
             name: table.clone(),
         };
         let tables = &self.role().tables;
-        // A role file may name a default-schema table with or without its schema.
+        // A role file may name a default-schema table with or without its schema, but not both
+        // ways in one role: two entries would be two sets of grants and filters for one table.
+        if unqualified_default && tables.contains_key(&qualified) && tables.contains_key(&short) {
+            return Err(Denial::new(
+                Rule::TableNotGranted,
+                format!(
+                    "the role file names table {short} both as `{short}` and `{qualified}` for role {}; \
+                     use one spelling",
+                    self.role().name
+                ),
+            ));
+        }
         let key = if unqualified_default && !tables.contains_key(&qualified) {
             short
         } else {

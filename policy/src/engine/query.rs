@@ -334,13 +334,29 @@ impl Checker<'_> {
         };
         match constraint {
             JoinConstraint::On(e) => self.expr(e),
+            // USING (c) reads column c of both sides, the target of a write included.
             JoinConstraint::Using(cols) => {
                 for c in cols {
-                    self.parts(c)?;
+                    match self.parts(c)?.as_slice() {
+                        [col] => self.guard_column(None, col)?,
+                        _ => return Err(construct(format!("USING ({c})"))),
+                    }
                 }
                 Ok(())
             }
-            JoinConstraint::Natural | JoinConstraint::None => Ok(()),
+            // NATURAL joins on every column the two sides share, hidden ones included.
+            JoinConstraint::Natural => match &self.guard {
+                Some(g) if g.readable != ColumnSet::All => Err(Denial::new(
+                    Rule::ColumnNotGranted,
+                    format!(
+                        "NATURAL JOIN in a write on {} could compare columns role {} may not read; use ON",
+                        g.table,
+                        self.role().name
+                    ),
+                )),
+                _ => Ok(()),
+            },
+            JoinConstraint::None => Ok(()),
             JoinConstraint::UsingAlias(..) => Err(construct("USING … AS")),
         }
     }

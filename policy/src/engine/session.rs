@@ -78,7 +78,6 @@ const MYSQL_SETTABLE: &[&str] = &[
     "session_track_schema",
     "session_track_system_variables",
     "session_track_state_change",
-    "names",
 ];
 
 /// Values of encoding settings that keep the backend reading UTF-8, as the engine parses.
@@ -169,8 +168,6 @@ impl Checker<'_> {
                 };
                 if *global
                     || self.scope.dialect != Dialect::MySql
-                    || name.contains(['%', '_'])
-                        && !super::functions::READABLE_MYSQL_VARIABLES.contains(&name.as_str())
                     || !super::functions::READABLE_MYSQL_VARIABLES.contains(&name.as_str())
                 {
                     return Err(Denial::new(
@@ -315,6 +312,7 @@ impl Checker<'_> {
                     || first == "binary" && name == "character_set_results"
             }
             "standard_conforming_strings" => first == "on" || first == "true",
+            "collation_connection" => first.starts_with("utf8"),
             _ => true,
         };
         if !pinned_value_ok {

@@ -135,7 +135,7 @@ impl Checker<'_> {
                         ),
                     ));
                 }
-                if filtered.iter().any(|c| self.column_is(c, &column)) {
+                if filtered.iter().any(|c| Self::column_may_be(c, &column)) {
                     let pinned_to = pins
                         .iter()
                         .find(|(c, _)| self.column_is(c, &column))

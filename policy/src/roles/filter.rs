@@ -372,12 +372,21 @@ fn column_names(e: &Expr) -> BTreeSet<String> {
     let _ = visit_expressions(e, |x| {
         if let Expr::Identifier(i) = x {
             if placeholder_index(x).is_none() {
-                out.insert(i.value.clone());
+                out.insert(folded(i));
             }
         }
         ControlFlow::<()>::Continue(())
     });
     out
+}
+
+/// A column name as SQL reads it: unquoted names fold to lower case (ASCII, as PostgreSQL does;
+/// MySQL compares column names without case anyway).
+fn folded(i: &Ident) -> String {
+    match i.quote_style {
+        None => i.value.to_ascii_lowercase(),
+        Some(_) => i.value.clone(),
+    }
 }
 
 fn conjunct_count(e: &Expr) -> usize {
@@ -422,7 +431,7 @@ fn collect_pins(e: &Expr, placeholders: &[String], out: &mut Vec<(String, String
             };
             if let Some((col, i)) = pair {
                 if placeholder_index(&Expr::Identifier(col.clone())).is_none() {
-                    out.push((col.value.clone(), placeholders[i].clone()));
+                    out.push((folded(col), placeholders[i].clone()));
                 }
             }
         }

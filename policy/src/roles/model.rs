@@ -144,15 +144,6 @@ pub enum ColumnSet {
     Only(Vec<String>),
 }
 
-impl ColumnSet {
-    pub fn contains(&self, column: &str) -> bool {
-        match self {
-            ColumnSet::All => true,
-            ColumnSet::Only(cols) => cols.iter().any(|c| c == column),
-        }
-    }
-}
-
 /// What a role may do with one table.
 #[derive(Debug, Clone, Serialize)]
 pub struct TableGrant {

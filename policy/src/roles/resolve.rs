@@ -38,7 +38,6 @@ impl Errors {
 
 /// One role's own declarations, checked but not yet combined with its parents'.
 struct Declared {
-    at: At,
     inherits: Vec<String>,
     tables: BTreeMap<TableName, (At, BTreeSet<Operation>)>,
     columns: BTreeMap<TableName, BTreeMap<Operation, (At, Vec<String>)>>,
@@ -86,7 +85,10 @@ pub(super) fn resolve(source_name: &str, raw: RawConfig) -> Result<RbacConfig, C
                 format!("role name `{}` must be letters, digits and `_`", key.name),
             );
         }
-        declared.insert(key.name.clone(), declare(key, role, &mut errors));
+        declared.insert(
+            key.name.clone(),
+            declare(key, role, &default_schema, &mut errors),
+        );
     }
 
     // Parents must exist before cycles can be looked for.
@@ -175,7 +177,12 @@ fn inherits_at(roles: &BTreeMap<Key, serde_saphyr::Spanned<RawRole>>, name: &str
         .unwrap_or(At { line: 0, column: 0 })
 }
 
-fn declare(key: &Key, role: &serde_saphyr::Spanned<RawRole>, errors: &mut Errors) -> Declared {
+fn declare(
+    key: &Key,
+    role: &serde_saphyr::Spanned<RawRole>,
+    default_schema: &str,
+    errors: &mut Errors,
+) -> Declared {
     let name = &key.name;
     let r = &role.value;
     let inherits = match r.inherits.as_ref().map(|s| &s.value) {
@@ -192,16 +199,18 @@ fn declare(key: &Key, role: &serde_saphyr::Spanned<RawRole>, errors: &mut Errors
 
     let mut tables = BTreeMap::new();
     for (tkey, ops) in &r.tables {
-        let Some(table) = table_name(tkey, errors) else {
+        let Some(table) = table_name(tkey, default_schema, errors) else {
             continue;
         };
         let ops = operations(ops, errors, true);
-        tables.insert(table, (tkey.at, ops));
+        if tables.insert(table.clone(), (tkey.at, ops)).is_some() {
+            errors.at(tkey.at, format!("role {name} lists table {table} twice (with and without its schema?); list it once"));
+        }
     }
 
     let mut columns = BTreeMap::new();
     for (tkey, per_op) in &r.columns {
-        let Some(table) = table_name(tkey, errors) else {
+        let Some(table) = table_name(tkey, default_schema, errors) else {
             continue;
         };
         let mut limits = BTreeMap::new();
@@ -235,17 +244,27 @@ fn declare(key: &Key, role: &serde_saphyr::Spanned<RawRole>, errors: &mut Errors
             }
             limits.insert(op, (okey.at, set));
         }
-        columns.insert(table, limits);
+        if columns.insert(table.clone(), limits).is_some() {
+            errors.at(
+                tkey.at,
+                format!("role {name} lists columns of {table} twice; list them once"),
+            );
+        }
     }
 
     let mut filters = BTreeMap::new();
     for (tkey, text) in &r.filters {
-        let Some(table) = table_name(tkey, errors) else {
+        let Some(table) = table_name(tkey, default_schema, errors) else {
             continue;
         };
         match RowFilter::parse(&text.value, &table, name) {
             Ok(f) => {
-                filters.insert(table, (tkey.at, f));
+                if filters.insert(table.clone(), (tkey.at, f)).is_some() {
+                    errors.at(
+                        tkey.at,
+                        format!("role {name} has two filters for {table}; combine them with AND"),
+                    );
+                }
             }
             Err(msg) => errors.at(At::of(text), format!("filter on {table}: {msg}")),
         }
@@ -304,7 +323,6 @@ fn declare(key: &Key, role: &serde_saphyr::Spanned<RawRole>, errors: &mut Errors
     });
 
     Declared {
-        at: key.at,
         inherits,
         tables,
         columns,
@@ -317,10 +335,19 @@ fn declare(key: &Key, role: &serde_saphyr::Spanned<RawRole>, errors: &mut Errors
     }
 }
 
-fn table_name(key: &Key, errors: &mut Errors) -> Option<TableName> {
-    TableName::parse(&key.name)
+/// A table as named in the role file, with the default schema dropped: `public.t` and `t` are
+/// one table, and must have one entry (else a grant could escape the other's filter).
+fn table_name(key: &Key, default_schema: &str, errors: &mut Errors) -> Option<TableName> {
+    let t = TableName::parse(&key.name)
         .map_err(|m| errors.at(key.at, m))
-        .ok()
+        .ok()?;
+    Some(match t.schema {
+        Some(s) if s == default_schema => TableName {
+            schema: None,
+            name: t.name,
+        },
+        _ => t,
+    })
 }
 
 fn operations(names: &Names, errors: &mut Errors, grant: bool) -> BTreeSet<Operation> {
@@ -498,7 +525,6 @@ fn resolve_role(
             per_sec(a).total_cmp(&per_sec(b))
         })
     });
-    let _ = d.at;
 
     resolved.insert(
         name.to_string(),
