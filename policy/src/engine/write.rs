@@ -241,17 +241,7 @@ impl Checker<'_> {
             for a in assignments.iter_mut() {
                 c.expr(&mut a.value)?;
             }
-            if let Some(w) = selection.as_mut() {
-                c.expr(w)?;
-            }
-            if let Some(items) = returning.as_mut() {
-                c.returning(&t, items)?;
-            }
-            c.order_by_exprs(order_by)?;
-            if let Some(l) = limit.as_mut() {
-                c.expr(l)?;
-            }
-            Ok(())
+            c.target_reads(&t, selection, returning, order_by, limit)
         })?;
         self.confine_where(&t, &qualifier, selection)?;
         *name = t.rendered.clone();
@@ -302,20 +292,32 @@ impl Checker<'_> {
                     c.table_with_joins(twj)?;
                 }
             }
-            if let Some(w) = selection.as_mut() {
-                c.expr(w)?;
-            }
-            if let Some(items) = returning.as_mut() {
-                c.returning(&t, items)?;
-            }
-            c.order_by_exprs(order_by)?;
-            if let Some(l) = limit.as_mut() {
-                c.expr(l)?;
-            }
-            Ok(())
+            c.target_reads(&t, selection, returning, order_by, limit)
         })?;
         self.confine_where(&t, &qualifier, selection)?;
         *name = t.rendered.clone();
+        Ok(())
+    }
+
+    /// The clauses of an UPDATE or DELETE that read its target (walked under the guard).
+    fn target_reads(
+        &mut self,
+        t: &ResolvedTable,
+        selection: &mut Option<Expr>,
+        returning: &mut Option<Vec<SelectItem>>,
+        order_by: &mut [sqlparser::ast::OrderByExpr],
+        limit: &mut Option<Expr>,
+    ) -> Result<(), Denial> {
+        if let Some(w) = selection.as_mut() {
+            self.expr(w)?;
+        }
+        if let Some(items) = returning.as_mut() {
+            self.returning(t, items)?;
+        }
+        self.order_by_exprs(order_by)?;
+        if let Some(l) = limit.as_mut() {
+            self.expr(l)?;
+        }
         Ok(())
     }
 
