@@ -41,11 +41,21 @@ impl Checker<'_> {
         match e {
             Expr::Identifier(i) => self.identifier(i),
             Expr::CompoundIdentifier(parts) => self.compound_identifier(parts),
-            Expr::Value(_) | Expr::TypedString(_) => {
-                if let Expr::TypedString(t) = e {
-                    check_type(&t.data_type)?;
+            Expr::Value(_) => Ok(()),
+            Expr::TypedString(t) => {
+                // MySQL has typed literals only for DATE, TIME and TIMESTAMP: `json 'a'` is the
+                // column `json` with the alias `a` there, which sqlparser reads as a literal.
+                if self.scope.dialect == Dialect::MySql
+                    && !matches!(
+                        t.data_type,
+                        DataType::Date | DataType::Time(..) | DataType::Timestamp(..)
+                    )
+                {
+                    return Err(construct(format!(
+                        "`{e}` (in MySQL this names a column; write the alias with AS)"
+                    )));
                 }
-                Ok(())
+                check_type(&t.data_type)
             }
             Expr::IsFalse(x)
             | Expr::IsNotFalse(x)
@@ -218,9 +228,17 @@ impl Checker<'_> {
                 self.expr(expr)
             }
             Expr::Prefixed { prefix, value } => {
-                // MySQL character-set introducers: _utf8mb4'…', _binary'…'.
-                if self.scope.dialect != Dialect::MySql || !prefix.value.starts_with('_') {
-                    return Err(construct(format!("the prefix {prefix}")));
+                // MySQL character-set introducers: _utf8mb4'…', _binary'…'. Only real ones: to
+                // MySQL, `_price 'p'` is the column `_price` with the alias `p`.
+                let introducer = functions::MYSQL_INTRODUCERS
+                    .contains(&prefix.value.to_ascii_lowercase().as_str());
+                if self.scope.dialect != Dialect::MySql
+                    || prefix.quote_style.is_some()
+                    || !introducer
+                {
+                    return Err(construct(format!(
+                        "`{e}` (in MySQL this names a column; write the alias with AS)"
+                    )));
                 }
                 check_ident(prefix)?;
                 self.expr(value)
@@ -416,15 +434,20 @@ impl Checker<'_> {
             over,
         } = f;
         let parts = self.parts(name)?;
+        // Quoted names keep their case in PostgreSQL: `"LOWER"` is not `lower`.
+        let folded = |i: &Ident| match self.scope.dialect {
+            Dialect::PostgreSql => self.norm(i),
+            Dialect::MySql => i.value.to_lowercase(),
+        };
         let fname = match parts.as_slice() {
-            [single] => single.value.to_lowercase(),
+            [single] => folded(single),
             // SQLAlchemy and others call `pg_catalog.version()`: the catalog schema is where
             // the built-ins live anyway, and the allowlist still applies.
             [schema, single]
                 if self.scope.dialect == Dialect::PostgreSql
-                    && schema.value.eq_ignore_ascii_case("pg_catalog") =>
+                    && self.norm(schema) == "pg_catalog" =>
             {
-                single.value.to_lowercase()
+                folded(single)
             }
             _ => {
                 return Err(Denial::new(
@@ -433,7 +456,10 @@ impl Checker<'_> {
                 ))
             }
         };
-        if !functions::allowed(self.scope.dialect, &fname)
+        // MySQL's VALUES(col) in ON DUPLICATE KEY UPDATE is the value the INSERT proposed.
+        let proposed_value = fname == "values" && self.in_duplicate_key_update;
+        if !proposed_value
+            && !functions::allowed(self.scope.dialect, &fname)
             && !self.role().functions.contains(&fname)
         {
             return Err(Denial::new(

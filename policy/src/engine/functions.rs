@@ -3,7 +3,9 @@
 //! and large-object functions, sequences, settings, admin and signal functions, catalog
 //! lookups, functions that run SQL given as text (`query_to_xml`), user-defined functions, and
 //! functions whose output size a caller picks (`repeat`, `lpad`, `rpad`, `space`,
-//! `generate_series`: one cheap call can make the backend allocate a gigabyte). A role can allow
+//! `generate_series`, PostgreSQL's `format` (widths) and `replace`/`regexp_replace` (nested,
+//! they grow geometrically): one cheap call can make the backend allocate a gigabyte; MySQL caps
+//! string results at max_allowed_packet, so its `replace` stays). A role can allow
 //! more with `functions:`. MySQL's LAST_INSERT_ID(), FOUND_ROWS() and ROW_COUNT() are left out
 //! too: they read what the previous statement on the backend connection left, and backend
 //! connections are shared between clients.
@@ -56,7 +58,6 @@ const COMMON: &[&str] = &[
     "trim",
     "ltrim",
     "rtrim",
-    "replace",
     "concat",
     "concat_ws",
     "left",
@@ -107,6 +108,7 @@ const COMMON: &[&str] = &[
 ];
 
 const POSTGRES: &[&str] = &[
+    "unnest",
     "array",
     "version",
     "current_schema",
@@ -135,10 +137,8 @@ const POSTGRES: &[&str] = &[
     "starts_with",
     "translate",
     "to_hex",
-    "regexp_replace",
     "regexp_match",
     "regexp_like",
-    "format",
     "quote_literal",
     "quote_ident",
     "encode",
@@ -225,6 +225,7 @@ const POSTGRES: &[&str] = &[
 ];
 
 const MYSQL: &[&str] = &[
+    "replace",
     "group_concat",
     "json_arrayagg",
     "json_objectagg",
@@ -412,3 +413,9 @@ pub(crate) const PG_ACCOUNT_KEYWORDS: &[&str] = &[
     "user",
 ];
 pub(crate) const MYSQL_ACCOUNT_KEYWORDS: &[&str] = &["current_user", "current_role"];
+
+/// MySQL character-set introducers (`_utf8mb4'…'`); any other `_word 'x'` is a column and an
+/// alias to MySQL.
+pub(crate) const MYSQL_INTRODUCERS: &[&str] = &[
+    "_utf8mb4", "_utf8mb3", "_utf8", "_binary", "_latin1", "_ascii",
+];

@@ -144,6 +144,8 @@ pub(crate) struct Checker<'s> {
     locking: bool,
     /// Set while walking the parts of a write that read its target.
     guard: Option<expr::ColumnGuard>,
+    /// Set while walking the SET list of ON DUPLICATE KEY UPDATE.
+    in_duplicate_key_update: bool,
 }
 
 impl<'s> Checker<'s> {
@@ -155,6 +157,7 @@ impl<'s> Checker<'s> {
             ctes: Vec::new(),
             locking: false,
             guard: None,
+            in_duplicate_key_update: false,
         }
     }
 
@@ -232,6 +235,7 @@ fn measure(tokens: &[TokenWithSpan]) -> Shape {
                     | K::AT
                     | K::DIV
                     | K::MOD
+                    | K::CASE
             ),
             Token::EOF
             | Token::Whitespace(_)

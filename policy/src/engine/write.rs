@@ -285,6 +285,13 @@ impl Checker<'_> {
         let qualifier = alias
             .as_ref()
             .map_or_else(|| t.bare.clone(), |a| a.name.clone());
+        if using.is_some() && self.scope.dialect == crate::Dialect::MySql {
+            // In MySQL's DELETE … USING the target names an entry of USING, which may be an
+            // alias of another table.
+            return Err(construct(
+                "DELETE … USING (write DELETE … WHERE … IN (SELECT …))",
+            ));
+        }
         let guard = self.guard_for(&t, &qualifier);
         self.with_guard(guard, |c| {
             if let Some(tables) = using.as_mut() {
@@ -571,12 +578,15 @@ impl Checker<'_> {
                 }
                 self.assignments(&t, &qualifier, assignments)?;
                 let guard = self.guard_for(&t, &qualifier);
-                self.with_guard(guard, |c| {
+                self.in_duplicate_key_update = true;
+                let walked = self.with_guard(guard, |c| {
                     for a in assignments.iter_mut() {
                         c.expr(&mut a.value)?;
                     }
                     Ok(())
-                })?;
+                });
+                self.in_duplicate_key_update = false;
+                walked?;
             }
             Some(_) => return Err(construct("this ON clause of INSERT")),
         }

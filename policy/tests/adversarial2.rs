@@ -1,0 +1,664 @@
+//! Second adversarial pass over the policy engine, after the changes that followed the first
+//! suite (CTE scoping, ASCII folding, loose filter-column matching, write guard over joins,
+//! MySQL multi-table UPDATE, `FROM DUAL`, `pg_catalog.` functions, `ARRAY(subquery)`,
+//! `version()`/`current_schema()`, reserved-word aliases, the render round trip, the operator
+//! bound and the big stack). Cases already in adversarial.rs / review_regressions.rs are not
+//! repeated.
+//!
+//! Each case asserts the SAFE expectation: a denial with its Rule, or the exact safe rewrite.
+//! Cases marked `// BUG:` currently FAIL (bypasses or wrong behaviour found by this pass).
+//! Cases marked `// FALSE DENIAL:` assert what a common driver/ORM query SHOULD get; they fail
+//! today too and are counted separately.
+//!
+//! Role file: tests/fixtures/adversarial2_roles.yaml.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use sluice_policy::roles::RbacConfig;
+use sluice_policy::{authorize, Authorized, Denial, Dialect, Rule, Scope};
+use sluice_tokens::Claims;
+
+const ROLES: &str = include_str!("fixtures/adversarial2_roles.yaml");
+
+const RO: &str = "agent_readonly";
+const ED: &str = "agent_editor";
+const JAN: &str = "agent_janitor";
+const CAT: &str = "agent_catalog";
+const FLEET: &str = "agent_fleet";
+
+const PG: Dialect = Dialect::PostgreSql;
+const MY: Dialect = Dialect::MySql;
+
+macro_rules! pc {
+    () => {
+        r#"(SELECT "id", "tenant_id", "name", "email" FROM "public"."customers" WHERE (tenant_id = 'acme'))"#
+    };
+}
+macro_rules! pr {
+    () => {
+        r#"(SELECT * FROM "public"."reservations" WHERE (tenant_id = 'acme'))"#
+    };
+}
+macro_rules! mc {
+    () => {
+        r#"(SELECT `id`, `tenant_id`, `name`, `email` FROM `rental`.`customers` WHERE (tenant_id = 'acme'))"#
+    };
+}
+macro_rules! mr {
+    () => {
+        r#"(SELECT * FROM `rental`.`reservations` WHERE (tenant_id = 'acme'))"#
+    };
+}
+
+#[derive(Clone, Debug)]
+enum Expect {
+    /// Denied by this rule.
+    Deny(Rule),
+    /// Denied, by whichever rule.
+    DenyAny,
+    /// Allowed; one statement, exactly this SQL.
+    Sql(&'static str),
+}
+use Expect::*;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mark {
+    Ok,
+    Bug,
+    FalseDenial,
+}
+
+#[derive(Clone, Debug)]
+struct Case {
+    name: &'static str,
+    role: &'static str,
+    dialect: Dialect,
+    sql: String,
+    expect: Expect,
+    mark: Mark,
+}
+
+impl Case {
+    fn bug(mut self) -> Self {
+        self.mark = Mark::Bug;
+        self
+    }
+    fn false_denial(mut self) -> Self {
+        self.mark = Mark::FalseDenial;
+        self
+    }
+}
+
+fn case(
+    name: &'static str,
+    role: &'static str,
+    d: Dialect,
+    sql: impl Into<String>,
+    e: Expect,
+) -> Case {
+    Case {
+        name,
+        role,
+        dialect: d,
+        sql: sql.into(),
+        expect: e,
+        mark: Mark::Ok,
+    }
+}
+fn pg(name: &'static str, role: &'static str, sql: impl Into<String>, e: Expect) -> Case {
+    case(name, role, PG, sql, e)
+}
+fn my(name: &'static str, role: &'static str, sql: impl Into<String>, e: Expect) -> Case {
+    case(name, role, MY, sql, e)
+}
+
+fn config() -> RbacConfig {
+    RbacConfig::from_yaml("adversarial2_roles.yaml", ROLES).expect("role file loads")
+}
+
+fn claims(role: &str) -> Claims {
+    Claims {
+        role: role.to_string(),
+        tenant_id: Some("acme".to_string()),
+        exp: 2_000_000_000,
+        iat: 1_900_000_000,
+        nbf: 1_900_000_000,
+        jti: "0123456789abcdef0123456789abcdef".into(),
+        label: None,
+        extra: BTreeMap::new(),
+    }
+}
+
+fn run(cfg: &RbacConfig, role: &str, dialect: Dialect, sql: &str) -> Result<Authorized, Denial> {
+    let claims = claims(role);
+    let scope = Scope {
+        config: cfg,
+        role: cfg.role(role).unwrap_or_else(|| panic!("no role {role}")),
+        claims: &claims,
+        dialect,
+        database: Some("rental"),
+    };
+    authorize(&scope, sql)
+}
+
+fn describe(r: &Result<Authorized, Denial>) -> String {
+    match r {
+        Ok(a) => format!(
+            "ALLOWED: {}",
+            a.statements
+                .iter()
+                .map(|s| format!("{} [writes={}]", s.sql, s.writes))
+                .collect::<Vec<_>>()
+                .join(" ;; ")
+        ),
+        Err(d) => format!("DENIED {:?}: {}", d.rule, d.message),
+    }
+}
+
+fn check(c: &Case, r: &Result<Authorized, Denial>) -> bool {
+    match (&c.expect, r) {
+        (Deny(rule), Err(d)) => d.rule == *rule,
+        (DenyAny, Err(_)) => true,
+        (Sql(sql), Ok(a)) => a.statements.len() == 1 && a.statements[0].sql == *sql,
+        _ => false,
+    }
+}
+
+fn short(s: &str) -> String {
+    if s.len() > 700 {
+        let mut end = 700;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}… ({} bytes)", &s[..end], s.len())
+    } else {
+        s.to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crashes: inputs that count as "shallow" (few operators, little parenthesis nesting) and so
+// run on the CALLER's stack, but still build a tree as deep as sqlparser's recursion limit.
+// ---------------------------------------------------------------------------------------------
+
+const CHILD_ENV: &str = "SLUICE_ADVERSARIAL2_DEEP_CHILD";
+
+/// `CASE WHEN CASE WHEN … END` nests without a single parenthesis or counted operator.
+fn case_chain(k: usize) -> String {
+    format!(
+        "SELECT {}true{}",
+        "CASE WHEN ".repeat(k),
+        " THEN 1 END".repeat(k)
+    )
+}
+
+fn shallow_looking_deep_inputs() -> Vec<(&'static str, Dialect, String)> {
+    vec![
+        ("pg_case_chain_44", PG, case_chain(44)),
+        ("my_case_chain_44", MY, case_chain(44)),
+        (
+            "pg_case_chain_in_update_where",
+            PG,
+            format!(
+                "UPDATE reservations SET notes = 'x' WHERE {}true{} = 1",
+                "CASE WHEN ".repeat(40),
+                " THEN 1 END".repeat(40)
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn dos_shallow_looking_child() {
+    let Ok(which) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let (_, d, sql) = shallow_looking_deep_inputs()
+        .into_iter()
+        .find(|(n, _, _)| *n == which)
+        .expect("known input");
+    // A tokio worker's stack.
+    let stack = std::env::var("SLUICE_ADVERSARIAL2_STACK")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2 << 20);
+    let handle = std::thread::Builder::new()
+        .stack_size(stack)
+        .spawn(move || {
+            let cfg = config();
+            let r = run(&cfg, ED, d, &sql);
+            println!("{d:?}: {}", short(&describe(&r)));
+        })
+        .unwrap();
+    handle.join().unwrap();
+}
+
+// Guard (passes today): CASE nesting is neither an "operator" nor a parenthesis, so `measure`
+// calls a 44-deep CASE chain (the deepest sqlparser's limit lets through) shallow and authorize()
+// runs it on the caller's stack. Measured in a debug build: fine on 512 KiB, overflows on
+// 256 KiB, so a 2 MiB tokio worker has a ~4x margin. Kept as a regression test, since the
+// margin rests on sqlparser's frame sizes and the recursion limit, not on `measure`.
+// (SLUICE_ADVERSARIAL2_STACK=<bytes> runs the child on another stack size.)
+#[test]
+fn dos_shallow_looking_deep_inputs_do_not_crash_the_process() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut crashed = Vec::new();
+    for (name, _, sql) in shallow_looking_deep_inputs() {
+        let out = Command::new(&exe)
+            .args([
+                "--exact",
+                "dos_shallow_looking_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, name)
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let why = if stderr.contains("overflowed its stack") {
+                "stack overflow".to_string()
+            } else {
+                format!("{:?}", out.status)
+            };
+            crashed.push(format!("{name} ({} bytes of SQL): {why}", sql.len()));
+        }
+    }
+    assert!(
+        crashed.is_empty(),
+        "[BUG] authorize() crashes a 2 MiB-stack thread on inputs it thinks are shallow:\n  {}",
+        crashed.join("\n  ")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cases
+// ---------------------------------------------------------------------------------------------
+
+/// MySQL reads `<word> '<string>'` in a select list as a column and its alias (`SELECT col 'a'`
+/// is valid MySQL). sqlparser reads it as ONE value when the word is a charset introducer
+/// (anything starting with `_`) or a built-in type name (`json`, `text`, `uuid`, …). The engine
+/// then sees a literal and never runs the write guard over the column, so a correlated
+/// `(SELECT <hidden column> 'a')` reads the write target's hidden column.
+/// Verified on MariaDB 10.11 (see the report): every allowed rewrite below read the column.
+fn mysql_word_string_differential() -> Vec<Case> {
+    vec![
+        // Was a bypass (high), fixed: `_price 'p'` is the hidden column `_price` to MariaDB/MySQL (a `_name`
+        // that is not a character set is an identifier), a `Prefixed` literal to the engine.
+        // Verified: the rewrite below wrote vehicle 1's hidden `_price` (41000) into `model`.
+        my("my_introducer_copies_hidden_column", FLEET,
+            "UPDATE vehicles SET model = (SELECT _price 'p') WHERE id = 1",
+            Deny(Rule::ConstructNotAllowed)),
+        // Was a bypass (high), fixed: MariaDB's DELETE … RETURNING hands the hidden column straight back
+        // (verified: returned 52000).
+        my("my_introducer_delete_returning_hidden", FLEET,
+            "DELETE FROM vehicles WHERE id = 2 RETURNING (SELECT _price 'a')",
+            Deny(Rule::ConstructNotAllowed)),
+        // Was a bypass (high), fixed: same, as a boolean oracle in a multi-table UPDATE (the joined copy is a
+        // derived table without `_price`, so the name binds to the target). Verified: only
+        // vehicle 2 (price 52000) became 'hit'.
+        my("my_introducer_oracle_multi_table_update", FLEET,
+            "UPDATE vehicles v JOIN vehicles w ON w.id = v.id SET v.model = 'hit' WHERE '52000' = (SELECT _price 'x')",
+            Deny(Rule::ConstructNotAllowed)),
+        // Not a bypass where the target's columns are all readable (agent_editor on
+        // reservations) and the joined table is a derived table.
+        my("my_introducer_readable_target_is_fine", ED,
+            "UPDATE reservations r JOIN customers c ON c.id = r.customer_id SET r.notes = 'hit' WHERE '1' = (SELECT _x 'x')",
+            // `_x` is no character set: to MySQL this is the column `_x`, so it is refused.
+            Deny(Rule::ConstructNotAllowed)),
+        // Was a bypass (high), fixed: a hidden column named like a type: sqlparser reads `json 'a'` as the typed
+        // literal JSON 'a' (TypedString), MySQL as column `json` aliased 'a'. Verified: the
+        // rewrite `… SET model = (SELECT JSON 'a')` wrote the hidden `json` value into `model`.
+        my("my_typed_string_copies_hidden_json", FLEET,
+            "UPDATE vehicles SET model = (SELECT json 'a') WHERE id = 1",
+            Deny(Rule::ConstructNotAllowed)),
+        // Was a bypass (high), fixed: same through ON DUPLICATE KEY UPDATE (allowed: the table has no filter),
+        // which reads the EXISTING row. Verified on MariaDB.
+        my("my_typed_string_odku_reads_existing_row", FLEET,
+            "INSERT INTO vehicles (id, model) VALUES (1, 'x') ON DUPLICATE KEY UPDATE model = (SELECT json 'a')",
+            Deny(Rule::ConstructNotAllowed)),
+        // Was a bypass (high), fixed: `text`, `uuid`, `blob`, `bit`, `int`, `decimal`, `signed`, `nvarchar`,
+        // `string`, `bytes`, `datetime`, … all behave the same; `text` and `uuid` verified.
+        my("my_typed_string_text_oracle_delete", FLEET,
+            "DELETE FROM vehicles WHERE (SELECT text 'a') LIKE 'secret%'",
+            Deny(Rule::ConstructNotAllowed)),
+        my("my_typed_string_uuid_multi_table", FLEET,
+            "UPDATE vehicles v JOIN vehicles w ON w.id = v.id SET v.model = (SELECT uuid 'a')",
+            Deny(Rule::ConstructNotAllowed)),
+        // Double-quoted alias: MySQL's second string form, rendered back as '…'.
+        my("my_typed_string_double_quoted_alias", FLEET,
+            r#"UPDATE vehicles SET model = (SELECT json "a") WHERE id = 1"#,
+            Deny(Rule::ConstructNotAllowed)),
+        // What MySQL itself reads as literals stays allowed: DATE/TIME/TIMESTAMP '…' and real
+        // character set introducers.
+        my("my_date_literal_is_a_literal", FLEET,
+            "UPDATE vehicles SET model = (SELECT DATE '2024-01-01') WHERE id = 1",
+            Sql("UPDATE `rental`.`vehicles` SET model = (SELECT DATE '2024-01-01') WHERE id = 1")),
+        my("my_real_introducer_is_a_literal", FLEET,
+            "UPDATE vehicles SET model = _utf8mb4'x' WHERE id = 1",
+            Sql("UPDATE `rental`.`vehicles` SET model = _utf8mb4 'x' WHERE id = 1")),
+        // PostgreSQL has no string aliases: `json 'a'` is a typed literal there too. Safe.
+        pg("pg_typed_string_is_a_literal", FLEET,
+            "UPDATE vehicles SET model = (SELECT json 'a') WHERE id = 1",
+            Sql(r#"UPDATE "public"."vehicles" SET model = (SELECT JSON 'a') WHERE id = 1"#)),
+        // The plain spelling is guarded (the differential is the only way around the guard).
+        my("my_plain_hidden_column_guarded", FLEET,
+            "UPDATE vehicles SET model = (SELECT price) WHERE id = 1",
+            Deny(Rule::ColumnNotGranted)),
+    ]
+}
+
+/// Denial of service: the allowlist says it leaves out "functions whose output size a caller
+/// picks (repeat, lpad, rpad, space, generate_series: one cheap call can make the backend
+/// allocate a gigabyte)". Two allowed PostgreSQL functions do exactly that.
+fn dos() -> Vec<Case> {
+    vec![
+        // BUG (medium): format's width is caller-picked: PostgreSQL 15 built a 999,999,999-byte
+        // string for this (5.4 s, ~1 GiB of backend memory per call; the result is then sent).
+        pg(
+            "pg_format_width_allocates_a_gigabyte",
+            RO,
+            "SELECT format('%999999999s', 'x')",
+            DenyAny,
+        )
+        .bug(),
+        pg(
+            "pg_format_width_star_argument",
+            RO,
+            "SELECT format('%*s', 999999999, 'x')",
+            DenyAny,
+        )
+        .bug(),
+        // BUG (medium): replace() multiplies: nine nested calls ask for 10 GB; PostgreSQL 15
+        // grew its buffer to 1 GiB and then failed with "out of memory".
+        pg(
+            "pg_nested_replace_grows_exponentially",
+            RO,
+            format!(
+                "SELECT {}'aaaaaaaaaa'{}",
+                "replace(".repeat(9),
+                ", 'a', 'aaaaaaaaaa')".repeat(9)
+            ),
+            DenyAny,
+        )
+        .bug(),
+    ]
+}
+
+/// MySQL multi-table DELETE (`DELETE FROM t USING …`): the names after FROM are ALIASES into
+/// the USING list, not tables.
+fn mysql_delete_using() -> Vec<Case> {
+    vec![
+        // Was wrong (low), fixed by denying MySQL's DELETE … USING: the engine checks DELETE on `audit_log` and reads
+        // `vehicles` (SELECT only), but to MySQL the target `audit_log` names the USING entry
+        // `vehicles AS audit_log`: the statement means "delete every vehicle". The raw statement
+        // did delete every row of `vehicles` on MariaDB 10.11. Only the engine's habit of
+        // rendering the target database-qualified (`rental`.`audit_log`) saves it: MySQL and
+        // MariaDB refuse to match a qualified name to an alias ("Unknown table … in MULTI
+        // DELETE"). Safety rests on that server rule; the decision's `touches` is wrong.
+        my(
+            "my_delete_using_alias_names_other_table",
+            JAN,
+            "DELETE FROM audit_log USING vehicles AS audit_log",
+            DenyAny,
+        ),
+        // Side effect of the same rendering: every allowed MySQL DELETE … USING fails on
+        // MariaDB (the engine aliases every USING table, and a qualified target never matches
+        // an alias). Asserting today's output; it is a functional bug, not a bypass.
+        my(
+            "my_delete_using_rendering_never_runs",
+            JAN,
+            "DELETE FROM audit_log USING audit_log JOIN vehicles v ON v.id = audit_log.id",
+            Deny(Rule::ConstructNotAllowed),
+        ),
+        // PostgreSQL: the same text is an error ("table name specified more than once").
+        pg(
+            "pg_delete_using_alias_is_an_error_there",
+            JAN,
+            "DELETE FROM audit_log USING vehicles AS audit_log",
+            Sql(r#"DELETE FROM "public"."audit_log" USING "public"."vehicles" AS audit_log"#),
+        ),
+    ]
+}
+
+/// Function names: quoted names are case-sensitive in PostgreSQL.
+fn function_names() -> Vec<Case> {
+    vec![
+        // BUG (low, needs a function the attacker cannot create): `"LOWER"` is not `lower` to
+        // PostgreSQL (quoted names keep case), but the allowlist lowercases every name. A
+        // database that has a user-defined "LOWER"/"Count"/… function (SECURITY DEFINER, or
+        // one that reads other tables) hands it to every agent.
+        pg(
+            "pg_quoted_uppercase_function_is_another_function",
+            RO,
+            r#"SELECT "LOWER"(name) FROM customers"#,
+            Deny(Rule::FunctionNotAllowed),
+        )
+        .bug(),
+        // BUG (low): same for the schema: `"PG_CATALOG"` is a different schema from pg_catalog.
+        pg(
+            "pg_quoted_uppercase_catalog_is_another_schema",
+            RO,
+            r#"SELECT "PG_CATALOG".version()"#,
+            Deny(Rule::FunctionNotAllowed),
+        )
+        .bug(),
+        pg(
+            "pg_catalog_folded_unquoted_ok",
+            RO,
+            "SELECT PG_CATALOG.VERSION()",
+            Sql("SELECT PG_CATALOG.VERSION()"),
+        ),
+        pg(
+            "pg_catalog_non_allowlisted_denied",
+            RO,
+            "SELECT pg_catalog.current_setting('search_path')",
+            Deny(Rule::FunctionNotAllowed),
+        ),
+        pg(
+            "pg_other_schema_denied",
+            RO,
+            "SELECT public.version()",
+            Deny(Rule::FunctionNotAllowed),
+        ),
+        my(
+            "my_pg_catalog_is_postgres_only",
+            RO,
+            "SELECT pg_catalog.version()",
+            Deny(Rule::FunctionNotAllowed),
+        ),
+    ]
+}
+
+/// Regression guards over the new paths (all pass today).
+fn new_paths() -> Vec<Case> {
+    vec![
+        // ARRAY(subquery) is walked like any subquery: confined, and under the write guard.
+        pg("pg_array_subquery_in_any", RO,
+            "SELECT * FROM vehicles WHERE id = ANY(ARRAY(SELECT id FROM customers))",
+            Sql(concat!(r#"SELECT * FROM "public"."vehicles" AS vehicles WHERE id = ANY(ARRAY(SELECT id FROM "#, pc!(), " AS customers))"))),
+        pg("pg_array_subquery_locking_needs_update", RO,
+            "SELECT ARRAY(SELECT id FROM customers FOR UPDATE)", Deny(Rule::TableNotGranted)),
+        pg("pg_array_subquery_write_guard", FLEET,
+            "UPDATE vehicles v SET model = 'x' WHERE ARRAY(SELECT v.price) IS NOT NULL",
+            Deny(Rule::ColumnNotGranted)),
+        pg("pg_array_subquery_whole_row_in_write", FLEET,
+            "UPDATE vehicles v SET model = ARRAY(SELECT json_agg(v.*))::text",
+            Deny(Rule::ColumnNotGranted)),
+        // MySQL multi-table UPDATE.
+        my("my_multi_update_set_joined_alias_denied", ED,
+            "UPDATE reservations r JOIN reservations r2 ON r2.id = r.id SET r2.notes = 'x'",
+            Deny(Rule::ConstructNotAllowed)),
+        my("my_multi_update_tenant_move_denied", ED,
+            "UPDATE reservations r JOIN vehicles v ON v.id = r.vehicle_id SET r.tenant_id = 'globex'",
+            Deny(Rule::WriteNotConfinable)),
+        my("my_multi_update_target_alias_reuses_joined_name", ED,
+            "UPDATE reservations AS r JOIN vehicles AS reservations ON true SET r.notes = 'x'",
+            Sql("UPDATE `rental`.`reservations` AS r JOIN `rental`.`vehicles` AS reservations ON true SET r.notes = 'x' WHERE (r.tenant_id = 'acme')")),
+        my("my_multi_update_nested_join_confined", ED,
+            "UPDATE reservations r JOIN (reservations r2 JOIN vehicles v ON true) ON true SET r.notes = 'x'",
+            Sql(concat!("UPDATE `rental`.`reservations` r JOIN (", mr!(), " r2 JOIN `rental`.`vehicles` v ON true) ON true SET r.notes = 'x' WHERE (r.tenant_id = 'acme')"))),
+        my("my_multi_update_hidden_of_joined_does_not_exist", ED,
+            "UPDATE reservations r JOIN customers c ON c.id = r.customer_id SET r.notes = c.ssn",
+            Sql(concat!("UPDATE `rental`.`reservations` r JOIN ", mc!(), " c ON c.id = r.customer_id SET r.notes = c.ssn WHERE (r.tenant_id = 'acme')"))),
+        my("my_multi_update_parenthesized_target", ED,
+            "UPDATE (reservations r JOIN vehicles v ON true) SET r.notes = 'x'",
+            Deny(Rule::ConstructNotAllowed)),
+        // Filtered column set to the token's own value (all-columns UPDATE grant).
+        pg("pg_editor_tenant_to_own_value", ED,
+            "UPDATE reservations SET tenant_id = 'acme', notes = 'x' WHERE id = 1",
+            Sql(r#"UPDATE "public"."reservations" SET tenant_id = 'acme', notes = 'x' WHERE (reservations.tenant_id = 'acme') AND (id = 1)"#)),
+        pg("pg_editor_tenant_move_denied", ED,
+            "UPDATE reservations SET tenant_id = 'globex' WHERE id = 1", Deny(Rule::WriteNotConfinable)),
+        pg("pg_editor_tenant_quoted_upper_loosely_denied", ED,
+            r#"UPDATE reservations SET "TENANT_ID" = 'globex' WHERE id = 1"#, Deny(Rule::WriteNotConfinable)),
+        // MariaDB compares column names by case only (not accents): `tenánt_id` and
+        // `tenant_ıd` are unknown columns there (verified), so no fold gap.
+        my("my_editor_accented_tenant_is_another_column", ED,
+            "UPDATE reservations SET tenánt_id = 'globex' WHERE id = 1",
+            Sql("UPDATE `rental`.`reservations` SET tenánt_id = 'globex' WHERE (reservations.tenant_id = 'acme') AND (id = 1)")),
+        // DUAL.
+        my("my_select_star_from_dual", RO, "SELECT * FROM DUAL", Sql("SELECT * FROM DUAL")),
+        my("my_db_qualified_dual_is_a_table", RO, "SELECT 1 FROM rental.dual", Deny(Rule::TableNotGranted)),
+        pg("pg_dual_is_a_table", RO, "SELECT 1 FROM dual", Deny(Rule::TableNotGranted)),
+        // MySQL `$name` is an identifier (MariaDB: column `$pin`), and the engine guards it.
+        my("my_dollar_identifier_guarded", FLEET,
+            "UPDATE vehicles SET model = (SELECT $pin) WHERE id = 1", Deny(Rule::ColumnNotGranted)),
+        // Separator values are swapped for placeholders and re-quoted (no sqlparser quoting).
+        my("my_group_concat_separator_backslash", RO,
+            r"SELECT GROUP_CONCAT(id SEPARATOR 'a\\') FROM vehicles",
+            Sql(r"SELECT GROUP_CONCAT(id SEPARATOR 'a\\') FROM `rental`.`vehicles` AS vehicles")),
+        // Type-modifier strings are rendered by sqlparser's own quoting helper (not the
+        // placeholder layer); the round trip catches the mis-quoted rendering.
+        pg("pg_type_modifier_backslash_quote", RO,
+            r"SELECT CAST(1 AS inet('\''), x ')) FROM vehicles", Deny(Rule::ConstructNotAllowed)),
+    ]
+}
+
+/// Common driver / ORM statements.
+fn drivers() -> Vec<Case> {
+    vec![
+        // FALSE DENIAL: the MySQL/MariaDB upsert every ORM emits for an unfiltered table
+        // (SQLAlchemy `on_duplicate_key_update`, Django `bulk_create(update_conflicts=True)` on
+        // MariaDB, Rails `upsert_all`): `VALUES(col)` is the row being inserted, not a function
+        // with side effects, and MariaDB has no `AS new` alias form (also denied here).
+        my("my_odku_values_function", CAT,
+            "INSERT INTO vehicles (id, model) VALUES (1, 'x') ON DUPLICATE KEY UPDATE model = VALUES(model)",
+            Sql("INSERT INTO `rental`.`vehicles` (id, model) VALUES (1, 'x') ON DUPLICATE KEY UPDATE model = VALUES(model)")).false_denial(),
+        pg("pg_upsert_excluded", CAT,
+            "INSERT INTO vehicles (id, model) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET model = EXCLUDED.model",
+            Sql(r#"INSERT INTO "public"."vehicles" (id, model) VALUES (1, 'x') ON CONFLICT(id) DO UPDATE SET model = EXCLUDED.model"#)),
+        // FALSE DENIAL: psycopg/asyncpg/SQLAlchemy send `= ANY(%s)` with an array, but ORMs
+        // and hand-written agent SQL equally often unnest a bound array.
+        pg("pg_unnest_bound_array", RO,
+            "SELECT * FROM vehicles WHERE id IN (SELECT unnest($1::int[]))",
+            Sql(r#"SELECT * FROM "public"."vehicles" AS vehicles WHERE id IN (SELECT unnest($1::INT[]))"#)).false_denial(),
+        pg("pg_django_update_subquery", ED,
+            r#"UPDATE "reservations" SET "notes" = 'x' WHERE "reservations"."id" IN (SELECT U0."id" FROM "reservations" U0 WHERE U0."status" = 'new')"#,
+            Sql(concat!(r#"UPDATE "public"."reservations" SET "notes" = 'x' WHERE ("reservations".tenant_id = 'acme') AND ("reservations"."id" IN (SELECT U0."id" FROM "#, pr!(), r#" U0 WHERE U0."status" = 'new'))"#))),
+        pg("pg_django_select_for_update_of", ED,
+            r#"SELECT "reservations"."id" FROM "reservations" WHERE "reservations"."id" = 1 LIMIT 1 FOR UPDATE OF "reservations""#,
+            Sql(concat!(r#"SELECT "reservations"."id" FROM "#, pr!(), r#" AS "reservations" WHERE "reservations"."id" = 1 LIMIT 1 FOR UPDATE OF "reservations""#))),
+        pg("pg_insert_returning_pinned", ED,
+            "INSERT INTO reservations (id, notes) VALUES (DEFAULT, 'x') RETURNING id",
+            Sql(r#"INSERT INTO "public"."reservations" (id, notes, "tenant_id") VALUES (DEFAULT, 'x', 'acme') RETURNING id"#)),
+        my("my_mariadb_insert_returning_pinned", ED,
+            "INSERT INTO reservations (notes) VALUES ('x') RETURNING id",
+            Sql("INSERT INTO `rental`.`reservations` (notes, `tenant_id`) VALUES ('x', 'acme') RETURNING id")),
+        pg("pg_rails_client_min_messages", RO, "SET client_min_messages TO 'warning'",
+            Sql("SET client_min_messages = 'warning'")),
+        pg("pg_rails_intervalstyle", RO, "SET intervalstyle = iso_8601", Sql("SET intervalstyle = iso_8601")),
+        pg("pg_show_transaction_read_only", RO, "SHOW transaction_read_only", Sql("SHOW transaction_read_only")),
+        my("my_django_count_alias", RO, "SELECT COUNT(*) AS `__count` FROM `vehicles`",
+            Sql("SELECT COUNT(*) AS `__count` FROM `rental`.`vehicles` AS `vehicles`")),
+        my("my_autocommit_off_word", RO, "SET @@session.autocommit = OFF", Sql("SET @@session.autocommit = OFF")),
+    ]
+}
+
+fn all_cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    v.extend(mysql_word_string_differential());
+    v.extend(dos());
+    v.extend(mysql_delete_using());
+    v.extend(function_names());
+    v.extend(new_paths());
+    v.extend(drivers());
+    v
+}
+
+#[test]
+fn case_names_are_unique() {
+    let mut seen = std::collections::BTreeSet::new();
+    for c in all_cases() {
+        assert!(seen.insert(c.name), "duplicate case name {}", c.name);
+    }
+}
+
+#[test]
+fn adversarial2_cases() {
+    let cfg = config();
+    let mut failures = Vec::new();
+    let cases = all_cases();
+    for c in &cases {
+        let r = run(&cfg, c.role, c.dialect, &c.sql);
+        if !check(c, &r) {
+            let tag = match c.mark {
+                Mark::Ok => "",
+                Mark::Bug => "[BUG] ",
+                Mark::FalseDenial => "[FALSE DENIAL] ",
+            };
+            failures.push((
+                c.mark,
+                format!(
+                    "{tag}{} [{} {:?}]\n    sql:      {}\n    expected: {:?}\n    got:      {}",
+                    c.name,
+                    c.role,
+                    c.dialect,
+                    short(&c.sql),
+                    c.expect,
+                    short(&describe(&r))
+                ),
+            ));
+        }
+    }
+    let count = |m: Mark| failures.iter().filter(|(k, _)| *k == m).count();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed ({} marked BUG, {} FALSE DENIAL, {} unmarked):\n\n{}",
+        failures.len(),
+        cases.len(),
+        count(Mark::Bug),
+        count(Mark::FalseDenial),
+        count(Mark::Ok),
+        failures
+            .iter()
+            .map(|(_, f)| f.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    );
+}
+
+/// Every allowed output of an unmarked case parses back and is allowed again.
+#[test]
+fn allowed_outputs_reauthorize() {
+    let cfg = config();
+    for c in all_cases().iter().filter(|c| c.mark == Mark::Ok) {
+        let Ok(a) = run(&cfg, c.role, c.dialect, &c.sql) else {
+            continue;
+        };
+        for s in &a.statements {
+            let again = run(&cfg, c.role, c.dialect, &s.sql);
+            assert!(
+                again.is_ok(),
+                "{}: output not re-authorized: {}\n  {}",
+                c.name,
+                s.sql,
+                describe(&again)
+            );
+        }
+    }
+}
