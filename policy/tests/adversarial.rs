@@ -6,8 +6,8 @@
 //! being frozen: every filtered table is replaced by its derived table with the filter, no
 //! hidden column is reachable, no literal breaks out.
 //!
-//! Cases marked `// BUG:` assert the SAFE expectation and currently FAIL: they are bypasses (or
-//! wrong behaviour) found by this suite. Cases marked `// FALSE DENIAL:` assert the current
+//! Cases marked `// BUG:` assert the SAFE expectation for bypasses (or wrong behaviour) this
+//! suite found; all of them were fixed in the engine, and they stay as regression cases. Cases marked `// FALSE DENIAL:` assert the current
 //! (denying) behaviour of a query a real driver/ORM sends; they document usability gaps.
 //! Cases marked `// NOTE:` are allowed outputs that are safe only under an assumption outside
 //! the engine (a pinned session setting, a backend limit), which the comment names.
@@ -2003,10 +2003,10 @@ fn adversarial_cases() {
             failures.push(msg);
         }
     }
-    println!("adversarial cases per family and dialect (of which marked BUG):");
+    println!("adversarial cases per family and dialect (of which regressions of bugs found and fixed):");
     let mut per_family: BTreeMap<&str, usize> = BTreeMap::new();
     for ((family, d), (n, bugs)) in &counts {
-        println!("  {family:<9} {d:<6} {n:>4}  ({bugs} BUG)");
+        println!("  {family:<9} {d:<6} {n:>4}  ({bugs} fixed bugs)");
         *per_family.entry(family).or_default() += n;
     }
     for (family, n) in &per_family {

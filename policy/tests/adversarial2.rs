@@ -6,7 +6,8 @@
 //! repeated.
 //!
 //! Each case asserts the SAFE expectation: a denial with its Rule, or the exact safe rewrite.
-//! Cases marked `// BUG:` currently FAIL (bypasses or wrong behaviour found by this pass).
+//! Cases marked `// BUG:` were bypasses or wrong behaviour found by this pass; they were fixed
+//! and stay as regression cases (a failing one fails the test).
 //! Cases marked `// FALSE DENIAL:` assert what a common driver/ORM query SHOULD get; they fail
 //! today too and are counted separately.
 //!
