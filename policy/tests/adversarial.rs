@@ -2003,7 +2003,9 @@ fn adversarial_cases() {
             failures.push(msg);
         }
     }
-    println!("adversarial cases per family and dialect (of which regressions of bugs found and fixed):");
+    println!(
+        "adversarial cases per family and dialect (of which regressions of bugs found and fixed):"
+    );
     let mut per_family: BTreeMap<&str, usize> = BTreeMap::new();
     for ((family, d), (n, bugs)) in &counts {
         println!("  {family:<9} {d:<6} {n:>4}  ({bugs} fixed bugs)");

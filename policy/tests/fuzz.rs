@@ -401,6 +401,7 @@ fn fuzz_regressions() {
         "INSERT INTO reservations (id, notes) VALUES (1, reservations , 'a\\'b')",
         "DELETE FROM reservations NULL WHERE tenant_id = 'other' OR 1=1 RETURNING SELECT",
         "DELETE FROM reservations @@version WHERE tenant_id = 'other' OR 1=1 RETURNING reservations",
+        "INSERT INTO reservations (id, notes) SELECT VALUES = (1, 'a\\'b')",
     ];
     for sql in found {
         for role in ["confined", "open"] {

@@ -2,9 +2,9 @@
 //! inside writes, every column read of the target table must be readable by the role.
 
 use sqlparser::ast::{
-    AccessExpr, ArrayElemTypeDef, BinaryOperator, CaseWhen, DataType, Expr, Function, FunctionArg,
-    FunctionArgExpr, FunctionArgumentClause, FunctionArguments, Ident, InTarget, Subscript,
-    WindowFrameBound, WindowSpec, WindowType,
+    AccessExpr, ArrayElemTypeDef, BinaryOperator, CaseWhen, CharacterLength, DataType, Expr,
+    Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, Ident,
+    InTarget, Subscript, WindowFrameBound, WindowSpec, WindowType,
 };
 
 use super::functions;
@@ -576,6 +576,8 @@ fn system_variable(name: &str) -> Result<(), Denial> {
     }
 }
 
+const MAX_PADDED_LENGTH: u64 = 65_535;
+
 /// Types only convert values, except those that look names up in the catalog (`regclass` and
 /// friends), run user-defined input functions (custom types outside a short list), or belong to
 /// other engines. Every variant is listed, so a type a future sqlparser adds is refused until
@@ -583,6 +585,18 @@ fn system_variable(name: &str) -> Result<(), Denial> {
 fn check_type(t: &DataType) -> Result<(), Denial> {
     match t {
         DataType::Regclass => Err(construct("casts to regclass")),
+        // Fixed-length types pad every value to their length: the caller would pick the size of
+        // what the backend allocates.
+        DataType::Character(Some(CharacterLength::IntegerLength { length, .. }))
+        | DataType::Char(Some(CharacterLength::IntegerLength { length, .. }))
+        | DataType::Bit(Some(length))
+        | DataType::FixedString(length)
+            if *length > MAX_PADDED_LENGTH =>
+        {
+            Err(construct(format!(
+                "the type {t} (fixed-length types longer than {MAX_PADDED_LENGTH})"
+            )))
+        }
         DataType::Custom(name, _) => {
             let n = name.to_string().to_lowercase();
             if functions::CUSTOM_TYPES.contains(&n.as_str()) {

@@ -73,9 +73,16 @@ impl Checker<'_> {
     }
 
     fn guard_for(&self, t: &ResolvedTable, qualifier: &Ident) -> ColumnGuard {
+        // Besides its own name, a write's target row is `old` and `new` in RETURNING
+        // (PostgreSQL 18), and the proposed row is `excluded` in ON CONFLICT DO UPDATE (it holds
+        // defaults and trigger-set values of columns the role may not read).
+        let mut qualifiers = vec![self.norm(qualifier)];
+        if self.scope.dialect == crate::Dialect::PostgreSql {
+            qualifiers.extend(["old", "new", "excluded"].map(str::to_string));
+        }
         ColumnGuard {
             table: t.key.clone(),
-            qualifiers: vec![self.norm(qualifier)],
+            qualifiers,
             readable: self.readable(t),
         }
     }
@@ -474,10 +481,10 @@ impl Checker<'_> {
             }
             named.push((*col).clone());
         }
-        if let Some(SetExpr::Values(values)) = source.as_deref().map(|q| q.body.as_ref()) {
-            if !columns.is_empty() && values.rows.iter().any(|row| row.len() != columns.len()) {
+        if let Some(q) = source.as_deref() {
+            if !columns.is_empty() && !width_may_be(&q.body, columns.len()) {
                 return Err(construct(format!(
-                    "INSERT with {} columns and VALUES rows of another length",
+                    "INSERT with {} columns and a source of another width",
                     columns.len()
                 )));
             }
@@ -598,7 +605,8 @@ impl Checker<'_> {
         Ok(())
     }
 
-    /// A pinned column given explicitly: every VALUES row must hold exactly the claim.
+    /// A pinned column given explicitly: every row the source produces must hold exactly the
+    /// claim there (each VALUES row, or the select list of each SELECT, with no `*` before it).
     fn check_pinned_values(
         &self,
         source: Option<&sqlparser::ast::Query>,
@@ -616,19 +624,10 @@ impl Checker<'_> {
                 ),
             )
         };
-        let Some(q) = source else {
-            return Err(refuse());
-        };
-        let SetExpr::Values(values) = q.body.as_ref() else {
-            return Err(refuse());
-        };
-        for row in &values.rows {
-            match row.get(k) {
-                Some(e) if literal_equals(e, claim) => {}
-                _ => return Err(refuse()),
-            }
+        match source {
+            Some(q) if pinned_in(&q.body, k, claim) => Ok(()),
+            _ => Err(refuse()),
         }
-        Ok(())
     }
 }
 
@@ -672,6 +671,65 @@ fn pins(grant: &TableGrant) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// Whether `body` may produce rows of `n` values: false when a VALUES row or a select list
+/// without `*` has another length.
+fn width_may_be(body: &SetExpr, n: usize) -> bool {
+    match body {
+        SetExpr::Values(v) => v.rows.iter().all(|row| row.len() == n),
+        SetExpr::Select(s) => {
+            let star = s.projection.iter().any(|i| {
+                matches!(
+                    i,
+                    SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+                )
+            });
+            star || s.projection.len() == n
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            width_may_be(left, n) && width_may_be(right, n)
+        }
+        SetExpr::Query(q) => width_may_be(&q.body, n),
+        SetExpr::Insert(_)
+        | SetExpr::Update(_)
+        | SetExpr::Delete(_)
+        | SetExpr::Merge(_)
+        | SetExpr::Table(_) => true,
+    }
+}
+
+/// Whether every row `body` produces holds exactly the claim at position `k`.
+fn pinned_in(body: &SetExpr, k: usize, claim: &ClaimValue) -> bool {
+    match body {
+        SetExpr::Values(values) => values
+            .rows
+            .iter()
+            .all(|row| row.get(k).is_some_and(|e| literal_equals(e, claim))),
+        SetExpr::Select(s) => {
+            let before_plain = s.projection.iter().take(k).all(|i| {
+                matches!(
+                    i,
+                    SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }
+                )
+            });
+            before_plain
+                && match s.projection.get(k) {
+                    Some(SelectItem::UnnamedExpr(e))
+                    | Some(SelectItem::ExprWithAlias { expr: e, .. }) => literal_equals(e, claim),
+                    _ => false,
+                }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            pinned_in(left, k, claim) && pinned_in(right, k, claim)
+        }
+        SetExpr::Query(q) => pinned_in(&q.body, k, claim),
+        SetExpr::Insert(_)
+        | SetExpr::Update(_)
+        | SetExpr::Delete(_)
+        | SetExpr::Merge(_)
+        | SetExpr::Table(_) => false,
+    }
 }
 
 /// Whether `e` is a literal holding exactly the claim's value.

@@ -85,7 +85,31 @@ impl RowFilter {
         }
         let (sql, placeholders) = substitute_placeholders(text)?;
         let postgres = parse_condition(&sql, Dialect::PostgreSql, table, &placeholders);
-        let mysql = parse_condition(&sql, Dialect::MySql, table, &placeholders);
+        // MySQL reads `||` as OR (default sql_mode), sqlparser as concatenation: such a filter
+        // would mean something else on the engine than what was checked, so it has no MySQL form.
+        let mysql = parse_condition(&sql, Dialect::MySql, table, &placeholders).and_then(|e| {
+            let mut concat = false;
+            let _ = visit_expressions(&e, |x| {
+                if matches!(
+                    x,
+                    Expr::BinaryOp {
+                        op: BinaryOperator::StringConcat,
+                        ..
+                    }
+                ) {
+                    concat = true;
+                }
+                ControlFlow::<()>::Continue(())
+            });
+            if concat {
+                Err(
+                    "`||` means OR in MySQL; use CONCAT() in filters for MySQL backends"
+                        .to_string(),
+                )
+            } else {
+                Ok(e)
+            }
+        });
         let columns = match (&postgres, &mysql) {
             (Ok(e), _) | (Err(_), Ok(e)) => column_names(e),
             (Err(_), Err(_)) => BTreeSet::new(),
