@@ -1,0 +1,152 @@
+// The case harness shared by adversarial2.rs and adversarial3.rs, pulled in with `include!`
+// (each test file is its own crate). The including file defines `ROLES` (the role file's text)
+// and `ROLES_FILE` (its name, for error messages).
+const PG: Dialect = Dialect::PostgreSql;
+const MY: Dialect = Dialect::MySql;
+
+macro_rules! pc {
+    () => {
+        r#"(SELECT "id", "tenant_id", "name", "email" FROM "public"."customers" WHERE (tenant_id = 'acme'))"#
+    };
+}
+macro_rules! pr {
+    () => {
+        r#"(SELECT * FROM "public"."reservations" WHERE (tenant_id = 'acme'))"#
+    };
+}
+macro_rules! mc {
+    () => {
+        r#"(SELECT `id`, `tenant_id`, `name`, `email` FROM `rental`.`customers` WHERE (tenant_id = 'acme'))"#
+    };
+}
+macro_rules! mr {
+    () => {
+        r#"(SELECT * FROM `rental`.`reservations` WHERE (tenant_id = 'acme'))"#
+    };
+}
+
+#[derive(Clone, Debug)]
+enum Expect {
+    /// Denied by this rule.
+    Deny(Rule),
+    /// Denied, by whichever rule.
+    DenyAny,
+    /// Allowed; one statement, exactly this SQL.
+    Sql(&'static str),
+}
+use Expect::*;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mark {
+    Ok,
+    Bug,
+    FalseDenial,
+}
+
+#[derive(Clone, Debug)]
+struct Case {
+    name: &'static str,
+    role: &'static str,
+    dialect: Dialect,
+    sql: String,
+    expect: Expect,
+    mark: Mark,
+}
+
+impl Case {
+    fn bug(mut self) -> Self {
+        self.mark = Mark::Bug;
+        self
+    }
+    fn false_denial(mut self) -> Self {
+        self.mark = Mark::FalseDenial;
+        self
+    }
+}
+
+fn case(
+    name: &'static str,
+    role: &'static str,
+    d: Dialect,
+    sql: impl Into<String>,
+    e: Expect,
+) -> Case {
+    Case {
+        name,
+        role,
+        dialect: d,
+        sql: sql.into(),
+        expect: e,
+        mark: Mark::Ok,
+    }
+}
+fn pg(name: &'static str, role: &'static str, sql: impl Into<String>, e: Expect) -> Case {
+    case(name, role, PG, sql, e)
+}
+fn my(name: &'static str, role: &'static str, sql: impl Into<String>, e: Expect) -> Case {
+    case(name, role, MY, sql, e)
+}
+
+fn config() -> RbacConfig {
+    RbacConfig::from_yaml(ROLES_FILE, ROLES).expect("role file loads")
+}
+
+fn claims(role: &str) -> Claims {
+    Claims {
+        role: role.to_string(),
+        tenant_id: Some("acme".to_string()),
+        exp: 2_000_000_000,
+        iat: 1_900_000_000,
+        nbf: 1_900_000_000,
+        jti: "0123456789abcdef0123456789abcdef".into(),
+        label: None,
+        extra: BTreeMap::new(),
+    }
+}
+
+fn run(cfg: &RbacConfig, role: &str, dialect: Dialect, sql: &str) -> Result<Authorized, Denial> {
+    let claims = claims(role);
+    let scope = Scope {
+        config: cfg,
+        role: cfg.role(role).unwrap_or_else(|| panic!("no role {role}")),
+        claims: &claims,
+        dialect,
+        database: Some("rental"),
+    };
+    authorize(&scope, sql)
+}
+
+fn describe(r: &Result<Authorized, Denial>) -> String {
+    match r {
+        Ok(a) => format!(
+            "ALLOWED: {}",
+            a.statements
+                .iter()
+                .map(|s| format!("{} [writes={}]", s.sql, s.writes))
+                .collect::<Vec<_>>()
+                .join(" ;; ")
+        ),
+        Err(d) => format!("DENIED {:?}: {}", d.rule, d.message),
+    }
+}
+
+fn check(c: &Case, r: &Result<Authorized, Denial>) -> bool {
+    match (&c.expect, r) {
+        (Deny(rule), Err(d)) => d.rule == *rule,
+        (DenyAny, Err(_)) => true,
+        (Sql(sql), Ok(a)) => a.statements.len() == 1 && a.statements[0].sql == *sql,
+        _ => false,
+    }
+}
+
+fn short(s: &str) -> String {
+    if s.len() > 700 {
+        let mut end = 700;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}… ({} bytes)", &s[..end], s.len())
+    } else {
+        s.to_string()
+    }
+}
