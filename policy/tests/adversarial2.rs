@@ -447,54 +447,12 @@ fn all_cases() -> Vec<Case> {
 
 #[test]
 fn case_names_are_unique() {
-    let mut seen = std::collections::BTreeSet::new();
-    for c in all_cases() {
-        assert!(seen.insert(c.name), "duplicate case name {}", c.name);
-    }
+    assert_unique_names(all_cases());
 }
 
 #[test]
 fn adversarial2_cases() {
-    let cfg = config();
-    let mut failures = Vec::new();
-    let cases = all_cases();
-    for c in &cases {
-        let r = run(&cfg, c.role, c.dialect, &c.sql);
-        if !check(c, &r) {
-            let tag = match c.mark {
-                Mark::Ok => "",
-                Mark::Bug => "[BUG] ",
-                Mark::FalseDenial => "[FALSE DENIAL] ",
-            };
-            failures.push((
-                c.mark,
-                format!(
-                    "{tag}{} [{} {:?}]\n    sql:      {}\n    expected: {:?}\n    got:      {}",
-                    c.name,
-                    c.role,
-                    c.dialect,
-                    short(&c.sql),
-                    c.expect,
-                    short(&describe(&r))
-                ),
-            ));
-        }
-    }
-    let count = |m: Mark| failures.iter().filter(|(k, _)| *k == m).count();
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed ({} marked BUG, {} FALSE DENIAL, {} unmarked):\n\n{}",
-        failures.len(),
-        cases.len(),
-        count(Mark::Bug),
-        count(Mark::FalseDenial),
-        count(Mark::Ok),
-        failures
-            .iter()
-            .map(|(_, f)| f.as_str())
-            .collect::<Vec<_>>()
-            .join("\n\n")
-    );
+    assert_cases_hold(&all_cases());
 }
 
 /// Every allowed output of an unmarked case parses back and is allowed again.

@@ -150,3 +150,54 @@ fn short(s: &str) -> String {
         s.to_string()
     }
 }
+
+/// Runs every case and fails with a readable list of the ones that do not hold.
+fn assert_cases_hold(cases: &[Case]) {
+    let cfg = config();
+    let mut failures = Vec::new();
+    for c in cases {
+        let r = run(&cfg, c.role, c.dialect, &c.sql);
+        if !check(c, &r) {
+            let tag = match c.mark {
+                Mark::Ok => "",
+                Mark::Bug => "[BUG] ",
+                Mark::FalseDenial => "[FALSE DENIAL] ",
+            };
+            failures.push((
+                c.mark,
+                format!(
+                    "{tag}{} [{} {:?}]\n    sql:      {}\n    expected: {:?}\n    got:      {}",
+                    c.name,
+                    c.role,
+                    c.dialect,
+                    short(&c.sql),
+                    c.expect,
+                    short(&describe(&r))
+                ),
+            ));
+        }
+    }
+    let count = |m: Mark| failures.iter().filter(|(k, _)| *k == m).count();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed ({} marked BUG, {} FALSE DENIAL, {} unmarked):\n\n{}",
+        failures.len(),
+        cases.len(),
+        count(Mark::Bug),
+        count(Mark::FalseDenial),
+        count(Mark::Ok),
+        failures
+            .iter()
+            .map(|(_, f)| f.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    );
+}
+
+/// Case names identify failures: they must be unique.
+fn assert_unique_names(cases: Vec<Case>) {
+    let mut seen = std::collections::BTreeSet::new();
+    for c in cases {
+        assert!(seen.insert(c.name), "duplicate case name {}", c.name);
+    }
+}
