@@ -30,9 +30,10 @@ impl ColumnGuard {
     /// Whether `q` may name the target. Compared without case: stricter than either engine
     /// (MySQL with lower_case_table_names ignores case in table names and aliases).
     pub fn names(&self, q: &Ident) -> bool {
-        self.qualifiers
-            .iter()
-            .any(|n| n.eq_ignore_ascii_case(&q.value))
+        // Unicode lowercasing: MySQL with lower_case_table_names folds `K` (the Kelvin sign)
+        // to `k`, which ASCII-only comparison would miss.
+        let q = q.value.to_lowercase();
+        self.qualifiers.iter().any(|n| n.to_lowercase() == q)
     }
 }
 
