@@ -458,20 +458,5 @@ fn adversarial2_cases() {
 /// Every allowed output of an unmarked case parses back and is allowed again.
 #[test]
 fn allowed_outputs_reauthorize() {
-    let cfg = config();
-    for c in all_cases().iter().filter(|c| c.mark == Mark::Ok) {
-        let Ok(a) = run(&cfg, c.role, c.dialect, &c.sql) else {
-            continue;
-        };
-        for s in &a.statements {
-            let again = run(&cfg, c.role, c.dialect, &s.sql);
-            assert!(
-                again.is_ok(),
-                "{}: output not re-authorized: {}\n  {}",
-                c.name,
-                s.sql,
-                describe(&again)
-            );
-        }
-    }
+    assert_outputs_reauthorize(&all_cases());
 }

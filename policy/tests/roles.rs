@@ -52,7 +52,7 @@ fn seed_example_parses_and_resolves() {
         })
     );
     assert_eq!(
-        ro.required_claims(),
+        *ro.required_claims(),
         BTreeSet::from(["tenant_id".to_string()])
     );
 

@@ -201,3 +201,23 @@ fn assert_unique_names(cases: Vec<Case>) {
         assert!(seen.insert(c.name), "duplicate case name {}", c.name);
     }
 }
+
+/// Every allowed output of an unmarked case parses back and is allowed again.
+fn assert_outputs_reauthorize(cases: &[Case]) {
+    let cfg = config();
+    for c in cases.iter().filter(|c| c.mark == Mark::Ok) {
+        let Ok(a) = run(&cfg, c.role, c.dialect, &c.sql) else {
+            continue;
+        };
+        for s in &a.statements {
+            let again = run(&cfg, c.role, c.dialect, &s.sql);
+            assert!(
+                again.is_ok(),
+                "{}: output not re-authorized: {}\n  {}",
+                c.name,
+                s.sql,
+                describe(&again)
+            );
+        }
+    }
+}
