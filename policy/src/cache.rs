@@ -63,8 +63,8 @@ impl Engine {
             role: role.name.clone(),
             claims: role
                 .required_claims()
-                .into_iter()
-                .map(|c| match claims.get(&c) {
+                .iter()
+                .map(|c| match claims.get(c) {
                     Some(v) => format!("{c}={v:?}"),
                     None => format!("{c}#missing"),
                 })

@@ -256,6 +256,10 @@ pub struct EffectiveRole {
     pub max_rows: Option<u64>,
     #[serde(serialize_with = "serialize_duration")]
     pub statement_timeout: Option<Duration>,
+    /// The claims this role's filters read, computed once at load (the decision cache keys on
+    /// them for every statement).
+    #[serde(skip)]
+    pub(crate) claims_read: BTreeSet<String>,
 }
 
 fn serialize_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -287,12 +291,8 @@ impl EffectiveRole {
 
     /// Every claim that this role's filters read (`{{ token.NAME }}`): a token without one of
     /// them could never run a statement on the filtered table, so issuing it is refused.
-    pub fn required_claims(&self) -> BTreeSet<String> {
-        self.tables
-            .values()
-            .flat_map(|g| g.filters.iter())
-            .flat_map(|f| f.claims().iter().cloned())
-            .collect()
+    pub fn required_claims(&self) -> &BTreeSet<String> {
+        &self.claims_read
     }
 
     /// A human-readable account of the resolved role, for `sluice check --explain`.

@@ -526,9 +526,15 @@ fn resolve_role(
         })
     });
 
+    let claims_read = tables
+        .values()
+        .flat_map(|g| g.filters.iter())
+        .flat_map(|f| f.claims().iter().cloned())
+        .collect();
     resolved.insert(
         name.to_string(),
         EffectiveRole {
+            claims_read,
             name: name.to_string(),
             ancestors,
             tables,

@@ -55,11 +55,12 @@ pub fn create(a: CreateArgs) -> Result<ExitCode> {
         };
         let missing: Vec<String> = role
             .required_claims()
-            .into_iter()
+            .iter()
             .filter(|c| match c.as_str() {
                 "tenant_id" => req.tenant_id.is_none(),
                 other => !req.extra.contains_key(other),
             })
+            .cloned()
             .collect();
         if !missing.is_empty() {
             let how: Vec<String> = missing
