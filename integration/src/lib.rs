@@ -15,21 +15,24 @@
 //! If a server cannot be started (binaries missing, start failure), the call fails with a message
 //! that says what is missing and how to install it; tests fail rather than skip.
 //!
-//! What this crate deliberately does not do: it does not start Sluice itself and holds no Sluice
-//! logic; the end-to-end tests in `tests/` wire the proxy to these servers.
+//! [`Gateway`] starts a Sluice gateway in-process in front of such a server, with its own keys,
+//! role file, revocation list and audit log. This crate holds no Sluice logic of its own.
 //!
 //! Architecture invariant: no server outlives the test process. Servers are spawned directly (not
 //! daemonised), from one never-ending thread, with a parent-death signal; see `lifetime.rs`.
 
 mod binaries;
+mod gateway;
 mod lifetime;
 mod mariadb;
 mod pg;
 mod process;
+pub mod rental;
 mod scratch;
 
 use std::sync::OnceLock;
 
+pub use gateway::{Gateway, GatewayOptions};
 pub use mariadb::MariaDbServer;
 pub use pg::PgServer;
 

@@ -32,7 +32,7 @@ pub enum Command {
     Token(TokenCommand),
     /// Validate a role file, and explain what a role may do
     Check(CheckArgs),
-    /// Run the gateway (this version validates the configuration; the doors are not built yet)
+    /// Run the gateway: the PostgreSQL door (MySQL, REST and MCP are not built yet)
     Serve(ServeArgs),
 }
 
@@ -161,7 +161,8 @@ pub struct ServeArgs {
         required = true
     )]
     pub public_key: Vec<PathBuf>,
-    /// Revocation list file (not built yet: reloaded when it changes)
+    /// Revocation list file (one jti per line, `sluice token revoke` appends); re-read within a
+    /// second of a change, and on SIGHUP
     #[arg(long, env = "SLUICE_REVOCATIONS", value_name = "FILE")]
     pub revocations: Option<PathBuf>,
     /// Address for PostgreSQL clients, e.g. 127.0.0.1:6432
@@ -190,7 +191,8 @@ pub struct ServeArgs {
     /// Address for the REST API and the MCP server, e.g. 127.0.0.1:8080
     #[arg(long, env = "SLUICE_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<SocketAddr>,
-    /// TLS certificate (PEM) (not built yet: without it a self-signed one is generated at start)
+    /// TLS certificate chain (PEM); without --tls-cert/--tls-key a self-signed certificate for
+    /// localhost is generated at start, so sslmode=require works
     #[arg(
         long,
         env = "SLUICE_TLS_CERT",
@@ -206,18 +208,29 @@ pub struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
-    /// Accept tokens over unencrypted connections from non-loopback peers (not built yet)
+    /// Accept tokens over unencrypted connections from non-loopback peers (loopback peers may
+    /// always connect without TLS)
     #[arg(long, env = "SLUICE_ALLOW_PLAINTEXT")]
     pub allow_plaintext: bool,
-    /// Audit log file (JSON lines); standard error if not given (not built yet)
+    /// Audit log file (JSON lines, appended); standard error if not given
     #[arg(long, env = "SLUICE_AUDIT_LOG", value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
-    /// How backend connections are shared between clients (not built yet)
+    /// How backend connections are shared between clients
     #[arg(long, env = "SLUICE_POOL_MODE", value_enum, default_value_t = PoolMode::Transaction)]
     pub pool_mode: PoolMode,
-    /// Most backend connections per backend (not built yet)
+    /// Most backend connections per backend and connection profile (read-only or not,
+    /// statement timeout)
     #[arg(long, env = "SLUICE_POOL_SIZE", default_value_t = 16)]
     pub pool_size: u32,
+    /// Statement timeout for roles that set none
+    #[arg(long, env = "SLUICE_STATEMENT_TIMEOUT", value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    pub statement_timeout: Duration,
+    /// On SIGTERM, how long open sessions may run before they are closed
+    #[arg(long, env = "SLUICE_DRAIN_TIMEOUT", value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+    /// Most client connections at once, per door
+    #[arg(long, env = "SLUICE_MAX_CLIENTS", default_value_t = 20_000)]
+    pub max_clients: usize,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -2,7 +2,6 @@
 
 mod cli;
 mod cmd;
-mod files;
 
 use std::process::ExitCode;
 

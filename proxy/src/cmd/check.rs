@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 
 use crate::cli::CheckArgs;
-use crate::files;
+use sluice_proxy::files;
 
 pub fn run(a: CheckArgs) -> Result<ExitCode> {
     let cfg = files::load_roles(&a.rbac_config)?;

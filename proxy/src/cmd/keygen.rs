@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 use sluice_tokens::IssuerKey;
 
 use crate::cli::KeygenArgs;
-use crate::files;
+use sluice_proxy::files;
 
 pub fn run(a: KeygenArgs) -> Result<ExitCode> {
     files::ensure_dir(&a.out_dir)?;

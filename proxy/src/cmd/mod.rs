@@ -27,9 +27,4 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use sluice_proxy::now_unix;

@@ -1,45 +1,73 @@
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
+use sluice_proxy::pg::PoolMode as DoorPoolMode;
+use sluice_proxy::serve::{self, ServeConfig};
+use tokio::signal::unix::{signal, SignalKind};
 
-use crate::cli::ServeArgs;
-use crate::files;
+use crate::cli::{PoolMode, ServeArgs};
 
-/// Validates everything the gateway would load, then reports which doors are not built yet.
+/// Runs the gateway until SIGTERM/SIGINT; SIGHUP reloads roles and revocations.
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
-    let cfg = files::load_roles(&a.rbac_config)?;
-    for p in &a.public_key {
-        files::load_public_key(p)?;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    if a.mysql_listen.is_some() || a.http_listen.is_some() {
+        anyhow::bail!(
+            "the MySQL door (--mysql-listen) and the REST/MCP door (--http-listen) are not built yet \
+             in this version; serve PostgreSQL with --pg-listen"
+        );
     }
-    if let Some(r) = &a.revocations {
-        files::load_revocations(r)?;
+    let mut config = ServeConfig::new(a.rbac_config, a.public_key);
+    config.revocations = a.revocations;
+    config.pg_listen = a.pg_listen;
+    config.pg_backend = a.pg_backend;
+    config.tls_cert = a.tls_cert;
+    config.tls_key = a.tls_key;
+    config.allow_plaintext = a.allow_plaintext;
+    config.audit_log = a.audit_log;
+    config.pool_mode = match a.pool_mode {
+        PoolMode::Session => DoorPoolMode::Session,
+        PoolMode::Transaction => DoorPoolMode::Transaction,
+    };
+    config.pool_size = a.pool_size as usize;
+    config.statement_timeout = a.statement_timeout;
+    config.drain_timeout = a.drain_timeout;
+    config.max_clients = a.max_clients;
+    if config.pg_listen.is_none() {
+        anyhow::bail!("nothing to serve: give --pg-listen (and --pg-backend)");
     }
-    let mut doors = Vec::new();
-    if a.pg_listen.is_some() {
-        if a.pg_backend.is_none() {
-            bail!("--pg-listen needs --pg-backend (or SLUICE_PG_BACKEND), the PostgreSQL server to forward to");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let running = serve::start(config).await?;
+        let mut ready = String::from("sluice ready:");
+        if let Some(addr) = running.pg_addr {
+            ready.push_str(&format!(" postgres={addr}"));
         }
-        doors.push("PostgreSQL (--pg-listen)");
-    }
-    if a.mysql_listen.is_some() {
-        if a.mysql_backend.is_none() {
-            bail!("--mysql-listen needs --mysql-backend (or SLUICE_MYSQL_BACKEND), the MySQL/MariaDB server to forward to");
+        println!("{ready}");
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => match running.reload() {
+                    Ok(()) => tracing::info!("roles and revocations reloaded"),
+                    Err(e) => tracing::error!("reload failed, the previous configuration stays in force: {e:#}"),
+                },
+            }
         }
-        doors.push("MySQL (--mysql-listen)");
-    }
-    if a.http_listen.is_some() {
-        doors.push("REST/MCP (--http-listen)");
-    }
-    if doors.is_empty() {
-        bail!("nothing to serve: give at least one of --pg-listen, --mysql-listen, --http-listen");
-    }
-    let roles: Vec<&str> = cfg.role_names().collect();
-    eprintln!(
-        "sluice: configuration ok ({} role(s): {}), but these doors are not built yet in this \
-         version: {}. Nothing is listening.",
-        roles.len(),
-        roles.join(", "),
-        doors.join(", ")
-    );
-    Ok(ExitCode::from(super::EXIT_ERROR))
+        tracing::info!("shutting down: no new connections; waiting for open sessions");
+        running.shutdown().await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

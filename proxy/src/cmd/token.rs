@@ -7,7 +7,7 @@ use sluice_tokens::{ClaimValue, RevocationList, TokenRequest, Verifier};
 
 use super::{now_unix, EXIT_INVALID};
 use crate::cli::{CreateArgs, InspectArgs, OutputFormat, RevokeArgs};
-use crate::files;
+use sluice_proxy::files;
 
 pub fn create(a: CreateArgs) -> Result<ExitCode> {
     if a.expires_in > a.max_lifetime {

@@ -1,0 +1,185 @@
+//! A Sluice gateway started in-process for a test, with its own keys, role file, revocation
+//! list and audit log in a temp dir.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use sluice_proxy::pg::PoolMode;
+use sluice_proxy::serve::{self, Running, ServeConfig};
+use sluice_tokens::{IssuerKey, TokenRequest};
+
+/// What a test may change about the gateway it starts.
+#[derive(Clone)]
+pub struct GatewayOptions {
+    pub pool_mode: PoolMode,
+    pub pool_size: usize,
+    pub statement_timeout: Duration,
+    pub drain_timeout: Duration,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        GatewayOptions {
+            pool_mode: PoolMode::Transaction,
+            pool_size: 4,
+            statement_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A running gateway. Dropping it shuts it down.
+pub struct Gateway {
+    pub pg_addr: SocketAddr,
+    /// The backend database the gateway serves (clients must name it).
+    pub database: String,
+    dir: tempfile::TempDir,
+    key: IssuerKey,
+    running: Mutex<Option<Running>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Gateway {
+    /// Starts a gateway in front of `backend_url` (a `postgres://` URL) with `roles` as its role
+    /// file.
+    pub fn start_pg(
+        backend_url: &str,
+        database: &str,
+        roles: &str,
+        opts: GatewayOptions,
+    ) -> Result<Gateway> {
+        let dir = tempfile::tempdir()?;
+        let key = IssuerKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let pub_path = dir.path().join("issuer.pub");
+        std::fs::write(&pub_path, format!("{}\n", key.public().to_paserk()))?;
+        let roles_path = dir.path().join("roles.yaml");
+        std::fs::write(&roles_path, roles)?;
+        let revocations = dir.path().join("revoked.txt");
+        std::fs::write(&revocations, "")?;
+        let mut config = ServeConfig::new(roles_path, vec![pub_path]);
+        config.revocations = Some(revocations);
+        config.pg_listen = Some("127.0.0.1:0".parse()?);
+        config.pg_backend = Some(backend_url.to_string());
+        config.audit_log = Some(dir.path().join("audit.jsonl"));
+        config.pool_mode = opts.pool_mode;
+        config.pool_size = opts.pool_size;
+        config.statement_timeout = opts.statement_timeout;
+        config.drain_timeout = opts.drain_timeout;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let running = off_runtime(|| runtime.block_on(serve::start(config)))
+            .context("the gateway did not start")?;
+        Ok(Gateway {
+            pg_addr: running.pg_addr.context("no PostgreSQL listener")?,
+            database: database.to_string(),
+            dir,
+            key,
+            running: Mutex::new(Some(running)),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// A token for `role` and `tenant`, valid for `lifetime_secs`.
+    pub fn token(&self, role: &str, tenant: Option<&str>, lifetime_secs: i64) -> String {
+        self.token_for(&TokenRequest {
+            role: role.to_string(),
+            tenant_id: tenant.map(str::to_string),
+            extra: Default::default(),
+            lifetime_secs,
+            label: Some("integration-test".into()),
+        })
+    }
+
+    pub fn token_for(&self, req: &TokenRequest) -> String {
+        sluice_tokens::issue(&self.key, req, sluice_proxy::now_unix())
+            .expect("the test's token request is valid")
+            .token
+    }
+
+    /// A connection string for the gateway with `token` as password (no TLS: loopback).
+    pub fn pg_url(&self, token: &str) -> String {
+        format!(
+            "postgres://agent:{token}@{}:{}/{}?sslmode=disable",
+            self.pg_addr.ip(),
+            self.pg_addr.port(),
+            self.database
+        )
+    }
+
+    /// libpq key=value form, for clients that prefer it.
+    pub fn pg_dsn(&self, token: &str) -> String {
+        format!(
+            "host={} port={} user=agent password={token} dbname={} sslmode=disable",
+            self.pg_addr.ip(),
+            self.pg_addr.port(),
+            self.database
+        )
+    }
+
+    /// Appends the token's jti to the revocation list file (as `sluice token revoke` does).
+    pub fn revoke(&self, token: &str) -> Result<()> {
+        let jti = sluice_tokens::jti_of(token).map_err(|e| anyhow::anyhow!("{e}"))?;
+        sluice_proxy::files::append_revocation(&self.revocations_path(), &jti)?;
+        Ok(())
+    }
+
+    pub fn revocations_path(&self) -> PathBuf {
+        self.dir.path().join("revoked.txt")
+    }
+
+    pub fn roles_path(&self) -> PathBuf {
+        self.dir.path().join("roles.yaml")
+    }
+
+    /// Re-reads roles and revocations, as SIGHUP does.
+    pub fn reload(&self) -> Result<()> {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.as_ref().context("gateway stopped")?.reload()
+    }
+
+    /// Every audit line written so far, parsed.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+            .collect()
+    }
+
+    /// The raw audit log text.
+    pub fn audit_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("audit.jsonl")).unwrap_or_default()
+    }
+
+    /// Stops accepting and drains, as SIGTERM does.
+    pub fn shutdown(&self) {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let (Some(r), Some(rt)) = (running, self.runtime.as_ref()) {
+            off_runtime(|| rt.block_on(r.shutdown()));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.shutdown();
+        if let Some(rt) = self.runtime.take() {
+            off_runtime(|| rt.shutdown_timeout(Duration::from_secs(1)));
+        }
+    }
+}
+
+/// Runs `f` on a thread of its own: the gateway's runtime may not be driven or dropped from
+/// inside a test's own async runtime.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("gateway thread panicked"))
+}

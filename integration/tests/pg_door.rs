@@ -1,0 +1,213 @@
+//! The PostgreSQL door end to end, with tokio-postgres as the client: simple and extended
+//! protocol, confinement, denials with their SQLSTATE, token checks on every statement,
+//! pool modes, limits and audit.
+
+use std::time::Duration;
+
+use sluice_integration::rental::{seed_pg, ROLES};
+use sluice_integration::{shared_pg, Gateway, GatewayOptions};
+use sluice_proxy::pg::PoolMode;
+use tokio_postgres::{NoTls, SimpleQueryMessage};
+
+fn gateway(opts: GatewayOptions) -> Gateway {
+    let pg = shared_pg();
+    let db = seed_pg(pg).expect("seed");
+    Gateway::start_pg(&pg.url(&db), &db, ROLES, opts).expect("gateway starts")
+}
+
+async fn connect(gw: &Gateway, token: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&gw.pg_url(token), NoTls)
+        .await
+        .expect("connects through the gateway");
+    tokio::spawn(conn);
+    client
+}
+
+fn simple_rows(msgs: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The server's message (tokio-postgres's Display says only "db error").
+fn message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
+fn sqlstate(e: &tokio_postgres::Error) -> String {
+    e.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no sqlstate: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_are_confined_in_both_protocols_and_modes() {
+    for mode in [PoolMode::Transaction, PoolMode::Session] {
+        let gw = gateway(GatewayOptions {
+            pool_mode: mode,
+            ..Default::default()
+        });
+        let token = gw.token("agent_readonly", Some("acme"), 600);
+        let c = connect(&gw, &token).await;
+        // Simple protocol.
+        let rows = simple_rows(
+            &c.simple_query("SELECT DISTINCT tenant_id FROM customers")
+                .await
+                .unwrap(),
+        );
+        assert_eq!(rows, vec![vec![Some("acme".to_string())]], "{mode:?}");
+        // Extended protocol, with a parameter trying to reach the other tenant.
+        let rows = c
+            .query(
+                "SELECT count(*) FROM customers WHERE tenant_id = $1",
+                &[&"globex"],
+            )
+            .await
+            .unwrap();
+        assert_eq!(rows[0].get::<_, i64>(0), 0, "{mode:?}");
+        let rows = c
+            .query("SELECT id, name FROM customers ORDER BY id", &[])
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 10, "{mode:?}");
+        assert_eq!(rows[0].get::<_, String>(1), "Alice Smith");
+        // Prepared once, run many times.
+        let stmt = c
+            .prepare("SELECT name FROM customers WHERE id = $1")
+            .await
+            .unwrap();
+        for (id, expect) in [(1, Some("Alice Smith")), (11, None), (2, Some("Bob Jones"))] {
+            let r = c.query_opt(&stmt, &[&id]).await.unwrap();
+            assert_eq!(
+                r.map(|r| r.get::<_, String>(0)).as_deref(),
+                expect,
+                "{mode:?} id {id}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denials_carry_the_policy_sqlstate_and_the_session_survives() {
+    let gw = gateway(GatewayOptions::default());
+    let token = gw.token("agent_readonly", Some("acme"), 600);
+    let c = connect(&gw, &token).await;
+    for (sql, state) in [
+        // A hidden column does not exist in the confined table.
+        ("SELECT ssn FROM customers", "42703"),
+        ("DELETE FROM customers", "42501"),
+        ("DROP TABLE customers", "42501"),
+        ("UPDATE reservations SET notes = 'x'", "42501"),
+        ("SELECT pg_read_file('/etc/passwd')", "42501"),
+        ("SELEC 1", "42601"),
+        ("COPY customers TO STDOUT", "42501"),
+    ] {
+        let e = c.simple_query(sql).await.expect_err(sql);
+        assert_eq!(sqlstate(&e), state, "simple: {sql}: {}", message(&e));
+        let e = c.query(sql, &[]).await.expect_err(sql);
+        assert_eq!(sqlstate(&e), state, "extended: {sql}: {}", message(&e));
+        let rows = c.query("SELECT count(*) FROM vehicles", &[]).await.unwrap();
+        assert_eq!(rows[0].get::<_, i64>(0), 12, "session usable after {sql}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_stay_in_scope_and_a_denial_aborts_the_transaction() {
+    let gw = gateway(GatewayOptions::default());
+    let token = gw.token("agent_support", Some("acme"), 600);
+    let mut c = connect(&gw, &token).await;
+    let n = c
+        .execute(
+            "UPDATE reservations SET notes = 'checked' WHERE status = $1",
+            &[&"booked"],
+        )
+        .await
+        .unwrap();
+    assert!(n > 0);
+    let pg = shared_pg();
+    let _ = pg;
+    // A denial inside a transaction fails the transaction, as a server error would: the
+    // update before it must not commit.
+    let tx = c.transaction().await.unwrap();
+    tx.execute("UPDATE reservations SET notes = 'in-tx' WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let e = tx
+        .execute("UPDATE reservations SET price = 0 WHERE id = 1", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42501", "{e}");
+    let e = tx.commit().await;
+    // COMMIT of a failed transaction is turned into ROLLBACK by the server.
+    let _ = e;
+    let rows = c
+        .query("SELECT notes FROM reservations WHERE id = 1", &[])
+        .await
+        .unwrap();
+    assert_ne!(
+        rows[0].get::<_, Option<String>>(0).as_deref(),
+        Some("in-tx")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_token_is_refused_with_28p01() {
+    let gw = gateway(GatewayOptions::default());
+    for (token, reason) in [
+        ("not-a-token".to_string(), "invalid"),
+        (
+            gw.token("agent_readonly", Some("acme"), 600)
+                .replace("v4.public.", "v4.public.A"),
+            "invalid",
+        ),
+        (gw.token("no_such_role", Some("acme"), 600), "invalid"),
+    ] {
+        let e = tokio_postgres::connect(&gw.pg_url(&token), NoTls)
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(sqlstate(&e), "28P01", "{e}");
+        assert!(message(&e).contains(reason), "{}", message(&e));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_and_revoked_tokens_stop_working_on_open_sessions() {
+    let gw = gateway(GatewayOptions::default());
+    let short = gw.token("agent_readonly", Some("acme"), 2);
+    let c = connect(&gw, &short).await;
+    c.simple_query("SELECT 1").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let e = c.simple_query("SELECT 1").await.unwrap_err();
+    assert_eq!(sqlstate(&e), "28P01", "{e}");
+    assert!(message(&e).contains("expired"), "{}", message(&e));
+
+    let token = gw.token("agent_readonly", Some("acme"), 600);
+    let c = connect(&gw, &token).await;
+    c.query("SELECT 1", &[]).await.unwrap();
+    gw.revoke(&token).unwrap();
+    let revoked_at = std::time::Instant::now();
+    loop {
+        match c.query("SELECT 1", &[]).await {
+            Ok(_) => {
+                assert!(
+                    revoked_at.elapsed() < Duration::from_secs(2),
+                    "still works 2 s after revocation"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => {
+                assert_eq!(sqlstate(&e), "28P01", "{e}");
+                assert!(message(&e).contains("revoked"), "{}", message(&e));
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The audit trail: one JSON line per decision, written in order by one task.
+//!
+//! Lines never hold the token or backend credentials: an event is built from claims (jti,
+//! label, role, tenant) and statements, never from the password message or the backend URL.
+//! Sending waits when the writer falls behind, so no event is dropped.
+
+use std::path::Path;
+
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEvent {
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub door: &'static str,
+    pub peer: String,
+    pub user: String,
+    pub jti: String,
+    pub label: Option<String>,
+    pub role: String,
+    pub tenant: Option<String>,
+    /// `connect`, `statement`, `disconnect`.
+    pub event: &'static str,
+    /// What the client sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
+    /// What the backend ran (rendered from the checked AST).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rendered: Option<String>,
+    /// `allow`, `deny` or `error` (allowed, but the backend reported an error).
+    pub decision: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+}
+
+#[derive(Clone)]
+pub struct Audit {
+    tx: mpsc::Sender<AuditEvent>,
+}
+
+impl Audit {
+    /// Opens `path` for appending (standard error if `None`) and starts the writer task.
+    pub async fn open(
+        path: Option<&Path>,
+    ) -> std::io::Result<(Audit, tokio::task::JoinHandle<()>)> {
+        let out: Box<dyn tokio::io::AsyncWrite + Send + Unpin> = match path {
+            Some(p) => Box::new(
+                tokio::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .await?,
+            ),
+            None => Box::new(tokio::io::stderr()),
+        };
+        let (tx, rx) = mpsc::channel(10_000);
+        let task = tokio::spawn(write_all(rx, out));
+        Ok((Audit { tx }, task))
+    }
+
+    pub async fn record(&self, event: AuditEvent) {
+        // The writer only stops when every sender is gone, so this cannot fail while `self`
+        // lives; an error would mean the writer died, which it reports itself.
+        let _ = self.tx.send(event).await;
+    }
+}
+
+async fn write_all(
+    mut rx: mpsc::Receiver<AuditEvent>,
+    mut out: Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+) {
+    let mut buf = Vec::with_capacity(64 * 1024);
+    while let Some(ev) = rx.recv().await {
+        buf.clear();
+        push_line(&mut buf, &ev);
+        // Drain whatever else is queued so a burst costs one write.
+        while let Ok(ev) = rx.try_recv() {
+            push_line(&mut buf, &ev);
+            if buf.len() > 1 << 20 {
+                break;
+            }
+        }
+        if let Err(e) = async {
+            out.write_all(&buf).await?;
+            out.flush().await
+        }
+        .await
+        {
+            eprintln!(
+                "sluice: error: cannot write the audit log: {e}; audit events are being lost"
+            );
+        }
+    }
+}
+
+fn push_line(buf: &mut Vec<u8>, ev: &AuditEvent) {
+    if serde_json::to_writer(&mut *buf, ev).is_ok() {
+        buf.push(b'\n');
+    }
+}
+
+/// Now, as RFC 3339 UTC with milliseconds.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}

@@ -1,0 +1,180 @@
+//! What every door shares: token verification, the revocation list, the policy engine and the
+//! per-token rate limits. Doors call [`Gate`]; they never decide anything themselves.
+//!
+//! Roles and revocations can be replaced while sessions run (SIGHUP, the revocation watcher).
+//! Each statement reads the current ones, so a reload applies to the next statement of every
+//! open session.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use sluice_policy::roles::{EffectiveRole, RbacConfig};
+use sluice_policy::{Authorized, Denial, Dialect, Engine};
+use sluice_tokens::{Claims, RevocationList, TokenError, Verifier};
+
+/// Decisions cached per gateway (distinct statement × role × relevant claims).
+const DECISION_CACHE_ENTRIES: u64 = 50_000;
+
+pub struct Gate {
+    verifier: Verifier,
+    revocations: RwLock<Arc<RevocationList>>,
+    engine: RwLock<Arc<Engine>>,
+    generation: AtomicU64,
+    limits: moka::sync::Cache<String, Arc<DefaultDirectRateLimiter>>,
+}
+
+/// Why a token stopped working mid-session or was refused at connect.
+#[derive(Debug, Clone)]
+pub struct TokenRefused {
+    pub reason: &'static str,
+}
+
+impl std::fmt::Display for TokenRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "token refused: {}", self.reason)
+    }
+}
+
+impl From<TokenError> for TokenRefused {
+    fn from(e: TokenError) -> Self {
+        TokenRefused {
+            reason: e.public_reason(),
+        }
+    }
+}
+
+/// A statement over the role's `rate_limit`.
+#[derive(Debug, Clone)]
+pub struct RateLimited {
+    pub role: String,
+    pub limit: String,
+}
+
+impl std::fmt::Display for RateLimited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rate limit exceeded: role {} allows {} statements per token; wait and retry",
+            self.role, self.limit
+        )
+    }
+}
+
+impl Gate {
+    pub fn new(verifier: Verifier, roles: RbacConfig, revocations: RevocationList) -> Gate {
+        Gate {
+            verifier,
+            revocations: RwLock::new(Arc::new(revocations)),
+            engine: RwLock::new(Arc::new(Engine::new(
+                Arc::new(roles),
+                DECISION_CACHE_ENTRIES,
+            ))),
+            generation: AtomicU64::new(1),
+            limits: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(3600))
+                .build(),
+        }
+    }
+
+    /// Verifies a token presented at connect: signature, times, revocation, and a role that
+    /// exists in the current role file.
+    pub fn authenticate(&self, token: &str, now: i64) -> Result<Claims, TokenRefused> {
+        let revocations = self.revocations();
+        let claims = self.verifier.verify(token.trim(), now, &revocations)?;
+        if self.engine().config().role(&claims.role).is_none() {
+            return Err(TokenRefused { reason: "invalid" });
+        }
+        Ok(claims)
+    }
+
+    /// The per-statement check: the token has not expired and has not been revoked since.
+    pub fn recheck(&self, claims: &Claims, now: i64) -> Result<(), TokenRefused> {
+        sluice_tokens::check_times(claims, now)?;
+        if self.revocations().contains(&claims.jti) {
+            return Err(TokenRefused { reason: "revoked" });
+        }
+        Ok(())
+    }
+
+    /// Checks and rewrites `sql` under the current role file. The generation tells a caller
+    /// that cached the answer whether the roles changed since.
+    pub fn authorize(
+        &self,
+        claims: &Claims,
+        dialect: Dialect,
+        database: Option<&str>,
+        sql: &str,
+    ) -> (Arc<Result<Authorized, Denial>>, u64) {
+        let generation = self.generation();
+        (
+            self.engine().authorize(claims, dialect, database, sql),
+            generation,
+        )
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The role the claims name, under the current role file.
+    pub fn role(&self, claims: &Claims) -> Option<EffectiveRole> {
+        self.engine().config().role(&claims.role).cloned()
+    }
+
+    /// Counts one statement against the token's rate limit.
+    pub fn admit(&self, claims: &Claims, role: &EffectiveRole) -> Result<(), RateLimited> {
+        let Some(limit) = role.rate_limit else {
+            return Ok(());
+        };
+        let key = format!(
+            "{}\0{}\0{}",
+            claims.jti,
+            limit.count,
+            limit.per.duration().as_secs()
+        );
+        let limiter = self.limits.get_with(key, || {
+            let count = NonZeroU32::new(limit.count.max(1)).unwrap_or(NonZeroU32::MIN);
+            let period = limit.per.duration() / count.get();
+            let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
+                .expect("a positive period")
+                .allow_burst(count);
+            Arc::new(RateLimiter::direct(quota))
+        });
+        limiter.check().map_err(|_| RateLimited {
+            role: role.name.clone(),
+            limit: format!(
+                "{} per {}",
+                limit.count,
+                humantime::format_duration(limit.per.duration())
+            ),
+        })
+    }
+
+    pub fn replace_roles(&self, roles: RbacConfig) {
+        *self.engine.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(Engine::new(Arc::new(roles), DECISION_CACHE_ENTRIES));
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn replace_revocations(&self, list: RevocationList) {
+        *self.revocations.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(list);
+    }
+
+    fn revocations(&self) -> Arc<RevocationList> {
+        self.revocations
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn engine(&self) -> Arc<Engine> {
+        self.engine
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}

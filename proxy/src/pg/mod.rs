@@ -1,0 +1,240 @@
+//! The PostgreSQL door: a wire-protocol front end that authenticates tokens, checks every
+//! statement with the policy engine and forwards the rendered statements over pooled backend
+//! connections.
+//!
+//! Module map: `frame` splits messages; `startup` runs a client's startup and token
+//! authentication; `session` handles an authenticated client's messages; `backend` is one
+//! privileged backend connection; `pool` shares them; `wire` encodes the messages the gateway
+//! writes itself. This door translates and forwards; what is allowed is decided in
+//! [`crate::gate`] and the policy crate.
+
+mod backend;
+mod frame;
+mod pool;
+mod session;
+mod startup;
+mod wire;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub use backend::BackendTarget;
+use pool::Pools;
+
+use crate::audit::Audit;
+use crate::gate::Gate;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolMode {
+    /// A backend connection serves one client for the client's whole life.
+    Session,
+    /// A backend connection serves a client for one transaction, then goes back to the pool.
+    Transaction,
+}
+
+/// Settings of the PostgreSQL door.
+pub struct PgDoorConfig {
+    pub backend: BackendTarget,
+    pub pool_mode: PoolMode,
+    pub pool_size: usize,
+    pub acquire_timeout: Duration,
+    pub default_statement_timeout: Duration,
+    pub tls: Arc<rustls::ServerConfig>,
+    pub allow_plaintext: bool,
+    /// Most client connections at once; more are refused with a clear error.
+    pub max_clients: usize,
+}
+
+/// What every session of the door shares.
+pub struct PgDoor {
+    gate: Arc<Gate>,
+    audit: Audit,
+    pools: Pools,
+    pool_mode: PoolMode,
+    default_statement_timeout: Duration,
+    tls: tokio_rustls::TlsAcceptor,
+    allow_plaintext: bool,
+    backend_database: String,
+    /// ParameterStatus values of the backend, learned from its first connection.
+    server_params: RwLock<Option<Vec<(String, String)>>>,
+    cancels: Mutex<HashMap<i32, (i32, std::sync::Weak<CancelSlot>)>>,
+    clients: Arc<tokio::sync::Semaphore>,
+    max_clients: usize,
+}
+
+/// The backend a client's CancelRequest goes to, if any, right now.
+#[derive(Default)]
+pub struct CancelSlot {
+    target: Mutex<Option<(SocketAddr, i32, i32)>>,
+}
+
+impl CancelSlot {
+    fn set(&self, addr: SocketAddr, pid: i32, secret: i32) {
+        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = Some((addr, pid, secret));
+    }
+    fn clear(&self) {
+        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+    fn get(&self) -> Option<(SocketAddr, i32, i32)> {
+        *self.target.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl PgDoor {
+    pub fn new(config: PgDoorConfig, gate: Arc<Gate>, audit: Audit) -> Arc<PgDoor> {
+        Arc::new(PgDoor {
+            gate,
+            audit,
+            backend_database: config.backend.database.clone(),
+            pools: Pools::new(config.backend, config.pool_size, config.acquire_timeout),
+            pool_mode: config.pool_mode,
+            default_statement_timeout: config.default_statement_timeout,
+            tls: tokio_rustls::TlsAcceptor::from(config.tls),
+            allow_plaintext: config.allow_plaintext,
+            server_params: RwLock::new(None),
+            cancels: Mutex::new(HashMap::new()),
+            clients: Arc::new(tokio::sync::Semaphore::new(config.max_clients)),
+            max_clients: config.max_clients,
+        })
+    }
+
+    /// Accepts clients until `shutdown` turns true, then waits for open sessions to end, at
+    /// most `drain`; sessions still open then are closed.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mut shutdown: watch::Receiver<bool>,
+        drain: Duration,
+    ) {
+        let mut sessions = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // Out of file descriptors and the like: wait a moment, keep serving.
+                            tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let door = self.clone();
+                    let permit = self.clients.clone().try_acquire_owned();
+                    sessions.spawn(async move {
+                        match permit {
+                            Ok(_permit) => startup::handle(door, stream, peer).await,
+                            Err(_) => startup::refuse_full(stream, door.max_clients).await,
+                        }
+                    });
+                }
+                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        drop(listener);
+        let deadline = tokio::time::sleep(drain);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = sessions.join_next() => if next.is_none() { break },
+                _ = &mut deadline => {
+                    tracing::warn!("{} PostgreSQL session(s) still open after the drain timeout; closing them", sessions.len());
+                    sessions.abort_all();
+                    break;
+                }
+            }
+        }
+        self.pools.close();
+    }
+
+    fn register_cancel(&self, slot: &Arc<CancelSlot>) -> (i32, i32) {
+        let mut map = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, (_, w)| w.strong_count() > 0);
+        loop {
+            let pid: i32 = rand::random::<i32>() & 0x7fff_ffff;
+            if pid != 0 && !map.contains_key(&pid) {
+                let secret: i32 = rand::random();
+                map.insert(pid, (secret, Arc::downgrade(slot)));
+                return (pid, secret);
+            }
+        }
+    }
+
+    /// Forwards a client's CancelRequest to the backend serving it, if the key matches.
+    async fn cancel(&self, pid: i32, secret: i32) {
+        let target = {
+            let map = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(&pid)
+                .filter(|(s, _)| *s == secret)
+                .and_then(|(_, w)| w.upgrade())
+                .and_then(|slot| slot.get())
+        };
+        if let Some((addr, bpid, bsecret)) = target {
+            if let Ok(mut s) = TcpStream::connect(addr).await {
+                use tokio::io::AsyncWriteExt;
+                let mut buf = bytes::BytesMut::new();
+                postgres_protocol::message::frontend::cancel_request(bpid, bsecret, &mut buf);
+                let _ = s.write_all(&buf).await;
+            }
+        }
+    }
+}
+
+/// A client connection, plain or TLS.
+pub enum ClientStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl ClientStream {
+    fn is_tls(&self) -> bool {
+        matches!(self, ClientStream::Tls(_))
+    }
+}
+
+impl AsyncRead for ClientStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ClientStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ClientStream::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ClientStream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,1050 @@
+//! One authenticated client session: every message the client sends, checked and translated,
+//! and every backend reply, forwarded.
+//!
+//! Client messages are handled in batches that end at Sync, Query or Flush. Each message either
+//! goes to the backend (translated: statement names mapped, SQL replaced by the rendered,
+//! checked SQL) or is answered by the gateway itself (a denial, a ParseComplete for a statement
+//! the backend already has). [`Expect`] keeps, in order, what the client must see for each
+//! message, so that gateway answers and backend answers reach the client in the order the
+//! protocol promises.
+//!
+//! A denial behaves like an error the server raised at that point: when a backend is held (a
+//! transaction is open or replies are pending), a statement that fails to parse is sent in the
+//! denied statement's place, so that the backend aborts the transaction exactly as PostgreSQL
+//! would, and its error is replaced by the denial.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{BufMut, BytesMut};
+use pgwire::messages::extendedquery::{Bind, Close, Describe, Execute, Parse};
+use pgwire::messages::simplequery::Query;
+use pgwire::messages::{DecodeContext, Message, ProtocolVersion};
+use sluice_policy::roles::EffectiveRole;
+use sluice_policy::{Authorized, Denial, Dialect, StatementKind};
+use sluice_tokens::Claims;
+
+use super::backend::{error_field, Profile};
+use super::frame::{Frame, FrameError, FrameReader};
+use super::pool::{Pooled, Pools};
+use super::wire::{self, PgError};
+use super::{CancelSlot, ClientStream, PgDoor, PoolMode};
+use crate::audit::{now_rfc3339, AuditEvent};
+
+/// Text sent to the backend in a denied statement's place: it fails in the parser, so it runs
+/// nothing, and the error it raises aborts the transaction like a real error would.
+const FAILING_SQL: &str = "sluice denied this statement";
+/// Above this many statements prepared on one backend connection, it is reset before reuse.
+const MAX_PREPARED_PER_BACKEND: usize = 1000;
+/// Flush output to the client once this much is buffered.
+const FLUSH_AT: usize = 64 * 1024;
+
+pub struct ClientInfo {
+    pub claims: Claims,
+    pub user: String,
+    pub peer: String,
+}
+
+/// A statement the client prepared, as checked.
+#[derive(Clone)]
+struct Prepared {
+    client_sql: Arc<str>,
+    text: Arc<StatementText>,
+    backend_name: String,
+    generation: u64,
+}
+
+/// What a backend connection is asked to prepare: the rendered SQL and the parameter types.
+#[derive(PartialEq, Eq, Debug)]
+pub struct StatementText {
+    pub sql: String,
+    pub param_types: Vec<u32>,
+}
+
+#[derive(Clone)]
+struct StatementLog {
+    client_sql: Arc<str>,
+    rendered: Arc<str>,
+}
+
+/// What the client must see next, in order.
+enum Expect {
+    /// Gateway-made bytes, sent when reached.
+    Synth(BytesMut),
+    ParseComplete {
+        forward: bool,
+        name: String,
+    },
+    BindComplete,
+    CloseComplete {
+        forward: bool,
+    },
+    DescribeStatement,
+    DescribePortal,
+    Execute(Running),
+    /// ReadyForQuery for the client's Sync.
+    Sync,
+    /// A simple query: everything until ReadyForQuery.
+    Simple(Running),
+    /// The failing statement sent for a denial: its error becomes the denial.
+    Denied(PgError),
+    /// A query the gateway runs for itself: swallowed until ReadyForQuery.
+    Quiet,
+}
+
+struct Running {
+    log: StatementLog,
+    started: Instant,
+    rows: u64,
+    cap: Option<u64>,
+}
+
+pub struct Session {
+    door: Arc<PgDoor>,
+    client: FrameReader<ClientStream>,
+    out: BytesMut,
+    info: ClientInfo,
+    role: Arc<EffectiveRole>,
+    role_generation: u64,
+    cancel: Arc<CancelSlot>,
+    statements: HashMap<String, Prepared>,
+    portals: HashMap<String, StatementLog>,
+    backend: Option<Pooled>,
+    to_backend: BytesMut,
+    expect: VecDeque<Expect>,
+    /// An error happened in this extended-protocol batch: skip messages until Sync.
+    failed: bool,
+    /// Settings the client SET, replayed on each backend it gets in transaction mode.
+    session_sets: Vec<String>,
+    hasher: std::hash::RandomState,
+}
+
+/// Why a session ends.
+pub enum End {
+    /// The client said Terminate or closed the connection.
+    Client,
+    /// The gateway ended it (token refused, protocol violation, backend lost); the client was
+    /// told why.
+    Gateway(String),
+}
+
+impl Session {
+    pub fn new(
+        door: Arc<PgDoor>,
+        client: FrameReader<ClientStream>,
+        info: ClientInfo,
+        role: EffectiveRole,
+        cancel: Arc<CancelSlot>,
+        backend: Option<Pooled>,
+    ) -> Session {
+        let role_generation = door.gate.generation();
+        Session {
+            door,
+            client,
+            out: BytesMut::with_capacity(256),
+            info,
+            role: Arc::new(role),
+            role_generation,
+            cancel,
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            backend,
+            to_backend: BytesMut::new(),
+            expect: VecDeque::new(),
+            failed: false,
+            session_sets: Vec::new(),
+            hasher: std::hash::RandomState::new(),
+        }
+    }
+
+    pub async fn run(mut self) -> End {
+        let end = self.serve().await;
+        if let Some(b) = self.backend.take() {
+            self.cancel.clear();
+            Pools::release(b);
+        }
+        end
+    }
+
+    async fn serve(&mut self) -> End {
+        loop {
+            if let Err(e) = self.flush_client().await {
+                return End::Gateway(format!("client write failed: {e}"));
+            }
+            let frame = match self.client.next().await {
+                Ok(f) => f,
+                Err(FrameError::Closed) => return End::Client,
+                Err(FrameError::TooLarge { len, limit }) => {
+                    return self.fatal(PgError::fatal(
+                        "54000",
+                        format!("message of {len} bytes exceeds the gateway's limit of {limit} bytes"),
+                    )
+                    .hint("send smaller statements or parameters"))
+                    .await
+                }
+                Err(e) => return End::Gateway(format!("client read failed: {e}")),
+            };
+            let result = match frame.tag {
+                b'Q' => self.on_query(frame).await,
+                b'P' => self.on_parse(frame).await,
+                b'B' => self.on_bind(frame).await,
+                b'D' => self.on_describe(frame).await,
+                b'E' => self.on_execute(frame).await,
+                b'C' => self.on_close(frame).await,
+                b'H' => self.on_flush().await,
+                b'S' => self.on_sync().await,
+                b'X' => return End::Client,
+                b'd' | b'c' | b'f' => Ok(()), // COPY data outside COPY: PostgreSQL ignores it too
+                other => Err(PgError::fatal(
+                    "08P01",
+                    format!(
+                        "unexpected message type {:?} from the client",
+                        other as char
+                    ),
+                )),
+            };
+            if let Err(e) = result {
+                if e.severity == "FATAL" {
+                    return self.fatal(e).await;
+                }
+                // Non-fatal errors raised outside a batch's flow are already queued.
+            }
+        }
+    }
+
+    async fn fatal(&mut self, e: PgError) -> End {
+        if let Some(b) = self.backend.as_mut() {
+            b.broken = true;
+        }
+        e.encode(&mut self.out);
+        let _ = self.flush_client().await;
+        End::Gateway(e.message)
+    }
+
+    // ---- per-statement checks -------------------------------------------------------------
+
+    /// Token still valid, role still there, and one more statement within the rate limit.
+    fn admit(&mut self) -> Result<(), PgError> {
+        let gate = &self.door.gate;
+        gate.recheck(&self.info.claims, crate::now_unix())
+            .map_err(|r| {
+                PgError::fatal("28P01", format!("token refused: {}", r.reason))
+                    .hint("get a new token and reconnect")
+            })?;
+        if gate.generation() != self.role_generation {
+            match gate.role(&self.info.claims) {
+                Some(role) => {
+                    self.role = Arc::new(role);
+                    self.role_generation = gate.generation();
+                }
+                None => {
+                    return Err(PgError::fatal(
+                        "28P01",
+                        format!(
+                            "token refused: role {} no longer exists",
+                            self.info.claims.role
+                        ),
+                    ))
+                }
+            }
+        }
+        gate.admit(&self.info.claims, &self.role)
+            .map_err(|r| PgError::error("53400", r.to_string()))
+    }
+
+    fn authorize(&self, sql: &str) -> (Arc<Result<Authorized, Denial>>, u64) {
+        self.door
+            .gate
+            .authorize(&self.info.claims, Dialect::PostgreSql, None, sql)
+    }
+
+    fn profile(&self) -> Profile {
+        Profile {
+            read_only: !self.role.can_write(),
+            statement_timeout_ms: self
+                .role
+                .statement_timeout
+                .unwrap_or(self.door.default_statement_timeout)
+                .as_millis() as u64,
+        }
+    }
+
+    // ---- simple query ---------------------------------------------------------------------
+
+    async fn on_query(&mut self, frame: Frame) -> Result<(), PgError> {
+        if self.failed {
+            return Ok(());
+        }
+        let q = decode::<Query>(frame)?;
+        if let Err(e) = self.admit() {
+            if e.severity == "FATAL" {
+                return Err(e);
+            }
+            self.audit_denied(&q.query, None, &e.message).await;
+            self.deny_simple(e).await;
+            return self.drive().await;
+        }
+        let (decision, _) = self.authorize(&q.query);
+        match &*decision {
+            Err(denial) => {
+                self.audit_denied(&q.query, Some(denial), &denial.message)
+                    .await;
+                self.deny_simple(denial_error(denial)).await;
+            }
+            Ok(auth) if auth.statements.is_empty() => {
+                let status = self.backend.as_ref().map_or(b'I', |b| b.status);
+                wire::empty_query(&mut self.out);
+                wire::ready(&mut self.out, status);
+            }
+            Ok(auth) => {
+                let rendered: String = auth
+                    .statements
+                    .iter()
+                    .map(|s| s.sql.as_str())
+                    .collect::<Vec<_>>()
+                    .join(";\n");
+                let sets = auth.statements.iter().any(|s| s.kind == StatementKind::Set);
+                self.ensure_backend().await?;
+                let mut buf = BytesMut::new();
+                encode_query(&rendered, &mut buf);
+                self.to_backend.extend_from_slice(&buf);
+                if let Some(b) = self.backend.as_mut() {
+                    // A simple query destroys the unnamed statement.
+                    b.prepared.remove("");
+                }
+                self.statements.remove("");
+                if sets {
+                    self.note_session_set(&rendered);
+                }
+                let log = StatementLog {
+                    client_sql: Arc::from(q.query.as_str()),
+                    rendered: Arc::from(rendered.as_str()),
+                };
+                self.expect.push_back(Expect::Simple(self.running(log)));
+            }
+        }
+        self.drive().await
+    }
+
+    async fn deny_simple(&mut self, e: PgError) {
+        if self.backend.is_some() {
+            let mut buf = BytesMut::new();
+            encode_query(FAILING_SQL, &mut buf);
+            self.to_backend.extend_from_slice(&buf);
+            self.expect.push_back(Expect::Denied(e));
+            // The ReadyForQuery of the failing query ends the client's query.
+            self.expect.push_back(Expect::Sync);
+        } else {
+            let mut out = BytesMut::new();
+            e.encode(&mut out);
+            wire::ready(&mut out, b'I');
+            self.expect.push_back(Expect::Synth(out));
+        }
+    }
+
+    fn note_session_set(&mut self, rendered: &str) {
+        if self.door.pool_mode == PoolMode::Transaction {
+            self.session_sets.push(rendered.to_string());
+        }
+        if let Some(b) = self.backend.as_mut() {
+            b.dirty = true;
+        }
+    }
+
+    fn running(&self, log: StatementLog) -> Running {
+        Running {
+            log,
+            started: Instant::now(),
+            rows: 0,
+            cap: self.role.max_rows,
+        }
+    }
+
+    // ---- extended query -------------------------------------------------------------------
+
+    async fn on_parse(&mut self, frame: Frame) -> Result<(), PgError> {
+        if self.failed {
+            return Ok(());
+        }
+        let parse = decode::<Parse>(frame)?;
+        let name = parse.name.clone().unwrap_or_default();
+        if let Err(e) = self.admit() {
+            if e.severity == "FATAL" {
+                return Err(e);
+            }
+            self.audit_denied(&parse.query, None, &e.message).await;
+            return self.deny_extended(e).await;
+        }
+        let (decision, generation) = self.authorize(&parse.query);
+        let auth = match &*decision {
+            Err(denial) => {
+                self.audit_denied(&parse.query, Some(denial), &denial.message)
+                    .await;
+                return self.deny_extended(denial_error(denial)).await;
+            }
+            Ok(auth) => auth,
+        };
+        if auth.statements.len() > 1 {
+            let e = PgError::error(
+                "42601",
+                "cannot insert multiple commands into a prepared statement",
+            );
+            return self.deny_extended(e).await;
+        }
+        if !name.is_empty() && self.statements.contains_key(&name) {
+            let e = PgError::error(
+                "42P05",
+                format!("prepared statement \"{name}\" already exists"),
+            );
+            return self.deny_extended(e).await;
+        }
+        let rendered = auth
+            .statements
+            .first()
+            .map(|s| s.sql.clone())
+            .unwrap_or_default();
+        if auth.statements.first().map(|s| s.kind) == Some(StatementKind::Set) {
+            self.note_session_set(&rendered);
+        }
+        let text = Arc::new(StatementText {
+            sql: rendered,
+            param_types: parse.type_oids.clone(),
+        });
+        let backend_name = if name.is_empty() {
+            String::new()
+        } else {
+            let mut h = self.hasher.build_hasher();
+            h.write(text.sql.as_bytes());
+            for t in &text.param_types {
+                h.write_u32(*t);
+            }
+            format!("sluice_{:016x}", h.finish())
+        };
+        let prepared = Prepared {
+            client_sql: Arc::from(parse.query.as_str()),
+            text,
+            backend_name,
+            generation,
+        };
+        self.statements.insert(name, prepared.clone());
+        self.ensure_backend().await?;
+        self.prepare_on_backend(&prepared, true);
+        Ok(())
+    }
+
+    /// Makes sure the held backend has `p` prepared under its backend name, sending a Parse if
+    /// not. `for_client`: the client sent this Parse and must see a ParseComplete for it.
+    fn prepare_on_backend(&mut self, p: &Prepared, for_client: bool) {
+        let Some(b) = self.backend.as_mut() else {
+            return;
+        };
+        let have = b.prepared.get(&p.backend_name);
+        if have.is_some_and(|t| **t == *p.text) {
+            if for_client {
+                let mut out = BytesMut::new();
+                wire::bodyless(&mut out, b'1');
+                self.expect.push_back(Expect::Synth(out));
+            }
+            return;
+        }
+        if have.is_some() && !p.backend_name.is_empty() {
+            // Same name, other text (a hash collision): replace it.
+            encode_close(b'S', &p.backend_name, &mut self.to_backend);
+            self.expect
+                .push_back(Expect::CloseComplete { forward: false });
+        }
+        encode_parse(&p.backend_name, &p.text, &mut self.to_backend);
+        b.prepared.insert(p.backend_name.clone(), p.text.clone());
+        if b.prepared.len() > MAX_PREPARED_PER_BACKEND {
+            b.dirty = true;
+        }
+        self.expect.push_back(Expect::ParseComplete {
+            forward: for_client,
+            name: p.backend_name.clone(),
+        });
+    }
+
+    /// The client's statement `name`, re-checked if the roles changed since it was prepared.
+    async fn statement(&mut self, name: &str) -> Result<Prepared, PgError> {
+        let Some(p) = self.statements.get(name).cloned() else {
+            return Err(PgError::error(
+                "26000",
+                format!("prepared statement \"{name}\" does not exist"),
+            ));
+        };
+        if p.generation == self.door.gate.generation() {
+            return Ok(p);
+        }
+        let (decision, generation) = self.authorize(&p.client_sql);
+        match &*decision {
+            Ok(auth) if auth.statements.len() <= 1 => {
+                let sql = auth
+                    .statements
+                    .first()
+                    .map(|s| s.sql.clone())
+                    .unwrap_or_default();
+                if sql != p.text.sql {
+                    // The role change rewrites this statement differently: the old text must
+                    // not run. The client prepares it again.
+                    self.statements.remove(name);
+                    return Err(PgError::error(
+                        "26000",
+                        format!("prepared statement \"{name}\" was invalidated by a role change; prepare it again"),
+                    ));
+                }
+                let mut p = p;
+                p.generation = generation;
+                self.statements.insert(name.to_string(), p.clone());
+                Ok(p)
+            }
+            Ok(_) => Err(PgError::error(
+                "42601",
+                "cannot insert multiple commands into a prepared statement",
+            )),
+            Err(denial) => {
+                self.statements.remove(name);
+                Err(denial_error(denial))
+            }
+        }
+    }
+
+    async fn on_bind(&mut self, frame: Frame) -> Result<(), PgError> {
+        if self.failed {
+            return Ok(());
+        }
+        let mut bind = decode::<Bind>(frame)?;
+        let name = bind.statement_name.clone().unwrap_or_default();
+        let p = match self.statement(&name).await {
+            Ok(p) => p,
+            Err(e) => return self.deny_extended(e).await,
+        };
+        self.ensure_backend().await?;
+        self.prepare_on_backend(&p, false);
+        bind.statement_name = Some(p.backend_name.clone());
+        wire::encode(&bind, &mut self.to_backend);
+        self.portals.insert(
+            bind.portal_name.clone().unwrap_or_default(),
+            StatementLog {
+                client_sql: p.client_sql.clone(),
+                rendered: Arc::from(p.text.sql.as_str()),
+            },
+        );
+        self.expect.push_back(Expect::BindComplete);
+        Ok(())
+    }
+
+    async fn on_describe(&mut self, frame: Frame) -> Result<(), PgError> {
+        if self.failed {
+            return Ok(());
+        }
+        let mut d = decode::<Describe>(frame)?;
+        if d.target_type == b'S' {
+            let name = d.name.clone().unwrap_or_default();
+            let p = match self.statement(&name).await {
+                Ok(p) => p,
+                Err(e) => return self.deny_extended(e).await,
+            };
+            self.ensure_backend().await?;
+            self.prepare_on_backend(&p, false);
+            d.name = Some(p.backend_name.clone());
+            wire::encode(&d, &mut self.to_backend);
+            self.expect.push_back(Expect::DescribeStatement);
+        } else {
+            self.ensure_backend().await?;
+            wire::encode(&d, &mut self.to_backend);
+            self.expect.push_back(Expect::DescribePortal);
+        }
+        Ok(())
+    }
+
+    async fn on_execute(&mut self, frame: Frame) -> Result<(), PgError> {
+        if self.failed {
+            return Ok(());
+        }
+        let ex = decode::<Execute>(frame)?;
+        let portal = ex.name.clone().unwrap_or_default();
+        let log = self.portals.get(&portal).cloned();
+        if let Err(e) = self.admit() {
+            if e.severity == "FATAL" {
+                return Err(e);
+            }
+            let sql = log
+                .as_ref()
+                .map(|l| l.client_sql.to_string())
+                .unwrap_or_default();
+            self.audit_denied(&sql, None, &e.message).await;
+            return self.deny_extended(e).await;
+        }
+        self.ensure_backend().await?;
+        wire::encode(&ex, &mut self.to_backend);
+        let log = log.unwrap_or(StatementLog {
+            client_sql: Arc::from(""),
+            rendered: Arc::from(""),
+        });
+        self.expect.push_back(Expect::Execute(self.running(log)));
+        Ok(())
+    }
+
+    async fn on_close(&mut self, frame: Frame) -> Result<(), PgError> {
+        if self.failed {
+            return Ok(());
+        }
+        let c = decode::<Close>(frame)?;
+        let name = c.name.clone().unwrap_or_default();
+        if c.target_type == b'S' {
+            // The backend keeps its copy: another client may use the same statement, and the
+            // connection is reset when it holds too many.
+            self.statements.remove(&name);
+            let mut out = BytesMut::new();
+            wire::bodyless(&mut out, b'3');
+            self.expect.push_back(Expect::Synth(out));
+        } else {
+            self.portals.remove(&name);
+            if self.backend.is_some() {
+                wire::encode(&c, &mut self.to_backend);
+                self.expect
+                    .push_back(Expect::CloseComplete { forward: true });
+            } else {
+                let mut out = BytesMut::new();
+                wire::bodyless(&mut out, b'3');
+                self.expect.push_back(Expect::Synth(out));
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_flush(&mut self) -> Result<(), PgError> {
+        if self.backend.is_some() {
+            self.to_backend.put_u8(b'H');
+            self.to_backend.put_i32(4);
+        }
+        self.drive().await
+    }
+
+    async fn on_sync(&mut self) -> Result<(), PgError> {
+        self.failed = false;
+        if self.backend.is_some() {
+            self.to_backend.put_u8(b'S');
+            self.to_backend.put_i32(4);
+            self.expect.push_back(Expect::Sync);
+        } else {
+            let mut out = BytesMut::new();
+            wire::ready(&mut out, b'I');
+            self.expect.push_back(Expect::Synth(out));
+        }
+        self.drive().await
+    }
+
+    /// A denial inside an extended-protocol batch: report it in order and skip until Sync.
+    async fn deny_extended(&mut self, e: PgError) -> Result<(), PgError> {
+        self.failed = true;
+        if self.backend.is_some() {
+            let failing = Arc::new(StatementText {
+                sql: FAILING_SQL.to_string(),
+                param_types: Vec::new(),
+            });
+            encode_parse("", &failing, &mut self.to_backend);
+            if let Some(b) = self.backend.as_mut() {
+                b.prepared.remove("");
+            }
+            self.expect.push_back(Expect::Denied(e));
+        } else {
+            let mut out = BytesMut::new();
+            e.encode(&mut out);
+            self.expect.push_back(Expect::Synth(out));
+        }
+        Ok(())
+    }
+
+    // ---- backend ---------------------------------------------------------------------------
+
+    async fn ensure_backend(&mut self) -> Result<(), PgError> {
+        if self.backend.is_some() {
+            return Ok(());
+        }
+        let mut conn = self
+            .door
+            .pools
+            .acquire(&self.profile())
+            .await
+            .map_err(|e| {
+                PgError::fatal(
+                    "08006",
+                    format!("the database behind the gateway is unavailable: {e}"),
+                )
+                .hint("retry later; the gateway reconnects when the database is back")
+            })?;
+        self.cancel.set(conn.addr, conn.pid, conn.secret);
+        if !self.session_sets.is_empty() {
+            let sql = self.session_sets.join(";\n");
+            encode_query(&sql, &mut self.to_backend);
+            conn.prepared.remove("");
+            conn.dirty = true;
+            self.expect.push_back(Expect::Quiet);
+        }
+        self.backend = Some(conn);
+        Ok(())
+    }
+
+    /// Sends what is queued for the backend and forwards replies until every expected reply
+    /// has arrived.
+    async fn drive(&mut self) -> Result<(), PgError> {
+        if !self.to_backend.is_empty() {
+            let bytes = std::mem::take(&mut self.to_backend);
+            let Some(b) = self.backend.as_mut() else {
+                return Err(PgError::fatal(
+                    "XX000",
+                    "internal error: messages queued without a backend",
+                ));
+            };
+            if let Err(e) = b.send(&bytes).await {
+                return Err(backend_lost(e));
+            }
+        }
+        loop {
+            self.emit_synthesized();
+            if self.expect.is_empty() {
+                break;
+            }
+            if self.out.len() >= FLUSH_AT {
+                self.flush_client()
+                    .await
+                    .map_err(|e| PgError::fatal("08006", e.to_string()))?;
+            }
+            let Some(b) = self.backend.as_mut() else {
+                return Err(PgError::fatal(
+                    "XX000",
+                    "internal error: a reply is expected without a backend",
+                ));
+            };
+            // Flush before blocking on the backend so the client sees rows while a long
+            // statement runs.
+            if b.reader.buffered() == 0 && !self.out.is_empty() {
+                self.flush_client()
+                    .await
+                    .map_err(|e| PgError::fatal("08006", e.to_string()))?;
+            }
+            let b = self.backend.as_mut().expect("checked above");
+            let frame = match b.recv().await {
+                Ok(f) => f,
+                Err(e) => return Err(backend_lost(e)),
+            };
+            self.on_backend(frame).await?;
+        }
+        if self.out.capacity() > 1 << 20 {
+            let _ = self.flush_client().await;
+            self.out = BytesMut::with_capacity(256);
+        }
+        Ok(())
+    }
+
+    fn emit_synthesized(&mut self) {
+        while let Some(Expect::Synth(_)) = self.expect.front() {
+            if let Some(Expect::Synth(bytes)) = self.expect.pop_front() {
+                self.out.extend_from_slice(&bytes);
+            }
+        }
+    }
+
+    async fn on_backend(&mut self, frame: Frame) -> Result<(), PgError> {
+        let desync = || {
+            PgError::fatal(
+                "08P01",
+                "the database sent a reply the gateway did not expect; the session is closed",
+            )
+        };
+        match frame.tag {
+            // Asynchronous messages: pass through.
+            b'N' | b'A' => {
+                if !matches!(self.expect.front(), Some(Expect::Quiet)) {
+                    self.out.extend_from_slice(&frame.bytes);
+                }
+                return Ok(());
+            }
+            b'S' => {
+                if !matches!(self.expect.front(), Some(Expect::Quiet)) {
+                    self.parameter_status(&frame);
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        let Some(head) = self.expect.front_mut() else {
+            return Err(desync());
+        };
+        match (frame.tag, head) {
+            (b'1', Expect::ParseComplete { forward, .. }) => {
+                if *forward {
+                    self.out.extend_from_slice(&frame.bytes);
+                }
+                self.expect.pop_front();
+            }
+            (b'2', Expect::BindComplete) => {
+                self.out.extend_from_slice(&frame.bytes);
+                self.expect.pop_front();
+            }
+            (b'3', Expect::CloseComplete { forward }) => {
+                if *forward {
+                    self.out.extend_from_slice(&frame.bytes);
+                }
+                self.expect.pop_front();
+            }
+            (b't', Expect::DescribeStatement) => self.out.extend_from_slice(&frame.bytes),
+            (b'T' | b'n', Expect::DescribeStatement | Expect::DescribePortal) => {
+                self.out.extend_from_slice(&frame.bytes);
+                self.expect.pop_front();
+            }
+            (b'T', Expect::Simple(run)) => {
+                run.rows = 0;
+                self.out.extend_from_slice(&frame.bytes);
+            }
+            (b'D', Expect::Execute(run) | Expect::Simple(run)) => {
+                run.rows += 1;
+                if run.cap.is_none_or(|cap| run.rows <= cap) {
+                    self.out.extend_from_slice(&frame.bytes);
+                }
+            }
+            (b'C', Expect::Execute(run) | Expect::Simple(run)) => {
+                let capped = run.cap.filter(|cap| run.rows > *cap);
+                match capped {
+                    Some(cap) => {
+                        wire::notice(
+                            &mut self.out,
+                            "01000",
+                            &format!(
+                                "the result had {} rows; role {} returns at most {cap} (max_rows), the rest were dropped",
+                                run.rows, self.role.name
+                            ),
+                        );
+                        wire::command_complete(&mut self.out, &format!("SELECT {cap}"));
+                    }
+                    None => self.out.extend_from_slice(&frame.bytes),
+                }
+                let done = matches!(self.expect.front(), Some(Expect::Execute(_)));
+                self.audit_done(None).await;
+                if done {
+                    self.expect.pop_front();
+                }
+            }
+            (b'I', Expect::Execute(_)) | (b's', Expect::Execute(_)) => {
+                self.out.extend_from_slice(&frame.bytes);
+                self.audit_done(None).await;
+                self.expect.pop_front();
+            }
+            (b'I', Expect::Simple(_)) => self.out.extend_from_slice(&frame.bytes),
+            (b'T' | b'D' | b'C' | b'I' | b'E', Expect::Quiet) => {
+                if frame.tag == b'E' {
+                    tracing::warn!(
+                        "replaying a client's session settings failed: {}",
+                        super::backend::error_message(&frame)
+                    );
+                }
+            }
+            (b'E', _) => self.on_backend_error(frame).await,
+            (b'Z', Expect::Sync | Expect::Simple(_) | Expect::Quiet) => {
+                let quiet = matches!(self.expect.front(), Some(Expect::Quiet));
+                let status = frame.body().first().copied().unwrap_or(b'E');
+                if let Some(Expect::Simple(_)) = self.expect.front() {
+                    self.audit_done(None).await;
+                }
+                self.expect.pop_front();
+                if !quiet {
+                    self.out.extend_from_slice(&frame.bytes);
+                }
+                if let Some(b) = self.backend.as_mut() {
+                    b.status = status;
+                }
+                self.maybe_release();
+            }
+            (b'G' | b'H' | b'W', _) => {
+                return Err(PgError::fatal(
+                    "0A000",
+                    "COPY is not allowed through Sluice",
+                ));
+            }
+            _ => return Err(desync()),
+        }
+        Ok(())
+    }
+
+    async fn on_backend_error(&mut self, frame: Frame) {
+        match self.expect.front() {
+            Some(Expect::Denied(e)) => {
+                let e = e.clone();
+                e.encode(&mut self.out);
+                self.expect.pop_front();
+            }
+            Some(Expect::Simple(_)) => {
+                self.out.extend_from_slice(&frame.bytes);
+                self.audit_done(Some(&frame)).await;
+                // The simple query stays the head until its ReadyForQuery.
+                if let Some(Expect::Simple(run)) = self.expect.front_mut() {
+                    run.cap = None;
+                }
+                return;
+            }
+            Some(Expect::ParseComplete { name, .. }) => {
+                let name = name.clone();
+                if let Some(b) = self.backend.as_mut() {
+                    b.prepared.remove(&name);
+                }
+                self.out.extend_from_slice(&frame.bytes);
+                self.expect.pop_front();
+            }
+            Some(Expect::Execute(_)) => {
+                self.out.extend_from_slice(&frame.bytes);
+                self.audit_done(Some(&frame)).await;
+                self.expect.pop_front();
+            }
+            _ => {
+                self.out.extend_from_slice(&frame.bytes);
+                self.expect.pop_front();
+            }
+        }
+        // The backend skips everything until Sync; so do the replies the client waits for.
+        while let Some(head) = self.expect.front() {
+            if matches!(head, Expect::Sync | Expect::Simple(_)) {
+                break;
+            }
+            self.expect.pop_front();
+        }
+    }
+
+    fn parameter_status(&mut self, frame: &Frame) {
+        let name_end = frame.body().iter().position(|b| *b == 0).unwrap_or(0);
+        let name = &frame.body()[..name_end];
+        // Who the gateway is on the backend is not the client's business.
+        if name == b"session_authorization" || name == b"is_superuser" {
+            return;
+        }
+        self.out.extend_from_slice(&frame.bytes);
+    }
+
+    /// In transaction mode, a backend goes back to the pool as soon as it is idle.
+    fn maybe_release(&mut self) {
+        if self.door.pool_mode != PoolMode::Transaction || !self.expect.is_empty() {
+            return;
+        }
+        let idle = self.backend.as_ref().is_some_and(|b| b.status == b'I');
+        if idle {
+            if let Some(b) = self.backend.take() {
+                self.cancel.clear();
+                self.portals.clear();
+                Pools::release(b);
+            }
+        }
+    }
+
+    async fn flush_client(&mut self) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let stream = self.client.get_mut();
+        stream.write_all(&self.out).await?;
+        stream.flush().await?;
+        self.out.clear();
+        Ok(())
+    }
+
+    // ---- audit ----------------------------------------------------------------------------
+
+    fn event(&self, decision: &'static str) -> AuditEvent {
+        let c = &self.info.claims;
+        AuditEvent {
+            time: now_rfc3339(),
+            door: "postgres",
+            peer: self.info.peer.clone(),
+            user: self.info.user.clone(),
+            jti: c.jti.clone(),
+            label: c.label.clone(),
+            role: c.role.clone(),
+            tenant: c.tenant_id.clone(),
+            event: "statement",
+            statement: None,
+            rendered: None,
+            decision,
+            rule: None,
+            reason: None,
+            rows: None,
+            duration_ms: None,
+        }
+    }
+
+    async fn audit_denied(&self, sql: &str, denial: Option<&Denial>, reason: &str) {
+        let mut ev = self.event("deny");
+        ev.statement = Some(sql.to_string());
+        ev.rule = Some(denial.map_or("rate_limit".to_string(), |d| d.rule.id().to_string()));
+        ev.reason = Some(reason.to_string());
+        self.door.audit.record(ev).await;
+    }
+
+    async fn audit_done(&self, error: Option<&Frame>) {
+        let run = match self.expect.front() {
+            Some(Expect::Execute(r)) | Some(Expect::Simple(r)) => r,
+            _ => return,
+        };
+        let mut ev = self.event(if error.is_some() { "error" } else { "allow" });
+        ev.statement = Some(run.log.client_sql.to_string());
+        ev.rendered = Some(run.log.rendered.to_string());
+        ev.rows = Some(run.rows);
+        ev.duration_ms = Some(run.started.elapsed().as_secs_f64() * 1000.0);
+        if let Some(f) = error {
+            ev.reason = Some(format!(
+                "{}: {}",
+                error_field(f, b'C').unwrap_or_default(),
+                super::backend::error_message(f)
+            ));
+        }
+        self.door.audit.record(ev).await;
+    }
+}
+
+fn denial_error(d: &Denial) -> PgError {
+    PgError::error(
+        d.sqlstate(),
+        format!("{} [sluice: {}]", d.message, d.rule.id()),
+    )
+}
+
+fn backend_lost(e: super::backend::BackendError) -> PgError {
+    PgError::fatal(
+        "08006",
+        format!("lost the connection to the database behind the gateway: {e}"),
+    )
+    .hint("reconnect; the gateway opens a new backend connection")
+}
+
+fn decode<M: Message>(frame: Frame) -> Result<M, PgError> {
+    let mut bytes = frame.bytes;
+    let ctx = DecodeContext::new(ProtocolVersion::PROTOCOL3_0);
+    match M::decode(&mut bytes, &ctx) {
+        Ok(Some(m)) => Ok(m),
+        Ok(None) | Err(_) => Err(PgError::fatal(
+            "08P01",
+            "malformed protocol message from the client",
+        )),
+    }
+}
+
+fn encode_query(sql: &str, out: &mut BytesMut) {
+    wire::encode(&Query::new(sql.to_string()), out);
+}
+
+fn encode_parse(name: &str, text: &StatementText, out: &mut BytesMut) {
+    let name = if name.is_empty() {
+        None
+    } else {
+        Some(name.to_string())
+    };
+    wire::encode(
+        &Parse::new(name, text.sql.clone(), text.param_types.clone()),
+        out,
+    );
+}
+
+fn encode_close(kind: u8, name: &str, out: &mut BytesMut) {
+    wire::encode(&Close::new(kind, Some(name.to_string())), out);
+}

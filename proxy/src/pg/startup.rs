@@ -1,0 +1,322 @@
+//! A client's first messages: TLS negotiation, the startup packet, and authentication with the
+//! token as the password.
+//!
+//! The password is asked for in cleartext (inside TLS): the gateway verifies a signed token, it
+//! stores no password, so SCRAM, which proves knowledge of a stored secret, cannot apply.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use pgwire::messages::startup::{
+    Authentication, BackendKeyData, ParameterStatus, PasswordMessageFamily, SecretKey,
+};
+use pgwire::messages::{DecodeContext, Message, ProtocolVersion};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::frame::{FrameError, FrameReader};
+use super::session::{ClientInfo, End, Session};
+use super::wire::{self, PgError};
+use super::{CancelSlot, ClientStream, PgDoor, PoolMode};
+use crate::audit::{now_rfc3339, AuditEvent};
+
+const SSL_REQUEST: i32 = 80877103;
+const GSSENC_REQUEST: i32 = 80877104;
+const CANCEL_REQUEST: i32 = 80877102;
+/// Largest startup packet accepted (PostgreSQL's own limit).
+const STARTUP_LIMIT: usize = 10_000;
+/// Largest message from an authenticated client: statements are at most 1 MiB, parameters may
+/// be larger (bytea).
+const CLIENT_FRAME_LIMIT: usize = 64 << 20;
+/// A client has this long from connecting to being authenticated.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub async fn refuse_full(mut stream: TcpStream, max: usize) {
+    let mut out = BytesMut::new();
+    PgError::fatal(
+        "53300",
+        format!("the gateway already serves {max} client connections"),
+    )
+    .hint("close idle connections or try again later")
+    .encode(&mut out);
+    let _ = stream.write_all(&out).await;
+}
+
+pub async fn handle(door: Arc<PgDoor>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let started = tokio::time::timeout(STARTUP_TIMEOUT, startup(&door, stream, peer)).await;
+    let (session, info_for_log) = match started {
+        Ok(Ok(Some(s))) => s,
+        Ok(Ok(None)) => return,
+        Ok(Err(msg)) => {
+            tracing::debug!(%peer, "startup failed: {msg}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "startup timed out");
+            return;
+        }
+    };
+    let end = session.run().await;
+    let mut ev = info_for_log;
+    ev.event = "disconnect";
+    ev.time = now_rfc3339();
+    if let End::Gateway(reason) = end {
+        ev.reason = Some(reason);
+    }
+    door.audit.record(ev).await;
+}
+
+type Started = Option<(Session, AuditEvent)>;
+
+async fn startup(
+    door: &Arc<PgDoor>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Result<Started, String> {
+    let mut reader = FrameReader::new(ClientStream::Plain(stream), CLIENT_FRAME_LIMIT);
+    let mut packet;
+    loop {
+        packet = reader
+            .next_startup(STARTUP_LIMIT)
+            .await
+            .map_err(|e| e.to_string())?;
+        let code = (&packet[4..8]).get_i32();
+        match code {
+            SSL_REQUEST => {
+                if reader.get_mut().is_tls() {
+                    return Err("SSLRequest inside TLS".into());
+                }
+                if reader.buffered() != 0 {
+                    // Bytes sent after SSLRequest but before the handshake would be read as if
+                    // they came through TLS (CVE-2021-23214): refuse.
+                    return Err("data after SSLRequest before the TLS handshake".into());
+                }
+                let (stream, _) = reader.into_parts();
+                let ClientStream::Plain(mut tcp) = stream else {
+                    return Err("unreachable: plain stream expected".into());
+                };
+                tcp.write_all(b"S").await.map_err(|e| e.to_string())?;
+                let tls = door
+                    .tls
+                    .accept(tcp)
+                    .await
+                    .map_err(|e| format!("TLS handshake: {e}"))?;
+                reader = FrameReader::new(ClientStream::Tls(Box::new(tls)), CLIENT_FRAME_LIMIT);
+            }
+            GSSENC_REQUEST => {
+                reader
+                    .get_mut()
+                    .write_all(b"N")
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            CANCEL_REQUEST if packet.len() == 16 => {
+                let mut body = &packet[8..];
+                let pid = body.get_i32();
+                let secret = body.get_i32();
+                door.cancel(pid, secret).await;
+                return Ok(None);
+            }
+            _ => break,
+        }
+    }
+
+    let ctx = DecodeContext::new(ProtocolVersion::PROTOCOL3_0);
+    let startup = match pgwire::messages::startup::Startup::decode(&mut packet, &ctx) {
+        Ok(Some(s)) => s,
+        _ => {
+            let e = PgError::fatal(
+                "08P01",
+                "unsupported frontend protocol or malformed startup packet",
+            )
+            .hint("connect with a PostgreSQL client that speaks protocol 3.0");
+            return refuse(&mut reader, e).await;
+        }
+    };
+    let user = startup.parameters.get("user").cloned().unwrap_or_default();
+    let database = startup
+        .parameters
+        .get("database")
+        .cloned()
+        .unwrap_or_else(|| user.clone());
+    let peer_text = peer.to_string();
+
+    if database != door.backend_database {
+        let e = PgError::fatal(
+            "3D000",
+            format!(
+                "database \"{database}\" is not served here; this gateway serves \"{}\"",
+                door.backend_database
+            ),
+        )
+        .hint(format!("connect with dbname={}", door.backend_database));
+        return refuse(&mut reader, e).await;
+    }
+    if !reader.get_mut().is_tls() && !peer.ip().is_loopback() && !door.allow_plaintext {
+        let e = PgError::fatal(
+            "28000",
+            "the gateway accepts tokens from other hosts only over TLS",
+        )
+        .hint("connect with sslmode=require (or start the gateway with --allow-plaintext)");
+        return refuse(&mut reader, e).await;
+    }
+
+    // Ask for the token.
+    let mut out = BytesMut::new();
+    wire::encode(&Authentication::CleartextPassword, &mut out);
+    write(&mut reader, &out).await?;
+    let frame = match reader.next().await {
+        Ok(f) if f.tag == b'p' => f,
+        Ok(_) => {
+            let e = PgError::fatal("08P01", "expected a password message");
+            return refuse(&mut reader, e).await;
+        }
+        Err(FrameError::Closed) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut bytes = frame.bytes;
+    let token = match PasswordMessageFamily::decode(&mut bytes, &ctx)
+        .ok()
+        .flatten()
+        .and_then(|p| p.into_password().ok())
+    {
+        Some(p) => p.password,
+        None => {
+            let e = PgError::fatal("08P01", "malformed password message");
+            return refuse(&mut reader, e).await;
+        }
+    };
+
+    let mut connect_event = AuditEvent {
+        time: now_rfc3339(),
+        door: "postgres",
+        peer: peer_text.clone(),
+        user: user.clone(),
+        jti: String::new(),
+        label: None,
+        role: String::new(),
+        tenant: None,
+        event: "connect",
+        statement: None,
+        rendered: None,
+        decision: "allow",
+        rule: None,
+        reason: None,
+        rows: None,
+        duration_ms: None,
+    };
+    let claims = match door.gate.authenticate(&token, crate::now_unix()) {
+        Ok(c) => c,
+        Err(refused) => {
+            connect_event.decision = "deny";
+            connect_event.rule = Some("token".into());
+            connect_event.reason = Some(refused.reason.into());
+            door.audit.record(connect_event).await;
+            let e = PgError::fatal(
+                "28P01",
+                format!("password authentication failed: token {}", refused.reason),
+            )
+            .hint("the password must be a current Sluice token (sluice token create)");
+            return refuse(&mut reader, e).await;
+        }
+    };
+    drop(token);
+    connect_event.jti = claims.jti.clone();
+    connect_event.label = claims.label.clone();
+    connect_event.role = claims.role.clone();
+    connect_event.tenant = claims.tenant_id.clone();
+    let Some(role) = door.gate.role(&claims) else {
+        let e = PgError::fatal("28P01", "password authentication failed: token invalid");
+        return refuse(&mut reader, e).await;
+    };
+
+    let slot = Arc::new(CancelSlot::default());
+    let (pid, secret) = door.register_cancel(&slot);
+
+    // The backend's parameters are learned from a real connection; in session mode that
+    // connection is the client's for its life.
+    let mut held = None;
+    let known = door
+        .server_params
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let params = match known {
+        Some(p) if door.pool_mode == PoolMode::Transaction => p,
+        _ => {
+            let profile = super::backend::Profile {
+                read_only: !role.can_write(),
+                statement_timeout_ms: role
+                    .statement_timeout
+                    .unwrap_or(door.default_statement_timeout)
+                    .as_millis() as u64,
+            };
+            match door.pools.acquire(&profile).await {
+                Ok(conn) => {
+                    let p = conn.params.clone();
+                    *door
+                        .server_params
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(p.clone());
+                    if door.pool_mode == PoolMode::Session {
+                        slot.set(conn.addr, conn.pid, conn.secret);
+                        held = Some(conn);
+                    }
+                    p
+                }
+                Err(e) => {
+                    let e = PgError::fatal(
+                        "08006",
+                        format!("the database behind the gateway is unavailable: {e}"),
+                    )
+                    .hint("retry later; the gateway reconnects when the database is back");
+                    return refuse(&mut reader, e).await;
+                }
+            }
+        }
+    };
+
+    out.clear();
+    wire::encode(&Authentication::Ok, &mut out);
+    for (name, value) in &params {
+        let value = match name.as_str() {
+            "session_authorization" => user.clone(),
+            "is_superuser" => "off".to_string(),
+            "application_name" => startup
+                .parameters
+                .get("application_name")
+                .cloned()
+                .unwrap_or_default(),
+            _ => value.clone(),
+        };
+        wire::encode(&ParameterStatus::new(name.clone(), value), &mut out);
+    }
+    wire::encode(&BackendKeyData::new(pid, SecretKey::I32(secret)), &mut out);
+    wire::ready(&mut out, b'I');
+    write(&mut reader, &out).await?;
+
+    door.audit.record(connect_event.clone()).await;
+    let info = ClientInfo {
+        claims,
+        user,
+        peer: peer_text,
+    };
+    let session = Session::new(door.clone(), reader, info, role, slot, held);
+    Ok(Some((session, connect_event)))
+}
+
+async fn write(reader: &mut FrameReader<ClientStream>, bytes: &[u8]) -> Result<(), String> {
+    let s = reader.get_mut();
+    s.write_all(bytes).await.map_err(|e| e.to_string())?;
+    s.flush().await.map_err(|e| e.to_string())
+}
+
+async fn refuse(reader: &mut FrameReader<ClientStream>, e: PgError) -> Result<Started, String> {
+    let mut out = BytesMut::new();
+    e.encode(&mut out);
+    let _ = write(reader, &out).await;
+    Err(e.message)
+}
