@@ -18,6 +18,9 @@ pub struct GatewayOptions {
     pub pool_size: usize,
     pub statement_timeout: Duration,
     pub drain_timeout: Duration,
+    /// Where the PostgreSQL door listens (port 0: any free port).
+    pub pg_listen: std::net::SocketAddr,
+    pub allow_plaintext: bool,
 }
 
 impl Default for GatewayOptions {
@@ -27,6 +30,8 @@ impl Default for GatewayOptions {
             pool_size: 4,
             statement_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(5),
+            pg_listen: "127.0.0.1:0".parse().expect("an address"),
+            allow_plaintext: false,
         }
     }
 }
@@ -61,7 +66,8 @@ impl Gateway {
         std::fs::write(&revocations, "")?;
         let mut config = ServeConfig::new(roles_path, vec![pub_path]);
         config.revocations = Some(revocations);
-        config.pg_listen = Some("127.0.0.1:0".parse()?);
+        config.pg_listen = Some(opts.pg_listen);
+        config.allow_plaintext = opts.allow_plaintext;
         config.pg_backend = Some(backend_url.to_string());
         config.audit_log = Some(dir.path().join("audit.jsonl"));
         config.pool_mode = opts.pool_mode;

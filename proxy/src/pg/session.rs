@@ -306,7 +306,10 @@ impl Session {
                     .collect::<Vec<_>>()
                     .join(";\n");
                 let sets = auth.statements.iter().any(|s| s.kind == StatementKind::Set);
-                self.ensure_backend().await?;
+                if let Err(e) = self.ensure_backend().await {
+                    self.deny_simple(e).await;
+                    return self.drive().await;
+                }
                 let mut buf = BytesMut::new();
                 encode_query(&rendered, &mut buf);
                 self.to_backend.extend_from_slice(&buf);
@@ -429,7 +432,9 @@ impl Session {
             generation,
         };
         self.statements.insert(name, prepared.clone());
-        self.ensure_backend().await?;
+        if let Err(e) = self.ensure_backend().await {
+            return self.deny_extended(e).await;
+        }
         self.prepare_on_backend(&prepared, true);
         Ok(())
     }
@@ -520,7 +525,9 @@ impl Session {
             Ok(p) => p,
             Err(e) => return self.deny_extended(e).await,
         };
-        self.ensure_backend().await?;
+        if let Err(e) = self.ensure_backend().await {
+            return self.deny_extended(e).await;
+        }
         self.prepare_on_backend(&p, false);
         bind.statement_name = Some(p.backend_name.clone());
         wire::encode(&bind, &mut self.to_backend);
@@ -546,13 +553,17 @@ impl Session {
                 Ok(p) => p,
                 Err(e) => return self.deny_extended(e).await,
             };
-            self.ensure_backend().await?;
+            if let Err(e) = self.ensure_backend().await {
+                return self.deny_extended(e).await;
+            }
             self.prepare_on_backend(&p, false);
             d.name = Some(p.backend_name.clone());
             wire::encode(&d, &mut self.to_backend);
             self.expect.push_back(Expect::DescribeStatement);
         } else {
-            self.ensure_backend().await?;
+            if let Err(e) = self.ensure_backend().await {
+                return self.deny_extended(e).await;
+            }
             wire::encode(&d, &mut self.to_backend);
             self.expect.push_back(Expect::DescribePortal);
         }
@@ -577,7 +588,9 @@ impl Session {
             self.audit_denied(&sql, None, &e.message).await;
             return self.deny_extended(e).await;
         }
-        self.ensure_backend().await?;
+        if let Err(e) = self.ensure_backend().await {
+            return self.deny_extended(e).await;
+        }
         wire::encode(&ex, &mut self.to_backend);
         let log = log.unwrap_or(StatementLog {
             client_sql: Arc::from(""),
@@ -670,8 +683,12 @@ impl Session {
             .acquire(&self.profile())
             .await
             .map_err(|e| {
-                PgError::fatal(
-                    "08006",
+                let code = match e {
+                    super::pool::AcquireError::Timeout(..) => "53300",
+                    super::pool::AcquireError::Backend(_) => "08006",
+                };
+                PgError::error(
+                    code,
                     format!("the database behind the gateway is unavailable: {e}"),
                 )
                 .hint("retry later; the gateway reconnects when the database is back")

@@ -1,0 +1,582 @@
+#!/usr/bin/env bash
+# pgbench through Sluice, compared with the same PostgreSQL reached directly and through PgBouncer.
+#
+# One run builds the gateway (release), starts a throwaway PostgreSQL in a temp dir on a free port
+# (never the machine's own server), loads `pgbench -i`, starts PgBouncer (transaction mode) and
+# Sluice (transaction mode, same pool size) in front of it, and runs pgbench against all three:
+# built-in scripts select-only (-S) and TPC-B-like (the default), protocols -M simple and
+# -M prepared, 1 and 16 clients. Each cell is repeated and the median TPS and median mean latency
+# are printed, with Sluice/PgBouncer and Sluice/direct ratios and the target check for `-S -c 16`
+# (Sluice >= 1.0x PgBouncer and >= 0.85x direct). Being below target is reported, not a failure;
+# anything that cannot be started is a failure with a message.
+#
+# Settings (environment):
+#   BENCH_DURATION=10           seconds per pgbench run (-T)
+#   BENCH_REPEAT=3              runs per cell; the median is reported
+#   BENCH_SCALE=10              pgbench -i scale
+#   BENCH_POOL_SIZE=16          backend connections: Sluice --pool-size and PgBouncer default_pool_size
+#   BENCH_JOBS=2                pgbench -j (capped at the client count)
+#   BENCH_CLIENTS="1 16"        client counts
+#   BENCH_MODES="simple prepared"
+#   BENCH_SCRIPTS="select-only tpcb-like"
+#   BENCH_TARGETS="direct pgbouncer sluice"
+#   BENCH_WARMUP=3              seconds of -S -c 16 per target before measuring (0: none)
+#   BENCH_KEEP=1                keep the temp dir (logs, audit log) and say where it is
+#   BENCH_PERF_DIR=DIR          record `perf` on the Sluice process during the first Sluice run of
+#                               -S -M simple with the most clients; writes DIR/perf.data and
+#                               DIR/perf-report.txt (needs linux-perf)
+#   SLUICE_PG_BINDIR            directory of initdb/postgres/pg_ctl/pgbench/psql (default: the
+#                               highest /usr/lib/postgresql/*/bin)
+#   CARGO_TARGET_DIR            honoured for the build
+#
+# Every pgbench run uses sslmode=disable, so that none of the three pays for TLS (Sluice would
+# otherwise negotiate TLS, as libpq prefers it and Sluice offers it). pgbench runs with -n: its
+# vacuum before a run is done here instead, directly on PostgreSQL, before every TPC-B-like run
+# (VACUUM branches and tellers, TRUNCATE history), for all three targets alike.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+ROOT=$PWD
+
+DURATION=${BENCH_DURATION:-10}
+REPEAT=${BENCH_REPEAT:-3}
+SCALE=${BENCH_SCALE:-10}
+POOL_SIZE=${BENCH_POOL_SIZE:-16}
+JOBS=${BENCH_JOBS:-2}
+CLIENTS=${BENCH_CLIENTS:-"1 16"}
+MODES=${BENCH_MODES:-"simple prepared"}
+SCRIPTS=${BENCH_SCRIPTS:-"select-only tpcb-like"}
+TARGETS=${BENCH_TARGETS:-"direct pgbouncer sluice"}
+WARMUP=${BENCH_WARMUP:-3}
+KEEP=${BENCH_KEEP:-0}
+PERF_DIR=${BENCH_PERF_DIR:-}
+DB=bench
+
+log() { echo "pgbench.sh: $*" >&2; }
+die() {
+    echo "pgbench.sh: error: $*" >&2
+    exit 1
+}
+
+for v in DURATION REPEAT SCALE POOL_SIZE JOBS WARMUP; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || die "BENCH_$v must be a whole number, not '${!v}'"
+done
+((DURATION > 0 && REPEAT > 0 && SCALE > 0 && POOL_SIZE > 0 && JOBS > 0)) ||
+    die "BENCH_DURATION, BENCH_REPEAT, BENCH_SCALE, BENCH_POOL_SIZE and BENCH_JOBS must be positive"
+for c in $CLIENTS; do [[ $c =~ ^[1-9][0-9]*$ ]] || die "BENCH_CLIENTS: '$c' is not a client count"; done
+for m in $MODES; do [[ $m == simple || $m == prepared ]] || die "BENCH_MODES: '$m' is not simple or prepared"; done
+for s in $SCRIPTS; do [[ $s == select-only || $s == tpcb-like ]] || die "BENCH_SCRIPTS: '$s' is not select-only or tpcb-like"; done
+for t in $TARGETS; do [[ $t == direct || $t == pgbouncer || $t == sluice ]] || die "BENCH_TARGETS: '$t' is not direct, pgbouncer or sluice"; done
+
+# Nothing from the caller's libpq environment may redirect or alter the runs.
+unset PGOPTIONS PGSERVICE PGSERVICEFILE PGPASSWORD PGSSLMODE PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE
+export PGSSLMODE=disable PGCONNECT_TIMEOUT=10 LC_ALL=C
+
+IS_ROOT=0
+[[ $(id -u) -eq 0 ]] && IS_ROOT=1
+
+as_root() {
+    if ((IS_ROOT)); then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo "$@"
+    else
+        die "installing packages needs root or sudo; install them yourself: $*"
+    fi
+}
+
+# PostgreSQL and PgBouncer refuse to run as root: as root they run as the `postgres` system user
+# (which Debian's postgresql packages create), like the Rust test harness does.
+as_db_user() {
+    if ((IS_ROOT)); then
+        setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# ---- state and cleanup ----------------------------------------------------------------------
+
+WORK=""
+PG_STARTED=0
+PGBOUNCER_PID=""
+SLUICE_PID=""
+PERF_PID=""
+
+stop_pid() { # pid signal seconds
+    local pid=$1 sig=$2 wait_s=$3 i
+    [[ -n $pid ]] || return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill "-$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < wait_s * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_pid "$PERF_PID" INT 10
+    stop_pid "$SLUICE_PID" TERM 10
+    stop_pid "$PGBOUNCER_PID" TERM 10
+    if ((PG_STARTED)); then
+        as_db_user "$PGBIN/pg_ctl" -D "$WORK/pgdata" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+            as_db_user "$PGBIN/pg_ctl" -D "$WORK/pgdata" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    wait 2>/dev/null || true
+    if [[ -n $WORK && -d $WORK ]]; then
+        if [[ $KEEP == 1 ]]; then
+            log "kept $WORK (logs, role file, audit log)"
+        else
+            rm -rf "$WORK"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- tools ----------------------------------------------------------------------------------
+
+if [[ -n ${SLUICE_PG_BINDIR:-} ]]; then
+    PGBIN=$SLUICE_PG_BINDIR
+else
+    PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+fi
+for prog in initdb pg_ctl postgres pgbench psql createdb; do
+    [[ -x $PGBIN/$prog ]] || die "PostgreSQL program '$prog' not found in '${PGBIN:-/usr/lib/postgresql/*/bin}'; install the Debian packages postgresql and postgresql-client (apt-get install -y --no-install-recommends postgresql postgresql-client), or set SLUICE_PG_BINDIR"
+done
+if ((IS_ROOT)); then
+    id postgres >/dev/null 2>&1 ||
+        die "running as root, so PostgreSQL and PgBouncer must run as the system user 'postgres', which does not exist (the Debian package postgresql creates it)"
+    command -v setpriv >/dev/null || die "setpriv (util-linux) is needed to run the servers as 'postgres'"
+fi
+
+PGBOUNCER=""
+PGBOUNCER_VERSION=""
+find_pgbouncer() {
+    PGBOUNCER=$(command -v pgbouncer || true)
+    [[ -n $PGBOUNCER ]] || { [[ -x /usr/sbin/pgbouncer ]] && PGBOUNCER=/usr/sbin/pgbouncer; } || true
+}
+if [[ " $TARGETS " == *" pgbouncer "* ]]; then
+    find_pgbouncer
+    if [[ -z $PGBOUNCER ]]; then
+        command -v apt-get >/dev/null || die "PgBouncer is not installed and this is not a Debian-like system; install pgbouncer"
+        log "installing PgBouncer (apt-get install pgbouncer)"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
+            die "apt-get update failed"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer >/dev/null ||
+            die "apt-get install pgbouncer failed"
+        find_pgbouncer
+        [[ -n $PGBOUNCER ]] || die "pgbouncer still not found after apt-get install"
+    fi
+    PGBOUNCER_VERSION=$("$PGBOUNCER" --version 2>/dev/null | sed -nE 's/^(PgBouncer|pgbouncer) ([0-9.]+).*/\2/Ip' | head -n 1)
+    [[ -n $PGBOUNCER_VERSION ]] || die "cannot read the version of $PGBOUNCER"
+fi
+
+# Named prepared statements in transaction mode need PgBouncer >= 1.21 (max_prepared_statements).
+pgbouncer_prepares() {
+    local major minor
+    IFS=. read -r major minor _ <<<"$PGBOUNCER_VERSION"
+    ((major > 1 || (major == 1 && minor >= 21)))
+}
+
+# ---- build ----------------------------------------------------------------------------------
+
+log "building the gateway (cargo build --release -p sluice-proxy --bin sluice)"
+cargo build --release --locked -p sluice-proxy --bin sluice >&2 || die "cargo build failed"
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+[[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
+SLUICE=$TARGET_DIR/release/sluice
+[[ -x $SLUICE ]] || die "built binary not found at $SLUICE"
+
+# ---- scratch dir and ports ------------------------------------------------------------------
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
+chmod 755 "$WORK"
+mkdir -p "$WORK/logs" "$WORK/socket"
+if ((IS_ROOT)); then chown postgres:postgres "$WORK" "$WORK/socket"; fi
+
+declare -A HANDED_OUT=()
+# Sets FREE_PORT to a port on 127.0.0.1 that nothing listens on now and that this script has not
+# handed out before (not reserved: a server losing the race fails with a message).
+free_port() {
+    local port i
+    for ((i = 0; i < 200; i++)); do
+        port=$((20000 + RANDOM % 40000))
+        [[ -z ${HANDED_OUT[$port]:-} && $port != 5432 ]] || continue
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            HANDED_OUT[$port]=1
+            FREE_PORT=$port
+            return 0
+        fi
+    done
+    die "cannot find a free port on 127.0.0.1"
+}
+
+# ---- PostgreSQL -----------------------------------------------------------------------------
+
+PG_VERSION=$("$PGBIN/postgres" --version | awk '{print $NF}')
+log "starting a throwaway PostgreSQL $PG_VERSION in $WORK/pgdata"
+as_db_user "$PGBIN/initdb" --pgdata "$WORK/pgdata" --username postgres --auth=trust \
+    --encoding=UTF8 --no-locale --no-sync >"$WORK/logs/initdb.log" 2>&1 ||
+    die "initdb failed:$(echo; tail -n 20 "$WORK/logs/initdb.log")"
+PG_PORT=""
+for attempt in 1 2 3; do
+    free_port
+    port=$FREE_PORT
+    if as_db_user "$PGBIN/pg_ctl" -D "$WORK/pgdata" -l "$WORK/postgres.log" -w -t 60 \
+        -o "-p $port -k $WORK/socket -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB -c TimeZone=UTC" \
+        start >"$WORK/logs/pg_ctl.log" 2>&1; then
+        PG_PORT=$port
+        PG_STARTED=1
+        break
+    fi
+    log "PostgreSQL did not start on port $port (attempt $attempt)"
+    as_db_user "$PGBIN/pg_ctl" -D "$WORK/pgdata" -m immediate stop >/dev/null 2>&1 || true
+done
+[[ -n $PG_PORT ]] || die "PostgreSQL did not start; its log ends with:$(echo; tail -n 20 "$WORK/postgres.log" 2>/dev/null)"
+
+pg_direct() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"; }
+
+"$PGBIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres "$DB" || die "createdb $DB failed"
+log "pgbench -i -s $SCALE"
+"$PGBIN/pgbench" -i -s "$SCALE" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres "$DB" >"$WORK/logs/pgbench-init.log" 2>&1 ||
+    die "pgbench -i failed:$(echo; tail -n 20 "$WORK/logs/pgbench-init.log")"
+
+# ---- PgBouncer ------------------------------------------------------------------------------
+
+PGB_PORT=""
+if [[ " $TARGETS " == *" pgbouncer "* ]]; then
+    free_port
+    PGB_PORT=$FREE_PORT
+    printf '"postgres" ""\n' >"$WORK/userlist.txt"
+    prepared_line=""
+    pgbouncer_prepares && prepared_line="max_prepared_statements = 200"
+    cat >"$WORK/pgbouncer.ini" <<EOF
+[databases]
+$DB = host=127.0.0.1 port=$PG_PORT dbname=$DB user=postgres
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGB_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $WORK/userlist.txt
+pool_mode = transaction
+default_pool_size = $POOL_SIZE
+min_pool_size = 0
+reserve_pool_size = 0
+max_client_conn = 1000
+max_db_connections = $POOL_SIZE
+server_reset_query =
+logfile = $WORK/pgbouncer.log
+pidfile = $WORK/pgbouncer.pid
+log_connections = 0
+log_disconnections = 0
+$prepared_line
+EOF
+    if ((IS_ROOT)); then chown postgres:postgres "$WORK/pgbouncer.ini" "$WORK/userlist.txt"; fi
+    log "starting PgBouncer $PGBOUNCER_VERSION on 127.0.0.1:$PGB_PORT (transaction mode, pool $POOL_SIZE)"
+    as_db_user "$PGBOUNCER" "$WORK/pgbouncer.ini" >"$WORK/logs/pgbouncer.out" 2>&1 &
+    PGBOUNCER_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        if ! kill -0 "$PGBOUNCER_PID" 2>/dev/null; then
+            die "PgBouncer exited at start:$(echo; tail -n 20 "$WORK/logs/pgbouncer.out" "$WORK/pgbouncer.log" 2>/dev/null)"
+        fi
+        "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PGB_PORT" -U postgres -d "$DB" -c 'SELECT 1' >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    ((i < 100)) || die "PgBouncer did not accept connections within 10s:$(echo; tail -n 20 "$WORK/pgbouncer.log" 2>/dev/null)"
+fi
+
+# ---- Sluice ---------------------------------------------------------------------------------
+
+SLUICE_PORT=""
+TOKEN=""
+if [[ " $TARGETS " == *" sluice "* ]]; then
+    # pgbench's built-in scripts:
+    #   select-only: SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
+    #   tpcb-like:   BEGIN; UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
+    #                SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
+    #                UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
+    #                UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;
+    #                INSERT INTO pgbench_history (tid, bid, aid, delta, mtime)
+    #                    VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP); END;
+    # and before a run `select count(*) from pgbench_branches` (the scale) and a catalog query for
+    # partitioning (a failure of which pgbench takes as "not partitioned").
+    # The accounts filter is a real filter (every statement on pgbench_accounts is confined by it)
+    # that keeps every row visible: aid starts at 1 and the token carries min_aid=0.
+    cat >"$WORK/roles.yaml" <<'EOF'
+forbidden_operations: [DELETE, DROP, TRUNCATE]
+roles:
+  pgbench:
+    description: pgbench's built-in scripts (select-only and TPC-B-like)
+    tables:
+      pgbench_accounts: [SELECT, UPDATE, INSERT]
+      pgbench_tellers: [SELECT, UPDATE, INSERT]
+      pgbench_branches: [SELECT, UPDATE, INSERT]
+      pgbench_history: [SELECT, INSERT]
+    filters:
+      pgbench_accounts: "aid > {{ token.min_aid }}"
+EOF
+    "$SLUICE" check --rbac-config "$WORK/roles.yaml" >"$WORK/logs/check.log" 2>&1 ||
+        die "the benchmark's role file is refused:$(echo; cat "$WORK/logs/check.log")"
+    "$SLUICE" keygen --out-dir "$WORK/keys" >"$WORK/logs/keygen.log" 2>&1 ||
+        die "sluice keygen failed:$(echo; cat "$WORK/logs/keygen.log")"
+
+    free_port
+    SLUICE_PORT=$FREE_PORT
+    log "starting Sluice on 127.0.0.1:$SLUICE_PORT (transaction mode, pool $POOL_SIZE)"
+    SLUICE_LOG=${SLUICE_LOG:-warn} "$SLUICE" serve \
+        --pg-listen "127.0.0.1:$SLUICE_PORT" \
+        --pg-backend "postgres://postgres@127.0.0.1:$PG_PORT/$DB" \
+        --rbac-config "$WORK/roles.yaml" \
+        --public-key "$WORK/keys/issuer.pub" \
+        --pool-mode transaction --pool-size "$POOL_SIZE" \
+        --drain-timeout 2s \
+        --audit-log "$WORK/audit.log" \
+        >"$WORK/logs/sluice.out" 2>"$WORK/logs/sluice.err" &
+    SLUICE_PID=$!
+    for ((i = 0; i < 300; i++)); do
+        grep -q '^sluice ready: ' "$WORK/logs/sluice.out" 2>/dev/null && break
+        kill -0 "$SLUICE_PID" 2>/dev/null ||
+            die "sluice serve exited at start:$(echo; tail -n 20 "$WORK/logs/sluice.err")"
+        sleep 0.1
+    done
+    ((i < 300)) || die "sluice serve printed no ready line within 30s:$(echo; tail -n 20 "$WORK/logs/sluice.err")"
+    ready_addr=$(sed -nE 's/^sluice ready: .*postgres=([^ ]+).*/\1/p' "$WORK/logs/sluice.out" | head -n 1)
+    [[ $ready_addr == "127.0.0.1:$SLUICE_PORT" ]] ||
+        die "sluice reported '$ready_addr', expected 127.0.0.1:$SLUICE_PORT"
+
+    # Long enough for every run, with room to spare.
+    n_cells=$(($(wc -w <<<"$SCRIPTS") * $(wc -w <<<"$MODES") * $(wc -w <<<"$CLIENTS")))
+    lifetime=$((n_cells * REPEAT * (DURATION + 5) * 3 + 3600))
+    ((lifetime <= 86400)) || die "the runs would outlive the longest token lifetime (24h); lower BENCH_DURATION or BENCH_REPEAT"
+    TOKEN=$("$SLUICE" token create --key "$WORK/keys/issuer.key" --role pgbench --tenant-id bench \
+        --claim min_aid=0 --expires-in "${lifetime}s" --label pgbench --rbac-config "$WORK/roles.yaml" \
+        2>"$WORK/logs/token.log") || die "sluice token create failed:$(echo; cat "$WORK/logs/token.log")"
+fi
+
+# ---- running pgbench ------------------------------------------------------------------------
+
+target_port() {
+    case $1 in
+    direct) echo "$PG_PORT" ;;
+    pgbouncer) echo "$PGB_PORT" ;;
+    sluice) echo "$SLUICE_PORT" ;;
+    esac
+}
+
+script_flag() { [[ $1 == select-only ]] && echo "-S" || echo "-b tpcb-like"; }
+script_label() { [[ $1 == select-only ]] && echo "-S" || echo "tpcb"; }
+
+# Runs pgbench; prints "TPS LATENCY_MS" on success. Output goes to the log file named by $3.
+pgbench_run() { # target seconds logfile pgbench-args...
+    local target=$1 secs=$2 logf=$3 port tps lat rc=0
+    shift 3
+    port=$(target_port "$target")
+    if [[ $target == sluice ]]; then
+        PGPASSWORD=$TOKEN "$PGBIN/pgbench" -n -T "$secs" -h 127.0.0.1 -p "$port" -U pgbench "$@" "$DB" >"$logf" 2>&1 || rc=$?
+    else
+        "$PGBIN/pgbench" -n -T "$secs" -h 127.0.0.1 -p "$port" -U postgres "$@" "$DB" >"$logf" 2>&1 || rc=$?
+    fi
+    tps=$(sed -nE 's/^tps = ([0-9.]+) \(without initial connection time\).*/\1/p' "$logf" | tail -n 1)
+    lat=$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$logf" | tail -n 1)
+    if ((rc != 0)) || [[ -z $tps || -z $lat ]]; then
+        return 1
+    fi
+    echo "$tps $lat"
+}
+
+# Sluice's audit log: keep the denials and backend errors of each run, then empty it (it gets one
+# line per statement).
+DENIALS=$WORK/denials.jsonl
+: >"$DENIALS"
+collect_audit() {
+    [[ -f $WORK/audit.log ]] || return 0
+    sleep 0.3 # the audit writer is asynchronous
+    grep -E '"decision":"(deny|error)"' "$WORK/audit.log" >>"$DENIALS" || true
+    : >"$WORK/audit.log"
+}
+
+prep_tpcb() { # before a TPC-B-like run: what pgbench's own vacuum step does, directly on PostgreSQL
+    pg_direct -d "$DB" -c 'VACUUM pgbench_branches' -c 'VACUUM pgbench_tellers' -c 'TRUNCATE pgbench_history' >/dev/null 2>&1 ||
+        die "vacuuming the pgbench tables failed"
+}
+
+# Smoke test: every target answers one select-only transaction.
+for target in $TARGETS; do
+    if ! pgbench_run "$target" 1 "$WORK/logs/smoke-$target.log" -S -c 1 -j 1 -M simple >/dev/null; then
+        [[ $target == sluice ]] && collect_audit
+        die "pgbench -S against $target failed:$(echo; grep -v '^ *$' "$WORK/logs/smoke-$target.log" | head -n 20)$( [[ $target == sluice ]] && { echo; echo 'sluice stderr:'; tail -n 10 "$WORK/logs/sluice.err"; echo 'audit denials:'; head -n 5 "$DENIALS"; })"
+    fi
+    [[ $target == sluice ]] && collect_audit
+done
+max_clients=0
+for c in $CLIENTS; do ((c > max_clients)) && max_clients=$c; done
+if ((WARMUP > 0)); then
+    for target in $TARGETS; do
+        log "warm-up: $target -S -c $max_clients, ${WARMUP}s"
+        pgbench_run "$target" "$WARMUP" "$WORK/logs/warmup-$target.log" -S -c "$max_clients" -j "$((JOBS < max_clients ? JOBS : max_clients))" -M simple >/dev/null ||
+            log "warm-up against $target failed (see the table)"
+        [[ $target == sluice ]] && collect_audit
+    done
+fi
+
+declare -A TPS=() LAT=() FAILED=() SKIPPED=()
+FAILURES=$WORK/failures.txt
+: >"$FAILURES"
+n_targets=$(wc -w <<<"$TARGETS")
+total=$(($(wc -w <<<"$SCRIPTS") * $(wc -w <<<"$MODES") * $(wc -w <<<"$CLIENTS") * REPEAT * n_targets))
+run_no=0
+perf_done=0
+log "measuring: $total runs of ${DURATION}s"
+for script in $SCRIPTS; do
+    for mode in $MODES; do
+        for c in $CLIENTS; do
+            j=$((JOBS < c ? JOBS : c))
+            cell="$script|$mode|$c"
+            for ((rep = 1; rep <= REPEAT; rep++)); do
+                # The targets take turns within a repetition, so drift hits them alike.
+                for target in $TARGETS; do
+                    run_no=$((run_no + 1))
+                    key="$cell|$target"
+                    if [[ $target == pgbouncer && $mode == prepared ]] && ! pgbouncer_prepares; then
+                        SKIPPED[$key]=1
+                        continue
+                    fi
+                    [[ $script == tpcb-like ]] && prep_tpcb
+                    logf="$WORK/logs/run-$script-$mode-c$c-$target-$rep.log"
+                    perf_now=0
+                    if [[ -n $PERF_DIR && $perf_done == 0 && $target == sluice && $script == select-only && $mode == simple && $c == "$max_clients" ]]; then
+                        perf_now=1
+                        perf_done=1
+                        mkdir -p "$PERF_DIR"
+                        perf record -F 499 -e cpu-clock --call-graph dwarf,16384 -p "$SLUICE_PID" -o "$PERF_DIR/perf.data" \
+                            >"$PERF_DIR/perf-record.log" 2>&1 &
+                        PERF_PID=$!
+                        sleep 0.5
+                    fi
+                    if result=$(pgbench_run "$target" "$DURATION" "$logf" $(script_flag "$script") -M "$mode" -c "$c" -j "$j"); then
+                        TPS[$key]+="${result% *} "
+                        LAT[$key]+="${result#* } "
+                        log "[$run_no/$total] $(script_label "$script") -M $mode -c $c $target #$rep: ${result% *} tps, ${result#* } ms"
+                    else
+                        FAILED[$key]=1
+                        log "[$run_no/$total] $(script_label "$script") -M $mode -c $c $target #$rep: FAILED (log below at the end)"
+                        {
+                            echo "== $(script_label "$script") -M $mode -c $c, $target, run $rep:"
+                            grep -iE 'error|abort|fatal|fail' "$logf" | sort | uniq -c | sort -rn | head -n 8
+                        } >>"$FAILURES"
+                    fi
+                    if ((perf_now)); then
+                        stop_pid "$PERF_PID" INT 60
+                        PERF_PID=""
+                    fi
+                    [[ $target == sluice ]] && collect_audit
+                done
+            done
+        done
+    done
+done
+
+# ---- report ---------------------------------------------------------------------------------
+
+median() { # numbers... -> median (empty if none)
+    printf '%s\n' "$@" | grep -v '^$' | sort -g | awk '{a[NR] = $1} END {
+        if (NR == 0) exit
+        if (NR % 2) printf "%.2f", a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print ""; else printf "%.2f", a / b }'; }
+
+cell_value() { # key TPS|LAT -> median, or FAIL / n/a / -
+    local key=$1 kind=$2 vals
+    if [[ -n ${SKIPPED[$key]:-} ]]; then echo "n/a"; return; fi
+    if [[ -n ${FAILED[$key]:-} ]]; then echo "FAIL"; return; fi
+    if [[ $kind == TPS ]]; then vals=${TPS[$key]:-}; else vals=${LAT[$key]:-}; fi
+    [[ -n $vals ]] || { echo "-"; return; }
+    # shellcheck disable=SC2086
+    median $vals
+}
+num() { [[ $1 =~ ^[0-9.]+$ ]] && echo "$1" || echo ""; }
+
+git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- proxy policy tokens 2>/dev/null || git_rev+="+dirty"
+echo
+echo "pgbench through Sluice vs PgBouncer vs direct"
+echo "  sluice $git_rev (release), PostgreSQL $PG_VERSION (fsync=off), PgBouncer ${PGBOUNCER_VERSION:-not run} (transaction mode)"
+echo "  scale $SCALE, pool size $POOL_SIZE (Sluice --pool-size, PgBouncer default_pool_size), pool mode transaction"
+echo "  pgbench -n -T $DURATION -j min($JOBS,clients), sslmode=disable; median of $REPEAT run(s) per cell; $(nproc) CPU(s), all on this machine"
+echo "  Sluice role: pgbench, filter on pgbench_accounts: aid > {{ token.min_aid }} (min_aid=0)"
+echo
+hdr_fmt="%-8s %-9s %4s | %10s %10s %10s | %6s %6s | %9s %9s %9s\n"
+# shellcheck disable=SC2059
+printf "$hdr_fmt" script mode -c "direct" "pgbouncer" "sluice" "S/P" "S/D" "lat dir" "lat pgb" "lat slc"
+# shellcheck disable=SC2059
+printf "$hdr_fmt" "" "" "" "TPS" "TPS" "TPS" "TPS" "TPS" "ms" "ms" "ms"
+printf '%s\n' "--------------------------------------------------------------------------------------------------------"
+declare -A CHECK=()
+for script in $SCRIPTS; do
+    for mode in $MODES; do
+        for c in $CLIENTS; do
+            cell="$script|$mode|$c"
+            d_t=$(cell_value "$cell|direct" TPS)
+            p_t=$(cell_value "$cell|pgbouncer" TPS)
+            s_t=$(cell_value "$cell|sluice" TPS)
+            d_l=$(cell_value "$cell|direct" LAT)
+            p_l=$(cell_value "$cell|pgbouncer" LAT)
+            s_l=$(cell_value "$cell|sluice" LAT)
+            [[ " $TARGETS " == *" direct "* ]] || { d_t="-"; d_l="-"; }
+            [[ " $TARGETS " == *" pgbouncer "* ]] || { p_t="-"; p_l="-"; }
+            [[ " $TARGETS " == *" sluice "* ]] || { s_t="-"; s_l="-"; }
+            sp=$(ratio "$(num "$s_t")" "$(num "$p_t")")
+            sd=$(ratio "$(num "$s_t")" "$(num "$d_t")")
+            CHECK[$cell]="$sp|$sd"
+            # shellcheck disable=SC2059
+            printf "$hdr_fmt" "$(script_label "$script")" "$mode" "$c" "$d_t" "$p_t" "$s_t" \
+                "${sp:--}" "${sd:--}" "$d_l" "$p_l" "$s_l"
+        done
+    done
+done
+echo "S/P = Sluice TPS / PgBouncer TPS, S/D = Sluice TPS / direct TPS; n/a: PgBouncer $PGBOUNCER_VERSION cannot keep named prepared statements in transaction mode (needs >= 1.21)"
+echo
+
+verdict() { # ratio target -> PASS/BELOW/?
+    [[ -n $1 ]] || { echo "n/a"; return; }
+    awk -v r="$1" -v t="$2" 'BEGIN { print (r + 0 >= t + 0) ? "PASS" : "BELOW" }'
+}
+if [[ " $SCRIPTS " == *" select-only "* ]]; then
+    for mode in $MODES; do
+        cell="select-only|$mode|$max_clients"
+        IFS='|' read -r sp sd <<<"${CHECK[$cell]:-|}"
+        echo "target -S -c $max_clients -M $mode: Sluice/PgBouncer = ${sp:-n/a} (>= 1.00: $(verdict "$sp" 1.0)), Sluice/direct = ${sd:-n/a} (>= 0.85: $(verdict "$sd" 0.85))"
+    done
+fi
+
+if [[ -s $FAILURES ]]; then
+    echo
+    echo "Failed runs (matching lines of pgbench's output, with counts):"
+    cat "$FAILURES"
+fi
+if [[ -s $DENIALS ]]; then
+    echo
+    echo "Sluice denials and backend errors in the audit log ($(wc -l <"$DENIALS") lines; numbers shown as N):"
+    jq_ok=0
+    command -v jq >/dev/null && jq_ok=1
+    if ((jq_ok)); then
+        jq -r '"\(.decision) [\(.rule // "-")] \(.reason // "-") <- \(.statement // "-")"' "$DENIALS" 2>/dev/null |
+            sed -E 's/[0-9]+/N/g' | sort | uniq -c | sort -rn | head -n 20
+    else
+        sed -E 's/[0-9]+/N/g' "$DENIALS" | sort | uniq -c | sort -rn | head -n 20
+    fi
+fi
+if [[ -n $PERF_DIR && -f $PERF_DIR/perf.data ]]; then
+    perf report -i "$PERF_DIR/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
+        grep -v '^$' | head -n 300 >"$PERF_DIR/perf-report.txt" || true
+    echo
+    echo "perf profile of the Sluice process: $PERF_DIR/perf.data, summary in $PERF_DIR/perf-report.txt"
+fi

@@ -1,0 +1,403 @@
+//! Real PostgreSQL client programs through the gateway's PostgreSQL door, one test per client:
+//! psql (simple protocol), psycopg 3 (extended protocol, binary results, server-side prepared
+//! statements), asyncpg (prepared statements, binary) and node-postgres (simple, extended, named
+//! statements, binary). tokio-postgres is covered by `pg_door.rs`.
+//!
+//! Each client runs the program under `integration/clients/` with an `agent_support` token for
+//! acme. The program performs the same steps in its own idiom and prints a report, which is
+//! checked here with exact values by [`assert_report`]:
+//! - confined reads: the distinct tenants are `["acme"]`, acme has 10 customers, and a read by id
+//!   (prepared where the client can) sees acme's rows with exact prices and dates but not
+//!   globex's;
+//! - an allowed write with parameters: the acme row is updated (1 row), the globex row is not
+//!   (0 rows), and the backend confirms both;
+//! - denials with the policy's SQLSTATE (`DELETE`/`DROP`/`pg_read_file` 42501, a syntax error
+//!   42601), each followed by a query that must still answer on the same session.
+//!
+//! psql's report is built here from its output (its script is `psql_check.sql`); the others print
+//! JSON. A client that is not installed fails its test with what to install; a client that hangs
+//! is killed and fails its test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sluice_integration::rental::{seed_pg, ROLES};
+use sluice_integration::{shared_pg, Gateway, GatewayOptions};
+
+/// Debian's python packages (python3-psycopg, python3-asyncpg) install for this interpreter, which
+/// need not be the `python3` on `PATH`.
+const PYTHON: &str = "/usr/bin/python3";
+/// Statements every client must see denied, with the SQLSTATE the policy gives them.
+const DENIALS: [(&str, &str); 4] = [
+    ("DELETE FROM customers", "42501"),
+    ("DROP TABLE customers", "42501"),
+    ("SELECT pg_read_file('/etc/passwd')", "42501"),
+    ("SELEC 1", "42601"),
+];
+/// `SELECT count(*) FROM vehicles`, the query each denial is followed by.
+const VEHICLES: i64 = 12;
+/// A client program that runs longer than this is taken to hang.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
+/// Reservation 1 belongs to acme, reservation 16 to globex; both start with notes 'smooth'.
+const ACME_ROW: i32 = 1;
+const GLOBEX_ROW: i32 = 16;
+
+#[test]
+fn psql() {
+    require(
+        Command::new("psql").arg("--version"),
+        "psql: apt-get install postgresql-client",
+    );
+    let (gw, db) = gateway();
+    let token = gw.token("agent_support", Some("acme"), 600);
+    let output = run(
+        Command::new("psql")
+            .arg(gw.pg_dsn(&token))
+            .args(["-X", "-v", "ON_ERROR_STOP=0", "-f", "psql_check.sql"]),
+        "psql",
+    );
+    let report = psql_report(&output);
+    assert_report(&report, &db, "checked by psql");
+    // \d queries pg_catalog: answered or refused, psql must go on to the next step.
+    let describe = &report["extra"]["describe"];
+    let lines = describe["stdout"].as_array().unwrap();
+    let errors = describe["stderr"].as_array().unwrap();
+    assert!(
+        errors.is_empty() || errors.iter().all(|e| is_sqlstate_error(e.as_str().unwrap())),
+        "\\d failed uncleanly: {describe}"
+    );
+    assert!(!lines.is_empty() || !errors.is_empty(), "\\d printed nothing");
+    assert_eq!(report["extra"]["after_describe"], json!(VEHICLES), "{report:#}");
+}
+
+#[test]
+fn psycopg3() {
+    require(
+        Command::new(PYTHON).args(["-c", "import psycopg"]),
+        "psycopg 3 for /usr/bin/python3: apt-get install python3-psycopg",
+    );
+    let (gw, db) = gateway();
+    let token = gw.token("agent_support", Some("acme"), 600);
+    let report = json_report(
+        Command::new(PYTHON)
+            .arg("psycopg_check.py")
+            .arg(gw.pg_dsn(&token)),
+        "psycopg",
+    );
+    assert_report(&report, &db, "checked by psycopg");
+    assert_eq!(
+        report["extra"],
+        json!({
+            // The binary cursor really got binary columns back.
+            "binary_results": true,
+            // In a transaction the denial aborts it: the next statement is refused (25P02)
+            // until ROLLBACK, which undoes the update made before the denial.
+            "denied_in_transaction": "42501",
+            "next_statement_in_failed_transaction": "25P02",
+            "note_after_rollback": "child seat",
+        }),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn asyncpg() {
+    require(
+        Command::new(PYTHON).args(["-c", "import asyncpg"]),
+        "asyncpg for /usr/bin/python3: apt-get install python3-asyncpg",
+    );
+    let (gw, db) = gateway();
+    let token = gw.token("agent_support", Some("acme"), 600);
+    let report = json_report(
+        Command::new(PYTHON)
+            .arg("asyncpg_check.py")
+            .arg(gw.pg_url(&token)),
+        "asyncpg",
+    );
+    assert_report(&report, &db, "checked by asyncpg");
+    assert_eq!(
+        report["extra"],
+        json!({
+            "denied_in_transaction": "42501",
+            "note_after_rollback": "child seat",
+            // acme's reservations from 2025-03-01 over 100.00: ids 3, 4, 8, 10, 12.
+            "typed": [5, "1443.46", "2025-06-10"],
+        }),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn node_postgres() {
+    require(
+        Command::new("node").args(["-e", "require('pg')"]),
+        "node-postgres: apt-get install nodejs npm, then `npm ci` in integration/clients \
+         (./scripts/test does both)",
+    );
+    let (gw, db) = gateway();
+    let token = gw.token("agent_support", Some("acme"), 600);
+    let report = json_report(
+        Command::new("node")
+            .arg("node_pg_check.js")
+            .arg(gw.pg_url(&token)),
+        "node-postgres",
+    );
+    assert_report(&report, &db, "checked by node-postgres");
+    // Binary: int4 as a number, int8 as text, varchar as text, numeric as a number.
+    assert_eq!(
+        report["extra"],
+        json!({"binary_row": [3, "1", "child seat", 277.5]}),
+        "{report:#}"
+    );
+}
+
+/// A gateway in front of a freshly seeded rental database, and that database's name.
+fn gateway() -> (Gateway, String) {
+    let pg = shared_pg();
+    let db = seed_pg(pg).expect("seed");
+    let gw = Gateway::start_pg(&pg.url(&db), &db, ROLES, GatewayOptions::default())
+        .expect("gateway starts");
+    (gw, db)
+}
+
+/// The checks every client's report must pass; `note` is what the client wrote into acme's row.
+fn assert_report(report: &Value, db: &str, note: &str) {
+    let shown = format!("{report:#}");
+    assert_eq!(report["tenants"], json!(["acme"]), "{shown}");
+    assert_eq!(report["customers"], json!(10), "{shown}");
+    assert_eq!(
+        report["by_id"],
+        json!([
+            [1, "195.00", "2025-01-05", "smooth"],
+            null,
+            [3, "277.50", "2025-03-01", "child seat"],
+        ]),
+        "reads by id 1, 16 (globex), 3: {shown}"
+    );
+    assert_eq!(report["update_own"], json!(1), "{shown}");
+    assert_eq!(report["update_other"], json!(0), "{shown}");
+    assert_eq!(report["note_after"], json!(note), "{shown}");
+    assert_eq!(backend_notes(db, ACME_ROW).as_deref(), Some(note));
+    assert_eq!(backend_notes(db, GLOBEX_ROW).as_deref(), Some("smooth"));
+
+    let denials = report["denials"].as_array().expect("denials");
+    for (sql, state) in DENIALS {
+        let tried: Vec<&Value> = denials.iter().filter(|d| d["sql"] == sql).collect();
+        assert!(!tried.is_empty(), "{sql} was not tried: {shown}");
+        for d in tried {
+            assert_eq!(d["sqlstate"], json!(state), "{sql} ({}): {shown}", d["via"]);
+            assert_eq!(
+                d["then"],
+                json!(VEHICLES),
+                "session after {sql} ({}): {shown}",
+                d["via"]
+            );
+        }
+    }
+    for d in denials {
+        assert!(
+            DENIALS.iter().any(|(sql, _)| d["sql"] == *sql),
+            "unexpected step {d}"
+        );
+    }
+}
+
+/// Fails the test with an install hint when a client is missing.
+fn require(check: &mut Command, install: &str) {
+    let ok = check
+        .current_dir(clients_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "client missing: install {install} (./scripts/test installs the clients when missing)"
+    );
+}
+
+fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
+}
+
+/// Runs a client program in `integration/clients`, killing it if it hangs. Fails the test when
+/// it cannot start, hangs or exits non-zero.
+fn run(cmd: &mut Command, what: &str) -> Output {
+    let child = cmd
+        .current_dir(clients_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let output = match rx.recv_timeout(CLIENT_TIMEOUT) {
+        Ok(output) => output,
+        Err(_) => {
+            // SAFETY: kill has no memory effects; the child is not yet reaped, so the pid is
+            // still ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let output = rx.recv().expect("waiter thread").expect("wait");
+            panic!(
+                "{what} hung for {CLIENT_TIMEOUT:?} and was killed\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+    .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({})\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Runs a client program that prints one JSON report on stdout.
+fn json_report(cmd: &mut Command, what: &str) -> Value {
+    let output = run(cmd, what);
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what} did not print a JSON report ({e})\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Builds the common report from psql's output: `psql_check.sql` marks each step with `#<step>`
+/// on stdout and stderr, results land on stdout, errors on stderr.
+fn psql_report(output: &Output) -> Value {
+    let stdout = steps(&String::from_utf8_lossy(&output.stdout));
+    let stderr = steps(&String::from_utf8_lossy(&output.stderr));
+    let shown = format!("stdout: {stdout:#?}\nstderr: {stderr:#?}");
+    let out = |step: &str| -> &[String] {
+        stdout
+            .iter()
+            .find(|(name, _)| name == step)
+            .map(|(_, lines)| lines.as_slice())
+            .unwrap_or_else(|| panic!("psql never reached step {step}: {shown}"))
+    };
+    let err = |step: &str| -> Vec<String> {
+        let lines = stderr
+            .iter()
+            .find(|(name, _)| name == step)
+            .map(|(_, lines)| lines.as_slice())
+            .unwrap_or_default();
+        // "psql:psql_check.sql:42: ERROR:  42501" -> "ERROR:  42501"
+        lines
+            .iter()
+            .map(|l| match l.splitn(4, ':').collect::<Vec<_>>()[..] {
+                ["psql", _file, line, message] if line.parse::<u32>().is_ok() => {
+                    message.trim_start().to_string()
+                }
+                _ => l.clone(),
+            })
+            .collect()
+    };
+    let only = |step: &str| -> Value {
+        assert_eq!(err(step), Vec::<String>::new(), "errors in {step}: {shown}");
+        match out(step) {
+            [one] => one.parse::<i64>().map_or_else(|_| json!(one), |n| json!(n)),
+            other => panic!("step {step}: one line expected, got {other:?}: {shown}"),
+        }
+    };
+    let command_count = |step: &str| -> Value {
+        match only(step).as_str().and_then(|tag| tag.strip_prefix("UPDATE ")) {
+            Some(n) => json!(n.parse::<i64>().expect("row count")),
+            None => panic!("step {step}: no UPDATE tag: {shown}"),
+        }
+    };
+    let by_id = |id: i64| -> Value {
+        let step = format!("by_id {id}");
+        assert_eq!(err(&step), Vec::<String>::new(), "{shown}");
+        match out(&step) {
+            [] => Value::Null,
+            [row] => {
+                let cols: Vec<&str> = row.split('|').collect();
+                let [rid, price, date, notes] = cols[..] else {
+                    panic!("step {step}: {row}")
+                };
+                json!([rid.parse::<i64>().unwrap(), price, date, notes])
+            }
+            other => panic!("step {step}: {other:?}"),
+        }
+    };
+    let denials: Vec<Value> = DENIALS
+        .iter()
+        .map(|(sql, _)| {
+            let step = format!("deny {sql}");
+            let state = match &err(&step)[..] {
+                [one] if is_sqlstate_error(one) => json!(one.trim_start_matches("ERROR:").trim()),
+                other => panic!("step {step}: one SQLSTATE error expected, got {other:?}"),
+            };
+            let then = match out(&step) {
+                [n] => json!(n.parse::<i64>().unwrap_or(-1)),
+                other => panic!("step {step}: one result line expected, got {other:?}"),
+            };
+            json!({"sql": sql, "via": "simple", "sqlstate": state, "then": then})
+        })
+        .collect();
+    json!({
+        "client": "psql",
+        "tenants": out("tenants"),
+        "customers": only("customers"),
+        "by_id": [by_id(1), by_id(16), by_id(3)],
+        "update_own": command_count("update_own"),
+        "update_other": command_count("update_other"),
+        "note_after": only("note_after"),
+        "denials": denials,
+        "extra": {
+            "describe": {"stdout": out("describe"), "stderr": err("describe")},
+            "after_describe": only("after_describe"),
+        },
+    })
+}
+
+/// Splits output into `(step, lines)` at marker lines `#<step>`; blank lines are dropped.
+fn steps(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match (line.strip_prefix('#'), steps.last_mut()) {
+            (Some(step), _) => steps.push((step.to_string(), Vec::new())),
+            (None, Some((_, lines))) => lines.push(line.to_string()),
+            (None, None) => {} // before the first step: psql's own messages, if any
+        }
+    }
+    steps
+}
+
+/// `ERROR:  42501`, as psql prints an error with `VERBOSITY sqlstate`.
+fn is_sqlstate_error(line: &str) -> bool {
+    line.strip_prefix("ERROR:")
+        .map(str::trim)
+        .is_some_and(|s| s.len() == 5 && s.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// Reservation `id`'s notes, read from the backend directly (not through the gateway).
+fn backend_notes(db: &str, id: i32) -> Option<String> {
+    let url = shared_pg().url(db);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connects to the backend");
+        tokio::spawn(conn);
+        client
+            .query_one("SELECT notes FROM reservations WHERE id = $1", &[&id])
+            .await
+            .expect("reads the backend")
+            .get(0)
+    })
+}
