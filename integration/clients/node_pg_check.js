@@ -5,8 +5,7 @@
 //
 // node-postgres sends a query without parameters over the simple protocol and one with
 // parameters, a name (a prepared statement it parses once and reuses) or `queryMode: 'extended'`
-// over the extended protocol; `binary: true` asks for binary results. Denials are tried both
-// ways. The report's keys are the ones integration/tests/pg_clients.rs checks for every client;
+// over the extended protocol. Denials are tried both ways. The report's keys are the ones integration/tests/pg_clients.rs checks for every client;
 // `extra` holds what only this client does. An unexpected error ends the script non-zero, which
 // fails the test.
 'use strict';
@@ -33,15 +32,22 @@ async function scalar(client, query) {
   return res.rows[0][0];
 }
 
-// Runs a statement that must be denied; returns its SQLSTATE and a query run after it.
-async function denial(client, sql, via) {
-  let sqlstate = null;
+// The SQLSTATE a query fails with, or null when it succeeds.
+async function sqlstateOf(query) {
   try {
-    await client.query(via === 'simple' ? sql : { text: sql, queryMode: 'extended' });
+    await query;
+    return null;
   } catch (e) {
     if (!e.code) throw e; // not a server error
-    sqlstate = e.code;
+    return e.code;
   }
+}
+
+// Runs a statement that must be denied; returns its SQLSTATE and a query run after it.
+async function denial(client, sql, via) {
+  const sqlstate = await sqlstateOf(
+    client.query(via === 'simple' ? sql : { text: sql, queryMode: 'extended' }),
+  );
   return { sql, via, sqlstate, then: await scalar(client, { text: VEHICLES }) };
 }
 
@@ -82,14 +88,32 @@ async function main(url) {
       }
     }
 
-    // Binary results: node-postgres decodes int4, int8 (as text), numeric and text-like types.
-    const binary = await client.query({
-      text: 'SELECT id, count(*) OVER () AS n, notes, price FROM reservations WHERE id = $1',
-      values: [3],
-      binary: true,
-      rowMode: 'array',
+    // A parameter cannot reach the other tenant's rows.
+    const globex = await scalar(client, {
+      text: 'SELECT count(*)::int FROM customers WHERE tenant_id = $1',
+      values: ['globex'],
     });
-    report.extra = { binary_row: binary.rows[0] };
+
+    // A denial inside a transaction aborts it, as a server error would.
+    await client.query('BEGIN');
+    await client.query("UPDATE reservations SET notes = 'in a transaction' WHERE id = $1", [3]);
+    const deniedInTx = await sqlstateOf(client.query('DELETE FROM customers', []));
+    const nextInTx = await sqlstateOf(client.query('SELECT 1'));
+    await client.query('ROLLBACK');
+    const note = await scalar(client, {
+      text: 'SELECT notes FROM reservations WHERE id = $1',
+      values: [3],
+    });
+
+    // node-postgres has a `binary: true` query option, but its protocol parser decodes every
+    // field as UTF-8 text, so binary integers come back corrupted or crash its parsers
+    // (brianc/node-postgres#3495): binary results are covered by psycopg and asyncpg instead.
+    report.extra = {
+      globex_customers: globex,
+      denied_in_transaction: deniedInTx,
+      next_statement_in_failed_transaction: nextInTx,
+      note_after_rollback: note,
+    };
   } finally {
     await client.end();
   }

@@ -54,9 +54,13 @@ fn psql() {
     let (gw, db) = gateway();
     let token = gw.token("agent_support", Some("acme"), 600);
     let output = run(
-        Command::new("psql")
-            .arg(gw.pg_dsn(&token))
-            .args(["-X", "-v", "ON_ERROR_STOP=0", "-f", "psql_check.sql"]),
+        Command::new("psql").arg(gw.pg_dsn(&token)).args([
+            "-X",
+            "-v",
+            "ON_ERROR_STOP=0",
+            "-f",
+            "psql_check.sql",
+        ]),
         "psql",
     );
     let report = psql_report(&output);
@@ -66,11 +70,21 @@ fn psql() {
     let lines = describe["stdout"].as_array().unwrap();
     let errors = describe["stderr"].as_array().unwrap();
     assert!(
-        errors.is_empty() || errors.iter().all(|e| is_sqlstate_error(e.as_str().unwrap())),
+        errors.is_empty()
+            || errors
+                .iter()
+                .all(|e| is_sqlstate_error(e.as_str().unwrap())),
         "\\d failed uncleanly: {describe}"
     );
-    assert!(!lines.is_empty() || !errors.is_empty(), "\\d printed nothing");
-    assert_eq!(report["extra"]["after_describe"], json!(VEHICLES), "{report:#}");
+    assert!(
+        !lines.is_empty() || !errors.is_empty(),
+        "\\d printed nothing"
+    );
+    assert_eq!(
+        report["extra"]["after_describe"],
+        json!(VEHICLES),
+        "{report:#}"
+    );
 }
 
 #[test]
@@ -311,7 +325,10 @@ fn psql_report(output: &Output) -> Value {
         }
     };
     let command_count = |step: &str| -> Value {
-        match only(step).as_str().and_then(|tag| tag.strip_prefix("UPDATE ")) {
+        match only(step)
+            .as_str()
+            .and_then(|tag| tag.strip_prefix("UPDATE "))
+        {
             Some(n) => json!(n.parse::<i64>().expect("row count")),
             None => panic!("step {step}: no UPDATE tag: {shown}"),
         }

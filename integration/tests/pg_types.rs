@@ -53,7 +53,10 @@ async fn client(url: &str) -> tokio_postgres::Client {
 }
 
 async fn binary(c: &tokio_postgres::Client, sql: &str) -> Vec<(Vec<Type>, Vec<Raw>)> {
-    let rows = c.query(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    let rows = c
+        .query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
     rows.iter()
         .map(|r| {
             let types = r.columns().iter().map(|c| c.type_().clone()).collect();
@@ -68,7 +71,9 @@ async fn text(c: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>>
         .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
         .iter()
         .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
             _ => None,
         })
         .collect()
@@ -116,10 +121,25 @@ async fn every_common_type_is_identical_to_a_direct_connection() {
         .await
         .unwrap();
     assert_eq!(n, 1);
-    let back = text(&direct, "SELECT i2, i4, i8, f4, f8, b, t, encode(by, 'hex'), jb, ai FROM typed WHERE id = 3").await;
-    let expect: Vec<Option<String>> = ["-7", "42", "-9000000000", "1.5", "2.25", "t", "naïve 'x' \\ y", "0001ff", r#"{"k": [1, "two"]}"#, "{1,NULL,3}"]
-        .iter()
-        .map(|s| Some(s.to_string()))
-        .collect();
+    let back = text(
+        &direct,
+        "SELECT i2, i4, i8, f4, f8, b, t, encode(by, 'hex'), jb, ai FROM typed WHERE id = 3",
+    )
+    .await;
+    let expect: Vec<Option<String>> = [
+        "-7",
+        "42",
+        "-9000000000",
+        "1.5",
+        "2.25",
+        "t",
+        "naïve 'x' \\ y",
+        "0001ff",
+        r#"{"k": [1, "two"]}"#,
+        "{1,NULL,3}",
+    ]
+    .iter()
+    .map(|s| Some(s.to_string()))
+    .collect();
     assert_eq!(back, vec![expect]);
 }

@@ -129,12 +129,9 @@ pub async fn start(config: ServeConfig) -> Result<Running> {
             },
             gate.clone(),
             audit.clone(),
-        );
-        doors.push(tokio::spawn(door.serve(
-            listener,
             shutdown_rx.clone(),
-            config.drain_timeout,
-        )));
+        );
+        doors.push(tokio::spawn(door.serve(listener, config.drain_timeout)));
     }
     anyhow::ensure!(
         !doors.is_empty(),

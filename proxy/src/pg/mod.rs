@@ -68,6 +68,8 @@ pub struct PgDoor {
     cancels: Mutex<HashMap<i32, (i32, std::sync::Weak<CancelSlot>)>>,
     clients: Arc<tokio::sync::Semaphore>,
     max_clients: usize,
+    /// Turns true when the gateway shuts down: idle sessions end, busy ones finish first.
+    shutdown: watch::Receiver<bool>,
 }
 
 /// The backend a client's CancelRequest goes to, if any, right now.
@@ -89,7 +91,12 @@ impl CancelSlot {
 }
 
 impl PgDoor {
-    pub fn new(config: PgDoorConfig, gate: Arc<Gate>, audit: Audit) -> Arc<PgDoor> {
+    pub fn new(
+        config: PgDoorConfig,
+        gate: Arc<Gate>,
+        audit: Audit,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<PgDoor> {
         Arc::new(PgDoor {
             gate,
             audit,
@@ -103,17 +110,14 @@ impl PgDoor {
             cancels: Mutex::new(HashMap::new()),
             clients: Arc::new(tokio::sync::Semaphore::new(config.max_clients)),
             max_clients: config.max_clients,
+            shutdown,
         })
     }
 
     /// Accepts clients until `shutdown` turns true, then waits for open sessions to end, at
     /// most `drain`; sessions still open then are closed.
-    pub async fn serve(
-        self: Arc<Self>,
-        listener: TcpListener,
-        mut shutdown: watch::Receiver<bool>,
-        drain: Duration,
-    ) {
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, drain: Duration) {
+        let mut shutdown = self.shutdown.clone();
         let mut sessions = tokio::task::JoinSet::new();
         loop {
             tokio::select! {

@@ -62,10 +62,6 @@ impl Pools {
         }
     }
 
-    pub fn target(&self) -> &BackendTarget {
-        &self.target
-    }
-
     fn pool(&self, profile: &Profile) -> managed::Pool<Connector> {
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         pools
@@ -90,25 +86,20 @@ impl Pools {
             create: Some(self.target.connect_timeout),
             recycle: Some(Duration::from_secs(5)),
         };
-        loop {
-            match pool.timeout_get(&timeouts).await {
-                Ok(conn) => return Ok(conn),
-                Err(managed::PoolError::Backend(e)) => return Err(AcquireError::Backend(e)),
-                Err(managed::PoolError::Timeout(managed::TimeoutType::Wait)) => {
-                    return Err(AcquireError::Timeout(self.acquire_timeout, self.size))
-                }
-                Err(managed::PoolError::Timeout(_)) => {
-                    return Err(AcquireError::Backend(BackendError::ConnectTimeout(
-                        format!("{}:{}", self.target.host, self.target.port),
-                    )))
-                }
-                // A connection that failed its recycle check is dropped by deadpool; try again.
-                Err(managed::PoolError::PostCreateHook(_))
-                | Err(managed::PoolError::Closed)
-                | Err(managed::PoolError::NoRuntimeSpecified) => {
-                    return Err(AcquireError::Backend(BackendError::Protocol("pool setup")))
-                }
+        match pool.timeout_get(&timeouts).await {
+            Ok(conn) => Ok(conn),
+            Err(managed::PoolError::Backend(e)) => Err(AcquireError::Backend(e)),
+            Err(managed::PoolError::Timeout(managed::TimeoutType::Wait)) => {
+                Err(AcquireError::Timeout(self.acquire_timeout, self.size))
             }
+            Err(managed::PoolError::Timeout(_)) => Err(AcquireError::Backend(
+                BackendError::ConnectTimeout(format!("{}:{}", self.target.host, self.target.port)),
+            )),
+            Err(
+                managed::PoolError::PostCreateHook(_)
+                | managed::PoolError::Closed
+                | managed::PoolError::NoRuntimeSpecified,
+            ) => Err(AcquireError::Backend(BackendError::Protocol("pool setup"))),
         }
     }
 

@@ -173,7 +173,21 @@ impl Session {
             if let Err(e) = self.flush_client().await {
                 return End::Gateway(format!("client write failed: {e}"));
             }
-            let frame = match self.client.next().await {
+            let idle =
+                self.backend.as_ref().is_none_or(|b| b.status == b'I') && self.expect.is_empty();
+            let next = if idle {
+                let mut shutdown = self.door.shutdown.clone();
+                tokio::select! {
+                    f = self.client.next() => f,
+                    _ = async { let _ = shutdown.wait_for(|down| *down).await; } => {
+                        return self.fatal(PgError::fatal("57P01", "the gateway is shutting down")
+                            .hint("reconnect: another gateway instance, or this one after its restart, will serve you")).await;
+                    }
+                }
+            } else {
+                self.client.next().await
+            };
+            let frame = match next {
                 Ok(f) => f,
                 Err(FrameError::Closed) => return End::Client,
                 Err(FrameError::TooLarge { len, limit }) => {
