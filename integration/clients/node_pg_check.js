@@ -97,7 +97,7 @@ async function main(url) {
     // A denial inside a transaction aborts it, as a server error would.
     await client.query('BEGIN');
     await client.query("UPDATE reservations SET notes = 'in a transaction' WHERE id = $1", [3]);
-    const deniedInTx = await sqlstateOf(client.query('DELETE FROM customers', []));
+    const deniedInTx = await sqlstateOf(client.query({ text: 'DELETE FROM customers', queryMode: 'extended' }));
     const nextInTx = await sqlstateOf(client.query('SELECT 1'));
     await client.query('ROLLBACK');
     const note = await scalar(client, {

@@ -211,3 +211,44 @@ async fn expired_and_revoked_tokens_stop_working_on_open_sessions() {
         }
     }
 }
+
+/// Transaction mode with fewer backends than clients: a client's prepared statements follow it
+/// to whichever backend serves it (re-prepared there when missing), and a statement prepared
+/// for one tenant is never run for another, though both send the same SQL text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_follow_clients_across_backends_without_crossing_tenants() {
+    let gw = gateway(GatewayOptions {
+        pool_size: 2,
+        ..Default::default()
+    });
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let tenant = if i % 2 == 0 { "acme" } else { "globex" };
+        let url = gw.pg_url(&gw.token("agent_readonly", Some(tenant), 600));
+        tasks.push(tokio::spawn(async move {
+            let (mut c, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+            tokio::spawn(conn);
+            let stmt = c
+                .prepare(
+                    "SELECT tenant_id, count(*) FROM customers WHERE id > $1 GROUP BY tenant_id",
+                )
+                .await
+                .unwrap();
+            for round in 0..15 {
+                let rows = if round % 3 == 0 {
+                    let tx = c.transaction().await.unwrap();
+                    let rows = tx.query(&stmt, &[&0i32]).await.unwrap();
+                    tx.commit().await.unwrap();
+                    rows
+                } else {
+                    c.query(&stmt, &[&0i32]).await.unwrap()
+                };
+                let seen: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+                assert_eq!(seen, vec![tenant.to_string()], "client {i} round {round}");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}

@@ -161,7 +161,7 @@ impl BackendConn {
         let addr = stream.peer_addr()?;
         let (r, w) = stream.into_split();
         let mut conn = BackendConn {
-            reader: FrameReader::new(r, BACKEND_FRAME_LIMIT),
+            reader: FrameReader::new(r, BACKEND_FRAME_LIMIT, 16 * 1024),
             writer: w,
             pid: 0,
             secret: 0,

@@ -43,10 +43,12 @@ pub struct FrameReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
-    pub fn new(inner: R, limit: usize) -> Self {
+    /// `capacity`: the buffer to start with. It grows for large messages; idle clients keep a
+    /// small one, which is what lets one gateway hold many of them.
+    pub fn new(inner: R, limit: usize, capacity: usize) -> Self {
         FrameReader {
             inner,
-            buf: BytesMut::with_capacity(16 * 1024),
+            buf: BytesMut::with_capacity(capacity),
             limit,
         }
     }

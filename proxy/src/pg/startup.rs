@@ -76,7 +76,7 @@ async fn startup(
     stream: TcpStream,
     peer: SocketAddr,
 ) -> Result<Started, String> {
-    let mut reader = FrameReader::new(ClientStream::Plain(stream), CLIENT_FRAME_LIMIT);
+    let mut reader = FrameReader::new(ClientStream::Plain(stream), CLIENT_FRAME_LIMIT, 512);
     let mut packet;
     loop {
         packet = reader
@@ -104,7 +104,8 @@ async fn startup(
                     .accept(tcp)
                     .await
                     .map_err(|e| format!("TLS handshake: {e}"))?;
-                reader = FrameReader::new(ClientStream::Tls(Box::new(tls)), CLIENT_FRAME_LIMIT);
+                reader =
+                    FrameReader::new(ClientStream::Tls(Box::new(tls)), CLIENT_FRAME_LIMIT, 512);
             }
             GSSENC_REQUEST => {
                 reader
