@@ -53,6 +53,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// Changes the largest frame accepted from now on.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
     /// Bytes already read from the socket but not yet returned as frames.
     pub fn buffered(&self) -> usize {
         self.buf.len()

@@ -38,6 +38,8 @@ use crate::audit::{now_rfc3339, AuditEvent};
 const FAILING_SQL: &str = "sluice denied this statement";
 /// Above this many statements prepared on one backend connection, it is reset before reuse.
 const MAX_PREPARED_PER_BACKEND: usize = 1000;
+/// A client that reads nothing for this long while results wait is disconnected.
+const CLIENT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Flush output to the client once this much is buffered.
 const FLUSH_AT: usize = 64 * 1024;
 
@@ -974,8 +976,20 @@ impl Session {
             return Ok(());
         }
         let stream = self.client.get_mut();
-        stream.write_all(&self.out).await?;
-        stream.flush().await?;
+        // A client that stops reading would hold its backend connection forever.
+        let write = async {
+            stream.write_all(&self.out).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(CLIENT_WRITE_TIMEOUT, write).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the client did not read its results for 60 s",
+                ))
+            }
+        }
         self.out.clear();
         Ok(())
     }

@@ -30,6 +30,8 @@ const STARTUP_LIMIT: usize = 10_000;
 /// Largest message from an authenticated client: statements are at most 1 MiB, parameters may
 /// be larger (bytea).
 const CLIENT_FRAME_LIMIT: usize = 64 << 20;
+/// Largest message before authentication (the password message carrying the token).
+const AUTH_FRAME_LIMIT: usize = 16 * 1024;
 /// A client has this long from connecting to being authenticated.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -76,7 +78,7 @@ async fn startup(
     stream: TcpStream,
     peer: SocketAddr,
 ) -> Result<Started, String> {
-    let mut reader = FrameReader::new(ClientStream::Plain(stream), CLIENT_FRAME_LIMIT, 512);
+    let mut reader = FrameReader::new(ClientStream::Plain(stream), AUTH_FRAME_LIMIT, 512);
     let mut packet;
     loop {
         packet = reader
@@ -104,8 +106,7 @@ async fn startup(
                     .accept(tcp)
                     .await
                     .map_err(|e| format!("TLS handshake: {e}"))?;
-                reader =
-                    FrameReader::new(ClientStream::Tls(Box::new(tls)), CLIENT_FRAME_LIMIT, 512);
+                reader = FrameReader::new(ClientStream::Tls(Box::new(tls)), AUTH_FRAME_LIMIT, 512);
             }
             GSSENC_REQUEST => {
                 reader
@@ -300,6 +301,7 @@ async fn startup(
     write(&mut reader, &out).await?;
 
     door.audit.record(connect_event.clone()).await;
+    reader.set_limit(CLIENT_FRAME_LIMIT);
     let info = ClientInfo {
         claims,
         user,
