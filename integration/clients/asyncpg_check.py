@@ -77,7 +77,9 @@ async def main(url):
         denied_in_tx = None
         try:
             async with conn.transaction():
-                await conn.execute("UPDATE reservations SET notes = 'in a transaction' WHERE id = 3")
+                await conn.execute(
+                    "UPDATE reservations SET notes = 'in a transaction' WHERE id = 3"
+                )
                 await conn.fetch("DELETE FROM customers")
         except asyncpg.PostgresError as e:
             denied_in_tx = e.sqlstate

@@ -5,9 +5,9 @@
 //
 // node-postgres sends a query without parameters over the simple protocol and one with
 // parameters, a name (a prepared statement it parses once and reuses) or `queryMode: 'extended'`
-// over the extended protocol. Denials are tried both ways. The report's keys are the ones integration/tests/pg_clients.rs checks for every client;
-// `extra` holds what only this client does. An unexpected error ends the script non-zero, which
-// fails the test.
+// over the extended protocol. Denials are tried both ways. The report's keys are the ones
+// integration/tests/pg_clients.rs checks for every client; `extra` holds what only this client
+// does. An unexpected error ends the script non-zero, which fails the test.
 'use strict';
 
 const { Client, types } = require('pg');
@@ -97,7 +97,9 @@ async function main(url) {
     // A denial inside a transaction aborts it, as a server error would.
     await client.query('BEGIN');
     await client.query("UPDATE reservations SET notes = 'in a transaction' WHERE id = $1", [3]);
-    const deniedInTx = await sqlstateOf(client.query({ text: 'DELETE FROM customers', queryMode: 'extended' }));
+    const deniedInTx = await sqlstateOf(
+      client.query({ text: 'DELETE FROM customers', queryMode: 'extended' }),
+    );
     const nextInTx = await sqlstateOf(client.query('SELECT 1'));
     await client.query('ROLLBACK');
     const note = await scalar(client, {

@@ -23,7 +23,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn main() -> Result<()> {
-    let n: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(10_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(10_000);
     raise_fd_limit(n)?;
     let bin = sluice_bin()?;
     let pg = PgServer::start()?;
@@ -34,7 +38,17 @@ fn main() -> Result<()> {
     std::fs::write(dir.path().join("roles.yaml"), ROLES)?;
     let token = String::from_utf8(
         Command::new(&bin)
-            .args(["token", "create", "--role", "agent_readonly", "--tenant-id", "acme", "--expires-in", "1h", "--key"])
+            .args([
+                "token",
+                "create",
+                "--role",
+                "agent_readonly",
+                "--tenant-id",
+                "acme",
+                "--expires-in",
+                "1h",
+                "--key",
+            ])
             .arg(keys.join("issuer.key"))
             .output()?
             .stdout,
@@ -64,7 +78,10 @@ fn main() -> Result<()> {
         .to_string();
     let pid = gw.id();
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let result = rt.block_on(async {
         // One real statement first, so the pool and caches exist in both measurements.
         let mut first = connect(&addr, &db, &token).await?;
@@ -76,7 +93,11 @@ fn main() -> Result<()> {
         let mut pending = tokio::task::JoinSet::new();
         for i in 0..n {
             let (addr, db, token) = (addr.clone(), db.clone(), token.clone());
-            pending.spawn(async move { connect(&addr, &db, &token).await.with_context(|| format!("client {i}")) });
+            pending.spawn(async move {
+                connect(&addr, &db, &token)
+                    .await
+                    .with_context(|| format!("client {i}"))
+            });
             if pending.len() >= 200 {
                 clients.push(pending.join_next().await.context("join")???);
             }
@@ -91,9 +112,15 @@ fn main() -> Result<()> {
         simple_query(&mut clients[n / 2], "SELECT count(*) FROM vehicles").await?;
         let per_conn = (after.saturating_sub(before)) as f64 * 1024.0 / n as f64;
         println!("idle clients:            {n}");
-        println!("connect+auth time:       {:.1} s", connect_time.as_secs_f64());
+        println!(
+            "connect+auth time:       {:.1} s",
+            connect_time.as_secs_f64()
+        );
         println!("gateway RSS before:      {:.1} MiB", before as f64 / 1024.0);
-        println!("gateway RSS with clients:{:>6.1} MiB", after as f64 / 1024.0);
+        println!(
+            "gateway RSS with clients:{:>6.1} MiB",
+            after as f64 / 1024.0
+        );
         println!("per idle client:         {:.1} KiB", per_conn / 1024.0);
         let verdict = if after < 160 * 1000 { "PASS" } else { "ABOVE" };
         println!("target (< 160 MB with 10,000 idle clients): {verdict}");
@@ -150,7 +177,10 @@ async fn read_message(s: &mut TcpStream) -> Result<(u8, Vec<u8>)> {
 async fn expect_auth_request(s: &mut TcpStream) -> Result<()> {
     let (tag, body) = read_message(s).await?;
     if tag != b'R' || body[..4] != 3i32.to_be_bytes() {
-        bail!("expected a cleartext password request, got {:?}", tag as char);
+        bail!(
+            "expected a cleartext password request, got {:?}",
+            tag as char
+        );
     }
     Ok(())
 }
@@ -168,12 +198,22 @@ async fn read_until_ready(s: &mut TcpStream) -> Result<()> {
 
 fn rss_kib(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("VmRSS")?;
-    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("VmRSS")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("VmRSS value")?
+        .parse()?)
 }
 
 fn raise_fd_limit(n: usize) -> Result<()> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
@@ -185,7 +225,10 @@ fn raise_fd_limit(n: usize) -> Result<()> {
         }
     }
     if (lim.rlim_cur as usize) < n + 200 {
-        bail!("the open-file limit ({}) is too low for {n} clients; raise it (ulimit -Hn)", lim.rlim_cur);
+        bail!(
+            "the open-file limit ({}) is too low for {n} clients; raise it (ulimit -Hn)",
+            lim.rlim_cur
+        );
     }
     Ok(())
 }
@@ -196,7 +239,11 @@ fn sluice_bin() -> Result<PathBuf> {
     }
     // This example runs from <target>/release/examples/idle_memory.
     let exe = std::env::current_exe()?;
-    let bin = exe.parent().and_then(|p| p.parent()).context("target dir")?.join("sluice");
+    let bin = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .context("target dir")?
+        .join("sluice");
     if !bin.exists() {
         bail!("{} not found: run `cargo build --release -p sluice-proxy --bin sluice` first, or set SLUICE_BIN", bin.display());
     }

@@ -1,22 +1,27 @@
 //! Real PostgreSQL client programs through the gateway's PostgreSQL door, one test per client:
 //! psql (simple protocol), psycopg 3 (extended protocol, binary results, server-side prepared
-//! statements), asyncpg (prepared statements, binary) and node-postgres (simple, extended, named
-//! statements, binary). tokio-postgres is covered by `pg_door.rs`.
+//! statements), asyncpg (prepared statements, binary results) and node-postgres (simple and
+//! extended protocol, named statements). tokio-postgres is covered by `pg_door.rs`.
 //!
-//! Each client runs the program under `integration/clients/` with an `agent_support` token for
-//! acme. The program performs the same steps in its own idiom and prints a report, which is
-//! checked here with exact values by [`assert_report`]:
+//! Each test runs a program from `integration/clients/` with an `agent_support` token for acme.
+//! The program performs the same steps in its client's idiom and prints a report, which
+//! [`Fixture::assert_report`] checks with exact values:
 //! - confined reads: the distinct tenants are `["acme"]`, acme has 10 customers, and a read by id
-//!   (prepared where the client can) sees acme's rows with exact prices and dates but not
-//!   globex's;
+//!   (prepared where the client can) returns acme's rows with exact prices and dates and nothing
+//!   for globex's;
 //! - an allowed write with parameters: the acme row is updated (1 row), the globex row is not
-//!   (0 rows), and the backend confirms both;
+//!   (0 rows), and the backend, read directly, confirms both;
 //! - denials with the policy's SQLSTATE (`DELETE`/`DROP`/`pg_read_file` 42501, a syntax error
 //!   42601), each followed by a query that must still answer on the same session.
 //!
-//! psql's report is built here from its output (its script is `psql_check.sql`); the others print
-//! JSON. A client that is not installed fails its test with what to install; a client that hangs
-//! is killed and fails its test.
+//! Each test also checks what only its client does (psql's `\d`, denials inside transactions,
+//! typed parameters). psql's report is built here from its output (its script is
+//! `psql_check.sql`); the other programs print JSON. A client that is not installed fails its test
+//! with what to install; a client that hangs is killed and fails its test.
+//!
+//! Statements the client libraries send on their own work too: psycopg's `DEALLOCATE` (answered
+//! by the gateway) and asyncpg's pool reset. asyncpg's type introspection (a pg_catalog query,
+//! for result types it has no codec for) is denied cleanly: a known limit, asserted as such.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -51,10 +56,9 @@ fn psql() {
         Command::new("psql").arg("--version"),
         "psql: apt-get install postgresql-client",
     );
-    let (gw, db) = gateway();
-    let token = gw.token("agent_support", Some("acme"), 600);
+    let f = Fixture::start();
     let output = run(
-        Command::new("psql").arg(gw.pg_dsn(&token)).args([
+        Command::new("psql").arg(f.dsn()).args([
             "-X",
             "-v",
             "ON_ERROR_STOP=0",
@@ -64,16 +68,15 @@ fn psql() {
         "psql",
     );
     let report = psql_report(&output);
-    assert_report(&report, &db, "checked by psql");
+    f.assert_report(&report, "checked by psql");
     // \d queries pg_catalog: answered or refused, psql must go on to the next step.
     let describe = &report["extra"]["describe"];
     let lines = describe["stdout"].as_array().unwrap();
     let errors = describe["stderr"].as_array().unwrap();
     assert!(
-        errors.is_empty()
-            || errors
-                .iter()
-                .all(|e| is_sqlstate_error(e.as_str().unwrap())),
+        errors
+            .iter()
+            .all(|e| is_sqlstate_error(e.as_str().unwrap())),
         "\\d failed uncleanly: {describe}"
     );
     assert!(
@@ -89,19 +92,9 @@ fn psql() {
 
 #[test]
 fn psycopg3() {
-    require(
-        Command::new(PYTHON).args(["-c", "import psycopg"]),
-        "psycopg 3 for /usr/bin/python3: apt-get install python3-psycopg",
-    );
-    let (gw, db) = gateway();
-    let token = gw.token("agent_support", Some("acme"), 600);
-    let report = json_report(
-        Command::new(PYTHON)
-            .arg("psycopg_check.py")
-            .arg(gw.pg_dsn(&token)),
-        "psycopg",
-    );
-    assert_report(&report, &db, "checked by psycopg");
+    let f = Fixture::start();
+    let report = python_report(PSYCOPG, "psycopg_check.py", &f.dsn());
+    f.assert_report(&report, "checked by psycopg");
     assert_eq!(
         report["extra"],
         json!({
@@ -119,19 +112,9 @@ fn psycopg3() {
 
 #[test]
 fn asyncpg() {
-    require(
-        Command::new(PYTHON).args(["-c", "import asyncpg"]),
-        "asyncpg for /usr/bin/python3: apt-get install python3-asyncpg",
-    );
-    let (gw, db) = gateway();
-    let token = gw.token("agent_support", Some("acme"), 600);
-    let report = json_report(
-        Command::new(PYTHON)
-            .arg("asyncpg_check.py")
-            .arg(gw.pg_url(&token)),
-        "asyncpg",
-    );
-    assert_report(&report, &db, "checked by asyncpg");
+    let f = Fixture::start();
+    let report = python_report(ASYNCPG, "asyncpg_check.py", &f.url());
+    f.assert_report(&report, "checked by asyncpg");
     assert_eq!(
         report["extra"],
         json!({
@@ -148,18 +131,14 @@ fn asyncpg() {
 fn node_postgres() {
     require(
         Command::new("node").args(["-e", "require('pg')"]),
-        "node-postgres: apt-get install nodejs npm, then `npm ci` in integration/clients \
-         (./scripts/test does both)",
+        "node-postgres: apt-get install nodejs npm, then `npm ci` in integration/clients",
     );
-    let (gw, db) = gateway();
-    let token = gw.token("agent_support", Some("acme"), 600);
+    let f = Fixture::start();
     let report = json_report(
-        Command::new("node")
-            .arg("node_pg_check.js")
-            .arg(gw.pg_url(&token)),
-        "node-postgres",
+        Command::new("node").arg("node_pg_check.js").arg(f.url()),
+        "node_pg_check.js",
     );
-    assert_report(&report, &db, "checked by node-postgres");
+    f.assert_report(&report, "checked by node-postgres");
     assert_eq!(
         report["extra"],
         json!({
@@ -172,55 +151,141 @@ fn node_postgres() {
     );
 }
 
-/// A gateway in front of a freshly seeded rental database, and that database's name.
-fn gateway() -> (Gateway, String) {
-    let pg = shared_pg();
-    let db = seed_pg(pg).expect("seed");
-    let gw = Gateway::start_pg(&pg.url(&db), &db, ROLES, GatewayOptions::default())
-        .expect("gateway starts");
-    (gw, db)
+/// psycopg manages its prepared-statement cache with `DEALLOCATE ALL` after every ROLLBACK and
+/// `DEALLOCATE <name>` on eviction; both must work for a connection with prepared statements.
+#[test]
+fn psycopg3_prepared_statement_cache() {
+    let f = Fixture::start();
+    let report = python_report(PSYCOPG, "psycopg_machinery_check.py", &f.dsn());
+    let ok = |result: Value| json!({"result": result, "sqlstate": null, "then": VEHICLES});
+    assert_eq!(
+        report,
+        json!({
+            "rollback_with_prepared_statements": ok(Value::Null),
+            "cache_eviction": [ok(json!(12)), ok(json!(13)), ok(json!(14)), ok(json!(15))],
+        }),
+        "{report:#}"
+    );
 }
 
-/// The checks every client's report must pass; `note` is what the client wrote into acme's row.
-fn assert_report(report: &Value, db: &str, note: &str) {
-    eprintln!("TEMP {report}");
-    let shown = format!("{report:#}");
-    assert_eq!(report["tenants"], json!(["acme"]), "{shown}");
-    assert_eq!(report["customers"], json!(10), "{shown}");
+/// asyncpg's pool resets each connection it gets back: that must work. asyncpg looks up result
+/// types it has no codec for (here int4[]) in pg_catalog, which the policy denies: the lookup
+/// must fail cleanly (42501) and leave the session usable.
+#[test]
+fn asyncpg_pool_and_type_introspection() {
+    let f = Fixture::start();
+    let report = python_report(ASYNCPG, "asyncpg_machinery_check.py", &f.url());
+    let ok = |result: Value| json!({"result": result, "sqlstate": null, "then": VEHICLES});
     assert_eq!(
-        report["by_id"],
-        json!([
-            [1, "195.00", "2025-01-05", "smooth"],
-            null,
-            [3, "277.50", "2025-03-01", "child seat"],
-        ]),
-        "reads by id 1, 16 (globex), 3: {shown}"
+        report,
+        json!({
+            "pool_release": [ok(json!(10)), ok(json!(10))],
+            "int_array": {"result": null, "sqlstate": "42501", "then": VEHICLES},
+        }),
+        "{report:#}"
     );
-    assert_eq!(report["update_own"], json!(1), "{shown}");
-    assert_eq!(report["update_other"], json!(0), "{shown}");
-    assert_eq!(report["note_after"], json!(note), "{shown}");
-    assert_eq!(backend_notes(db, ACME_ROW).as_deref(), Some(note));
-    assert_eq!(backend_notes(db, GLOBEX_ROW).as_deref(), Some("smooth"));
+}
 
-    let denials = report["denials"].as_array().expect("denials");
-    for (sql, state) in DENIALS {
-        let tried: Vec<&Value> = denials.iter().filter(|d| d["sql"] == sql).collect();
-        assert!(!tried.is_empty(), "{sql} was not tried: {shown}");
-        for d in tried {
-            assert_eq!(d["sqlstate"], json!(state), "{sql} ({}): {shown}", d["via"]);
-            assert_eq!(
-                d["then"],
-                json!(VEHICLES),
-                "session after {sql} ({}): {shown}",
-                d["via"]
+/// A Python client library: its module name and the Debian package that installs it for
+/// [`PYTHON`].
+struct PythonClient {
+    module: &'static str,
+    package: &'static str,
+}
+
+const PSYCOPG: PythonClient = PythonClient {
+    module: "psycopg",
+    package: "python3-psycopg",
+};
+const ASYNCPG: PythonClient = PythonClient {
+    module: "asyncpg",
+    package: "python3-asyncpg",
+};
+
+/// Runs `script` (in `integration/clients`) with [`PYTHON`] and `dsn`, and parses its report.
+fn python_report(client: PythonClient, script: &str, dsn: &str) -> Value {
+    require(
+        Command::new(PYTHON).args(["-c", &format!("import {}", client.module)]),
+        &format!(
+            "{} for {PYTHON}: apt-get install {}",
+            client.module, client.package
+        ),
+    );
+    json_report(Command::new(PYTHON).arg(script).arg(dsn), script)
+}
+
+/// A gateway in front of a freshly seeded rental database, and an `agent_support` token for acme.
+struct Fixture {
+    gw: Gateway,
+    db: String,
+    token: String,
+}
+
+impl Fixture {
+    fn start() -> Fixture {
+        let pg = shared_pg();
+        let db = seed_pg(pg).expect("seed");
+        let gw = Gateway::start_pg(&pg.url(&db), &db, ROLES, GatewayOptions::default())
+            .expect("gateway starts");
+        let token = gw.token("agent_support", Some("acme"), 600);
+        Fixture { gw, db, token }
+    }
+
+    /// libpq `key=value` connection string.
+    fn dsn(&self) -> String {
+        self.gw.pg_dsn(&self.token)
+    }
+
+    /// `postgres://` URL.
+    fn url(&self) -> String {
+        self.gw.pg_url(&self.token)
+    }
+
+    /// The checks every client's report must pass; `note` is what the client wrote into acme's
+    /// row.
+    fn assert_report(&self, report: &Value, note: &str) {
+        let shown = format!("{report:#}");
+        assert_eq!(report["tenants"], json!(["acme"]), "{shown}");
+        assert_eq!(report["customers"], json!(10), "{shown}");
+        assert_eq!(
+            report["by_id"],
+            json!([
+                [1, "195.00", "2025-01-05", "smooth"],
+                null,
+                [3, "277.50", "2025-03-01", "child seat"],
+            ]),
+            "reads by id 1, 16 (globex), 3: {shown}"
+        );
+        assert_eq!(report["update_own"], json!(1), "{shown}");
+        assert_eq!(report["update_other"], json!(0), "{shown}");
+        assert_eq!(report["note_after"], json!(note), "{shown}");
+        let backend = [ACME_ROW, GLOBEX_ROW].map(|id| backend_notes(&self.db, id));
+        assert_eq!(
+            backend,
+            [Some(note.to_string()), Some("smooth".to_string())],
+            "notes of reservations {ACME_ROW} (acme) and {GLOBEX_ROW} (globex) on the backend"
+        );
+
+        let denials = report["denials"].as_array().expect("denials");
+        for (sql, state) in DENIALS {
+            let tried: Vec<&Value> = denials.iter().filter(|d| d["sql"] == sql).collect();
+            assert!(!tried.is_empty(), "{sql} was not tried: {shown}");
+            for d in tried {
+                assert_eq!(d["sqlstate"], json!(state), "{sql} ({}): {shown}", d["via"]);
+                assert_eq!(
+                    d["then"],
+                    json!(VEHICLES),
+                    "session after {sql} ({}): {shown}",
+                    d["via"]
+                );
+            }
+        }
+        for d in denials {
+            assert!(
+                DENIALS.iter().any(|(sql, _)| d["sql"] == *sql),
+                "unexpected step {d}"
             );
         }
-    }
-    for d in denials {
-        assert!(
-            DENIALS.iter().any(|(sql, _)| d["sql"] == *sql),
-            "unexpected step {d}"
-        );
     }
 }
 
@@ -325,7 +390,7 @@ fn psql_report(output: &Output) -> Value {
     let only = |step: &str| -> Value {
         assert_eq!(err(step), Vec::<String>::new(), "errors in {step}: {shown}");
         match out(step) {
-            [one] => one.parse::<i64>().map_or_else(|_| json!(one), |n| json!(n)),
+            [one] => value(one),
             other => panic!("step {step}: one line expected, got {other:?}: {shown}"),
         }
     };
@@ -348,7 +413,7 @@ fn psql_report(output: &Output) -> Value {
                 let [rid, price, date, notes] = cols[..] else {
                     panic!("step {step}: {row}")
                 };
-                json!([rid.parse::<i64>().unwrap(), price, date, notes])
+                json!([value(rid), price, date, notes])
             }
             other => panic!("step {step}: {other:?}"),
         }
@@ -362,7 +427,7 @@ fn psql_report(output: &Output) -> Value {
                 other => panic!("step {step}: one SQLSTATE error expected, got {other:?}"),
             };
             let then = match out(&step) {
-                [n] => json!(n.parse::<i64>().unwrap_or(-1)),
+                [line] => value(line),
                 other => panic!("step {step}: one result line expected, got {other:?}"),
             };
             json!({"sql": sql, "via": "simple", "sqlstate": state, "then": then})
@@ -382,6 +447,12 @@ fn psql_report(output: &Output) -> Value {
             "after_describe": only("after_describe"),
         },
     })
+}
+
+/// A line of psql's unaligned output as JSON: a number when it is one.
+fn value(line: &str) -> Value {
+    line.parse::<i64>()
+        .map_or_else(|_| json!(line), |n| json!(n))
 }
 
 /// Splits output into `(step, lines)` at marker lines `#<step>`; blank lines are dropped.

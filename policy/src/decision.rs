@@ -28,6 +28,10 @@ pub struct CheckedStatement {
     pub touches: Vec<(TableName, Operation)>,
     /// Whether the statement can change data (INSERT/UPDATE/DELETE, data-modifying CTEs).
     pub writes: bool,
+    /// For [`StatementKind::Deallocate`]: which prepared statement(s).
+    pub deallocate: Option<DeallocateTarget>,
+    /// For [`StatementKind::Discard`]: `DISCARD ALL`.
+    pub discards_all: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,6 +51,26 @@ pub enum StatementKind {
     Set,
     /// SHOW of an allowlisted setting
     Show,
+    /// PostgreSQL `DEALLOCATE name | ALL`: forgets the client's prepared statements. Never sent
+    /// to the backend: a door keeps the client's statements and answers it itself
+    /// (`CheckedStatement::deallocate` says which).
+    Deallocate,
+    /// PostgreSQL `RESET ALL` / `RESET <settable>`: back to the gateway's pinned values.
+    Reset,
+    /// PostgreSQL `DISCARD ALL | PLANS | TEMP | SEQUENCES`. DISCARD ALL also drops the
+    /// backend's prepared statements; a door must know.
+    Discard,
+    /// PostgreSQL `CLOSE ALL` and `UNLISTEN *`: housekeeping that drivers send when returning a
+    /// connection to their pool; no-ops through Sluice (cursors and LISTEN are denied).
+    Housekeeping,
+}
+
+/// What a `DEALLOCATE` names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeallocateTarget {
+    All,
+    Name(String),
 }
 
 /// The rule that denied a statement. `id()` is stable: audit logs and clients may match on it.

@@ -14,6 +14,6 @@ mod engine;
 pub mod roles;
 
 pub use cache::Engine;
-pub use decision::{Authorized, CheckedStatement, Denial, Rule, StatementKind};
+pub use decision::{Authorized, CheckedStatement, DeallocateTarget, Denial, Rule, StatementKind};
 pub use dialect::Dialect;
 pub use engine::{authorize, Scope, MAX_OPERATORS, MAX_SQL_BYTES};

@@ -104,7 +104,7 @@ fn settings_that_change_parsing_or_identity_are_denied() {
         ),
         ("SET client_encoding = 'SJIS'", Rule::SettingNotAllowed),
         ("SET ROLE postgres", Rule::SettingNotAllowed),
-        ("RESET ROLE", Rule::StatementNotAllowed),
+        ("RESET ROLE", Rule::SettingNotAllowed),
         (
             "SET SESSION AUTHORIZATION postgres",
             Rule::SettingNotAllowed,
@@ -199,4 +199,80 @@ fn read_only_roles_get_read_only_transactions() {
         out[0].1,
         "START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY"
     );
+}
+
+/// Driver housekeeping: psycopg's statement cache (`DEALLOCATE`), the pool-reset batches of
+/// asyncpg and others (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`),
+/// `DISCARD ALL`. Harmless through Sluice, and nothing wider than that passes.
+#[test]
+fn driver_housekeeping_passes_and_nothing_wider() {
+    use sluice_policy::DeallocateTarget;
+    let cfg = RbacConfig::from_yaml("r.yaml", ROLES).unwrap();
+    let claims = Claims {
+        role: "reader".into(),
+        tenant_id: None,
+        exp: i64::MAX / 2,
+        iat: 0,
+        nbf: 0,
+        jti: "0123456789abcdef0123456789abcdef".into(),
+        label: None,
+        extra: Default::default(),
+    };
+    let scope = |dialect| Scope {
+        config: &cfg,
+        role: cfg.role("reader").unwrap(),
+        claims: &claims,
+        dialect,
+        database: Some("rental"),
+    };
+    let pg = |sql: &str| authorize(&scope(Dialect::PostgreSql), sql);
+
+    let d = pg("DEALLOCATE ALL").unwrap();
+    assert_eq!(d.statements[0].kind, StatementKind::Deallocate);
+    assert_eq!(d.statements[0].deallocate, Some(DeallocateTarget::All));
+    let d = pg("DEALLOCATE PREPARE _pg3_7").unwrap();
+    assert_eq!(
+        d.statements[0].deallocate,
+        Some(DeallocateTarget::Name("_pg3_7".into()))
+    );
+    let d = pg(r#"DEALLOCATE "ALL""#).unwrap();
+    assert_eq!(
+        d.statements[0].deallocate,
+        Some(DeallocateTarget::Name("ALL".into()))
+    );
+
+    let reset =
+        pg("SELECT pg_advisory_unlock_all();\nCLOSE ALL;\nUNLISTEN *;\nRESET ALL;").unwrap();
+    let kinds: Vec<_> = reset.statements.iter().map(|s| s.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            StatementKind::Query,
+            StatementKind::Housekeeping,
+            StatementKind::Housekeeping,
+            StatementKind::Reset
+        ]
+    );
+    let discard = pg("DISCARD ALL").unwrap();
+    assert_eq!(discard.statements[0].kind, StatementKind::Discard);
+    assert!(discard.statements[0].discards_all);
+    assert!(!pg("DISCARD PLANS").unwrap().statements[0].discards_all);
+    assert_eq!(
+        pg("RESET client_min_messages").unwrap().statements[0].kind,
+        StatementKind::Reset
+    );
+
+    for (sql, rule) in [
+        ("RESET SESSION AUTHORIZATION", Rule::SettingNotAllowed),
+        ("RESET role", Rule::SettingNotAllowed),
+        ("RESET search_path", Rule::SettingNotAllowed),
+        ("CLOSE some_cursor", Rule::StatementNotAllowed),
+        ("UNLISTEN chan", Rule::StatementNotAllowed),
+        ("SELECT pg_advisory_lock(1)", Rule::FunctionNotAllowed),
+    ] {
+        let d = pg(sql).expect_err(sql);
+        assert_eq!(d.rule, rule, "{sql}: {d}");
+    }
+    // MySQL: DEALLOCATE PREPARE is SQL-level PREPARE, never allowed.
+    assert!(authorize(&scope(Dialect::MySql), "DEALLOCATE PREPARE s").is_err());
 }

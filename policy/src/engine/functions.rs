@@ -108,6 +108,9 @@ const COMMON: &[&str] = &[
 ];
 
 const POSTGRES: &[&str] = &[
+    // Releases the session's advisory locks, which it cannot hold (the lock functions are not
+    // allowed): drivers call it when returning a connection to their pool.
+    "pg_advisory_unlock_all",
     "unnest",
     "array",
     "version",

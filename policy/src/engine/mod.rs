@@ -126,6 +126,8 @@ fn authorize_tokens(scope: &Scope<'_>, tokens: Vec<TokenWithSpan>) -> Result<Aut
             kind,
             touches: checker.touches.into_iter().collect(),
             writes: checker.writes,
+            deallocate: checker.deallocate,
+            discards_all: checker.discards_all,
         });
     }
     Ok(Authorized {
@@ -146,6 +148,8 @@ pub(crate) struct Checker<'s> {
     guard: Option<expr::ColumnGuard>,
     /// Set while walking the SET list of ON DUPLICATE KEY UPDATE.
     in_duplicate_key_update: bool,
+    deallocate: Option<crate::decision::DeallocateTarget>,
+    discards_all: bool,
 }
 
 impl<'s> Checker<'s> {
@@ -158,6 +162,8 @@ impl<'s> Checker<'s> {
             locking: false,
             guard: None,
             in_duplicate_key_update: false,
+            deallocate: None,
+            discards_all: false,
         }
     }
 

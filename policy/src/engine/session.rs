@@ -7,13 +7,13 @@
 //! Roles that cannot write get `START TRANSACTION READ ONLY` whatever they asked for.
 
 use sqlparser::ast::{
-    BeginTransactionKind, ContextModifier, Expr, Ident, ObjectName, Set, ShowStatementFilter,
-    Statement, TransactionAccessMode, TransactionMode, Value,
+    BeginTransactionKind, CloseCursor, ContextModifier, DiscardObject, Expr, Ident, ObjectName,
+    Reset, Set, ShowStatementFilter, Statement, TransactionAccessMode, TransactionMode, Value,
 };
 
 use super::render::check_ident;
 use super::{construct, Checker};
-use crate::decision::{Denial, Rule, StatementKind};
+use crate::decision::{DeallocateTarget, Denial, Rule, StatementKind};
 use crate::Dialect;
 
 const PG_SETTABLE: &[&str] = &[
@@ -177,8 +177,68 @@ impl Checker<'_> {
                 }
                 Ok(StatementKind::Show)
             }
+            // Driver housekeeping (psycopg's statement cache, asyncpg's and others' pool
+            // reset). PostgreSQL only: in MySQL `DEALLOCATE PREPARE` is SQL-level PREPARE.
+            Statement::Deallocate { name, prepare: _ } if self.pg() => {
+                check_ident(name)?;
+                self.deallocate = Some(
+                    if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
+                        DeallocateTarget::All
+                    } else {
+                        DeallocateTarget::Name(name.value.clone())
+                    },
+                );
+                Ok(StatementKind::Deallocate)
+            }
+            Statement::Reset(r) if self.pg() => match &r.reset {
+                Reset::ALL => Ok(StatementKind::Reset),
+                Reset::ConfigurationParameter(name) => {
+                    let name = self
+                        .parts(name)?
+                        .iter()
+                        .map(|p| p.value.to_lowercase())
+                        .collect::<Vec<_>>()
+                        .join(".");
+                    if PG_SETTABLE.contains(&name.as_str()) {
+                        Ok(StatementKind::Reset)
+                    } else {
+                        Err(Denial::new(
+                            Rule::SettingNotAllowed,
+                            format!("RESET {name} is not allowed through Sluice"),
+                        ))
+                    }
+                }
+                Reset::SessionAuthorization => Err(Denial::new(
+                    Rule::SettingNotAllowed,
+                    "changing the role or session authorization is not allowed through Sluice",
+                )),
+            },
+            Statement::Discard { object_type } if self.pg() => {
+                self.discards_all = matches!(object_type, DiscardObject::ALL);
+                Ok(StatementKind::Discard)
+            }
+            Statement::Close {
+                cursor: CloseCursor::All,
+            } if self.pg() => Ok(StatementKind::Housekeeping),
+            Statement::UNLISTEN { channel }
+                if self.pg() && channel.value == "*" && channel.quote_style.is_none() =>
+            {
+                Ok(StatementKind::Housekeeping)
+            }
+            Statement::Deallocate { .. }
+            | Statement::Reset(_)
+            | Statement::Discard { .. }
+            | Statement::Close { .. }
+            | Statement::UNLISTEN { .. } => Err(Denial::new(
+                Rule::StatementNotAllowed,
+                format!("{stmt} is not allowed through Sluice"),
+            )),
             other => Err(construct(format!("the statement {other}"))),
         }
+    }
+
+    fn pg(&self) -> bool {
+        self.scope.dialect == Dialect::PostgreSql
     }
 
     fn transaction_modes(&self, modes: &[TransactionMode]) -> Result<(), Denial> {

@@ -66,7 +66,12 @@ impl Checker<'_> {
             | Statement::ReleaseSavepoint { .. }
             | Statement::Set(_)
             | Statement::ShowVariable { .. }
-            | Statement::ShowVariables { .. } => self.session_statement(stmt),
+            | Statement::ShowVariables { .. }
+            | Statement::Deallocate { .. }
+            | Statement::Reset(_)
+            | Statement::Discard { .. }
+            | Statement::Close { .. }
+            | Statement::UNLISTEN { .. } => self.session_statement(stmt),
             Statement::Drop { .. }
             | Statement::DropFunction(..)
             | Statement::DropDomain(..)
@@ -103,8 +108,8 @@ impl Checker<'_> {
             Statement::Copy { .. } => self.never(Operation::Copy, stmt),
             Statement::Call(_) => self.never(Operation::Call, stmt),
             Statement::Lock(_) | Statement::LockTables { .. } => self.never(Operation::Lock, stmt),
-            // Everything else (PREPARE/EXECUTE/DEALLOCATE in SQL, DO, LISTEN/NOTIFY, LOAD DATA,
-            // VACUUM/ANALYZE, KILL, USE, DISCARD, RESET, SHOW of catalogs, …) and any statement
+            // Everything else (PREPARE/EXECUTE in SQL, DO, LISTEN/NOTIFY, LOAD DATA,
+            // VACUUM/ANALYZE, KILL, USE, SHOW of catalogs, …) and any statement
             // kind a future sqlparser adds: denied until someone decides otherwise.
             other => Err(Denial::new(
                 Rule::StatementNotAllowed,

@@ -395,7 +395,8 @@ fn disguise() -> Vec<Case> {
         pg("pg_call", RO, "CALL p()", Deny(Rule::StatementNotAllowed)),
         pg("pg_prepare", RO, "PREPARE p AS SELECT * FROM customers", Deny(Rule::StatementNotAllowed)),
         pg("pg_execute", RO, "EXECUTE p", Deny(Rule::StatementNotAllowed)),
-        pg("pg_deallocate", RO, "DEALLOCATE p", Deny(Rule::StatementNotAllowed)),
+        // DEALLOCATE is answered by the door from the client's own statements, never sent.
+        pg("pg_deallocate", RO, "DEALLOCATE p", Sql("DEALLOCATE p")),
         pg("pg_select_into_creates_table", RO, "SELECT * INTO newt FROM customers", Deny(Rule::StatementNotAllowed)),
         pg("pg_write_function_lo_unlink", RO, "SELECT lo_unlink(1)", Deny(Rule::FunctionNotAllowed)),
         pg("pg_write_function_pg_notify", RO, "SELECT pg_notify('c', 'x')", Deny(Rule::FunctionNotAllowed)),
@@ -598,19 +599,20 @@ fn leave() -> Vec<Case> {
             "pg_reset_role",
             RO,
             "RESET ROLE",
-            Deny(Rule::StatementNotAllowed),
+            Deny(Rule::SettingNotAllowed),
         ),
         pg(
             "pg_reset_all",
             RO,
+            // Back to the pinned startup values of the backend connection.
             "RESET ALL",
-            Deny(Rule::StatementNotAllowed),
+            Sql("RESET ALL"),
         ),
         pg(
             "pg_discard_all",
             RO,
             "DISCARD ALL",
-            Deny(Rule::StatementNotAllowed),
+            Sql("DISCARD ALL"),
         ),
         pg(
             "pg_set_config",
@@ -1785,9 +1787,9 @@ fn drivers() -> Vec<Case> {
         pg("pg_type_introspection", RO, "SELECT t.oid, typarray FROM pg_type t JOIN pg_namespace ns ON typnamespace = ns.oid WHERE typname = 'hstore'",
             Deny(Rule::TableNotGranted)),
         // FALSE DENIAL: asyncpg's pool reset query (on every connection release).
-        pg("pg_asyncpg_reset_unlock", RO, "SELECT pg_advisory_unlock_all()", Deny(Rule::FunctionNotAllowed)),
-        pg("pg_asyncpg_reset_close", RO, "CLOSE ALL", Deny(Rule::StatementNotAllowed)),
-        pg("pg_asyncpg_reset_unlisten", RO, "UNLISTEN *", Deny(Rule::StatementNotAllowed)),
+        pg("pg_asyncpg_reset_unlock", RO, "SELECT pg_advisory_unlock_all()", Sql("SELECT pg_advisory_unlock_all()")),
+        pg("pg_asyncpg_reset_close", RO, "CLOSE ALL", Sql("CLOSE ALL")),
+        pg("pg_asyncpg_reset_unlisten", RO, "UNLISTEN *", Sql("UNLISTEN *")),
         // FALSE DENIAL: a harmless, explicit "no analyze".
         pg("pg_explain_analyze_false", RO, "EXPLAIN (ANALYZE false) SELECT 1", Deny(Rule::StatementNotAllowed)),
         // FALSE DENIAL: ARRAY(subquery) is a common ORM/aggregation idiom.

@@ -23,7 +23,7 @@ use pgwire::messages::extendedquery::{Bind, Close, Describe, Execute, Parse};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::{DecodeContext, Message, ProtocolVersion};
 use sluice_policy::roles::EffectiveRole;
-use sluice_policy::{Authorized, Denial, Dialect, StatementKind};
+use sluice_policy::{Authorized, DeallocateTarget, Denial, Dialect, StatementKind};
 use sluice_tokens::Claims;
 
 use super::backend::{error_field, Profile};
@@ -56,6 +56,8 @@ struct Prepared {
     text: Arc<StatementText>,
     backend_name: String,
     generation: u64,
+    /// A DEALLOCATE, run by the gateway itself at Execute.
+    local: Option<DeallocateTarget>,
 }
 
 /// What a backend connection is asked to prepare: the rendered SQL and the parameter types.
@@ -69,6 +71,7 @@ pub struct StatementText {
 struct StatementLog {
     client_sql: Arc<str>,
     rendered: Arc<str>,
+    local: Option<DeallocateTarget>,
 }
 
 /// What the client must see next, in order.
@@ -314,6 +317,26 @@ impl Session {
                 wire::empty_query(&mut self.out);
                 wire::ready(&mut self.out, status);
             }
+            Ok(auth)
+                if auth
+                    .statements
+                    .iter()
+                    .any(|s| s.kind == StatementKind::Deallocate) =>
+            {
+                if auth
+                    .statements
+                    .iter()
+                    .all(|s| s.kind == StatementKind::Deallocate)
+                {
+                    self.deallocate(&auth.statements);
+                } else {
+                    let e = PgError::error(
+                        "0A000",
+                        "DEALLOCATE must be sent on its own, not with other statements",
+                    );
+                    self.deny_simple(e).await;
+                }
+            }
             Ok(auth) => {
                 let rendered: String = auth
                     .statements
@@ -321,7 +344,6 @@ impl Session {
                     .map(|s| s.sql.as_str())
                     .collect::<Vec<_>>()
                     .join(";\n");
-                let sets = auth.statements.iter().any(|s| s.kind == StatementKind::Set);
                 if let Err(e) = self.ensure_backend().await {
                     self.deny_simple(e).await;
                     return self.drive().await;
@@ -334,17 +356,86 @@ impl Session {
                     b.prepared.remove("");
                 }
                 self.statements.remove("");
-                if sets {
-                    self.note_session_set(&rendered);
-                }
+                self.track_session_effects(&auth.statements);
                 let log = StatementLog {
                     client_sql: Arc::from(q.query.as_str()),
                     rendered: Arc::from(rendered.as_str()),
+                    local: None,
                 };
                 self.expect.push_back(Expect::Simple(self.running(log)));
             }
         }
         self.drive().await
+    }
+
+    /// DEALLOCATE names the client's statements, which live in the gateway: answered here,
+    /// never sent to a backend (whose statement names are the gateway's).
+    fn deallocate(&mut self, statements: &[sluice_policy::CheckedStatement]) {
+        let mut out = BytesMut::new();
+        for target in statements.iter().filter_map(|s| s.deallocate.as_ref()) {
+            match self.deallocate_one(target) {
+                Ok(tag) => wire::command_complete(&mut out, tag),
+                Err(e) => {
+                    e.encode(&mut out);
+                    break;
+                }
+            }
+        }
+        wire::ready(&mut out, self.backend.as_ref().map_or(b'I', |b| b.status));
+        self.expect.push_back(Expect::Synth(out));
+    }
+
+    /// Forgets the client's statement(s); the command tag PostgreSQL would send.
+    fn deallocate_one(&mut self, target: &DeallocateTarget) -> Result<&'static str, PgError> {
+        match target {
+            DeallocateTarget::All => {
+                self.statements.clear();
+                Ok("DEALLOCATE ALL")
+            }
+            DeallocateTarget::Name(name) if self.statements.remove(name).is_some() => {
+                Ok("DEALLOCATE")
+            }
+            DeallocateTarget::Name(name) => Err(PgError::error(
+                "26000",
+                format!("prepared statement \"{name}\" does not exist"),
+            )),
+        }
+    }
+
+    /// Queues gateway-made replies, in order with the backend's.
+    fn synth(&mut self, write: impl FnOnce(&mut BytesMut)) {
+        let mut out = BytesMut::new();
+        write(&mut out);
+        self.expect.push_back(Expect::Synth(out));
+    }
+
+    /// Remembers what a statement does to the session beyond its result: SETs are replayed on
+    /// each backend in transaction mode, RESET ALL and DISCARD ALL forget them, and DISCARD ALL
+    /// also drops the prepared statements of the client and of the backend.
+    fn track_session_effects(&mut self, statements: &[sluice_policy::CheckedStatement]) {
+        for s in statements {
+            match s.kind {
+                StatementKind::Set | StatementKind::Reset => {
+                    // `RESET ALL` is the engine's rendering of RESET ALL, and nothing else is.
+                    if s.sql == "RESET ALL" {
+                        self.session_sets.clear();
+                    } else if self.door.pool_mode == PoolMode::Transaction {
+                        self.session_sets.push(s.sql.clone());
+                    }
+                    if let Some(b) = self.backend.as_mut() {
+                        b.dirty = true;
+                    }
+                }
+                StatementKind::Discard if s.discards_all => {
+                    self.session_sets.clear();
+                    self.statements.clear();
+                    if let Some(b) = self.backend.as_mut() {
+                        b.prepared.clear();
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     async fn deny_simple(&mut self, e: PgError) {
@@ -360,15 +451,6 @@ impl Session {
             e.encode(&mut out);
             wire::ready(&mut out, b'I');
             self.expect.push_back(Expect::Synth(out));
-        }
-    }
-
-    fn note_session_set(&mut self, rendered: &str) {
-        if self.door.pool_mode == PoolMode::Transaction {
-            self.session_sets.push(rendered.to_string());
-        }
-        if let Some(b) = self.backend.as_mut() {
-            b.dirty = true;
         }
     }
 
@@ -424,8 +506,13 @@ impl Session {
             .first()
             .map(|s| s.sql.clone())
             .unwrap_or_default();
-        if auth.statements.first().map(|s| s.kind) == Some(StatementKind::Set) {
-            self.note_session_set(&rendered);
+        let local = auth.statements.first().and_then(|s| s.deallocate.clone());
+        match auth.statements.first().map(|s| s.kind) {
+            Some(StatementKind::Discard) => {
+                let e = PgError::error("0A000", "DISCARD is supported as a simple query only");
+                return self.deny_extended(e).await;
+            }
+            _ => self.track_session_effects(&auth.statements),
         }
         let text = Arc::new(StatementText {
             sql: rendered,
@@ -446,8 +533,13 @@ impl Session {
             text,
             backend_name,
             generation,
+            local,
         };
         self.statements.insert(name, prepared.clone());
+        if prepared.local.is_some() {
+            self.synth(|out| wire::bodyless(out, b'1'));
+            return Ok(());
+        }
         if let Err(e) = self.ensure_backend().await {
             return self.deny_extended(e).await;
         }
@@ -541,6 +633,18 @@ impl Session {
             Ok(p) => p,
             Err(e) => return self.deny_extended(e).await,
         };
+        if p.local.is_some() {
+            self.portals.insert(
+                bind.portal_name.clone().unwrap_or_default(),
+                StatementLog {
+                    client_sql: p.client_sql.clone(),
+                    rendered: Arc::from(""),
+                    local: p.local.clone(),
+                },
+            );
+            self.synth(|out| wire::bodyless(out, b'2'));
+            return Ok(());
+        }
         if let Err(e) = self.ensure_backend().await {
             return self.deny_extended(e).await;
         }
@@ -552,6 +656,7 @@ impl Session {
             StatementLog {
                 client_sql: p.client_sql.clone(),
                 rendered: Arc::from(p.text.sql.as_str()),
+                local: p.local.clone(),
             },
         );
         self.expect.push_back(Expect::BindComplete);
@@ -569,6 +674,16 @@ impl Session {
                 Ok(p) => p,
                 Err(e) => return self.deny_extended(e).await,
             };
+            if p.local.is_some() {
+                // No parameters, no rows.
+                self.synth(|out| {
+                    out.put_u8(b't');
+                    out.put_i32(6);
+                    out.put_i16(0);
+                    wire::bodyless(out, b'n');
+                });
+                return Ok(());
+            }
             if let Err(e) = self.ensure_backend().await {
                 return self.deny_extended(e).await;
             }
@@ -576,6 +691,12 @@ impl Session {
             d.name = Some(p.backend_name.clone());
             wire::encode(&d, &mut self.to_backend);
             self.expect.push_back(Expect::DescribeStatement);
+        } else if self
+            .portals
+            .get(d.name.as_deref().unwrap_or_default())
+            .is_some_and(|l| l.local.is_some())
+        {
+            self.synth(|out| wire::bodyless(out, b'n'));
         } else {
             if let Err(e) = self.ensure_backend().await {
                 return self.deny_extended(e).await;
@@ -604,6 +725,15 @@ impl Session {
             self.audit_denied(&sql, None, &e.message).await;
             return self.deny_extended(e).await;
         }
+        if let Some(target) = log.as_ref().and_then(|l| l.local.clone()) {
+            return match self.deallocate_one(&target) {
+                Ok(tag) => {
+                    self.synth(|out| wire::command_complete(out, tag));
+                    Ok(())
+                }
+                Err(e) => self.deny_extended(e).await,
+            };
+        }
         if let Err(e) = self.ensure_backend().await {
             return self.deny_extended(e).await;
         }
@@ -611,6 +741,7 @@ impl Session {
         let log = log.unwrap_or(StatementLog {
             client_sql: Arc::from(""),
             rendered: Arc::from(""),
+            local: None,
         });
         self.expect.push_back(Expect::Execute(self.running(log)));
         Ok(())
