@@ -5,6 +5,7 @@
 //! Each statement reads the current ones, so a reload applies to the next statement of every
 //! open session.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -22,6 +23,8 @@ pub struct Gate {
     verifier: Verifier,
     revocations: RwLock<Arc<RevocationList>>,
     engine: RwLock<Arc<Engine>>,
+    /// The roles of the current role file, shared by every session that uses them.
+    roles: RwLock<Arc<HashMap<String, Arc<EffectiveRole>>>>,
     generation: AtomicU64,
     limits: moka::sync::Cache<String, Arc<DefaultDirectRateLimiter>>,
 }
@@ -68,6 +71,7 @@ impl Gate {
         Gate {
             verifier,
             revocations: RwLock::new(Arc::new(revocations)),
+            roles: RwLock::new(Arc::new(shared_roles(&roles))),
             engine: RwLock::new(Arc::new(Engine::new(
                 Arc::new(roles),
                 DECISION_CACHE_ENTRIES,
@@ -121,8 +125,12 @@ impl Gate {
     }
 
     /// The role the claims name, under the current role file.
-    pub fn role(&self, claims: &Claims) -> Option<EffectiveRole> {
-        self.engine().config().role(&claims.role).cloned()
+    pub fn role(&self, claims: &Claims) -> Option<Arc<EffectiveRole>> {
+        self.roles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&claims.role)
+            .cloned()
     }
 
     /// Counts one statement against the token's rate limit.
@@ -155,6 +163,7 @@ impl Gate {
     }
 
     pub fn replace_roles(&self, roles: RbacConfig) {
+        *self.roles.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(shared_roles(&roles));
         *self.engine.write().unwrap_or_else(|p| p.into_inner()) =
             Arc::new(Engine::new(Arc::new(roles), DECISION_CACHE_ENTRIES));
         self.generation.fetch_add(1, Ordering::AcqRel);
@@ -177,4 +186,11 @@ impl Gate {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+}
+
+fn shared_roles(config: &RbacConfig) -> HashMap<String, Arc<EffectiveRole>> {
+    config
+        .role_names()
+        .filter_map(|n| config.role(n).map(|r| (n.to_string(), Arc::new(r.clone()))))
+        .collect()
 }

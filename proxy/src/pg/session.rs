@@ -140,7 +140,7 @@ impl Session {
         door: Arc<PgDoor>,
         client: FrameReader<ClientStream>,
         info: ClientInfo,
-        role: EffectiveRole,
+        role: Arc<EffectiveRole>,
         cancel: Arc<CancelSlot>,
         backend: Option<Pooled>,
     ) -> Session {
@@ -150,7 +150,7 @@ impl Session {
             client,
             out: BytesMut::with_capacity(256),
             info,
-            role: Arc::new(role),
+            role,
             role_generation,
             cancel,
             statements: HashMap::new(),
@@ -205,31 +205,39 @@ impl Session {
                 }
                 Err(e) => return End::Gateway(format!("client read failed: {e}")),
             };
-            let result = match frame.tag {
-                b'Q' => self.on_query(frame).await,
-                b'P' => self.on_parse(frame).await,
-                b'B' => self.on_bind(frame).await,
-                b'D' => self.on_describe(frame).await,
-                b'E' => self.on_execute(frame).await,
-                b'C' => self.on_close(frame).await,
-                b'H' => self.on_flush().await,
-                b'S' => self.on_sync().await,
-                b'X' => return End::Client,
-                b'd' | b'c' | b'f' => Ok(()), // COPY data outside COPY: PostgreSQL ignores it too
-                other => Err(PgError::fatal(
-                    "08P01",
-                    format!(
-                        "unexpected message type {:?} from the client",
-                        other as char
-                    ),
-                )),
-            };
+            if frame.tag == b'X' {
+                return End::Client;
+            }
+            // Boxed: an idle session then holds only its read, not the state of the largest
+            // message handler (this is what lets one gateway hold many idle clients).
+            let result = Box::pin(self.handle(frame)).await;
             if let Err(e) = result {
                 if e.severity == "FATAL" {
                     return self.fatal(e).await;
                 }
                 // Non-fatal errors raised outside a batch's flow are already queued.
             }
+        }
+    }
+
+    async fn handle(&mut self, frame: Frame) -> Result<(), PgError> {
+        match frame.tag {
+            b'Q' => self.on_query(frame).await,
+            b'P' => self.on_parse(frame).await,
+            b'B' => self.on_bind(frame).await,
+            b'D' => self.on_describe(frame).await,
+            b'E' => self.on_execute(frame).await,
+            b'C' => self.on_close(frame).await,
+            b'H' => self.on_flush().await,
+            b'S' => self.on_sync().await,
+            b'd' | b'c' | b'f' => Ok(()), // COPY data outside COPY: PostgreSQL ignores it too
+            other => Err(PgError::fatal(
+                "08P01",
+                format!(
+                    "unexpected message type {:?} from the client",
+                    other as char
+                ),
+            )),
         }
     }
 
@@ -255,7 +263,7 @@ impl Session {
         if gate.generation() != self.role_generation {
             match gate.role(&self.info.claims) {
                 Some(role) => {
-                    self.role = Arc::new(role);
+                    self.role = role;
                     self.role_generation = gate.generation();
                 }
                 None => {

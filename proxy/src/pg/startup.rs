@@ -48,7 +48,8 @@ pub async fn refuse_full(mut stream: TcpStream, max: usize) {
 
 pub async fn handle(door: Arc<PgDoor>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    let started = tokio::time::timeout(STARTUP_TIMEOUT, startup(&door, stream, peer)).await;
+    let started =
+        tokio::time::timeout(STARTUP_TIMEOUT, Box::pin(startup(&door, stream, peer))).await;
     let (session, info_for_log) = match started {
         Ok(Ok(Some(s))) => s,
         Ok(Ok(None)) => return,
