@@ -277,6 +277,16 @@ async fn a_backend_that_goes_away_gives_a_clean_error_and_is_reconnected() {
     let token = gw.token("agent_readonly", Some("acme"), 600);
     let c = connect(&gw, &token).await;
     c.simple_query("SELECT 1").await.unwrap();
+    // Three transactions at once leave three idle connections in the pool.
+    let mut others = Vec::new();
+    for _ in 0..3 {
+        let o = connect(&gw, &token).await;
+        o.simple_query("BEGIN").await.unwrap();
+        others.push(o);
+    }
+    for o in &others {
+        o.simple_query("COMMIT").await.unwrap();
+    }
     pg.stop().unwrap();
     let e = c.simple_query("SELECT 1").await.unwrap_err();
     assert!(
@@ -293,6 +303,15 @@ async fn a_backend_that_goes_away_gives_a_clean_error_and_is_reconnected() {
     let e = c.query("SELECT 1", &[]).await.unwrap_err();
     assert_eq!(sqlstate(&e), "08006", "{}", message(&e));
     pg.restart().unwrap();
+    // Connections pooled before the restart are dead; no client may be handed one.
+    let c = connect(&gw, &token).await;
+    for _ in 0..6 {
+        let rows = c
+            .query("SELECT count(*) FROM customers", &[])
+            .await
+            .unwrap();
+        assert_eq!(rows[0].get::<_, i64>(0), 10);
+    }
     let rows = c
         .query("SELECT count(*) FROM customers", &[])
         .await

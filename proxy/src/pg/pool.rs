@@ -25,8 +25,15 @@ impl managed::Manager for Connector {
     }
 
     async fn recycle(&self, conn: &mut BackendConn, _: &Metrics) -> RecycleResult<BackendError> {
-        if conn.broken || conn.status != b'I' {
+        if conn.broken || conn.status != b'I' || conn.reader.buffered() != 0 {
             return Err(RecycleError::message("connection not idle"));
+        }
+        // An idle connection has nothing to read. If it has (the server's goodbye after a
+        // restart) or is closed, it is dead: better found here than by a client's statement.
+        let mut probe = [0u8; 1];
+        match conn.reader.get_mut().try_read(&mut probe) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            _ => return Err(RecycleError::message("connection closed by the server")),
         }
         if conn.dirty {
             conn.reset().await.map_err(RecycleError::Backend)?;
