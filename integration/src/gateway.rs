@@ -107,6 +107,16 @@ impl Gateway {
             .token
     }
 
+    /// A token signed as of `now` (unix seconds: in the past for an expired token, in the future
+    /// for one not yet valid), or the issuer's reason for refusing the request.
+    pub fn token_at(
+        &self,
+        req: &TokenRequest,
+        now: i64,
+    ) -> Result<String, sluice_tokens::TokenError> {
+        sluice_tokens::issue(&self.key, req, now).map(|t| t.token)
+    }
+
     /// A connection string for the gateway with `token` as password (no TLS: loopback).
     pub fn pg_url(&self, token: &str) -> String {
         format!(
@@ -188,4 +198,30 @@ impl Drop for Gateway {
 /// inside a test's own async runtime.
 fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().expect("gateway thread panicked"))
+}
+
+impl Gateway {
+    /// A tokio-postgres client connected through the gateway with `token`; panics (failing the
+    /// test) if the connection is refused.
+    pub async fn client(&self, token: &str) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.pg_url(token), tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect through the gateway: {}", db_message(&e)));
+        tokio::spawn(conn);
+        client
+    }
+}
+
+/// The server's message of a tokio-postgres error (its Display says only "db error").
+pub fn db_message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// The SQLSTATE of a tokio-postgres error, or a text saying there is none.
+pub fn sqlstate(e: &tokio_postgres::Error) -> String {
+    e.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no sqlstate: {e}"))
 }

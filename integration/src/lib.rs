@@ -32,7 +32,7 @@ mod scratch;
 
 use std::sync::OnceLock;
 
-pub use gateway::{Gateway, GatewayOptions};
+pub use gateway::{db_message, sqlstate, Gateway, GatewayOptions};
 pub use mariadb::MariaDbServer;
 pub use pg::PgServer;
 

@@ -25,38 +25,11 @@ use sluice_policy::roles::RbacConfig;
 use sluice_policy::{authorize, Authorized, Denial, Dialect, Rule, Scope};
 use sluice_tokens::Claims;
 
-const SCHEMA_PG: &str = include_str!("../fixtures/rental_schema_pg.sql");
-const SCHEMA_MARIADB: &str = include_str!("../fixtures/rental_schema_mariadb.sql");
-const DATA: &str = include_str!("../fixtures/rental_data.sql");
+// The schema, rows and roles (mission.md's car-rental roles, with column limits that hide
+// `customers.ssn` and `reservations.internal_score`, and INSERT for the support role) are the
+// shared rental fixture's.
+use sluice_integration::rental::{DATA, ROLES, SCHEMA_MARIADB, SCHEMA_PG};
 const ORACLE: &str = include_str!("../fixtures/rental_oracle.sql");
-
-/// The suite's role file: mission.md's car-rental roles, plus column limits that hide
-/// `customers.ssn` and `reservations.internal_score`, and INSERT for the support role.
-const ROLES: &str = r#"
-forbidden_operations: [DELETE, DROP, TRUNCATE]
-roles:
-  agent_readonly:
-    tables:
-      reservations: [SELECT]
-      vehicles: [SELECT]
-      customers: [SELECT]
-    columns:
-      customers:
-        SELECT: [id, tenant_id, name, email]
-      reservations:
-        SELECT: [id, tenant_id, customer_id, vehicle_id, status, notes, starts_on, price]
-    filters:
-      reservations: "tenant_id = {{ token.tenant_id }}"
-      customers: "tenant_id = {{ token.tenant_id }}"
-  agent_support:
-    inherits: agent_readonly
-    tables:
-      reservations: [SELECT, UPDATE, INSERT]
-    columns:
-      reservations:
-        UPDATE: [notes, status]
-        INSERT: [customer_id, vehicle_id, status, notes, starts_on, price, tenant_id]
-"#;
 
 const RO: &str = "agent_readonly";
 const SUP: &str = "agent_support";

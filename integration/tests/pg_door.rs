@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use sluice_integration::rental::{seed_pg, ROLES};
-use sluice_integration::{shared_pg, Gateway, GatewayOptions};
+use sluice_integration::{db_message, shared_pg, sqlstate, Gateway, GatewayOptions};
 use sluice_proxy::pg::PoolMode;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
@@ -13,14 +13,6 @@ fn gateway(opts: GatewayOptions) -> Gateway {
     let pg = shared_pg();
     let db = seed_pg(pg).expect("seed");
     Gateway::start_pg(&pg.url(&db), &db, ROLES, opts).expect("gateway starts")
-}
-
-async fn connect(gw: &Gateway, token: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(&gw.pg_url(token), NoTls)
-        .await
-        .expect("connects through the gateway");
-    tokio::spawn(conn);
-    client
 }
 
 fn simple_rows(msgs: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
@@ -34,19 +26,6 @@ fn simple_rows(msgs: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
         .collect()
 }
 
-/// The server's message (tokio-postgres's Display says only "db error").
-fn message(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map(|d| d.message().to_string())
-        .unwrap_or_else(|| e.to_string())
-}
-
-fn sqlstate(e: &tokio_postgres::Error) -> String {
-    e.code()
-        .map(|c| c.code().to_string())
-        .unwrap_or_else(|| format!("no sqlstate: {e}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_are_confined_in_both_protocols_and_modes() {
     for mode in [PoolMode::Transaction, PoolMode::Session] {
@@ -55,7 +34,7 @@ async fn reads_are_confined_in_both_protocols_and_modes() {
             ..Default::default()
         });
         let token = gw.token("agent_readonly", Some("acme"), 600);
-        let c = connect(&gw, &token).await;
+        let c = gw.client(&token).await;
         // Simple protocol.
         let rows = simple_rows(
             &c.simple_query("SELECT DISTINCT tenant_id FROM customers")
@@ -98,7 +77,7 @@ async fn reads_are_confined_in_both_protocols_and_modes() {
 async fn denials_carry_the_policy_sqlstate_and_the_session_survives() {
     let gw = gateway(GatewayOptions::default());
     let token = gw.token("agent_readonly", Some("acme"), 600);
-    let c = connect(&gw, &token).await;
+    let c = gw.client(&token).await;
     for (sql, state) in [
         // A hidden column does not exist in the confined table.
         ("SELECT ssn FROM customers", "42703"),
@@ -110,9 +89,9 @@ async fn denials_carry_the_policy_sqlstate_and_the_session_survives() {
         ("COPY customers TO STDOUT", "42501"),
     ] {
         let e = c.simple_query(sql).await.expect_err(sql);
-        assert_eq!(sqlstate(&e), state, "simple: {sql}: {}", message(&e));
+        assert_eq!(sqlstate(&e), state, "simple: {sql}: {}", db_message(&e));
         let e = c.query(sql, &[]).await.expect_err(sql);
-        assert_eq!(sqlstate(&e), state, "extended: {sql}: {}", message(&e));
+        assert_eq!(sqlstate(&e), state, "extended: {sql}: {}", db_message(&e));
         let rows = c.query("SELECT count(*) FROM vehicles", &[]).await.unwrap();
         assert_eq!(rows[0].get::<_, i64>(0), 12, "session usable after {sql}");
     }
@@ -122,7 +101,7 @@ async fn denials_carry_the_policy_sqlstate_and_the_session_survives() {
 async fn writes_stay_in_scope_and_a_denial_aborts_the_transaction() {
     let gw = gateway(GatewayOptions::default());
     let token = gw.token("agent_support", Some("acme"), 600);
-    let mut c = connect(&gw, &token).await;
+    let mut c = gw.client(&token).await;
     let n = c
         .execute(
             "UPDATE reservations SET notes = 'checked' WHERE status = $1",
@@ -174,7 +153,7 @@ async fn a_bad_token_is_refused_with_28p01() {
             .err()
             .expect("refused");
         assert_eq!(sqlstate(&e), "28P01", "{e}");
-        assert!(message(&e).contains(reason), "{}", message(&e));
+        assert!(db_message(&e).contains(reason), "{}", db_message(&e));
     }
 }
 
@@ -182,15 +161,15 @@ async fn a_bad_token_is_refused_with_28p01() {
 async fn expired_and_revoked_tokens_stop_working_on_open_sessions() {
     let gw = gateway(GatewayOptions::default());
     let short = gw.token("agent_readonly", Some("acme"), 2);
-    let c = connect(&gw, &short).await;
+    let c = gw.client(&short).await;
     c.simple_query("SELECT 1").await.unwrap();
     tokio::time::sleep(Duration::from_millis(3100)).await;
     let e = c.simple_query("SELECT 1").await.unwrap_err();
     assert_eq!(sqlstate(&e), "28P01", "{e}");
-    assert!(message(&e).contains("expired"), "{}", message(&e));
+    assert!(db_message(&e).contains("expired"), "{}", db_message(&e));
 
     let token = gw.token("agent_readonly", Some("acme"), 600);
-    let c = connect(&gw, &token).await;
+    let c = gw.client(&token).await;
     c.query("SELECT 1", &[]).await.unwrap();
     gw.revoke(&token).unwrap();
     let revoked_at = std::time::Instant::now();
@@ -205,7 +184,7 @@ async fn expired_and_revoked_tokens_stop_working_on_open_sessions() {
             }
             Err(e) => {
                 assert_eq!(sqlstate(&e), "28P01", "{e}");
-                assert!(message(&e).contains("revoked"), "{}", message(&e));
+                assert!(db_message(&e).contains("revoked"), "{}", db_message(&e));
                 break;
             }
         }

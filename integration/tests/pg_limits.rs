@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use sluice_integration::rental::{seed_pg, ROLES};
-use sluice_integration::{shared_pg, Gateway, GatewayOptions, PgServer};
+use sluice_integration::{db_message, shared_pg, sqlstate, Gateway, GatewayOptions, PgServer};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 fn gateway() -> Gateway {
@@ -14,30 +14,12 @@ fn gateway() -> Gateway {
     Gateway::start_pg(&pg.url(&db), &db, ROLES, GatewayOptions::default()).expect("gateway starts")
 }
 
-async fn connect(gw: &Gateway, token: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(&gw.pg_url(token), NoTls)
-        .await
-        .expect("connects through the gateway");
-    tokio::spawn(conn);
-    client
-}
-
-fn message(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map(|d| d.message().to_string())
-        .unwrap_or_else(|| e.to_string())
-}
-
-fn sqlstate(e: &tokio_postgres::Error) -> String {
-    e.code()
-        .map(|c| c.code().to_string())
-        .unwrap_or_else(|| format!("no sqlstate: {e}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_rows_caps_every_result_with_a_warning() {
     let gw = gateway();
-    let c = connect(&gw, &gw.token("agent_capped", Some("acme"), 600)).await;
+    let c = gw
+        .client(&gw.token("agent_capped", Some("acme"), 600))
+        .await;
     // Extended protocol.
     let rows = c
         .query("SELECT id FROM vehicles ORDER BY id", &[])
@@ -69,35 +51,37 @@ async fn max_rows_caps_every_result_with_a_warning() {
 async fn rate_limit_refuses_with_53400_and_the_session_survives() {
     let gw = gateway();
     let token = gw.token("agent_limited", Some("acme"), 600);
-    let c = connect(&gw, &token).await;
+    let c = gw.client(&token).await;
     for i in 0..5 {
         c.simple_query("SELECT 1")
             .await
             .unwrap_or_else(|e| panic!("statement {i}: {e}"));
     }
     let e = c.simple_query("SELECT 1").await.unwrap_err();
-    assert_eq!(sqlstate(&e), "53400", "{}", message(&e));
-    assert!(message(&e).contains("rate limit"), "{}", message(&e));
+    assert_eq!(sqlstate(&e), "53400", "{}", db_message(&e));
+    assert!(db_message(&e).contains("rate limit"), "{}", db_message(&e));
     let e = c.query("SELECT 1", &[]).await.unwrap_err();
-    assert_eq!(sqlstate(&e), "53400", "{}", message(&e));
+    assert_eq!(sqlstate(&e), "53400", "{}", db_message(&e));
     // The limit is per token: a second connection with the same token shares it...
-    let c2 = connect(&gw, &token).await;
+    let c2 = gw.client(&token).await;
     assert_eq!(
         sqlstate(&c2.simple_query("SELECT 1").await.unwrap_err()),
         "53400"
     );
     // ...and another token of the same role has its own.
-    let other = connect(&gw, &gw.token("agent_limited", Some("acme"), 600)).await;
+    let other = gw
+        .client(&gw.token("agent_limited", Some("acme"), 600))
+        .await;
     other.simple_query("SELECT 1").await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statement_timeout_of_the_role_applies() {
     let gw = gateway();
-    let c = connect(&gw, &gw.token("agent_slow", Some("acme"), 600)).await;
+    let c = gw.client(&gw.token("agent_slow", Some("acme"), 600)).await;
     let started = Instant::now();
     let e = c.simple_query("SELECT pg_sleep(5)").await.unwrap_err();
-    assert_eq!(sqlstate(&e), "57014", "{}", message(&e));
+    assert_eq!(sqlstate(&e), "57014", "{}", db_message(&e));
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "{:?}",
@@ -108,14 +92,14 @@ async fn statement_timeout_of_the_role_applies() {
         .simple_query("SET statement_timeout = 0")
         .await
         .unwrap_err();
-    assert_eq!(sqlstate(&e), "42501", "{}", message(&e));
+    assert_eq!(sqlstate(&e), "42501", "{}", db_message(&e));
     c.simple_query("SELECT 1").await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_request_reaches_the_backend_running_the_statement() {
     let gw = gateway();
-    let c = connect(&gw, &gw.token("agent_slow", Some("acme"), 600)).await;
+    let c = gw.client(&gw.token("agent_slow", Some("acme"), 600)).await;
     let cancel = c.cancel_token();
     let started = Instant::now();
     let canceller = tokio::spawn(async move {
@@ -124,11 +108,11 @@ async fn cancel_request_reaches_the_backend_running_the_statement() {
     });
     let e = c.simple_query("SELECT pg_sleep(0.9)").await.unwrap_err();
     canceller.await.unwrap().unwrap();
-    assert_eq!(sqlstate(&e), "57014", "{}", message(&e));
+    assert_eq!(sqlstate(&e), "57014", "{}", db_message(&e));
     assert!(
-        message(&e).contains("user request"),
+        db_message(&e).contains("user request"),
         "cancelled, not timed out: {}",
-        message(&e)
+        db_message(&e)
     );
     assert!(
         started.elapsed() < Duration::from_millis(850),
@@ -141,7 +125,7 @@ async fn cancel_request_reaches_the_backend_running_the_statement() {
 async fn audit_records_every_decision_without_secrets() {
     let gw = gateway();
     let token = gw.token("agent_readonly", Some("acme"), 600);
-    let c = connect(&gw, &token).await;
+    let c = gw.client(&token).await;
     c.simple_query("SELECT count(*) FROM customers")
         .await
         .unwrap();
@@ -254,14 +238,14 @@ async fn plaintext_tokens_from_other_hosts_are_refused_unless_allowed() {
         let result = tokio_postgres::connect(&gw.pg_url(&token), NoTls).await;
         match (allow, result) {
             (false, Err(e)) => {
-                assert_eq!(sqlstate(&e), "28000", "{}", message(&e));
-                assert!(message(&e).contains("TLS"), "{}", message(&e));
+                assert_eq!(sqlstate(&e), "28000", "{}", db_message(&e));
+                assert!(db_message(&e).contains("TLS"), "{}", db_message(&e));
             }
             (true, Ok((c, conn))) => {
                 tokio::spawn(conn);
                 c.simple_query("SELECT 1").await.unwrap();
             }
-            (allow, Err(e)) => panic!("allow_plaintext={allow}: {}", message(&e)),
+            (allow, Err(e)) => panic!("allow_plaintext={allow}: {}", db_message(&e)),
             (allow, Ok(_)) => {
                 panic!("allow_plaintext={allow}: a plaintext token from {ip} was accepted")
             }
@@ -275,12 +259,12 @@ async fn a_backend_that_goes_away_gives_a_clean_error_and_is_reconnected() {
     let db = seed_pg(&pg).expect("seed");
     let gw = Gateway::start_pg(&pg.url(&db), &db, ROLES, GatewayOptions::default()).unwrap();
     let token = gw.token("agent_readonly", Some("acme"), 600);
-    let c = connect(&gw, &token).await;
+    let c = gw.client(&token).await;
     c.simple_query("SELECT 1").await.unwrap();
     // Three transactions at once leave three idle connections in the pool.
     let mut others = Vec::new();
     for _ in 0..3 {
-        let o = connect(&gw, &token).await;
+        let o = gw.client(&token).await;
         o.simple_query("BEGIN").await.unwrap();
         others.push(o);
     }
@@ -292,19 +276,19 @@ async fn a_backend_that_goes_away_gives_a_clean_error_and_is_reconnected() {
     assert!(
         matches!(sqlstate(&e).as_str(), "08006" | "57P01"),
         "{e}: {}",
-        message(&e)
+        db_message(&e)
     );
     // A client connecting while the backend is down gets a clean error on its statement, and
     // its session stays open.
-    let c = connect(&gw, &token).await;
+    let c = gw.client(&token).await;
     let e = c.simple_query("SELECT 1").await.unwrap_err();
-    assert_eq!(sqlstate(&e), "08006", "{}", message(&e));
-    assert!(message(&e).contains("unavailable"), "{}", message(&e));
+    assert_eq!(sqlstate(&e), "08006", "{}", db_message(&e));
+    assert!(db_message(&e).contains("unavailable"), "{}", db_message(&e));
     let e = c.query("SELECT 1", &[]).await.unwrap_err();
-    assert_eq!(sqlstate(&e), "08006", "{}", message(&e));
+    assert_eq!(sqlstate(&e), "08006", "{}", db_message(&e));
     pg.restart().unwrap();
     // Connections pooled before the restart are dead; no client may be handed one.
-    let c = connect(&gw, &token).await;
+    let c = gw.client(&token).await;
     for _ in 0..6 {
         let rows = c
             .query("SELECT count(*) FROM customers", &[])
