@@ -18,6 +18,7 @@ pub struct GatewayOptions {
     pub pool_size: usize,
     pub statement_timeout: Duration,
     pub drain_timeout: Duration,
+    pub idle_transaction_timeout: Duration,
     /// Where the PostgreSQL door listens (port 0: any free port).
     pub pg_listen: std::net::SocketAddr,
     pub allow_plaintext: bool,
@@ -30,6 +31,7 @@ impl Default for GatewayOptions {
             pool_size: 4,
             statement_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(5),
+            idle_transaction_timeout: Duration::from_secs(60),
             pg_listen: "127.0.0.1:0".parse().expect("an address"),
             allow_plaintext: false,
         }
@@ -74,6 +76,7 @@ impl Gateway {
         config.pool_size = opts.pool_size;
         config.statement_timeout = opts.statement_timeout;
         config.drain_timeout = opts.drain_timeout;
+        config.idle_transaction_timeout = opts.idle_transaction_timeout;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

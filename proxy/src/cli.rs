@@ -225,6 +225,10 @@ pub struct ServeArgs {
     /// Statement timeout for roles that set none
     #[arg(long, env = "SLUICE_STATEMENT_TIMEOUT", value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     pub statement_timeout: Duration,
+    /// A transaction left idle this long is ended by the backend and its client disconnected
+    /// (so that an idle client cannot hold a pooled connection)
+    #[arg(long, env = "SLUICE_IDLE_TRANSACTION_TIMEOUT", value_name = "DUR", default_value = "60s", value_parser = parse_duration)]
+    pub idle_transaction_timeout: Duration,
     /// On SIGTERM, how long open sessions may run before they are closed
     #[arg(long, env = "SLUICE_DRAIN_TIMEOUT", value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     pub drain_timeout: Duration,

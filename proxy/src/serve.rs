@@ -36,6 +36,8 @@ pub struct ServeConfig {
     pub pool_size: usize,
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
+    /// Transactions left idle this long are ended by the backend.
+    pub idle_transaction_timeout: Duration,
     pub drain_timeout: Duration,
     pub max_clients: usize,
 }
@@ -57,6 +59,7 @@ impl ServeConfig {
             pool_size: 16,
             acquire_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(30),
+            idle_transaction_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
             max_clients: 20_000,
         }
@@ -111,7 +114,8 @@ pub async fn start(config: ServeConfig) -> Result<Running> {
         let backend = config.pg_backend.as_deref().context(
             "--pg-listen needs --pg-backend (or SLUICE_PG_BACKEND), the PostgreSQL server to forward to",
         )?;
-        let backend = BackendTarget::parse(backend).map_err(anyhow::Error::msg)?;
+        let mut backend = BackendTarget::parse(backend).map_err(anyhow::Error::msg)?;
+        backend.idle_transaction_timeout = config.idle_transaction_timeout;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen} (--pg-listen)"))?;

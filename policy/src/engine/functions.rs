@@ -422,3 +422,48 @@ pub(crate) const MYSQL_ACCOUNT_KEYWORDS: &[&str] = &["current_user", "current_ro
 pub(crate) const MYSQL_INTRODUCERS: &[&str] = &[
     "_utf8mb4", "_utf8mb3", "_utf8", "_binary", "_latin1", "_ascii",
 ];
+
+/// PostgreSQL types a client may declare for a statement's parameters (by OID), and their
+/// arrays. A declared type is a cast the engine never sees: `SELECT $1::text` with `$1`
+/// declared `regclass` turns a number into a table name (a catalog lookup the engine denies when
+/// written as a cast). So only plain data types pass, and 0 (let the server infer).
+const PG_PARAMETER_TYPES: &[u32] = &[
+    0,    // unspecified
+    16,   // bool
+    17,   // bytea
+    18,   // char
+    20,   // int8
+    21,   // int2
+    23,   // int4
+    25,   // text
+    114,  // json
+    142,  // xml
+    650,  // cidr
+    700,  // float4
+    701,  // float8
+    705,  // unknown
+    774,  // macaddr8
+    829,  // macaddr
+    869,  // inet
+    1042, // bpchar
+    1043, // varchar
+    1082, // date
+    1083, // time
+    1114, // timestamp
+    1184, // timestamptz
+    1186, // interval
+    1266, // timetz
+    1560, // bit
+    1562, // varbit
+    1700, // numeric
+    2950, // uuid
+    3802, // jsonb
+    // arrays of the above
+    1000, 1001, 1002, 1016, 1005, 1007, 1009, 199, 143, 651, 1021, 1022, 775, 1040, 1041, 1014,
+    1015, 1182, 1183, 1115, 1185, 1187, 1270, 1561, 1563, 1231, 2951, 3807,
+];
+
+/// Whether a client may declare a statement parameter of this PostgreSQL type OID.
+pub fn pg_parameter_type_allowed(oid: u32) -> bool {
+    PG_PARAMETER_TYPES.contains(&oid)
+}

@@ -18,6 +18,8 @@
 
 mod expr;
 mod functions;
+
+pub use functions::pg_parameter_type_allowed;
 mod names;
 mod query;
 mod render;

@@ -56,7 +56,6 @@ const PG_SHOWABLE: &[&str] = &[
     "bytea_output",
     "lc_collate",
     "lc_ctype",
-    "is_superuser",
     "search_path",
     "statement_timeout",
 ];

@@ -37,6 +37,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     config.pool_size = a.pool_size as usize;
     config.statement_timeout = a.statement_timeout;
     config.drain_timeout = a.drain_timeout;
+    config.idle_transaction_timeout = a.idle_transaction_timeout;
     config.max_clients = a.max_clients;
     if config.pg_listen.is_none() {
         anyhow::bail!("nothing to serve: give --pg-listen (and --pg-backend)");

@@ -31,6 +31,9 @@ pub struct BackendTarget {
     pub password: Option<Vec<u8>>,
     pub database: String,
     pub connect_timeout: Duration,
+    /// The backend ends a transaction left idle this long (a client that holds a pooled
+    /// connection in an open transaction and does nothing would otherwise starve the pool).
+    pub idle_transaction_timeout: Duration,
 }
 
 impl std::fmt::Debug for BackendTarget {
@@ -79,6 +82,7 @@ impl BackendTarget {
                 .get_connect_timeout()
                 .copied()
                 .unwrap_or(Duration::from_secs(10)),
+            idle_transaction_timeout: Duration::from_secs(60),
         })
     }
 }
@@ -142,6 +146,9 @@ pub struct BackendConn {
     pub dirty: bool,
     /// The connection's state is unknown (I/O error, protocol desync): never reuse it.
     pub broken: bool,
+    /// Extended-protocol messages were sent since the last Sync: a portal or an uncommitted
+    /// implicit transaction may be open. Never hand such a connection to another client.
+    pub unsynced: bool,
 }
 
 impl BackendConn {
@@ -171,6 +178,7 @@ impl BackendConn {
             status: b'I',
             dirty: false,
             broken: false,
+            unsynced: false,
         };
         tokio::time::timeout(target.connect_timeout, conn.handshake(target, profile))
             .await
@@ -185,7 +193,8 @@ impl BackendConn {
     ) -> Result<(), BackendError> {
         let timeout = profile.statement_timeout_ms.to_string();
         let read_only = if profile.read_only { "on" } else { "off" };
-        let params: [(&str, &str); 8] = [
+        let idle = target.idle_transaction_timeout.as_millis().to_string();
+        let params: [(&str, &str); 9] = [
             ("user", &target.user),
             ("database", &target.database),
             ("application_name", "sluice"),
@@ -194,6 +203,7 @@ impl BackendConn {
             ("search_path", "public"),
             ("default_transaction_read_only", read_only),
             ("statement_timeout", &timeout),
+            ("idle_in_transaction_session_timeout", &idle),
         ];
         let mut buf = BytesMut::new();
         frontend::startup_message(params.iter().copied(), &mut buf)?;
@@ -293,7 +303,18 @@ impl BackendConn {
         })
     }
 
+    /// Sends whole messages (`bytes` holds complete frames only).
     pub async fn send(&mut self, bytes: &[u8]) -> Result<(), BackendError> {
+        let mut rest = bytes;
+        while rest.len() >= 5 {
+            match rest[0] {
+                b'P' | b'B' | b'D' | b'E' | b'C' | b'H' => self.unsynced = true,
+                b'S' => self.unsynced = false,
+                _ => {}
+            }
+            let len = i32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]).max(4) as usize;
+            rest = rest.get(len + 1..).unwrap_or_default();
+        }
         if let Err(e) = self.writer.write_all(bytes).await {
             self.broken = true;
             return Err(e.into());

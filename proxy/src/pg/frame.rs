@@ -139,3 +139,94 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         &mut self.inner
     }
 }
+
+/// Whether a client message body has the structure its type requires: every count and length
+/// inside it fits the body, strings end in NUL, nothing is left over. Checked before pgwire
+/// decodes the message, because pgwire's decoders trust those counts and panic when they lie.
+pub fn well_formed(tag: u8, body: &[u8]) -> bool {
+    let mut r = Reader(body);
+    let ok = match tag {
+        b'Q' => r.cstr(),
+        b'P' => r.cstr() && r.cstr() && r.counted(|r| r.skip(4)),
+        b'B' => {
+            r.cstr()
+                && r.cstr()
+                && r.counted(|r| r.skip(2))
+                && r.counted(|r| match r.i32() {
+                    Some(-1) => true,
+                    Some(n) if n >= 0 => r.skip(n as usize),
+                    _ => false,
+                })
+                && r.counted(|r| r.skip(2))
+        }
+        b'D' | b'C' => r.skip(1) && r.cstr(),
+        b'E' => r.cstr() && r.skip(4),
+        b'p' => r.cstr(),
+        b'H' | b'S' | b'X' => true,
+        _ => return true,
+    };
+    ok && r.0.is_empty()
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn skip(&mut self, n: usize) -> bool {
+        match self.0.get(n..) {
+            Some(rest) => {
+                self.0 = rest;
+                true
+            }
+            None => false,
+        }
+    }
+    fn cstr(&mut self) -> bool {
+        match self.0.iter().position(|b| *b == 0) {
+            Some(end) => self.skip(end + 1),
+            None => false,
+        }
+    }
+    fn i16(&mut self) -> Option<i16> {
+        let v = i16::from_be_bytes(self.0.get(..2)?.try_into().ok()?);
+        self.skip(2);
+        Some(v)
+    }
+    fn i32(&mut self) -> Option<i32> {
+        let v = i32::from_be_bytes(self.0.get(..4)?.try_into().ok()?);
+        self.skip(4);
+        Some(v)
+    }
+    /// An i16 count, then that many items.
+    fn counted(&mut self, mut item: impl FnMut(&mut Self) -> bool) -> bool {
+        match self.i16() {
+            Some(n) if n >= 0 => (0..n).all(|_| item(self)),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::well_formed;
+
+    #[test]
+    fn lying_counts_and_lengths_are_malformed() {
+        assert!(well_formed(b'Q', b"SELECT 1\0"));
+        assert!(!well_formed(b'Q', b"SELECT 1"));
+        assert!(well_formed(b'P', b"s\0SELECT $1\0\x00\x01\x00\x00\x00\x17"));
+        assert!(!well_formed(b'P', b"s\0SELECT $1\0\x03\xe8"));
+        assert!(well_formed(
+            b'B',
+            b"\0s\0\x00\x00\x00\x01\x00\x00\x00\x01x\x00\x00"
+        ));
+        assert!(!well_formed(
+            b'B',
+            b"\0s\0\x00\x00\x00\x01\x00\x00\x00\x09x\x00\x00"
+        ));
+        assert!(!well_formed(b'E', b"\0"));
+        assert!(well_formed(b'E', b"\0\x00\x00\x00\x00"));
+        assert!(!well_formed(b'D', b""));
+        assert!(!well_formed(b'C', b""));
+        assert!(!well_formed(b'D', b"Pname\0extra"));
+    }
+}

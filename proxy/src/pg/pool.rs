@@ -25,7 +25,7 @@ impl managed::Manager for Connector {
     }
 
     async fn recycle(&self, conn: &mut BackendConn, _: &Metrics) -> RecycleResult<BackendError> {
-        if conn.broken || conn.status != b'I' || conn.reader.buffered() != 0 {
+        if conn.broken || conn.unsynced || conn.status != b'I' || conn.reader.buffered() != 0 {
             return Err(RecycleError::message("connection not idle"));
         }
         // An idle connection has nothing to read. If it has (the server's goodbye after a
@@ -112,7 +112,7 @@ impl Pools {
 
     /// Gives a connection back. One that is not idle and clean is closed instead.
     pub fn release(conn: Pooled) {
-        if conn.broken || conn.status != b'I' {
+        if conn.broken || conn.unsynced || conn.status != b'I' || conn.reader.buffered() != 0 {
             drop(Object::take(conn));
         }
     }

@@ -126,6 +126,12 @@ pub struct Session {
     hasher: std::hash::RandomState,
 }
 
+enum Waited {
+    Client(Result<Frame, FrameError>),
+    Shutdown,
+    Backend,
+}
+
 /// Why a session ends.
 pub enum End {
     /// The client said Terminate or closed the connection.
@@ -166,7 +172,11 @@ impl Session {
 
     pub async fn run(mut self) -> End {
         let end = self.serve().await;
-        if let Some(b) = self.backend.take() {
+        if let Some(mut b) = self.backend.take() {
+            // Replies still owed (the client left mid-batch): the connection's state is unknown.
+            if !self.expect.is_empty() || !self.to_backend.is_empty() {
+                b.broken = true;
+            }
             self.cancel.clear();
             Pools::release(b);
         }
@@ -178,19 +188,16 @@ impl Session {
             if let Err(e) = self.flush_client().await {
                 return End::Gateway(format!("client write failed: {e}"));
             }
-            let idle =
-                self.backend.as_ref().is_none_or(|b| b.status == b'I') && self.expect.is_empty();
-            let next = if idle {
-                let mut shutdown = self.door.shutdown.clone();
-                tokio::select! {
-                    f = self.client.next() => f,
-                    _ = async { let _ = shutdown.wait_for(|down| *down).await; } => {
-                        return self.fatal(PgError::fatal("57P01", "the gateway is shutting down")
-                            .hint("reconnect: another gateway instance, or this one after its restart, will serve you")).await;
-                    }
+            let next = match self.wait_for_client().await {
+                Waited::Client(f) => f,
+                Waited::Shutdown => {
+                    return self.fatal(PgError::fatal("57P01", "the gateway is shutting down")
+                        .hint("reconnect: another gateway instance, or this one after its restart, will serve you")).await;
                 }
-            } else {
-                self.client.next().await
+                Waited::Backend => match self.backend_spoke().await {
+                    Ok(()) => continue,
+                    Err(end) => return end,
+                },
             };
             let frame = match next {
                 Ok(f) => f,
@@ -217,6 +224,63 @@ impl Session {
                 }
                 // Non-fatal errors raised outside a batch's flow are already queued.
             }
+        }
+    }
+
+    /// Waits for the client's next message. Meanwhile a shutdown ends an idle session, and a
+    /// held backend that speaks unprompted (a notice, or its goodbye when it ends an idle
+    /// transaction) is heard at once rather than at the client's next statement.
+    async fn wait_for_client(&mut self) -> Waited {
+        let idle = self.backend.as_ref().is_none_or(|b| b.status == b'I') && self.expect.is_empty();
+        let mut shutdown = self.door.shutdown.clone();
+        let client = &mut self.client;
+        let backend = self.backend.as_mut().filter(|_| self.expect.is_empty());
+        let watch_backend = backend.is_some();
+        tokio::select! {
+            f = client.next() => Waited::Client(f),
+            _ = async { let _ = shutdown.wait_for(|down| *down).await; }, if idle => Waited::Shutdown,
+            _ = async {
+                match backend {
+                    Some(b) if b.reader.buffered() == 0 => { let _ = b.reader.get_mut().readable().await; }
+                    Some(_) => {}
+                    None => std::future::pending::<()>().await,
+                }
+            }, if watch_backend => Waited::Backend,
+        }
+    }
+
+    /// The held backend sent something while no reply was expected.
+    async fn backend_spoke(&mut self) -> Result<(), End> {
+        let Some(b) = self.backend.as_mut() else {
+            return Ok(());
+        };
+        match b.recv().await {
+            Ok(frame) if matches!(frame.tag, b'N' | b'A') => {
+                self.out.extend_from_slice(&frame.bytes);
+                Ok(())
+            }
+            Ok(frame) if frame.tag == b'S' => {
+                self.parameter_status(&frame);
+                Ok(())
+            }
+            Ok(frame) if frame.tag == b'E' => {
+                // A FATAL from the backend (idle transaction timeout, administrator shutdown):
+                // the client learns why, and the session ends with the backend's.
+                b.broken = true;
+                self.out.extend_from_slice(&frame.bytes);
+                let _ = self.flush_client().await;
+                Err(End::Gateway(format!(
+                    "the backend ended the connection: {}",
+                    super::backend::error_message(&frame)
+                )))
+            }
+            Ok(_) => Err(self
+                .fatal(PgError::fatal(
+                    "08P01",
+                    "the database sent a message the gateway did not expect; the session is closed",
+                ))
+                .await),
+            Err(e) => Err(self.fatal(backend_lost(e)).await),
         }
     }
 
@@ -486,6 +550,23 @@ impl Session {
             self.audit_denied(&parse.query, None, &e.message).await;
             return self.deny_extended(e).await;
         }
+        if let Some(oid) = parse
+            .type_oids
+            .iter()
+            .find(|oid| !sluice_policy::pg_parameter_type_allowed(**oid))
+        {
+            let denial = Denial::new(
+                sluice_policy::Rule::ConstructNotAllowed,
+                format!(
+                    "parameters declared with type OID {oid} are not allowed through Sluice; \
+                     declare plain data types (text, numbers, dates, json, uuid, bytea, arrays \
+                     of them) or leave the type unspecified"
+                ),
+            );
+            self.audit_denied(&parse.query, Some(&denial), &denial.message)
+                .await;
+            return self.deny_extended(denial_error(&denial)).await;
+        }
         let (decision, generation) = self.authorize(&parse.query);
         let auth = match &*decision {
             Err(denial) => {
@@ -699,18 +780,19 @@ impl Session {
             d.name = Some(p.backend_name.clone());
             wire::encode(&d, &mut self.to_backend);
             self.expect.push_back(Expect::DescribeStatement);
-        } else if self
-            .portals
-            .get(d.name.as_deref().unwrap_or_default())
-            .is_some_and(|l| l.local.is_some())
-        {
-            self.synth(|out| wire::bodyless(out, b'n'));
-        } else {
+        } else if let Some(portal) = self.portals.get(d.name.as_deref().unwrap_or_default()) {
+            if portal.local.is_some() {
+                self.synth(|out| wire::bodyless(out, b'n'));
+                return Ok(());
+            }
             if let Err(e) = self.ensure_backend().await {
                 return self.deny_extended(e).await;
             }
             wire::encode(&d, &mut self.to_backend);
             self.expect.push_back(Expect::DescribePortal);
+        } else {
+            let name = d.name.clone().unwrap_or_default();
+            return self.deny_extended(no_portal(&name)).await;
         }
         Ok(())
     }
@@ -721,7 +803,12 @@ impl Session {
         }
         let ex = decode::<Execute>(frame)?;
         let portal = ex.name.clone().unwrap_or_default();
-        let log = self.portals.get(&portal).cloned();
+        // Only portals this client bound: a name that reached the backend otherwise could be a
+        // portal left there by someone else.
+        let Some(log) = self.portals.get(&portal).cloned() else {
+            return self.deny_extended(no_portal(&portal)).await;
+        };
+        let log = Some(log);
         if let Err(e) = self.admit() {
             if e.severity == "FATAL" {
                 return Err(e);
@@ -769,8 +856,9 @@ impl Session {
             wire::bodyless(&mut out, b'3');
             self.expect.push_back(Expect::Synth(out));
         } else {
-            self.portals.remove(&name);
-            if self.backend.is_some() {
+            // Closing a portal that does not exist is not an error in PostgreSQL; one this
+            // client did not bind is never closed on the backend.
+            if self.portals.remove(&name).is_some() && self.backend.is_some() {
                 wire::encode(&c, &mut self.to_backend);
                 self.expect
                     .push_back(Expect::CloseComplete { forward: true });
@@ -1099,7 +1187,10 @@ impl Session {
         if self.door.pool_mode != PoolMode::Transaction || !self.expect.is_empty() {
             return;
         }
-        let idle = self.backend.as_ref().is_some_and(|b| b.status == b'I');
+        let idle = self
+            .backend
+            .as_ref()
+            .is_some_and(|b| b.status == b'I' && !b.unsynced);
         if idle {
             if let Some(b) = self.backend.take() {
                 self.cancel.clear();
@@ -1193,6 +1284,10 @@ fn denial_error(d: &Denial) -> PgError {
     )
 }
 
+fn no_portal(name: &str) -> PgError {
+    PgError::error("34000", format!("portal \"{name}\" does not exist"))
+}
+
 fn backend_lost(e: super::backend::BackendError) -> PgError {
     PgError::fatal(
         "08006",
@@ -1202,13 +1297,26 @@ fn backend_lost(e: super::backend::BackendError) -> PgError {
 }
 
 fn decode<M: Message>(frame: Frame) -> Result<M, PgError> {
+    let tag = frame.tag;
     let mut bytes = frame.bytes;
-    let ctx = DecodeContext::new(ProtocolVersion::PROTOCOL3_0);
-    match M::decode(&mut bytes, &ctx) {
-        Ok(Some(m)) => Ok(m),
-        Ok(None) | Err(_) => Err(PgError::fatal(
+    // pgwire's decoders trust the counts and lengths inside a message body (a parameter count
+    // larger than the body, say) and panic on such input: `well_formed` checks them first. The
+    // panic guard stays as a second line, should a decoder fail on something the check passes.
+    if !super::frame::well_formed(tag, &bytes[5..]) {
+        return Err(PgError::fatal(
             "08P01",
-            "malformed protocol message from the client",
+            format!("malformed {:?} message from the client", tag as char),
+        ));
+    }
+    let ctx = DecodeContext::new(ProtocolVersion::PROTOCOL3_0);
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        M::decode(&mut bytes, &ctx).map(|m| (m, bytes.is_empty()))
+    }));
+    match decoded {
+        Ok(Ok((Some(m), true))) => Ok(m),
+        _ => Err(PgError::fatal(
+            "08P01",
+            format!("malformed {:?} message from the client", tag as char),
         )),
     }
 }

@@ -181,6 +181,10 @@ async fn startup(
         Err(e) => return Err(e.to_string()),
     };
     let mut bytes = frame.bytes;
+    if !super::frame::well_formed(b'p', &bytes[5..]) {
+        let e = PgError::fatal("08P01", "malformed password message");
+        return refuse(&mut reader, e).await;
+    }
     let token = match PasswordMessageFamily::decode(&mut bytes, &ctx)
         .ok()
         .flatten()
