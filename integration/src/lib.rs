@@ -27,6 +27,7 @@ mod lifetime;
 mod mariadb;
 mod pg;
 mod process;
+pub mod raw;
 pub mod rental;
 mod scratch;
 

@@ -231,3 +231,58 @@ async fn prepared_statements_follow_clients_across_backends_without_crossing_ten
         t.await.unwrap();
     }
 }
+
+/// An error early in a pipelined batch makes the server skip the Parse messages after it, up
+/// to Sync: as with PostgreSQL itself, such a statement does not exist afterwards, and preparing
+/// it again works (the gateway must not believe its backend has it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parse_skipped_after_an_error_creates_nothing() {
+    use sluice_integration::raw::RawPg;
+    for mode in [PoolMode::Transaction, PoolMode::Session] {
+        let gw = gateway(GatewayOptions {
+            pool_size: 1,
+            pool_mode: mode,
+            ..Default::default()
+        });
+        let token = gw.token("agent_readonly", Some("acme"), 600);
+        let mut c = RawPg::connect(gw.pg_addr, &gw.database, &token)
+            .await
+            .unwrap();
+        let sql = "SELECT count(*) FROM vehicles";
+        let r = c
+            .parse("", "SELECT 1/0", &[])
+            .bind("", "", &[])
+            .execute("", 0)
+            .parse("s2", sql, &[])
+            .sync()
+            .until_ready()
+            .await
+            .unwrap();
+        // PostgreSQL folds 1/0 when it plans the statement, at Bind: ParseComplete, the error,
+        // and nothing for the skipped Parse.
+        let tags: Vec<u8> = r.iter().map(|r| r.tag).collect();
+        assert_eq!(tags, b"1EZ".to_vec(), "{mode:?}: {r:?}");
+        assert_eq!(r[1].sqlstate().as_deref(), Some("22012"));
+        let r = c
+            .bind("", "s2", &[])
+            .execute("", 0)
+            .sync()
+            .until_ready()
+            .await
+            .unwrap();
+        assert_eq!(r[0].sqlstate().as_deref(), Some("26000"), "{mode:?}: {r:?}");
+        let r = c
+            .parse("s2", sql, &[])
+            .bind("", "s2", &[])
+            .execute("", 0)
+            .sync()
+            .until_ready()
+            .await
+            .unwrap();
+        let row = r
+            .iter()
+            .find(|r| r.tag == b'D')
+            .unwrap_or_else(|| panic!("{mode:?}: {r:?}"));
+        assert_eq!(row.columns(), vec![Some("12".to_string())]);
+    }
+}

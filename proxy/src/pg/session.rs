@@ -97,6 +97,9 @@ enum Expect {
     Denied(PgError),
     /// A query the gateway runs for itself: swallowed until ReadyForQuery.
     Quiet,
+    /// No reply: marks where the client's Parse of this statement name took effect. Skipped
+    /// after an error (the server skips the Parse too), the statement was never created.
+    Created(String),
 }
 
 struct Running {
@@ -624,15 +627,16 @@ impl Session {
             generation,
             local,
         };
-        self.statements.insert(name, prepared.clone());
         if prepared.local.is_some() {
             self.synth(|out| wire::bodyless(out, b'1'));
-            return Ok(());
+        } else {
+            if let Err(e) = self.ensure_backend().await {
+                return self.deny_extended(e).await;
+            }
+            self.prepare_on_backend(&prepared, true);
         }
-        if let Err(e) = self.ensure_backend().await {
-            return self.deny_extended(e).await;
-        }
-        self.prepare_on_backend(&prepared, true);
+        self.statements.insert(name.clone(), prepared);
+        self.expect.push_back(Expect::Created(name));
         Ok(())
     }
 
@@ -1001,7 +1005,7 @@ impl Session {
     }
 
     fn emit_synthesized(&mut self) {
-        while let Some(Expect::Synth(_)) = self.expect.front() {
+        while let Some(Expect::Synth(_) | Expect::Created(_)) = self.expect.front() {
             if let Some(Expect::Synth(bytes)) = self.expect.pop_front() {
                 self.out.extend_from_slice(&bytes);
             }
@@ -1163,12 +1167,23 @@ impl Session {
                 self.expect.pop_front();
             }
         }
-        // The backend skips everything until Sync; so do the replies the client waits for.
+        // The backend skips everything until Sync; so do the replies the client waits for. A
+        // Parse it skipped prepared nothing.
         while let Some(head) = self.expect.front() {
             if matches!(head, Expect::Sync | Expect::Simple(_)) {
                 break;
             }
-            self.expect.pop_front();
+            match self.expect.pop_front() {
+                Some(Expect::ParseComplete { name, .. }) => {
+                    if let Some(b) = self.backend.as_mut() {
+                        b.prepared.remove(&name);
+                    }
+                }
+                Some(Expect::Created(name)) => {
+                    self.statements.remove(&name);
+                }
+                _ => {}
+            }
         }
     }
 
