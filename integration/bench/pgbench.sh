@@ -7,8 +7,13 @@
 # built-in scripts select-only (-S) and TPC-B-like (the default), protocols -M simple and
 # -M prepared, 1 and 16 clients. Each cell is repeated and the median TPS and median mean latency
 # are printed, with Sluice/PgBouncer and Sluice/direct ratios and the target check for `-S -c 16`
-# (Sluice >= 1.0x PgBouncer and >= 0.85x direct). Being below target is reported, not a failure;
-# anything that cannot be started is a failure with a message.
+# (Sluice >= 1.0x PgBouncer and >= 0.85x direct), then the CPU time the proxy process (PgBouncer,
+# Sluice) spent per transaction, the failed runs with pgbench's errors, and the denials and backend
+# errors in Sluice's audit log. Being below target, or a failed run, is reported, not a failure of
+# the script; anything that cannot be started is a failure with a message.
+#
+# Usage: integration/bench/pgbench.sh   (as root or with sudo for the PgBouncer install; prints the
+# report on stdout and progress on stderr). A quick check: BENCH_DURATION=5 BENCH_REPEAT=1.
 #
 # Settings (environment):
 #   BENCH_DURATION=10           seconds per pgbench run (-T)
@@ -86,14 +91,11 @@ as_root() {
 }
 
 # PostgreSQL and PgBouncer refuse to run as root: as root they run as the `postgres` system user
-# (which Debian's postgresql packages create), like the Rust test harness does.
-as_db_user() {
-    if ((IS_ROOT)); then
-        setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
-    else
-        "$@"
-    fi
-}
+# (which Debian's postgresql packages create), like the Rust test harness does. setpriv execs the
+# program, so a background `"${AS_DB_USER[@]}" prog &` leaves the program's own pid in $!.
+AS_DB_USER=()
+((IS_ROOT)) && AS_DB_USER=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+as_db_user() { "${AS_DB_USER[@]}" "$@"; }
 
 # ---- state and cleanup ----------------------------------------------------------------------
 
@@ -201,25 +203,36 @@ mkdir -p "$WORK/logs" "$WORK/socket"
 if ((IS_ROOT)); then chown postgres:postgres "$WORK" "$WORK/socket"; fi
 
 declare -A HANDED_OUT=()
-# Sets FREE_PORT to a port on 127.0.0.1 that nothing listens on now and that this script has not
-# handed out before (not reserved: a server losing the race fails with a message).
+# Ports are picked below the kernel's ephemeral range when there is room (an outgoing connection's
+# local port there makes a later bind fail although nothing listens).
+read -r EPHEMERAL_LOW _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LOW=32768
+if ((EPHEMERAL_LOW > 12000)); then
+    PORT_MIN=10000 PORT_SPAN=$((EPHEMERAL_LOW - 10000))
+else
+    PORT_MIN=20000 PORT_SPAN=40000
+fi
+# Sets FREE_PORT to a port on 127.0.0.1 that no socket uses now and that this script has not
+# handed out before. Not reserved: the servers' starts retry on "address already in use".
 free_port() {
     local port i
-    for ((i = 0; i < 200; i++)); do
-        port=$((20000 + RANDOM % 40000))
+    for ((i = 0; i < 500; i++)); do
+        port=$((PORT_MIN + (RANDOM * 32768 + RANDOM) % PORT_SPAN))
         [[ -z ${HANDED_OUT[$port]:-} && $port != 5432 ]] || continue
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            HANDED_OUT[$port]=1
-            FREE_PORT=$port
-            return 0
+        if command -v ss >/dev/null; then
+            [[ -z $(ss -Htan "( sport = :$port )" 2>/dev/null) ]] || continue
+        elif (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            continue
         fi
+        HANDED_OUT[$port]=1
+        FREE_PORT=$port
+        return 0
     done
     die "cannot find a free port on 127.0.0.1"
 }
 
 # ---- PostgreSQL -----------------------------------------------------------------------------
 
-PG_VERSION=$("$PGBIN/postgres" --version | awk '{print $NF}')
+PG_VERSION=$("$PGBIN/postgres" --version | awk '{print $3}')
 log "starting a throwaway PostgreSQL $PG_VERSION in $WORK/pgdata"
 as_db_user "$PGBIN/initdb" --pgdata "$WORK/pgdata" --username postgres --auth=trust \
     --encoding=UTF8 --no-locale --no-sync >"$WORK/logs/initdb.log" 2>&1 ||
@@ -280,17 +293,32 @@ log_disconnections = 0
 $prepared_line
 EOF
     if ((IS_ROOT)); then chown postgres:postgres "$WORK/pgbouncer.ini" "$WORK/userlist.txt"; fi
-    log "starting PgBouncer $PGBOUNCER_VERSION on 127.0.0.1:$PGB_PORT (transaction mode, pool $POOL_SIZE)"
-    as_db_user "$PGBOUNCER" "$WORK/pgbouncer.ini" >"$WORK/logs/pgbouncer.out" 2>&1 &
-    PGBOUNCER_PID=$!
-    for ((i = 0; i < 100; i++)); do
-        if ! kill -0 "$PGBOUNCER_PID" 2>/dev/null; then
-            die "PgBouncer exited at start:$(echo; tail -n 20 "$WORK/logs/pgbouncer.out" "$WORK/pgbouncer.log" 2>/dev/null)"
+    started=0
+    for attempt in 1 2 3; do
+        if ((attempt > 1)); then
+            free_port
+            sed -i -E "s/^listen_port = .*/listen_port = $FREE_PORT/" "$WORK/pgbouncer.ini"
+            PGB_PORT=$FREE_PORT
         fi
-        "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PGB_PORT" -U postgres -d "$DB" -c 'SELECT 1' >/dev/null 2>&1 && break
-        sleep 0.1
+        log "starting PgBouncer $PGBOUNCER_VERSION on 127.0.0.1:$PGB_PORT (transaction mode, pool $POOL_SIZE)"
+        : >"$WORK/logs/pgbouncer.out"
+        "${AS_DB_USER[@]}" "$PGBOUNCER" "$WORK/pgbouncer.ini" >"$WORK/logs/pgbouncer.out" 2>&1 &
+        PGBOUNCER_PID=$!
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$PGBOUNCER_PID" 2>/dev/null || break
+            if "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PGB_PORT" -U postgres -d "$DB" -c 'SELECT 1' >/dev/null 2>&1; then
+                started=1
+                break
+            fi
+            sleep 0.1
+        done
+        ((started)) && break
+        stop_pid "$PGBOUNCER_PID" TERM 5
+        PGBOUNCER_PID=""
+        grep -q 'Address already in use' "$WORK/logs/pgbouncer.out" ||
+            die "PgBouncer did not start:$(echo; tail -n 20 "$WORK/logs/pgbouncer.out")"
     done
-    ((i < 100)) || die "PgBouncer did not accept connections within 10s:$(echo; tail -n 20 "$WORK/pgbouncer.log" 2>/dev/null)"
+    ((started)) || die "PgBouncer did not start: no free port after 3 attempts:$(echo; tail -n 5 "$WORK/logs/pgbouncer.out")"
 fi
 
 # ---- Sluice ---------------------------------------------------------------------------------
@@ -328,26 +356,36 @@ EOF
     "$SLUICE" keygen --out-dir "$WORK/keys" >"$WORK/logs/keygen.log" 2>&1 ||
         die "sluice keygen failed:$(echo; cat "$WORK/logs/keygen.log")"
 
-    free_port
-    SLUICE_PORT=$FREE_PORT
-    log "starting Sluice on 127.0.0.1:$SLUICE_PORT (transaction mode, pool $POOL_SIZE)"
-    SLUICE_LOG=${SLUICE_LOG:-warn} "$SLUICE" serve \
-        --pg-listen "127.0.0.1:$SLUICE_PORT" \
-        --pg-backend "postgres://postgres@127.0.0.1:$PG_PORT/$DB" \
-        --rbac-config "$WORK/roles.yaml" \
-        --public-key "$WORK/keys/issuer.pub" \
-        --pool-mode transaction --pool-size "$POOL_SIZE" \
-        --drain-timeout 2s \
-        --audit-log "$WORK/audit.log" \
-        >"$WORK/logs/sluice.out" 2>"$WORK/logs/sluice.err" &
-    SLUICE_PID=$!
-    for ((i = 0; i < 300; i++)); do
-        grep -q '^sluice ready: ' "$WORK/logs/sluice.out" 2>/dev/null && break
-        kill -0 "$SLUICE_PID" 2>/dev/null ||
+    started=0
+    for attempt in 1 2 3; do
+        free_port
+        SLUICE_PORT=$FREE_PORT
+        log "starting Sluice on 127.0.0.1:$SLUICE_PORT (transaction mode, pool $POOL_SIZE)"
+        SLUICE_LOG=${SLUICE_LOG:-warn} "$SLUICE" serve \
+            --pg-listen "127.0.0.1:$SLUICE_PORT" \
+            --pg-backend "postgres://postgres@127.0.0.1:$PG_PORT/$DB" \
+            --rbac-config "$WORK/roles.yaml" \
+            --public-key "$WORK/keys/issuer.pub" \
+            --pool-mode transaction --pool-size "$POOL_SIZE" \
+            --drain-timeout 2s \
+            --audit-log "$WORK/audit.log" \
+            >"$WORK/logs/sluice.out" 2>"$WORK/logs/sluice.err" &
+        SLUICE_PID=$!
+        for ((i = 0; i < 300; i++)); do
+            if grep -q '^sluice ready: ' "$WORK/logs/sluice.out" 2>/dev/null; then
+                started=1
+                break
+            fi
+            kill -0 "$SLUICE_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        ((started)) && break
+        ((i < 300)) || die "sluice serve printed no ready line within 30s:$(echo; tail -n 20 "$WORK/logs/sluice.err")"
+        SLUICE_PID=""
+        grep -qi 'address already in use' "$WORK/logs/sluice.err" ||
             die "sluice serve exited at start:$(echo; tail -n 20 "$WORK/logs/sluice.err")"
-        sleep 0.1
     done
-    ((i < 300)) || die "sluice serve printed no ready line within 30s:$(echo; tail -n 20 "$WORK/logs/sluice.err")"
+    ((started)) || die "sluice serve did not start: no free port after 3 attempts:$(echo; tail -n 5 "$WORK/logs/sluice.err")"
     ready_addr=$(sed -nE 's/^sluice ready: .*postgres=([^ ]+).*/\1/p' "$WORK/logs/sluice.out" | head -n 1)
     [[ $ready_addr == "127.0.0.1:$SLUICE_PORT" ]] ||
         die "sluice reported '$ready_addr', expected 127.0.0.1:$SLUICE_PORT"
@@ -374,22 +412,55 @@ target_port() {
 script_flag() { [[ $1 == select-only ]] && echo "-S" || echo "-b tpcb-like"; }
 script_label() { [[ $1 == select-only ]] && echo "-S" || echo "tpcb"; }
 
-# Runs pgbench; prints "TPS LATENCY_MS" on success. Output goes to the log file named by $3.
+HZ=$(getconf CLK_TCK)
+# CPU time (clock ticks, all threads) a process has used so far.
+proc_ticks() { [[ -n $1 && -r /proc/$1/stat ]] && awk '{print $14 + $15}' "/proc/$1/stat" || echo ""; }
+proxy_pid() {
+    case $1 in
+    pgbouncer) echo "$PGBOUNCER_PID" ;;
+    sluice) echo "$SLUICE_PID" ;;
+    *) echo "" ;;
+    esac
+}
+
+# Runs pgbench; prints "TPS LATENCY_MS PROXY_CPU_US_PER_TXN" on success (the last is "-" for
+# direct). Output goes to the log file named by $3.
 pgbench_run() { # target seconds logfile pgbench-args...
-    local target=$1 secs=$2 logf=$3 port tps lat rc=0
+    local target=$1 secs=$2 logf=$3 port tps lat rc=0 pid t0 t1 txns cpu="-"
     shift 3
     port=$(target_port "$target")
+    pid=$(proxy_pid "$target")
+    t0=$(proc_ticks "$pid")
+    # A run that hangs (a stuck session) is ended 2 minutes after its duration.
+    local guard=(timeout -k 10 "$((secs + 120))")
     if [[ $target == sluice ]]; then
-        PGPASSWORD=$TOKEN "$PGBIN/pgbench" -n -T "$secs" -h 127.0.0.1 -p "$port" -U pgbench "$@" "$DB" >"$logf" 2>&1 || rc=$?
+        PGPASSWORD=$TOKEN "${guard[@]}" "$PGBIN/pgbench" -n -T "$secs" -h 127.0.0.1 -p "$port" -U pgbench "$@" "$DB" >"$logf" 2>&1 || rc=$?
     else
-        "$PGBIN/pgbench" -n -T "$secs" -h 127.0.0.1 -p "$port" -U postgres "$@" "$DB" >"$logf" 2>&1 || rc=$?
+        "${guard[@]}" "$PGBIN/pgbench" -n -T "$secs" -h 127.0.0.1 -p "$port" -U postgres "$@" "$DB" >"$logf" 2>&1 || rc=$?
     fi
+    ((rc != 124 && rc != 137)) || echo "pgbench: error: killed after $((secs + 120))s (hung)" >>"$logf"
+    t1=$(proc_ticks "$pid")
     tps=$(sed -nE 's/^tps = ([0-9.]+) \(without initial connection time\).*/\1/p' "$logf" | tail -n 1)
     lat=$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$logf" | tail -n 1)
+    txns=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$logf" | tail -n 1)
     if ((rc != 0)) || [[ -z $tps || -z $lat ]]; then
         return 1
     fi
-    echo "$tps $lat"
+    if [[ -n $t0 && -n $t1 && -n $txns ]] && ((txns > 0)); then
+        cpu=$(awk -v d="$((t1 - t0))" -v hz="$HZ" -v n="$txns" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
+    fi
+    echo "$tps $lat $cpu"
+}
+
+# Percentage of the machine's CPU busy over 2 seconds (while nothing of this benchmark runs, it
+# tells whether other processes would disturb the numbers).
+machine_busy() {
+    local a b
+    a=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+    sleep 2
+    b=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        if (y[2] - x[2] > 0) printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]); else print 0 }'
 }
 
 # Sluice's audit log: keep the denials and backend errors of each run, then empty it (it gets one
@@ -427,7 +498,9 @@ if ((WARMUP > 0)); then
     done
 fi
 
-declare -A TPS=() LAT=() FAILED=() SKIPPED=()
+BUSY_BEFORE=$(machine_busy)
+((BUSY_BEFORE <= 10)) || log "warning: the machine is ${BUSY_BEFORE}% busy before measuring (other processes); the numbers will be disturbed"
+declare -A TPS=() LAT=() CPU=() FAILED=() SKIPPED=()
 FAILURES=$WORK/failures.txt
 : >"$FAILURES"
 n_targets=$(wc -w <<<"$TARGETS")
@@ -461,10 +534,13 @@ for script in $SCRIPTS; do
                         PERF_PID=$!
                         sleep 0.5
                     fi
-                    if result=$(pgbench_run "$target" "$DURATION" "$logf" $(script_flag "$script") -M "$mode" -c "$c" -j "$j"); then
-                        TPS[$key]+="${result% *} "
-                        LAT[$key]+="${result#* } "
-                        log "[$run_no/$total] $(script_label "$script") -M $mode -c $c $target #$rep: ${result% *} tps, ${result#* } ms"
+                    read -ra sflag <<<"$(script_flag "$script")"
+                    if result=$(pgbench_run "$target" "$DURATION" "$logf" "${sflag[@]}" -M "$mode" -c "$c" -j "$j"); then
+                        read -r r_tps r_lat r_cpu <<<"$result"
+                        TPS[$key]+="$r_tps "
+                        LAT[$key]+="$r_lat "
+                        [[ $r_cpu == - ]] || CPU[$key]+="$r_cpu "
+                        log "[$run_no/$total] $(script_label "$script") -M $mode -c $c $target #$rep: $r_tps tps, $r_lat ms$([[ $r_cpu == - ]] || echo ", proxy CPU $r_cpu us/txn")"
                     else
                         FAILED[$key]=1
                         log "[$run_no/$total] $(script_label "$script") -M $mode -c $c $target #$rep: FAILED (log below at the end)"
@@ -484,6 +560,8 @@ for script in $SCRIPTS; do
     done
 done
 
+BUSY_AFTER=$(machine_busy)
+
 # ---- report ---------------------------------------------------------------------------------
 
 median() { # numbers... -> median (empty if none)
@@ -497,7 +575,11 @@ cell_value() { # key TPS|LAT -> median, or FAIL / n/a / -
     local key=$1 kind=$2 vals
     if [[ -n ${SKIPPED[$key]:-} ]]; then echo "n/a"; return; fi
     if [[ -n ${FAILED[$key]:-} ]]; then echo "FAIL"; return; fi
-    if [[ $kind == TPS ]]; then vals=${TPS[$key]:-}; else vals=${LAT[$key]:-}; fi
+    case $kind in
+    TPS) vals=${TPS[$key]:-} ;;
+    LAT) vals=${LAT[$key]:-} ;;
+    CPU) vals=${CPU[$key]:-} ;;
+    esac
     [[ -n $vals ]] || { echo "-"; return; }
     # shellcheck disable=SC2086
     median $vals
@@ -511,7 +593,8 @@ echo "pgbench through Sluice vs PgBouncer vs direct"
 echo "  sluice $git_rev (release), PostgreSQL $PG_VERSION (fsync=off), PgBouncer ${PGBOUNCER_VERSION:-not run} (transaction mode)"
 echo "  scale $SCALE, pool size $POOL_SIZE (Sluice --pool-size, PgBouncer default_pool_size), pool mode transaction"
 echo "  pgbench -n -T $DURATION -j min($JOBS,clients), sslmode=disable; median of $REPEAT run(s) per cell; $(nproc) CPU(s), all on this machine"
-echo "  Sluice role: pgbench, filter on pgbench_accounts: aid > {{ token.min_aid }} (min_aid=0)"
+echo "  Sluice role: pgbench, filter on pgbench_accounts: aid > {{ token.min_aid }} (min_aid=0); audit log to a file"
+echo "  machine busy before measuring: ${BUSY_BEFORE}%, after: ${BUSY_AFTER}% (other processes; over 10% disturbs the numbers)"
 echo
 hdr_fmt="%-8s %-9s %4s | %10s %10s %10s | %6s %6s | %9s %9s %9s\n"
 # shellcheck disable=SC2059
@@ -542,8 +625,29 @@ for script in $SCRIPTS; do
         done
     done
 done
-echo "S/P = Sluice TPS / PgBouncer TPS, S/D = Sluice TPS / direct TPS; n/a: PgBouncer $PGBOUNCER_VERSION cannot keep named prepared statements in transaction mode (needs >= 1.21)"
+echo "S/P = Sluice TPS / PgBouncer TPS, S/D = Sluice TPS / direct TPS${PGBOUNCER_VERSION:+; n/a: PgBouncer $PGBOUNCER_VERSION cannot keep named prepared statements in transaction mode (needs >= 1.21)}"
 echo
+if [[ " $TARGETS " == *" pgbouncer "* || " $TARGETS " == *" sluice "* ]]; then
+    echo "Proxy CPU per transaction (microseconds of the proxy process, all threads; median):"
+    cpu_fmt="%-8s %-9s %4s | %10s %10s | %6s\n"
+    # shellcheck disable=SC2059
+    printf "$cpu_fmt" script mode -c pgbouncer sluice S/P
+    for script in $SCRIPTS; do
+        for mode in $MODES; do
+            for c in $CLIENTS; do
+                cell="$script|$mode|$c"
+                p_c=$(cell_value "$cell|pgbouncer" CPU)
+                s_c=$(cell_value "$cell|sluice" CPU)
+                [[ " $TARGETS " == *" pgbouncer "* ]] || p_c="-"
+                [[ " $TARGETS " == *" sluice "* ]] || s_c="-"
+                r=$(ratio "$(num "$s_c")" "$(num "$p_c")")
+                # shellcheck disable=SC2059
+                printf "$cpu_fmt" "$(script_label "$script")" "$mode" "$c" "$p_c" "$s_c" "${r:--}"
+            done
+        done
+    done
+    echo
+fi
 
 verdict() { # ratio target -> PASS/BELOW/?
     [[ -n $1 ]] || { echo "n/a"; return; }
@@ -575,8 +679,15 @@ if [[ -s $DENIALS ]]; then
     fi
 fi
 if [[ -n $PERF_DIR && -f $PERF_DIR/perf.data ]]; then
-    perf report -i "$PERF_DIR/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
-        grep -v '^$' | head -n 300 >"$PERF_DIR/perf-report.txt" || true
+    {
+        echo "== self time (top 60)"
+        perf report -i "$PERF_DIR/perf.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null |
+            grep '%' | head -n 60
+        echo
+        echo "== inclusive time (top 200)"
+        perf report -i "$PERF_DIR/perf.data" --children --sort symbol --stdio -g none 2>/dev/null |
+            grep '%' | head -n 200
+    } >"$PERF_DIR/perf-report.txt" || true
     echo
     echo "perf profile of the Sluice process: $PERF_DIR/perf.data, summary in $PERF_DIR/perf-report.txt"
 fi

@@ -286,3 +286,48 @@ async fn a_parse_skipped_after_an_error_creates_nothing() {
         assert_eq!(row.columns(), vec![Some("12".to_string())]);
     }
 }
+
+/// Inside a transaction the session waits on its client and its held backend at once; a
+/// backend with nothing more to say must never keep it from reading the client's next
+/// statement. A readiness wait once stalled sessions until the idle-transaction timeout; it
+/// depended on read sizes (pgbench's TPC-B-like script hit it within seconds, this test did not
+/// hit it reliably), so this guards the wait loop as a whole rather than reproducing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_short_transactions_never_stall() {
+    let gw = gateway(GatewayOptions {
+        idle_transaction_timeout: Duration::from_secs(3),
+        ..Default::default()
+    });
+    let token = gw.token("agent_support", Some("acme"), 600);
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(gw.client(&token).await);
+    }
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for c in clients {
+        tasks.push(tokio::spawn(async move {
+            for i in 0..400 {
+                for sql in [
+                    "BEGIN",
+                    "UPDATE reservations SET notes = 'n' WHERE id = 1",
+                    "SELECT count(*) FROM vehicles",
+                    "END",
+                ] {
+                    c.simple_query(sql)
+                        .await
+                        .unwrap_or_else(|e| panic!("transaction {i}, {sql}: {e}"));
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // 1,600 transactions; a single stall would take the 3 s timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}

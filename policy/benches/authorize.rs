@@ -36,7 +36,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("authorize_3_table_join_uncached", |b| {
         b.iter(|| authorize(&scope, std::hint::black_box(JOIN)).unwrap())
     });
-    let engine = Engine::new(cfg.clone(), 10_000);
+    let engine = Engine::new(cfg.clone(), 64 << 20);
     c.bench_function("authorize_3_table_join_cached", |b| {
         b.iter(|| {
             engine.authorize(

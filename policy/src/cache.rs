@@ -30,10 +30,21 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(config: Arc<RbacConfig>, capacity: u64) -> Engine {
+    /// `capacity_bytes`: how much SQL text (inputs and rendered outputs) the cache may hold;
+    /// entries are weighed by their size, so a few huge statements cannot pin a lot of memory.
+    pub fn new(config: Arc<RbacConfig>, capacity_bytes: u64) -> Engine {
         Engine {
             config,
-            cache: Cache::new(capacity),
+            cache: Cache::builder()
+                .max_capacity(capacity_bytes)
+                .weigher(|key: &Key, value: &Arc<Result<Authorized, Denial>>| {
+                    let out = match &**value {
+                        Ok(a) => a.statements.iter().map(|s| s.sql.len()).sum(),
+                        Err(d) => d.message.len(),
+                    };
+                    u32::try_from(key.sql.len() + out + 256).unwrap_or(u32::MAX)
+                })
+                .build(),
         }
     }
 
@@ -59,6 +70,17 @@ impl Engine {
                 ),
             )));
         };
+        // Input the engine refuses for its size is not worth a cache entry of that size.
+        if sql.len() > crate::MAX_SQL_BYTES {
+            let scope = Scope {
+                config: &self.config,
+                role,
+                claims,
+                dialect,
+                database,
+            };
+            return Arc::new(authorize(&scope, sql));
+        }
         let key = Key {
             role: role.name.clone(),
             claims: role

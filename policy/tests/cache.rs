@@ -26,7 +26,7 @@ fn claims(role: &str, tenant: Option<&str>) -> Claims {
 fn tenants_never_share_a_cached_rewrite() {
     let engine = Engine::new(
         Arc::new(RbacConfig::from_yaml("roles.yaml", ROLES).unwrap()),
-        1000,
+        1 << 20,
     );
     let sql = "SELECT * FROM reservations";
     let acme = engine.authorize(
@@ -69,7 +69,7 @@ fn tenants_never_share_a_cached_rewrite() {
 fn roles_dialects_and_databases_never_share() {
     let engine = Engine::new(
         Arc::new(RbacConfig::from_yaml("roles.yaml", ROLES).unwrap()),
-        1000,
+        1 << 20,
     );
     let sql = "UPDATE reservations SET notes = 'x'";
     let ro = engine.authorize(
@@ -113,7 +113,7 @@ fn roles_dialects_and_databases_never_share() {
 fn an_unknown_role_or_missing_claim_is_a_denial() {
     let engine = Engine::new(
         Arc::new(RbacConfig::from_yaml("roles.yaml", ROLES).unwrap()),
-        1000,
+        1 << 20,
     );
     let d = engine.authorize(
         &claims("agent_admin", Some("acme")),

@@ -142,6 +142,8 @@ fn settings_that_change_parsing_or_identity_are_denied() {
         // RESET ALL and DISCARD ALL return to the pinned values: see
         // driver_housekeeping_passes_and_nothing_wider.
         ("RESET search_path", Rule::SettingNotAllowed),
+        ("SET client_min_messages = debug5", Rule::SettingNotAllowed),
+        ("SET client_min_messages TO log", Rule::SettingNotAllowed),
     ];
     for (sql, rule) in pg {
         let err = run("writer", Dialect::PostgreSql, sql).expect_err(sql);

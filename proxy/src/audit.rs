@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
+use std::io::Write;
 use tokio::sync::mpsc;
 
 #[derive(Debug, Clone, Serialize)]
@@ -47,22 +47,23 @@ pub struct Audit {
 }
 
 impl Audit {
-    /// Opens `path` for appending (standard error if `None`) and starts the writer task.
+    /// Opens `path` for appending (standard error if `None`) and starts the writer: one
+    /// long-lived blocking thread with a buffered file, so that a statement costs a channel
+    /// send, not a trip through the runtime's blocking pool.
     pub async fn open(
         path: Option<&Path>,
     ) -> std::io::Result<(Audit, tokio::task::JoinHandle<()>)> {
-        let out: Box<dyn tokio::io::AsyncWrite + Send + Unpin> = match path {
+        let out: Box<dyn Write + Send> = match path {
             Some(p) => Box::new(
-                tokio::fs::OpenOptions::new()
+                std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(p)
-                    .await?,
+                    .open(p)?,
             ),
-            None => Box::new(tokio::io::stderr()),
+            None => Box::new(std::io::stderr()),
         };
         let (tx, rx) = mpsc::channel(10_000);
-        let task = tokio::spawn(write_all(rx, out));
+        let task = tokio::task::spawn_blocking(move || write_all(rx, out));
         Ok((Audit { tx }, task))
     }
 
@@ -73,12 +74,9 @@ impl Audit {
     }
 }
 
-async fn write_all(
-    mut rx: mpsc::Receiver<AuditEvent>,
-    mut out: Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
-) {
+fn write_all(mut rx: mpsc::Receiver<AuditEvent>, mut out: Box<dyn Write + Send>) {
     let mut buf = Vec::with_capacity(64 * 1024);
-    while let Some(ev) = rx.recv().await {
+    while let Some(ev) = rx.blocking_recv() {
         buf.clear();
         push_line(&mut buf, &ev);
         // Drain whatever else is queued so a burst costs one write.
@@ -88,17 +86,32 @@ async fn write_all(
                 break;
             }
         }
-        if let Err(e) = async {
-            out.write_all(&buf).await?;
-            out.flush().await
+        let written = out.write_all(&buf).and_then(|()| out.flush());
+        if buf.capacity() > 4 << 20 {
+            buf = Vec::with_capacity(64 * 1024);
         }
-        .await
-        {
+        if let Err(e) = written {
             eprintln!(
                 "sluice: error: cannot write the audit log: {e}; audit events are being lost"
             );
         }
     }
+}
+
+/// Longest statement text an audit line holds; longer text is cut and its full length noted, so
+/// one client cannot fill the audit log's disk at network speed.
+pub const MAX_AUDITED_SQL: usize = 8 * 1024;
+
+/// `sql`, cut to [`MAX_AUDITED_SQL`] bytes (at a character boundary) with its length noted.
+pub fn audited_sql(sql: &str) -> String {
+    if sql.len() <= MAX_AUDITED_SQL {
+        return sql.to_string();
+    }
+    let mut end = MAX_AUDITED_SQL;
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [cut: {} bytes in all]", &sql[..end], sql.len())
 }
 
 fn push_line(buf: &mut Vec<u8>, ev: &AuditEvent) {

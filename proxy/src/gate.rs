@@ -16,8 +16,8 @@ use sluice_policy::roles::{EffectiveRole, RbacConfig};
 use sluice_policy::{Authorized, Denial, Dialect, Engine};
 use sluice_tokens::{Claims, RevocationList, TokenError, Verifier};
 
-/// Decisions cached per gateway (distinct statement × role × relevant claims).
-const DECISION_CACHE_ENTRIES: u64 = 50_000;
+/// SQL text (inputs and rendered outputs) the decision cache may hold.
+const DECISION_CACHE_BYTES: u64 = 64 << 20;
 
 pub struct Gate {
     verifier: Verifier,
@@ -72,10 +72,7 @@ impl Gate {
             verifier,
             revocations: RwLock::new(Arc::new(revocations)),
             roles: RwLock::new(Arc::new(shared_roles(&roles))),
-            engine: RwLock::new(Arc::new(Engine::new(
-                Arc::new(roles),
-                DECISION_CACHE_ENTRIES,
-            ))),
+            engine: RwLock::new(Arc::new(Engine::new(Arc::new(roles), DECISION_CACHE_BYTES))),
             generation: AtomicU64::new(1),
             limits: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -133,8 +130,13 @@ impl Gate {
             .cloned()
     }
 
-    /// Counts one statement against the token's rate limit.
-    pub fn admit(&self, claims: &Claims, role: &EffectiveRole) -> Result<(), RateLimited> {
+    /// Counts `n` statements against the token's rate limit.
+    pub fn admit(
+        &self,
+        claims: &Claims,
+        role: &EffectiveRole,
+        n: usize,
+    ) -> Result<(), RateLimited> {
         let Some(limit) = role.rate_limit else {
             return Ok(());
         };
@@ -152,7 +154,11 @@ impl Gate {
                 .allow_burst(count);
             Arc::new(RateLimiter::direct(quota))
         });
-        limiter.check().map_err(|_| RateLimited {
+        let n =
+            NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX).max(1)).unwrap_or(NonZeroU32::MIN);
+        // More statements at once than the burst allows can never pass.
+        let admitted = matches!(limiter.check_n(n), Ok(Ok(())));
+        admitted.then_some(()).ok_or_else(|| RateLimited {
             role: role.name.clone(),
             limit: format!(
                 "{} per {}",
@@ -165,7 +171,7 @@ impl Gate {
     pub fn replace_roles(&self, roles: RbacConfig) {
         *self.roles.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(shared_roles(&roles));
         *self.engine.write().unwrap_or_else(|p| p.into_inner()) =
-            Arc::new(Engine::new(Arc::new(roles), DECISION_CACHE_ENTRIES));
+            Arc::new(Engine::new(Arc::new(roles), DECISION_CACHE_BYTES));
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 

@@ -372,6 +372,11 @@ impl Checker<'_> {
             }
             "standard_conforming_strings" => first == "on" || first == "true",
             "collation_connection" => first.starts_with("utf8"),
+            // DEBUG and LOG messages would show the client the gateway's rewritten SQL and the
+            // backend's internals.
+            "client_min_messages" => {
+                ["notice", "warning", "error"].contains(&first.to_lowercase().as_str())
+            }
             _ => true,
         };
         if !pinned_value_ok {

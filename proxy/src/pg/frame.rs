@@ -9,6 +9,9 @@
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+/// Frames larger than this are not allowed to leave their buffer behind.
+const SHRINK_AFTER: usize = 64 * 1024;
+
 /// A message's type byte and its whole frame (type byte and length included).
 #[derive(Debug)]
 pub struct Frame {
@@ -101,10 +104,23 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             return Ok(None);
         }
         let bytes = self.buf.split_to(total);
+        if total > SHRINK_AFTER {
+            // The rest of the buffer shares the large allocation; start a small one so that an
+            // idle connection does not keep the memory of its largest message.
+            let mut fresh = BytesMut::with_capacity(self.buf.len().max(1024));
+            fresh.extend_from_slice(&self.buf);
+            self.buf = fresh;
+        }
         Ok(Some(Frame {
             tag: bytes[0],
             bytes,
         }))
+    }
+
+    /// Reads once from the connection into the buffer: `Ok(0)` when it is closed. Safe to
+    /// cancel (bytes read stay in the buffer), so a session can wait on it beside its client.
+    pub async fn fill(&mut self) -> std::io::Result<usize> {
+        self.inner.read_buf(&mut self.buf).await
     }
 
     /// Reads an untyped startup-phase packet (length, then body): SSLRequest, StartupMessage,

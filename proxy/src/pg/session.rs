@@ -58,6 +58,32 @@ struct Prepared {
     generation: u64,
     /// A DEALLOCATE, run by the gateway itself at Execute.
     local: Option<DeallocateTarget>,
+    /// What running it does to the session (applied when it completes).
+    effect: Option<Effect>,
+}
+
+/// What a statement does to the session beyond its result, applied when the server reports it
+/// done (a statement the server refused changes nothing).
+#[derive(Clone, Debug)]
+enum Effect {
+    /// A SET or RESET of one setting: replayed on each backend in transaction mode.
+    Set(String),
+    /// RESET ALL: back to the pinned values; nothing to replay.
+    ResetAll,
+    /// DISCARD ALL: also drops the prepared statements of the client and of the backend.
+    DiscardAll,
+}
+
+impl Effect {
+    fn of(s: &sluice_policy::CheckedStatement) -> Option<Effect> {
+        match s.kind {
+            // `RESET ALL` is the engine's rendering of RESET ALL, and nothing else is.
+            StatementKind::Reset if s.sql == "RESET ALL" => Some(Effect::ResetAll),
+            StatementKind::Set | StatementKind::Reset => Some(Effect::Set(s.sql.clone())),
+            StatementKind::Discard if s.discards_all => Some(Effect::DiscardAll),
+            _ => None,
+        }
+    }
 }
 
 /// What a backend connection is asked to prepare: the rendered SQL and the parameter types.
@@ -72,6 +98,9 @@ struct StatementLog {
     client_sql: Arc<str>,
     rendered: Arc<str>,
     local: Option<DeallocateTarget>,
+    effect: Option<Effect>,
+    /// Rows a portal has returned so far (max_rows holds across Executes of one portal).
+    rows: u64,
 }
 
 /// What the client must see next, in order.
@@ -102,11 +131,31 @@ enum Expect {
     Created(String),
 }
 
+/// Most SETs a client's session keeps for replay in transaction mode.
+const MAX_SESSION_SETS: usize = 64;
+/// Most statements one client may keep prepared.
+const MAX_CLIENT_STATEMENTS: usize = 10_000;
+/// Longest statement or portal name (PostgreSQL's identifier limit).
+const MAX_NAME_BYTES: usize = 63;
+/// Queued for the backend beyond this, the gateway sends it and collects the replies before
+/// reading more from the client.
+const MAX_UNSENT_BYTES: usize = 1 << 20;
+/// Replies owed beyond this: the same.
+const MAX_PENDING_REPLIES: usize = 1000;
+
 struct Running {
     log: StatementLog,
     started: Instant,
     rows: u64,
     cap: Option<u64>,
+    /// The portal an Execute reads, to carry its row count to the next Execute.
+    portal: Option<String>,
+    /// One entry per statement still to complete, in order.
+    effects: VecDeque<Option<Effect>>,
+    /// Rows the server sent for this request (all result sets), for the audit line.
+    total_rows: u64,
+    /// The audit line is written (one per request, at its end or at its error).
+    audited: bool,
 }
 
 pub struct Session {
@@ -133,6 +182,7 @@ enum Waited {
     Client(Result<Frame, FrameError>),
     Shutdown,
     Backend,
+    IdleTimeout,
 }
 
 /// Why a session ends.
@@ -197,6 +247,15 @@ impl Session {
                     return self.fatal(PgError::fatal("57P01", "the gateway is shutting down")
                         .hint("reconnect: another gateway instance, or this one after its restart, will serve you")).await;
                 }
+                Waited::IdleTimeout => {
+                    return self
+                        .fatal(PgError::fatal(
+                            "25P03",
+                            "the session sat idle in the middle of a batch (no Sync) for longer than the idle-transaction timeout",
+                        )
+                        .hint("end each batch with Sync"))
+                        .await;
+                }
                 Waited::Backend => match self.backend_spoke().await {
                     Ok(()) => continue,
                     Err(end) => return end,
@@ -220,7 +279,13 @@ impl Session {
             }
             // Boxed: an idle session then holds only its read, not the state of the largest
             // message handler (this is what lets one gateway hold many idle clients).
-            let result = Box::pin(self.handle(frame)).await;
+            let mut result = Box::pin(self.handle(frame)).await;
+            if result.is_ok()
+                && (self.to_backend.len() > MAX_UNSENT_BYTES
+                    || self.expect.len() > MAX_PENDING_REPLIES)
+            {
+                result = Box::pin(self.settle()).await;
+            }
             if let Err(e) = result {
                 if e.severity == "FATAL" {
                     return self.fatal(e).await;
@@ -239,16 +304,23 @@ impl Session {
         let client = &mut self.client;
         let backend = self.backend.as_mut().filter(|_| self.expect.is_empty());
         let watch_backend = backend.is_some();
+        // A batch flushed but not synced holds its backend, and the server's idle-transaction
+        // timer does not run (it starts at ReadyForQuery): the gateway keeps that time itself.
+        let unsynced = backend.as_ref().is_some_and(|b| b.unsynced);
+        let idle_limit = self.door.idle_transaction_timeout;
         tokio::select! {
             f = client.next() => Waited::Client(f),
             _ = async { let _ = shutdown.wait_for(|down| *down).await; }, if idle => Waited::Shutdown,
+            // A real read, not a readiness wait: readiness can stay set after the last reply
+            // was read, and then the session would block on a backend with nothing to say.
             _ = async {
                 match backend {
-                    Some(b) if b.reader.buffered() == 0 => { let _ = b.reader.get_mut().readable().await; }
+                    Some(b) if b.reader.buffered() == 0 => { let _ = b.reader.fill().await; }
                     Some(_) => {}
                     None => std::future::pending::<()>().await,
                 }
             }, if watch_backend => Waited::Backend,
+            _ = tokio::time::sleep(idle_limit), if unsynced => Waited::IdleTimeout,
         }
     }
 
@@ -319,8 +391,9 @@ impl Session {
 
     // ---- per-statement checks -------------------------------------------------------------
 
-    /// Token still valid, role still there, and one more statement within the rate limit.
-    fn admit(&mut self) -> Result<(), PgError> {
+    /// The token is still valid and its role still exists (refreshing the role after a
+    /// reload). A refused token ends the session.
+    fn check_token(&mut self) -> Result<(), PgError> {
         let gate = &self.door.gate;
         gate.recheck(&self.info.claims, crate::now_unix())
             .map_err(|r| {
@@ -344,8 +417,26 @@ impl Session {
                 }
             }
         }
-        gate.admit(&self.info.claims, &self.role)
+        Ok(())
+    }
+
+    /// Counts `n` statements against the token's rate limit.
+    fn count(&self, n: usize) -> Result<(), PgError> {
+        self.door
+            .gate
+            .admit(&self.info.claims, &self.role, n)
             .map_err(|r| PgError::error("53400", r.to_string()))
+    }
+
+    /// Statement and portal names: PostgreSQL's identifier length at most.
+    fn check_name(&self, name: &str) -> Result<(), PgError> {
+        if name.len() > MAX_NAME_BYTES {
+            return Err(PgError::error(
+                "42622",
+                format!("statement and portal names are limited to {MAX_NAME_BYTES} bytes"),
+            ));
+        }
+        Ok(())
     }
 
     fn authorize(&self, sql: &str) -> (Arc<Result<Authorized, Denial>>, u64) {
@@ -368,19 +459,24 @@ impl Session {
     // ---- simple query ---------------------------------------------------------------------
 
     async fn on_query(&mut self, frame: Frame) -> Result<(), PgError> {
+        // Messages before this Query that were not synced (a Flush-style batch) run first, as
+        // the server runs them; if one failed, the server skips this Query too.
+        self.settle().await?;
         if self.failed {
             return Ok(());
         }
         let q = decode::<Query>(frame)?;
-        if let Err(e) = self.admit() {
-            if e.severity == "FATAL" {
-                return Err(e);
-            }
+        self.check_token()?;
+        let (decision, _) = self.authorize(&q.query);
+        let weight = match &*decision {
+            Ok(auth) => auth.statements.len().max(1),
+            Err(_) => 1,
+        };
+        if let Err(e) = self.count(weight) {
             self.audit_denied(&q.query, None, &e.message).await;
             self.deny_simple(e).await;
             return self.drive().await;
         }
-        let (decision, _) = self.authorize(&q.query);
         match &*decision {
             Err(denial) => {
                 self.audit_denied(&q.query, Some(denial), &denial.message)
@@ -389,8 +485,10 @@ impl Session {
             }
             Ok(auth) if auth.statements.is_empty() => {
                 let status = self.backend.as_ref().map_or(b'I', |b| b.status);
-                wire::empty_query(&mut self.out);
-                wire::ready(&mut self.out, status);
+                self.synth(|out| {
+                    wire::empty_query(out);
+                    wire::ready(out, status);
+                });
             }
             Ok(auth)
                 if auth
@@ -431,14 +529,30 @@ impl Session {
                     b.prepared.remove("");
                 }
                 self.statements.remove("");
-                self.track_session_effects(&auth.statements);
                 let log = StatementLog {
                     client_sql: Arc::from(q.query.as_str()),
                     rendered: Arc::from(rendered.as_str()),
                     local: None,
+                    effect: None,
+                    rows: 0,
                 };
-                self.expect.push_back(Expect::Simple(self.running(log)));
+                let effects = auth.statements.iter().map(Effect::of).collect();
+                self.expect
+                    .push_back(Expect::Simple(self.running(log, None, effects)));
             }
+        }
+        self.drive().await
+    }
+
+    /// Sends what is queued with a Flush and collects every reply owed, so that what comes
+    /// next starts from a known state.
+    async fn settle(&mut self) -> Result<(), PgError> {
+        if self.expect.is_empty() && self.to_backend.is_empty() {
+            return Ok(());
+        }
+        if self.backend.is_some() {
+            self.to_backend.put_u8(b'H');
+            self.to_backend.put_i32(4);
         }
         self.drive().await
     }
@@ -484,32 +598,29 @@ impl Session {
         self.expect.push_back(Expect::Synth(out));
     }
 
-    /// Remembers what a statement does to the session beyond its result: SETs are replayed on
-    /// each backend in transaction mode, RESET ALL and DISCARD ALL forget them, and DISCARD ALL
-    /// also drops the prepared statements of the client and of the backend.
-    fn track_session_effects(&mut self, statements: &[sluice_policy::CheckedStatement]) {
-        for s in statements {
-            match s.kind {
-                StatementKind::Set | StatementKind::Reset => {
-                    // `RESET ALL` is the engine's rendering of RESET ALL, and nothing else is.
-                    if s.sql == "RESET ALL" {
-                        self.session_sets.clear();
-                    } else if self.door.pool_mode == PoolMode::Transaction {
-                        self.session_sets.push(s.sql.clone());
+    /// Applies what a completed statement did to the session.
+    fn apply_effect(&mut self, effect: Effect) {
+        match effect {
+            Effect::Set(sql) => {
+                if self.door.pool_mode == PoolMode::Transaction {
+                    self.session_sets.retain(|s| *s != sql);
+                    if self.session_sets.len() >= MAX_SESSION_SETS {
+                        self.session_sets.remove(0);
                     }
-                    if let Some(b) = self.backend.as_mut() {
-                        b.dirty = true;
-                    }
+                    self.session_sets.push(sql);
                 }
-                StatementKind::Discard if s.discards_all => {
-                    self.session_sets.clear();
-                    self.statements.clear();
-                    if let Some(b) = self.backend.as_mut() {
-                        b.prepared.clear();
-                    }
-                }
-                _ => {}
             }
+            Effect::ResetAll => self.session_sets.clear(),
+            Effect::DiscardAll => {
+                self.session_sets.clear();
+                self.statements.clear();
+                if let Some(b) = self.backend.as_mut() {
+                    b.prepared.clear();
+                }
+            }
+        }
+        if let Some(b) = self.backend.as_mut() {
+            b.dirty = true;
         }
     }
 
@@ -529,12 +640,21 @@ impl Session {
         }
     }
 
-    fn running(&self, log: StatementLog) -> Running {
+    fn running(
+        &self,
+        log: StatementLog,
+        portal: Option<String>,
+        effects: VecDeque<Option<Effect>>,
+    ) -> Running {
         Running {
+            rows: log.rows,
             log,
             started: Instant::now(),
-            rows: 0,
             cap: self.role.max_rows,
+            portal,
+            effects,
+            total_rows: 0,
+            audited: false,
         }
     }
 
@@ -546,11 +666,16 @@ impl Session {
         }
         let parse = decode::<Parse>(frame)?;
         let name = parse.name.clone().unwrap_or_default();
-        if let Err(e) = self.admit() {
-            if e.severity == "FATAL" {
-                return Err(e);
-            }
-            self.audit_denied(&parse.query, None, &e.message).await;
+        self.check_token()?;
+        if let Err(e) = self.check_name(&name) {
+            return self.deny_extended(e).await;
+        }
+        if !self.statements.contains_key(&name) && self.statements.len() >= MAX_CLIENT_STATEMENTS {
+            let e = PgError::error(
+                "54000",
+                format!("this session already holds {MAX_CLIENT_STATEMENTS} prepared statements"),
+            )
+            .hint("close (DEALLOCATE) statements you no longer use");
             return self.deny_extended(e).await;
         }
         if let Some(oid) = parse
@@ -599,13 +724,11 @@ impl Session {
             .map(|s| s.sql.clone())
             .unwrap_or_default();
         let local = auth.statements.first().and_then(|s| s.deallocate.clone());
-        match auth.statements.first().map(|s| s.kind) {
-            Some(StatementKind::Discard) => {
-                let e = PgError::error("0A000", "DISCARD is supported as a simple query only");
-                return self.deny_extended(e).await;
-            }
-            _ => self.track_session_effects(&auth.statements),
+        if auth.statements.first().map(|s| s.kind) == Some(StatementKind::Discard) {
+            let e = PgError::error("0A000", "DISCARD is supported as a simple query only");
+            return self.deny_extended(e).await;
         }
+        let effect = auth.statements.first().and_then(Effect::of);
         let text = Arc::new(StatementText {
             sql: rendered,
             param_types: parse.type_oids.clone(),
@@ -626,6 +749,7 @@ impl Session {
             backend_name,
             generation,
             local,
+            effect,
         };
         if prepared.local.is_some() {
             self.synth(|out| wire::bodyless(out, b'1'));
@@ -722,6 +846,9 @@ impl Session {
         }
         let mut bind = decode::<Bind>(frame)?;
         let name = bind.statement_name.clone().unwrap_or_default();
+        if let Err(e) = self.check_name(bind.portal_name.as_deref().unwrap_or_default()) {
+            return self.deny_extended(e).await;
+        }
         let p = match self.statement(&name).await {
             Ok(p) => p,
             Err(e) => return self.deny_extended(e).await,
@@ -733,6 +860,8 @@ impl Session {
                     client_sql: p.client_sql.clone(),
                     rendered: Arc::from(""),
                     local: p.local.clone(),
+                    effect: None,
+                    rows: 0,
                 },
             );
             self.synth(|out| wire::bodyless(out, b'2'));
@@ -750,6 +879,8 @@ impl Session {
                 client_sql: p.client_sql.clone(),
                 rendered: Arc::from(p.text.sql.as_str()),
                 local: p.local.clone(),
+                effect: p.effect.clone(),
+                rows: 0,
             },
         );
         self.expect.push_back(Expect::BindComplete);
@@ -806,25 +937,26 @@ impl Session {
             return Ok(());
         }
         let ex = decode::<Execute>(frame)?;
+        // A statement still running ahead of this one in the same pipeline may take any time:
+        // let it finish, so that the token is checked right before this one runs.
+        if self.expect.iter().any(|e| matches!(e, Expect::Execute(_))) {
+            self.settle().await?;
+            if self.failed {
+                return Ok(());
+            }
+        }
         let portal = ex.name.clone().unwrap_or_default();
         // Only portals this client bound: a name that reached the backend otherwise could be a
         // portal left there by someone else.
         let Some(log) = self.portals.get(&portal).cloned() else {
             return self.deny_extended(no_portal(&portal)).await;
         };
-        let log = Some(log);
-        if let Err(e) = self.admit() {
-            if e.severity == "FATAL" {
-                return Err(e);
-            }
-            let sql = log
-                .as_ref()
-                .map(|l| l.client_sql.to_string())
-                .unwrap_or_default();
-            self.audit_denied(&sql, None, &e.message).await;
+        self.check_token()?;
+        if let Err(e) = self.count(1) {
+            self.audit_denied(&log.client_sql, None, &e.message).await;
             return self.deny_extended(e).await;
         }
-        if let Some(target) = log.as_ref().and_then(|l| l.local.clone()) {
+        if let Some(target) = log.local.clone() {
             return match self.deallocate_one(&target) {
                 Ok(tag) => {
                     self.synth(|out| wire::command_complete(out, tag));
@@ -837,12 +969,9 @@ impl Session {
             return self.deny_extended(e).await;
         }
         wire::encode(&ex, &mut self.to_backend);
-        let log = log.unwrap_or(StatementLog {
-            client_sql: Arc::from(""),
-            rendered: Arc::from(""),
-            local: None,
-        });
-        self.expect.push_back(Expect::Execute(self.running(log)));
+        let effects = VecDeque::from([log.effect.clone()]);
+        let run = self.running(log, Some(portal), effects);
+        self.expect.push_back(Expect::Execute(run));
         Ok(())
     }
 
@@ -941,12 +1070,14 @@ impl Session {
                 .hint("retry later; the gateway reconnects when the database is back")
             })?;
         self.cancel.set(conn.addr, conn.pid, conn.secret);
+        // One query each, so that one the server now refuses does not undo the others.
+        for sql in &self.session_sets {
+            encode_query(sql, &mut self.to_backend);
+            self.expect.push_back(Expect::Quiet);
+        }
         if !self.session_sets.is_empty() {
-            let sql = self.session_sets.join(";\n");
-            encode_query(&sql, &mut self.to_backend);
             conn.prepared.remove("");
             conn.dirty = true;
-            self.expect.push_back(Expect::Quiet);
         }
         self.backend = Some(conn);
         Ok(())
@@ -955,19 +1086,20 @@ impl Session {
     /// Sends what is queued for the backend and forwards replies until every expected reply
     /// has arrived.
     async fn drive(&mut self) -> Result<(), PgError> {
-        if !self.to_backend.is_empty() {
-            let bytes = std::mem::take(&mut self.to_backend);
-            let Some(b) = self.backend.as_mut() else {
-                return Err(PgError::fatal(
-                    "XX000",
-                    "internal error: messages queued without a backend",
-                ));
-            };
-            if let Err(e) = b.send(&bytes).await {
-                return Err(backend_lost(e));
-            }
-        }
         loop {
+            // Replies can queue more (a reset when a session's connection is released).
+            if !self.to_backend.is_empty() {
+                let bytes = std::mem::take(&mut self.to_backend);
+                let Some(b) = self.backend.as_mut() else {
+                    return Err(PgError::fatal(
+                        "XX000",
+                        "internal error: messages queued without a backend",
+                    ));
+                };
+                if let Err(e) = b.send(&bytes).await {
+                    return Err(backend_lost(e));
+                }
+            }
             self.emit_synthesized();
             if self.expect.is_empty() {
                 break;
@@ -1066,13 +1198,13 @@ impl Session {
             }
             (b'D', Expect::Execute(run) | Expect::Simple(run)) => {
                 run.rows += 1;
+                run.total_rows += 1;
                 if run.cap.is_none_or(|cap| run.rows <= cap) {
                     self.out.extend_from_slice(&frame.bytes);
                 }
             }
             (b'C', Expect::Execute(run) | Expect::Simple(run)) => {
-                let capped = run.cap.filter(|cap| run.rows > *cap);
-                match capped {
+                match run.cap.filter(|cap| run.rows > *cap) {
                     Some(cap) => {
                         wire::notice(
                             &mut self.out,
@@ -1082,20 +1214,38 @@ impl Session {
                                 run.rows, self.role.name
                             ),
                         );
-                        wire::command_complete(&mut self.out, &format!("SELECT {cap}"));
+                        wire::command_complete(&mut self.out, &capped_tag(&frame, cap));
                     }
                     None => self.out.extend_from_slice(&frame.bytes),
                 }
+                // The next result set of a simple query counts from zero.
+                let effect = run.effects.pop_front().flatten();
+                // A simple query's audit line is written at its ReadyForQuery, once.
                 let done = matches!(self.expect.front(), Some(Expect::Execute(_)));
-                self.audit_done(None).await;
                 if done {
-                    self.expect.pop_front();
+                    self.audit_done(None).await;
+                }
+                if let Some(Expect::Simple(run)) = self.expect.front_mut() {
+                    run.rows = 0;
+                }
+                if let Some(effect) = effect {
+                    self.apply_effect(effect);
+                }
+                if done {
+                    self.finish_execute(0);
                 }
             }
-            (b'I', Expect::Execute(_)) | (b's', Expect::Execute(_)) => {
+            (b'I', Expect::Execute(_)) => {
                 self.out.extend_from_slice(&frame.bytes);
                 self.audit_done(None).await;
-                self.expect.pop_front();
+                self.finish_execute(0);
+            }
+            (b's', Expect::Execute(run)) => {
+                // The portal stays open: its rows so far count against max_rows next time.
+                let rows = run.rows;
+                self.out.extend_from_slice(&frame.bytes);
+                self.audit_done(None).await;
+                self.finish_execute(rows);
             }
             (b'I', Expect::Simple(_)) => self.out.extend_from_slice(&frame.bytes),
             (b'T' | b'D' | b'C' | b'I' | b'E', Expect::Quiet) => {
@@ -1162,6 +1312,12 @@ impl Session {
                 self.audit_done(Some(&frame)).await;
                 self.expect.pop_front();
             }
+            // An error at Sync itself (a deferred constraint failing at the implicit commit):
+            // its ReadyForQuery follows.
+            Some(Expect::Sync) => {
+                self.out.extend_from_slice(&frame.bytes);
+                return;
+            }
             _ => {
                 self.out.extend_from_slice(&frame.bytes);
                 self.expect.pop_front();
@@ -1185,6 +1341,21 @@ impl Session {
                 _ => {}
             }
         }
+        // No Sync of the client's ahead (the batch was flushed, not synced): the server skips
+        // the client's messages until its Sync, and so does the gateway.
+        if self.expect.is_empty() {
+            self.failed = true;
+        }
+    }
+
+    /// Pops a completed Execute; `rows` is what its portal has returned so far, kept when the
+    /// portal was suspended (0 once it is done).
+    fn finish_execute(&mut self, rows: u64) {
+        if let Some(Expect::Execute(run)) = self.expect.pop_front() {
+            if let Some(portal) = run.portal.and_then(|p| self.portals.get_mut(&p)) {
+                portal.rows = rows;
+            }
+        }
     }
 
     fn parameter_status(&mut self, frame: &Frame) {
@@ -1199,18 +1370,35 @@ impl Session {
 
     /// In transaction mode, a backend goes back to the pool as soon as it is idle.
     fn maybe_release(&mut self) {
-        if self.door.pool_mode != PoolMode::Transaction || !self.expect.is_empty() {
+        if !self.expect.is_empty() {
             return;
         }
         let idle = self
             .backend
             .as_ref()
             .is_some_and(|b| b.status == b'I' && !b.unsynced);
-        if idle {
-            if let Some(b) = self.backend.take() {
-                self.cancel.clear();
-                self.portals.clear();
-                Pools::release(b);
+        if !idle {
+            return;
+        }
+        // Outside a transaction no portal survives on the server.
+        self.portals.clear();
+        match self.door.pool_mode {
+            PoolMode::Transaction => {
+                if let Some(b) = self.backend.take() {
+                    self.cancel.clear();
+                    Pools::release(b);
+                }
+            }
+            PoolMode::Session => {
+                // A session's own connection is never recycled: reset it here when it holds
+                // too many prepared statements (they are prepared again on use).
+                if let Some(b) = self.backend.as_mut() {
+                    if b.prepared.len() > MAX_PREPARED_PER_BACKEND {
+                        b.prepared.clear();
+                        encode_query("DEALLOCATE ALL", &mut self.to_backend);
+                        self.expect.push_back(Expect::Quiet);
+                    }
+                }
             }
         }
     }
@@ -1265,22 +1453,29 @@ impl Session {
 
     async fn audit_denied(&self, sql: &str, denial: Option<&Denial>, reason: &str) {
         let mut ev = self.event("deny");
-        ev.statement = Some(sql.to_string());
+        ev.statement = Some(crate::audit::audited_sql(sql));
         ev.rule = Some(denial.map_or("rate_limit".to_string(), |d| d.rule.id().to_string()));
         ev.reason = Some(reason.to_string());
         self.door.audit.record(ev).await;
     }
 
-    async fn audit_done(&self, error: Option<&Frame>) {
-        let run = match self.expect.front() {
-            Some(Expect::Execute(r)) | Some(Expect::Simple(r)) => r,
+    async fn audit_done(&mut self, error: Option<&Frame>) {
+        let run = match self.expect.front_mut() {
+            Some(Expect::Execute(r)) | Some(Expect::Simple(r)) if !r.audited => r,
             _ => return,
         };
+        run.audited = true;
+        let (client_sql, rendered, rows, started) = (
+            run.log.client_sql.clone(),
+            run.log.rendered.clone(),
+            run.total_rows,
+            run.started,
+        );
         let mut ev = self.event(if error.is_some() { "error" } else { "allow" });
-        ev.statement = Some(run.log.client_sql.to_string());
-        ev.rendered = Some(run.log.rendered.to_string());
-        ev.rows = Some(run.rows);
-        ev.duration_ms = Some(run.started.elapsed().as_secs_f64() * 1000.0);
+        ev.statement = Some(crate::audit::audited_sql(&client_sql));
+        ev.rendered = Some(crate::audit::audited_sql(&rendered));
+        ev.rows = Some(rows);
+        ev.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
         if let Some(f) = error {
             ev.reason = Some(format!(
                 "{}: {}",
@@ -1297,6 +1492,17 @@ fn denial_error(d: &Denial) -> PgError {
         d.sqlstate(),
         format!("{} [sluice: {}]", d.message, d.rule.id()),
     )
+}
+
+/// A command tag with its row count replaced by `cap` (`SELECT 10` → `SELECT 3`,
+/// `INSERT 0 10` → `INSERT 0 3`).
+fn capped_tag(frame: &Frame, cap: u64) -> String {
+    let body = frame.body();
+    let tag = String::from_utf8_lossy(&body[..body.len().saturating_sub(1)]);
+    match tag.rsplit_once(' ') {
+        Some((command, _)) => format!("{command} {cap}"),
+        None => format!("{tag} {cap}"),
+    }
 }
 
 fn no_portal(name: &str) -> PgError {
