@@ -232,6 +232,9 @@ pub struct ServeArgs {
     /// On SIGTERM, how long open sessions may run before they are closed
     #[arg(long, env = "SLUICE_DRAIN_TIMEOUT", value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
+    /// Threads serving clients (default: one per CPU core)
+    #[arg(long, env = "SLUICE_WORKER_THREADS", value_name = "N")]
+    pub worker_threads: Option<usize>,
     /// Most client connections at once, per door
     #[arg(long, env = "SLUICE_MAX_CLIENTS", default_value_t = 20_000)]
     pub max_clients: usize,

@@ -43,9 +43,12 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         anyhow::bail!("nothing to serve: give --pg-listen (and --pg-backend)");
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = a.worker_threads {
+        anyhow::ensure!(n >= 1, "--worker-threads must be at least 1");
+        runtime.worker_threads(n);
+    }
+    let runtime = runtime.enable_all().build()?;
     runtime.block_on(async move {
         let running = serve::start(config).await?;
         let mut ready = String::from("sluice ready:");
