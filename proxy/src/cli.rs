@@ -177,7 +177,7 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub pg_backend: Option<String>,
-    /// Address for MySQL/MariaDB clients, e.g. 127.0.0.1:6033
+    /// Address for MySQL/MariaDB clients, e.g. 127.0.0.1:6033 (not built yet: refused)
     #[arg(long, env = "SLUICE_MYSQL_LISTEN", value_name = "ADDR")]
     pub mysql_listen: Option<SocketAddr>,
     /// MySQL/MariaDB backend, e.g. mysql://app:secret@db:3306/rental
@@ -188,7 +188,7 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub mysql_backend: Option<String>,
-    /// Address for the REST API and the MCP server, e.g. 127.0.0.1:8080
+    /// Address for the REST API and the MCP server, e.g. 127.0.0.1:8080 (not built yet: refused)
     #[arg(long, env = "SLUICE_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<SocketAddr>,
     /// TLS certificate chain (PEM); without --tls-cert/--tls-key a self-signed certificate for
