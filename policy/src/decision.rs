@@ -32,6 +32,8 @@ pub struct CheckedStatement {
     pub deallocate: Option<DeallocateTarget>,
     /// For [`StatementKind::Discard`]: `DISCARD ALL`.
     pub discards_all: bool,
+    /// For [`StatementKind::Reset`]: `RESET ALL`.
+    pub resets_all: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

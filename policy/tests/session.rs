@@ -251,6 +251,8 @@ fn driver_housekeeping_passes_and_nothing_wider() {
     assert_eq!(discard.statements[0].kind, StatementKind::Discard);
     assert!(discard.statements[0].discards_all);
     assert!(!pg("DISCARD PLANS").unwrap().statements[0].discards_all);
+    assert!(pg("RESET ALL").unwrap().statements[0].resets_all);
+    assert!(!pg("RESET client_min_messages").unwrap().statements[0].resets_all);
     assert_eq!(
         pg("RESET client_min_messages").unwrap().statements[0].kind,
         StatementKind::Reset

@@ -130,6 +130,7 @@ fn authorize_tokens(scope: &Scope<'_>, tokens: Vec<TokenWithSpan>) -> Result<Aut
             writes: checker.writes,
             deallocate: checker.deallocate,
             discards_all: checker.discards_all,
+            resets_all: checker.resets_all,
         });
     }
     Ok(Authorized {
@@ -152,6 +153,7 @@ pub(crate) struct Checker<'s> {
     in_duplicate_key_update: bool,
     deallocate: Option<crate::decision::DeallocateTarget>,
     discards_all: bool,
+    resets_all: bool,
 }
 
 impl<'s> Checker<'s> {
@@ -166,6 +168,7 @@ impl<'s> Checker<'s> {
             in_duplicate_key_update: false,
             deallocate: None,
             discards_all: false,
+            resets_all: false,
         }
     }
 

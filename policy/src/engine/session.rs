@@ -190,7 +190,10 @@ impl Checker<'_> {
                 Ok(StatementKind::Deallocate)
             }
             Statement::Reset(r) if self.pg() => match &r.reset {
-                Reset::ALL => Ok(StatementKind::Reset),
+                Reset::ALL => {
+                    self.resets_all = true;
+                    Ok(StatementKind::Reset)
+                }
                 Reset::ConfigurationParameter(name) => {
                     let name = self
                         .parts(name)?

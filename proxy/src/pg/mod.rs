@@ -162,6 +162,17 @@ impl PgDoor {
         self.pools.close();
     }
 
+    /// The backend connection profile a role's sessions use.
+    fn profile(&self, role: &sluice_policy::roles::EffectiveRole) -> backend::Profile {
+        backend::Profile {
+            read_only: !role.can_write(),
+            statement_timeout_ms: role
+                .statement_timeout
+                .unwrap_or(self.default_statement_timeout)
+                .as_millis() as u64,
+        }
+    }
+
     fn register_cancel(&self, slot: &Arc<CancelSlot>) -> (i32, i32) {
         let mut map = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, (_, w)| w.strong_count() > 0);

@@ -77,8 +77,7 @@ enum Effect {
 impl Effect {
     fn of(s: &sluice_policy::CheckedStatement) -> Option<Effect> {
         match s.kind {
-            // `RESET ALL` is the engine's rendering of RESET ALL, and nothing else is.
-            StatementKind::Reset if s.sql == "RESET ALL" => Some(Effect::ResetAll),
+            StatementKind::Reset if s.resets_all => Some(Effect::ResetAll),
             StatementKind::Set | StatementKind::Reset => Some(Effect::Set(s.sql.clone())),
             StatementKind::Discard if s.discards_all => Some(Effect::DiscardAll),
             _ => None,
@@ -446,14 +445,7 @@ impl Session {
     }
 
     fn profile(&self) -> Profile {
-        Profile {
-            read_only: !self.role.can_write(),
-            statement_timeout_ms: self
-                .role
-                .statement_timeout
-                .unwrap_or(self.door.default_statement_timeout)
-                .as_millis() as u64,
-        }
+        self.door.profile(&self.role)
     }
 
     // ---- simple query ---------------------------------------------------------------------
@@ -797,7 +789,7 @@ impl Session {
     }
 
     /// The client's statement `name`, re-checked if the roles changed since it was prepared.
-    async fn statement(&mut self, name: &str) -> Result<Prepared, PgError> {
+    fn statement(&mut self, name: &str) -> Result<Prepared, PgError> {
         let Some(p) = self.statements.get(name).cloned() else {
             return Err(PgError::error(
                 "26000",
@@ -849,7 +841,7 @@ impl Session {
         if let Err(e) = self.check_name(bind.portal_name.as_deref().unwrap_or_default()) {
             return self.deny_extended(e).await;
         }
-        let p = match self.statement(&name).await {
+        let p = match self.statement(&name) {
             Ok(p) => p,
             Err(e) => return self.deny_extended(e).await,
         };
@@ -894,7 +886,7 @@ impl Session {
         let mut d = decode::<Describe>(frame)?;
         if d.target_type == b'S' {
             let name = d.name.clone().unwrap_or_default();
-            let p = match self.statement(&name).await {
+            let p = match self.statement(&name) {
                 Ok(p) => p,
                 Err(e) => return self.deny_extended(e).await,
             };

@@ -254,13 +254,7 @@ async fn startup(
     let params = match known {
         Some(p) if door.pool_mode == PoolMode::Transaction => p,
         _ => {
-            let profile = super::backend::Profile {
-                read_only: !role.can_write(),
-                statement_timeout_ms: role
-                    .statement_timeout
-                    .unwrap_or(door.default_statement_timeout)
-                    .as_millis() as u64,
-            };
+            let profile = door.profile(&role);
             match door.pools.acquire(&profile).await {
                 Ok(conn) => {
                     let p = conn.params.clone();
