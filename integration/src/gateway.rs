@@ -21,6 +21,8 @@ pub struct GatewayOptions {
     pub idle_transaction_timeout: Duration,
     /// Where the PostgreSQL door listens (port 0: any free port).
     pub pg_listen: std::net::SocketAddr,
+    /// Where the MySQL door listens (port 0: any free port).
+    pub mysql_listen: std::net::SocketAddr,
     pub allow_plaintext: bool,
 }
 
@@ -33,6 +35,7 @@ impl Default for GatewayOptions {
             drain_timeout: Duration::from_secs(5),
             idle_transaction_timeout: Duration::from_secs(60),
             pg_listen: "127.0.0.1:0".parse().expect("an address"),
+            mysql_listen: "127.0.0.1:0".parse().expect("an address"),
             allow_plaintext: false,
         }
     }
@@ -40,7 +43,10 @@ impl Default for GatewayOptions {
 
 /// A running gateway. Dropping it shuts it down.
 pub struct Gateway {
+    /// Where the PostgreSQL door listens (gateways started with [`Gateway::start_pg`]).
     pub pg_addr: SocketAddr,
+    /// Where the MySQL door listens (gateways started with [`Gateway::start_mysql`]).
+    pub mysql_addr: Option<SocketAddr>,
     /// The backend database the gateway serves (clients must name it).
     pub database: String,
     dir: tempfile::TempDir,
@@ -58,6 +64,26 @@ impl Gateway {
         roles: &str,
         opts: GatewayOptions,
     ) -> Result<Gateway> {
+        Gateway::start(Backend::Pg(backend_url), database, roles, opts)
+    }
+
+    /// Starts a gateway with only the MySQL door, in front of `backend_url` (a `mysql://` URL,
+    /// such as [`crate::MariaDbServer::url`]) with `roles` as its role file.
+    pub fn start_mysql(
+        backend_url: &str,
+        database: &str,
+        roles: &str,
+        opts: GatewayOptions,
+    ) -> Result<Gateway> {
+        Gateway::start(Backend::MySql(backend_url), database, roles, opts)
+    }
+
+    fn start(
+        backend: Backend<'_>,
+        database: &str,
+        roles: &str,
+        opts: GatewayOptions,
+    ) -> Result<Gateway> {
         let dir = tempfile::tempdir()?;
         let key = IssuerKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?;
         let pub_path = dir.path().join("issuer.pub");
@@ -68,9 +94,17 @@ impl Gateway {
         std::fs::write(&revocations, "")?;
         let mut config = ServeConfig::new(roles_path, vec![pub_path]);
         config.revocations = Some(revocations);
-        config.pg_listen = Some(opts.pg_listen);
+        match backend {
+            Backend::Pg(url) => {
+                config.pg_listen = Some(opts.pg_listen);
+                config.pg_backend = Some(url.to_string());
+            }
+            Backend::MySql(url) => {
+                config.mysql_listen = Some(opts.mysql_listen);
+                config.mysql_backend = Some(url.to_string());
+            }
+        }
         config.allow_plaintext = opts.allow_plaintext;
-        config.pg_backend = Some(backend_url.to_string());
         config.audit_log = Some(dir.path().join("audit.jsonl"));
         config.pool_mode = opts.pool_mode;
         config.pool_size = opts.pool_size;
@@ -84,7 +118,11 @@ impl Gateway {
         let running = off_runtime(|| runtime.block_on(serve::start(config)))
             .context("the gateway did not start")?;
         Ok(Gateway {
-            pg_addr: running.pg_addr.context("no PostgreSQL listener")?,
+            // A MySQL-only gateway has no PostgreSQL door; its pg_addr is never connected to.
+            pg_addr: running
+                .pg_addr
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            mysql_addr: running.mysql_addr,
             database: database.to_string(),
             dir,
             key,
@@ -136,6 +174,19 @@ impl Gateway {
             "host={} port={} user=agent password={token} dbname={} sslmode=disable",
             self.pg_addr.ip(),
             self.pg_addr.port(),
+            self.database
+        )
+    }
+
+    /// A `mysql://` URL for the gateway's MySQL door with `token` as password (no TLS:
+    /// loopback, so the token goes as a clear-text password, which mysql_async sends only when
+    /// told to; see README).
+    pub fn mysql_url(&self, token: &str) -> String {
+        let addr = self.mysql_addr.expect("a gateway started with start_mysql");
+        format!(
+            "mysql://agent:{token}@{}:{}/{}?enable_cleartext_plugin=true&prefer_socket=false",
+            addr.ip(),
+            addr.port(),
             self.database
         )
     }
@@ -197,6 +248,11 @@ impl Drop for Gateway {
     }
 }
 
+enum Backend<'a> {
+    Pg(&'a str),
+    MySql(&'a str),
+}
+
 /// Runs `f` on a thread of its own: the gateway's runtime may not be driven or dropped from
 /// inside a test's own async runtime.
 fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
@@ -212,6 +268,22 @@ impl Gateway {
             .unwrap_or_else(|e| panic!("cannot connect through the gateway: {}", db_message(&e)));
         tokio::spawn(conn);
         client
+    }
+}
+
+impl Gateway {
+    /// A mysql_async connection through the gateway's MySQL door with `token`; panics (failing
+    /// the test) if the connection is refused.
+    pub async fn mysql_conn(&self, token: &str) -> mysql_async::Conn {
+        mysql_async::Conn::new(self.mysql_opts(token))
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect through the gateway's MySQL door: {e}"))
+    }
+
+    /// The mysql_async options for the gateway's MySQL door with `token`: exactly what a user
+    /// would put in a DSN (see README).
+    pub fn mysql_opts(&self, token: &str) -> mysql_async::Opts {
+        mysql_async::Opts::from_url(&self.mysql_url(token)).expect("a valid mysql:// URL")
     }
 }
 

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::PgServer;
+use crate::{MariaDbServer, PgServer};
 
 pub const SCHEMA_PG: &str = include_str!("../fixtures/rental_schema_pg.sql");
 pub const SCHEMA_MARIADB: &str = include_str!("../fixtures/rental_schema_mariadb.sql");
@@ -52,6 +52,14 @@ roles:
 pub fn seed_pg(server: &PgServer) -> Result<String> {
     let db = server.create_unique_database("rental")?;
     server.exec(&db, SCHEMA_PG)?;
+    server.exec(&db, DATA)?;
+    Ok(db)
+}
+
+/// Creates a fresh, seeded rental database on a MariaDB `server` and returns its name.
+pub fn seed_mariadb(server: &MariaDbServer) -> Result<String> {
+    let db = server.create_unique_database("rental")?;
+    server.exec(&db, SCHEMA_MARIADB)?;
     server.exec(&db, DATA)?;
     Ok(db)
 }

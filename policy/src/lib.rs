@@ -15,5 +15,5 @@ pub mod roles;
 
 pub use cache::Engine;
 pub use decision::{Authorized, CheckedStatement, DeallocateTarget, Denial, Rule, StatementKind};
-pub use dialect::Dialect;
+pub use dialect::{placeholder_count, Dialect};
 pub use engine::{authorize, pg_parameter_type_allowed, Scope, MAX_OPERATORS, MAX_SQL_BYTES};

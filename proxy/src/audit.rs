@@ -41,6 +41,53 @@ pub struct AuditEvent {
     pub duration_ms: Option<f64>,
 }
 
+impl AuditEvent {
+    /// A `connect` event at `door` from `peer`, allowed until the caller says otherwise; the
+    /// token's fields are filled in with [`AuditEvent::with_claims`] once it is verified.
+    pub fn connect(door: &'static str, peer: &str, user: &str) -> AuditEvent {
+        AuditEvent {
+            time: now_rfc3339(),
+            door,
+            peer: peer.to_string(),
+            user: user.to_string(),
+            jti: String::new(),
+            label: None,
+            role: String::new(),
+            tenant: None,
+            event: "connect",
+            statement: None,
+            rendered: None,
+            decision: "allow",
+            rule: None,
+            reason: None,
+            rows: None,
+            duration_ms: None,
+        }
+    }
+
+    /// A `statement` event of a session whose token carried `claims`.
+    pub fn statement(
+        door: &'static str,
+        peer: &str,
+        user: &str,
+        claims: &sluice_tokens::Claims,
+        decision: &'static str,
+    ) -> AuditEvent {
+        let mut ev = AuditEvent::connect(door, peer, user).with_claims(claims);
+        ev.event = "statement";
+        ev.decision = decision;
+        ev
+    }
+
+    pub fn with_claims(mut self, claims: &sluice_tokens::Claims) -> AuditEvent {
+        self.jti = claims.jti.clone();
+        self.label = claims.label.clone();
+        self.role = claims.role.clone();
+        self.tenant = claims.tenant_id.clone();
+        self
+    }
+}
+
 #[derive(Clone)]
 pub struct Audit {
     tx: mpsc::Sender<AuditEvent>,

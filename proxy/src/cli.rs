@@ -32,7 +32,7 @@ pub enum Command {
     Token(TokenCommand),
     /// Validate a role file, and explain what a role may do
     Check(CheckArgs),
-    /// Run the gateway: the PostgreSQL door (MySQL, REST and MCP are not built yet)
+    /// Run the gateway: the PostgreSQL and MySQL doors (REST and MCP are not built yet)
     Serve(ServeArgs),
 }
 
@@ -177,10 +177,11 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub pg_backend: Option<String>,
-    /// Address for MySQL/MariaDB clients, e.g. 127.0.0.1:6033 (not built yet: refused)
+    /// Address for MySQL/MariaDB clients, e.g. 127.0.0.1:6033
     #[arg(long, env = "SLUICE_MYSQL_LISTEN", value_name = "ADDR")]
     pub mysql_listen: Option<SocketAddr>,
-    /// MySQL/MariaDB backend, e.g. mysql://app:secret@db:3306/rental
+    /// MySQL/MariaDB backend, e.g. mysql://app:secret@db:3306/rental (prefer the env var: it
+    /// keeps the password out of the process list)
     #[arg(
         long,
         env = "SLUICE_MYSQL_BACKEND",

@@ -5,8 +5,10 @@
 //! allowed? rewritten to what?) is made by [`gate::Gate`], which asks the policy crate.
 
 pub mod audit;
+pub mod door;
 pub mod files;
 pub mod gate;
+pub mod mysql;
 pub mod pg;
 pub mod serve;
 pub mod tls;

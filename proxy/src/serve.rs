@@ -28,6 +28,9 @@ pub struct ServeConfig {
     pub pg_listen: Option<SocketAddr>,
     /// Connection string of the PostgreSQL backend (holds the password: never logged).
     pub pg_backend: Option<String>,
+    pub mysql_listen: Option<SocketAddr>,
+    /// Connection URL of the MySQL/MariaDB backend (holds the password: never logged).
+    pub mysql_backend: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub allow_plaintext: bool,
@@ -51,6 +54,8 @@ impl ServeConfig {
             revocations: None,
             pg_listen: None,
             pg_backend: None,
+            mysql_listen: None,
+            mysql_backend: None,
             tls_cert: None,
             tls_key: None,
             allow_plaintext: false,
@@ -69,6 +74,7 @@ impl ServeConfig {
 /// A started gateway.
 pub struct Running {
     pub pg_addr: Option<SocketAddr>,
+    pub mysql_addr: Option<SocketAddr>,
     pub gate: Arc<Gate>,
     config: ServeConfig,
     shutdown: watch::Sender<bool>,
@@ -137,9 +143,35 @@ pub async fn start(config: ServeConfig) -> Result<Running> {
         );
         doors.push(tokio::spawn(door.serve(listener, config.drain_timeout)));
     }
+    let mut mysql_addr = None;
+    if let Some(listen) = config.mysql_listen {
+        let backend = config.mysql_backend.as_deref().context(
+            "--mysql-listen needs --mysql-backend (or SLUICE_MYSQL_BACKEND), the MySQL/MariaDB server to forward to",
+        )?;
+        let backend = crate::mysql::BackendTarget::parse(backend)?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} (--mysql-listen)"))?;
+        mysql_addr = Some(listener.local_addr()?);
+        let door = crate::mysql::MyDoor::new(
+            crate::mysql::MyDoorConfig {
+                backend,
+                pool_size: config.pool_size,
+                acquire_timeout: config.acquire_timeout,
+                default_statement_timeout: config.statement_timeout,
+                tls: tls.clone(),
+                allow_plaintext: config.allow_plaintext,
+                max_clients: config.max_clients,
+            },
+            gate.clone(),
+            audit.clone(),
+            shutdown_rx.clone(),
+        );
+        doors.push(tokio::spawn(door.serve(listener, config.drain_timeout)));
+    }
     anyhow::ensure!(
         !doors.is_empty(),
-        "nothing to serve: give --pg-listen (the MySQL, REST and MCP doors are not built yet)"
+        "nothing to serve: give --pg-listen or --mysql-listen (the REST and MCP doors are not built yet)"
     );
     let watcher = config
         .revocations
@@ -148,6 +180,7 @@ pub async fn start(config: ServeConfig) -> Result<Running> {
     drop(audit);
     Ok(Running {
         pg_addr,
+        mysql_addr,
         gate,
         config,
         shutdown,

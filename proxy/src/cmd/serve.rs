@@ -16,16 +16,18 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    if a.mysql_listen.is_some() || a.http_listen.is_some() {
+    if a.http_listen.is_some() {
         anyhow::bail!(
-            "the MySQL door (--mysql-listen) and the REST/MCP door (--http-listen) are not built yet \
-             in this version; serve PostgreSQL with --pg-listen"
+            "the REST/MCP door (--http-listen) is not built yet in this version; serve \
+             PostgreSQL with --pg-listen and MySQL with --mysql-listen"
         );
     }
     let mut config = ServeConfig::new(a.rbac_config, a.public_key);
     config.revocations = a.revocations;
     config.pg_listen = a.pg_listen;
     config.pg_backend = a.pg_backend;
+    config.mysql_listen = a.mysql_listen;
+    config.mysql_backend = a.mysql_backend;
     config.tls_cert = a.tls_cert;
     config.tls_key = a.tls_key;
     config.allow_plaintext = a.allow_plaintext;
@@ -39,8 +41,10 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     config.drain_timeout = a.drain_timeout;
     config.idle_transaction_timeout = a.idle_transaction_timeout;
     config.max_clients = a.max_clients;
-    if config.pg_listen.is_none() {
-        anyhow::bail!("nothing to serve: give --pg-listen (and --pg-backend)");
+    if config.pg_listen.is_none() && config.mysql_listen.is_none() {
+        anyhow::bail!(
+            "nothing to serve: give --pg-listen (and --pg-backend) or --mysql-listen (and --mysql-backend)"
+        );
     }
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -54,6 +58,9 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         let mut ready = String::from("sluice ready:");
         if let Some(addr) = running.pg_addr {
             ready.push_str(&format!(" postgres={addr}"));
+        }
+        if let Some(addr) = running.mysql_addr {
+            ready.push_str(&format!(" mysql={addr}"));
         }
         println!("{ready}");
         let mut term = signal(SignalKind::terminate())?;

@@ -17,15 +17,13 @@ mod wire;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+pub use crate::door::ClientStream;
 pub use backend::BackendTarget;
 use pool::Pools;
 
@@ -119,46 +117,24 @@ impl PgDoor {
     /// Accepts clients until `shutdown` turns true, then waits for open sessions to end, at
     /// most `drain`; sessions still open then are closed.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, drain: Duration) {
-        let mut shutdown = self.shutdown.clone();
-        let mut sessions = tokio::task::JoinSet::new();
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(x) => x,
-                        Err(e) => {
-                            // Out of file descriptors and the like: wait a moment, keep serving.
-                            tracing::warn!("accept failed: {e}");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let door = self.clone();
-                    let permit = self.clients.clone().try_acquire_owned();
-                    sessions.spawn(async move {
-                        match permit {
-                            Ok(_permit) => startup::handle(door, stream, peer).await,
-                            Err(_) => startup::refuse_full(stream, door.max_clients).await,
-                        }
-                    });
+        let door = self.clone();
+        crate::door::serve(
+            listener,
+            self.shutdown.clone(),
+            self.clients.clone(),
+            drain,
+            "PostgreSQL",
+            move |stream, peer, permit| {
+                let door = door.clone();
+                async move {
+                    match permit {
+                        Some(_permit) => startup::handle(door, stream, peer).await,
+                        None => startup::refuse_full(stream, door.max_clients).await,
+                    }
                 }
-                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-                _ = shutdown.changed() => break,
-            }
-        }
-        drop(listener);
-        let deadline = tokio::time::sleep(drain);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                next = sessions.join_next() => if next.is_none() { break },
-                _ = &mut deadline => {
-                    tracing::warn!("{} PostgreSQL session(s) still open after the drain timeout; closing them", sessions.len());
-                    sessions.abort_all();
-                    break;
-                }
-            }
-        }
+            },
+        )
+        .await;
         self.pools.close();
     }
 
@@ -202,56 +178,6 @@ impl PgDoor {
                 postgres_protocol::message::frontend::cancel_request(bpid, bsecret, &mut buf);
                 let _ = s.write_all(&buf).await;
             }
-        }
-    }
-}
-
-/// A client connection, plain or TLS.
-pub enum ClientStream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-}
-
-impl ClientStream {
-    fn is_tls(&self) -> bool {
-        matches!(self, ClientStream::Tls(_))
-    }
-}
-
-impl AsyncRead for ClientStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            ClientStream::Tls(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for ClientStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            ClientStream::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            ClientStream::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            ClientStream::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

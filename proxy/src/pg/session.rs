@@ -31,7 +31,7 @@ use super::frame::{Frame, FrameError, FrameReader};
 use super::pool::{Pooled, Pools};
 use super::wire::{self, PgError};
 use super::{CancelSlot, ClientStream, PgDoor, PoolMode};
-use crate::audit::{now_rfc3339, AuditEvent};
+use crate::audit::AuditEvent;
 
 /// Text sent to the backend in a denied statement's place: it fails in the parser, so it runs
 /// nothing, and the error it raises aborts the transaction like a real error would.
@@ -1422,25 +1422,13 @@ impl Session {
     // ---- audit ----------------------------------------------------------------------------
 
     fn event(&self, decision: &'static str) -> AuditEvent {
-        let c = &self.info.claims;
-        AuditEvent {
-            time: now_rfc3339(),
-            door: "postgres",
-            peer: self.info.peer.clone(),
-            user: self.info.user.clone(),
-            jti: c.jti.clone(),
-            label: c.label.clone(),
-            role: c.role.clone(),
-            tenant: c.tenant_id.clone(),
-            event: "statement",
-            statement: None,
-            rendered: None,
+        AuditEvent::statement(
+            "postgres",
+            &self.info.peer,
+            &self.info.user,
+            &self.info.claims,
             decision,
-            rule: None,
-            reason: None,
-            rows: None,
-            duration_ms: None,
-        }
+        )
     }
 
     async fn audit_denied(&self, sql: &str, denial: Option<&Denial>, reason: &str) {

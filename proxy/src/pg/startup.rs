@@ -47,7 +47,6 @@ pub async fn refuse_full(mut stream: TcpStream, max: usize) {
 }
 
 pub async fn handle(door: Arc<PgDoor>, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
     let started =
         tokio::time::timeout(STARTUP_TIMEOUT, Box::pin(startup(&door, stream, peer))).await;
     let (session, info_for_log) = match started {
@@ -197,24 +196,7 @@ async fn startup(
         }
     };
 
-    let mut connect_event = AuditEvent {
-        time: now_rfc3339(),
-        door: "postgres",
-        peer: peer_text.clone(),
-        user: user.clone(),
-        jti: String::new(),
-        label: None,
-        role: String::new(),
-        tenant: None,
-        event: "connect",
-        statement: None,
-        rendered: None,
-        decision: "allow",
-        rule: None,
-        reason: None,
-        rows: None,
-        duration_ms: None,
-    };
+    let mut connect_event = AuditEvent::connect("postgres", &peer_text, &user);
     let claims = match door.gate.authenticate(&token, crate::now_unix()) {
         Ok(c) => c,
         Err(refused) => {
@@ -231,10 +213,7 @@ async fn startup(
         }
     };
     drop(token);
-    connect_event.jti = claims.jti.clone();
-    connect_event.label = claims.label.clone();
-    connect_event.role = claims.role.clone();
-    connect_event.tenant = claims.tenant_id.clone();
+    let connect_event = connect_event.with_claims(&claims);
     let Some(role) = door.gate.role(&claims) else {
         let e = PgError::fatal("28P01", "password authentication failed: token invalid");
         return refuse(&mut reader, e).await;

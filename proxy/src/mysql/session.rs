@@ -1,0 +1,980 @@
+//! An authenticated MySQL client's commands.
+//!
+//! Every COM_QUERY and COM_STMT_PREPARE goes through the policy engine; every COM_QUERY and
+//! COM_STMT_EXECUTE re-checks the token (expiry, revocation), the rate limit and, when the role
+//! file changed since a statement was prepared, authorizes it again. The backend runs only the
+//! rendered statements. Results are re-encoded from what mysql_async decoded: the text protocol
+//! carries the backend's bytes as they came, the binary protocol the typed values, both under
+//! the backend's own column definitions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mysql_async::consts::{ColumnFlags, ColumnType};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Column, Conn, Params, Statement, Value};
+use mysql_common::io::ParseBuf;
+use mysql_common::proto::{MyDeserialize, MySerialize};
+use mysql_common::value::{BinValue, ValueDeserializer};
+use sluice_policy::roles::EffectiveRole;
+use sluice_policy::{Authorized, Denial, Dialect, StatementKind};
+use sluice_tokens::Claims;
+
+use super::handshake::{CLIENT_DEPRECATE_EOF, CLIENT_MULTI_STATEMENTS};
+use super::packet::{
+    self, err_packet, put_lenenc_bytes, put_lenenc_int, PacketError, PacketIo,
+    SERVER_MORE_RESULTS_EXISTS, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS,
+};
+use super::MyDoor;
+use crate::audit::{audited_sql, AuditEvent};
+
+/// Prepared statements one client may hold at once.
+const MAX_STATEMENTS: usize = 10_000;
+
+const COM_QUIT: u8 = 0x01;
+const COM_INIT_DB: u8 = 0x02;
+const COM_QUERY: u8 = 0x03;
+const COM_FIELD_LIST: u8 = 0x04;
+const COM_PING: u8 = 0x0e;
+const COM_STMT_PREPARE: u8 = 0x16;
+const COM_STMT_EXECUTE: u8 = 0x17;
+const COM_STMT_SEND_LONG_DATA: u8 = 0x18;
+const COM_STMT_CLOSE: u8 = 0x19;
+const COM_STMT_RESET: u8 = 0x1a;
+const COM_SET_OPTION: u8 = 0x1b;
+const COM_STMT_FETCH: u8 = 0x1c;
+const COM_RESET_CONNECTION: u8 = 0x1f;
+
+pub struct SessionInfo {
+    pub peer: String,
+    pub user: String,
+    pub claims: Claims,
+    pub capabilities: u32,
+}
+
+/// A statement the client prepared.
+struct Prepared {
+    client_sql: String,
+    rendered: String,
+    /// The role-file generation it was authorized under.
+    generation: u64,
+    backend: Statement,
+    /// Parameter types from the last execute that sent them.
+    types: Option<Vec<(ColumnType, ColumnFlags)>>,
+    long_data: HashMap<u16, Vec<u8>>,
+}
+
+/// Why a session ends early.
+enum End {
+    /// The client is gone or broke the protocol.
+    Client(String),
+    /// The backend connection failed; the client was told.
+    Backend(String),
+    /// The token stopped working; the client was told.
+    Token(String),
+    Shutdown,
+}
+
+impl From<PacketError> for End {
+    fn from(e: PacketError) -> Self {
+        End::Client(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for End {
+    fn from(e: std::io::Error) -> Self {
+        End::Client(e.to_string())
+    }
+}
+
+/// What running one statement on the backend came to.
+enum Ran {
+    Done {
+        rows: u64,
+    },
+    /// The backend refused it (the client got the ERR packet).
+    Failed(String),
+}
+
+struct Session {
+    door: Arc<MyDoor>,
+    io: PacketIo,
+    info: SessionInfo,
+    role: Arc<EffectiveRole>,
+    conn: Conn,
+    prepared: HashMap<u32, Prepared>,
+    next_id: u32,
+    in_transaction: bool,
+}
+
+/// Serves the client until it quits; returns why the session ended, for the audit line.
+pub async fn run(
+    door: Arc<MyDoor>,
+    io: PacketIo,
+    info: SessionInfo,
+    role: Arc<EffectiveRole>,
+    conn: Conn,
+) -> Option<String> {
+    let mut s = Session {
+        door,
+        io,
+        info,
+        role,
+        conn,
+        prepared: HashMap::new(),
+        next_id: 1,
+        in_transaction: false,
+    };
+    s.io.write(&packet::ok_packet(
+        &packet::Ok {
+            status: SERVER_STATUS_AUTOCOMMIT,
+            ..Default::default()
+        },
+        0x00,
+    ));
+    let end = match s.io.flush().await {
+        Ok(()) => s.serve().await,
+        Err(e) => Err(End::Client(e.to_string())),
+    };
+    // The connection goes back to its pool (reset there); a broken one is dropped by it.
+    drop(s.conn);
+    match end {
+        Ok(()) => None,
+        Err(End::Client(why)) => Some(format!("client: {why}")),
+        Err(End::Backend(why)) => Some(format!("backend: {why}")),
+        Err(End::Token(why)) => Some(format!("token {why}")),
+        Err(End::Shutdown) => Some("gateway shutting down".into()),
+    }
+}
+
+impl Session {
+    async fn serve(&mut self) -> Result<(), End> {
+        let mut shutdown = self.door.shutdown.clone();
+        loop {
+            self.io.seq = 0;
+            let packet = tokio::select! {
+                p = self.io.read() => p,
+                _ = shutdown.changed(), if !self.in_transaction => {
+                    self.io.write(&err_packet(1053, "08S01", "the gateway is shutting down; reconnect later"));
+                    let _ = self.io.flush().await;
+                    return Err(End::Shutdown);
+                }
+            };
+            let packet = match packet {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(()),
+                Err(PacketError::TooLarge(got, limit)) => {
+                    self.io.write(&err_packet(
+                        1153,
+                        "08S01",
+                        &format!("got a packet of {got} bytes or more; the gateway's limit is {limit} bytes"),
+                    ));
+                    let _ = self.io.flush().await;
+                    return Err(End::Client("packet too large".into()));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let Some((&command, body)) = packet.split_first() else {
+                return Err(End::Client("empty packet".into()));
+            };
+            match command {
+                COM_QUIT => return Ok(()),
+                COM_QUERY => self.query(body).await?,
+                COM_STMT_PREPARE => self.prepare(body).await?,
+                COM_STMT_EXECUTE => self.execute(body).await?,
+                COM_STMT_SEND_LONG_DATA => {
+                    self.long_data(body);
+                    continue; // no response
+                }
+                COM_STMT_CLOSE => {
+                    if let Some(id) = read_u32(body) {
+                        self.prepared.remove(&id);
+                    }
+                    continue; // no response
+                }
+                COM_STMT_RESET => match read_u32(body).and_then(|id| self.prepared.get_mut(&id)) {
+                    Some(p) => {
+                        p.long_data.clear();
+                        self.ok(0, 0, 0);
+                    }
+                    None => self.unknown_statement(body, "mysqld_stmt_reset"),
+                },
+                COM_PING => self.ok(0, 0, 0),
+                COM_INIT_DB => self.init_db(body),
+                COM_SET_OPTION => match body {
+                    [0, 0] => {
+                        self.info.capabilities |= CLIENT_MULTI_STATEMENTS;
+                        self.eof();
+                    }
+                    [1, 0] => {
+                        self.info.capabilities &= !CLIENT_MULTI_STATEMENTS;
+                        self.eof();
+                    }
+                    _ => self.error(1047, "08S01", "unknown COM_SET_OPTION value"),
+                },
+                COM_RESET_CONNECTION => {
+                    self.prepared.clear();
+                    match self.conn.reset().await {
+                        Ok(_) => {
+                            self.in_transaction = false;
+                            self.ok(0, 0, 0);
+                        }
+                        Err(e) => return Err(self.backend_lost(&e).await),
+                    }
+                }
+                COM_STMT_FETCH => self.error(
+                    1235,
+                    "42000",
+                    "cursors (COM_STMT_FETCH) are not supported through Sluice; execute without a cursor",
+                ),
+                COM_FIELD_LIST => self.error(
+                    1227,
+                    "42000",
+                    "COM_FIELD_LIST is not allowed through Sluice; select the columns you need",
+                ),
+                other => self.error(
+                    1047,
+                    "08S01",
+                    &format!("command 0x{other:02x} is not supported through Sluice"),
+                ),
+            }
+            self.io.flush().await?;
+        }
+    }
+
+    // ---- COM_QUERY ------------------------------------------------------------------------
+
+    async fn query(&mut self, body: &[u8]) -> Result<(), End> {
+        let Ok(sql) = std::str::from_utf8(body) else {
+            self.error(
+                1064,
+                "42000",
+                "the statement is not valid UTF-8 [sluice: syntax_error]",
+            );
+            return Ok(());
+        };
+        self.recheck_token().await?;
+        let (decision, _) = self.door.gate.authorize(
+            &self.info.claims,
+            Dialect::MySql,
+            Some(self.door.pools.database()),
+            sql,
+        );
+        let authorized = match &*decision {
+            Ok(a) => a,
+            Err(d) => {
+                self.deny(sql, d).await;
+                return Ok(());
+            }
+        };
+        if let Err(message) = self.runnable(authorized) {
+            self.error(1064, "42000", &message);
+            self.audit_refused(sql, "protocol", &message).await;
+            return Ok(());
+        }
+        if authorized.statements.len() > 1 && self.info.capabilities & CLIENT_MULTI_STATEMENTS == 0
+        {
+            let message = "several statements in one query need the client's multi-statement option (CLIENT_MULTI_STATEMENTS); send them one at a time";
+            self.error(1064, "42000", message);
+            self.audit_refused(sql, "protocol", message).await;
+            return Ok(());
+        }
+        if !self.admit(sql, authorized.statements.len()).await {
+            return Ok(());
+        }
+        let n = authorized.statements.len();
+        for (i, st) in authorized.statements.iter().enumerate() {
+            let started = Instant::now();
+            let more = i + 1 < n;
+            let ran = self.run_text(&st.sql, more).await?;
+            let failed = matches!(ran, Ran::Failed(_));
+            self.audit_ran(sql, &st.sql, ran, started).await;
+            if failed {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Statement kinds this door can run (the PostgreSQL-only kinds never come from the MySQL
+    /// dialect; should one, it is refused rather than guessed at).
+    fn runnable(&self, a: &Authorized) -> Result<(), String> {
+        if a.statements.is_empty() {
+            return Err("the query is empty".into());
+        }
+        for st in &a.statements {
+            if matches!(
+                st.kind,
+                StatementKind::Deallocate
+                    | StatementKind::Reset
+                    | StatementKind::Discard
+                    | StatementKind::Housekeeping
+            ) {
+                return Err(format!(
+                    "{:?} statements are not supported through the MySQL door",
+                    st.kind
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one rendered statement in the text protocol and writes its result.
+    async fn run_text(&mut self, sql: &str, more: bool) -> Result<Ran, End> {
+        let deprecate_eof = self.deprecate_eof();
+        let cap = self.role.max_rows;
+        let mut result = match self.conn.query_iter(sql).await {
+            Ok(r) => r,
+            Err(e) => return self.backend_failed(e).await,
+        };
+        let columns = result.columns().filter(|c| !c.is_empty());
+        let mut rows = 0u64;
+        if let Some(columns) = &columns {
+            write_columns(&mut self.io, columns, deprecate_eof);
+            loop {
+                let row = match result.next().await {
+                    Ok(Some(row)) => row,
+                    Ok(None) => break,
+                    Err(e) => {
+                        drop(result);
+                        return self.backend_failed(e).await;
+                    }
+                };
+                if cap.is_some_and(|c| rows >= c) {
+                    continue; // drained, not sent: the role's max_rows
+                }
+                rows += 1;
+                let values = row.unwrap_raw();
+                self.io.write_with(|b| {
+                    for v in &values {
+                        match v {
+                            Some(Value::Bytes(bytes)) => put_lenenc_bytes(b, bytes),
+                            // The text protocol gives bytes or NULL; anything else is NULL.
+                            _ => b.push(0xFB),
+                        }
+                    }
+                });
+                self.io.flush_if_full().await?;
+            }
+        }
+        if let Err(e) = result.drop_result().await {
+            return self.backend_failed(e).await;
+        }
+        self.finish(columns.is_some(), more, rows);
+        Ok(Ran::Done { rows })
+    }
+
+    /// Writes the end of a result (EOF/OK terminator) or the OK packet of a statement without
+    /// rows, with the backend's status, and notes whether a transaction is open.
+    fn finish(&mut self, had_rows: bool, more: bool, rows: u64) {
+        let (mut ok, status) = match self.conn.last_ok_packet() {
+            Some(p) => (
+                packet::Ok {
+                    affected_rows: p.affected_rows(),
+                    last_insert_id: p.last_insert_id().unwrap_or(0),
+                    status: p.status_flags().bits(),
+                    warnings: p.warnings(),
+                    info: p.info_ref().map(<[u8]>::to_vec).unwrap_or_default(),
+                },
+                p.status_flags().bits(),
+            ),
+            None => (packet::Ok::default(), SERVER_STATUS_AUTOCOMMIT),
+        };
+        self.in_transaction = status & SERVER_STATUS_IN_TRANS != 0;
+        ok.status = (status & !SERVER_MORE_RESULTS_EXISTS)
+            | if more { SERVER_MORE_RESULTS_EXISTS } else { 0 };
+        if had_rows {
+            if self.deprecate_eof() {
+                ok.affected_rows = 0;
+                ok.last_insert_id = 0;
+                ok.info.clear();
+                self.io.write(&packet::ok_packet(&ok, 0xFE));
+            } else {
+                self.io.write(&packet::eof_packet(ok.status, ok.warnings));
+            }
+        } else {
+            let _ = rows;
+            self.io.write(&packet::ok_packet(&ok, 0x00));
+        }
+    }
+
+    // ---- prepared statements --------------------------------------------------------------
+
+    async fn prepare(&mut self, body: &[u8]) -> Result<(), End> {
+        let Ok(sql) = std::str::from_utf8(body) else {
+            self.error(
+                1064,
+                "42000",
+                "the statement is not valid UTF-8 [sluice: syntax_error]",
+            );
+            return Ok(());
+        };
+        if self.prepared.len() >= MAX_STATEMENTS {
+            self.error(
+                1461,
+                "42000",
+                &format!("this session holds {MAX_STATEMENTS} prepared statements, the most Sluice allows; close some (COM_STMT_CLOSE)"),
+            );
+            return Ok(());
+        }
+        self.recheck_token().await?;
+        let (decision, generation) = self.door.gate.authorize(
+            &self.info.claims,
+            Dialect::MySql,
+            Some(self.door.pools.database()),
+            sql,
+        );
+        let rendered = match &*decision {
+            Ok(a) => {
+                if let Err(message) = self.runnable(a) {
+                    self.error(1064, "42000", &message);
+                    return Ok(());
+                }
+                if a.statements.len() != 1 {
+                    let message = "a prepared statement must hold exactly one statement";
+                    self.error(1064, "42000", message);
+                    self.audit_refused(sql, "protocol", message).await;
+                    return Ok(());
+                }
+                a.statements[0].sql.clone()
+            }
+            Err(d) => {
+                self.deny(sql, d).await;
+                return Ok(());
+            }
+        };
+        let backend = match self.conn.prep(rendered.as_str()).await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = self.backend_failed(e).await?;
+                return Ok(());
+            }
+        };
+        // The rewrite keeps the client's placeholders in order and adds none; should that
+        // ever not hold, the parameters would bind to the wrong places: refuse instead.
+        if usize::from(backend.num_params()) != count_placeholders(sql) {
+            let message = "the statement's parameters cannot be confined as written [sluice: construct_not_allowed]";
+            self.error(1235, "42000", message);
+            self.audit_refused(sql, "construct_not_allowed", message)
+                .await;
+            return Ok(());
+        }
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        let deprecate_eof = self.deprecate_eof();
+        let mut b = vec![0x00];
+        b.extend_from_slice(&id.to_le_bytes());
+        b.extend_from_slice(&backend.num_columns().to_le_bytes());
+        b.extend_from_slice(&backend.num_params().to_le_bytes());
+        b.push(0);
+        b.extend_from_slice(&0u16.to_le_bytes());
+        self.io.write(&b);
+        for defs in [backend.params(), &backend.columns()[..]] {
+            if defs.is_empty() {
+                continue;
+            }
+            for c in defs {
+                self.io.write_with(|b| c.serialize(b));
+            }
+            if !deprecate_eof {
+                self.io
+                    .write(&packet::eof_packet(SERVER_STATUS_AUTOCOMMIT, 0));
+            }
+        }
+        self.prepared.insert(
+            id,
+            Prepared {
+                client_sql: sql.to_string(),
+                rendered,
+                generation,
+                backend,
+                types: None,
+                long_data: HashMap::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn long_data(&mut self, body: &[u8]) {
+        if body.len() < 6 {
+            return;
+        }
+        let id = u32::from_le_bytes([body[0], body[1], body[2], body[3]]);
+        let param = u16::from_le_bytes([body[4], body[5]]);
+        if let Some(p) = self.prepared.get_mut(&id) {
+            if param < p.backend.num_params() {
+                let total: usize = p.long_data.values().map(Vec::len).sum();
+                if total + body.len() <= super::PACKET_LIMIT {
+                    p.long_data
+                        .entry(param)
+                        .or_default()
+                        .extend_from_slice(&body[6..]);
+                }
+            }
+        }
+    }
+
+    async fn execute(&mut self, body: &[u8]) -> Result<(), End> {
+        let Some(id) = read_u32(body) else {
+            self.error(1835, "08S01", "malformed COM_STMT_EXECUTE packet");
+            return Ok(());
+        };
+        if !self.prepared.contains_key(&id) {
+            self.unknown_statement(body, "mysqld_stmt_execute");
+            return Ok(());
+        }
+        let params = match self.decode_params(id, body) {
+            Ok(p) => p,
+            Err(message) => {
+                self.error(1210, "HY000", &message);
+                return Ok(());
+            }
+        };
+        self.recheck_token().await?;
+        if !self.reauthorize(id).await? {
+            return Ok(());
+        }
+        let (client_sql, rendered, stmt) = {
+            let p = &self.prepared[&id];
+            (p.client_sql.clone(), p.rendered.clone(), p.backend.clone())
+        };
+        if !self.admit(&client_sql, 1).await {
+            return Ok(());
+        }
+        if let Some(p) = self.prepared.get_mut(&id) {
+            p.long_data.clear();
+        }
+        let started = Instant::now();
+        let ran = self.run_binary(&stmt, params).await?;
+        self.audit_ran(&client_sql, &rendered, ran, started).await;
+        Ok(())
+    }
+
+    /// A statement prepared under an older role file is authorized again; if the answer
+    /// changed, it is prepared again on the backend (or refused).
+    async fn reauthorize(&mut self, id: u32) -> Result<bool, End> {
+        let generation = self.door.gate.generation();
+        let p = &self.prepared[&id];
+        if p.generation == generation {
+            // The role may still have changed shape (inherits) with the same name: the role
+            // object is fetched anew below only when the generation moved.
+            return Ok(true);
+        }
+        let client_sql = p.client_sql.clone();
+        if let Some(role) = self.door.gate.role(&self.info.claims) {
+            self.role = role;
+        }
+        let (decision, generation) = self.door.gate.authorize(
+            &self.info.claims,
+            Dialect::MySql,
+            Some(self.door.pools.database()),
+            &client_sql,
+        );
+        let rendered = match &*decision {
+            Ok(a) if a.statements.len() == 1 && self.runnable(a).is_ok() => {
+                a.statements[0].sql.clone()
+            }
+            Ok(_) => {
+                self.error(
+                    1064,
+                    "42000",
+                    "the prepared statement is no longer runnable",
+                );
+                return Ok(false);
+            }
+            Err(d) => {
+                self.deny(&client_sql, d).await;
+                return Ok(false);
+            }
+        };
+        if rendered != self.prepared[&id].rendered {
+            let stmt = match self.conn.prep(rendered.as_str()).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = self.backend_failed(e).await?;
+                    return Ok(false);
+                }
+            };
+            if stmt.num_params() != self.prepared[&id].backend.num_params()
+                || stmt.num_columns() != self.prepared[&id].backend.num_columns()
+            {
+                self.error(
+                    1615,
+                    "HY000",
+                    "the role file changed the shape of this prepared statement; prepare it again",
+                );
+                return Ok(false);
+            }
+            let p = self.prepared.get_mut(&id).expect("checked above");
+            p.backend = stmt;
+            p.rendered = rendered;
+        }
+        if let Some(p) = self.prepared.get_mut(&id) {
+            p.generation = generation;
+        }
+        Ok(true)
+    }
+
+    /// The parameters of a COM_STMT_EXECUTE, decoded with the types the client declared.
+    fn decode_params(&mut self, id: u32, body: &[u8]) -> Result<Vec<Value>, String> {
+        let p = self.prepared.get_mut(&id).expect("checked by the caller");
+        let n = usize::from(p.backend.num_params());
+        let malformed = || "malformed COM_STMT_EXECUTE packet".to_string();
+        // id (4), flags (1), iteration count (4)
+        let rest = body.get(9..).ok_or_else(malformed)?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let bitmap_len = n.div_ceil(8);
+        let bitmap = rest.get(..bitmap_len).ok_or_else(malformed)?;
+        let bound = *rest.get(bitmap_len).ok_or_else(malformed)?;
+        let mut at = bitmap_len + 1;
+        if bound == 1 {
+            let raw = rest.get(at..at + 2 * n).ok_or_else(malformed)?;
+            let mut types = Vec::with_capacity(n);
+            for pair in raw.chunks_exact(2) {
+                let t = ColumnType::try_from(pair[0])
+                    .map_err(|_| format!("unknown parameter type {}", pair[0]))?;
+                let flags = if pair[1] & 0x80 != 0 {
+                    ColumnFlags::UNSIGNED_FLAG
+                } else {
+                    ColumnFlags::empty()
+                };
+                types.push((t, flags));
+            }
+            p.types = Some(types);
+            at += 2 * n;
+        }
+        let types = p
+            .types
+            .as_ref()
+            .ok_or("the first execution of a statement must send its parameter types")?;
+        let mut buf = ParseBuf(rest.get(at..).ok_or_else(malformed)?);
+        let mut values = Vec::with_capacity(n);
+        for (i, &(t, flags)) in types.iter().enumerate() {
+            if bitmap[i / 8] & (1 << (i % 8)) != 0 {
+                values.push(Value::NULL);
+            } else if let Some(data) = p.long_data.get(&(i as u16)) {
+                values.push(Value::Bytes(data.clone()));
+            } else {
+                let v = ValueDeserializer::<BinValue>::deserialize((t, flags), &mut buf)
+                    .map_err(|_| malformed())?;
+                values.push(v.0);
+            }
+        }
+        Ok(values)
+    }
+
+    /// Runs a prepared statement and writes its result in the binary protocol.
+    async fn run_binary(&mut self, stmt: &Statement, params: Vec<Value>) -> Result<Ran, End> {
+        let deprecate_eof = self.deprecate_eof();
+        let cap = self.role.max_rows;
+        let params = if params.is_empty() {
+            Params::Empty
+        } else {
+            Params::Positional(params)
+        };
+        let mut result = match self.conn.exec_iter(stmt, params).await {
+            Ok(r) => r,
+            Err(e) => return self.backend_failed(e).await,
+        };
+        let columns = result.columns().filter(|c| !c.is_empty());
+        let mut rows = 0u64;
+        if let Some(columns) = &columns {
+            write_columns(&mut self.io, columns, deprecate_eof);
+            loop {
+                let row = match result.next().await {
+                    Ok(Some(row)) => row,
+                    Ok(None) => break,
+                    Err(e) => {
+                        drop(result);
+                        return self.backend_failed(e).await;
+                    }
+                };
+                if cap.is_some_and(|c| rows >= c) {
+                    continue;
+                }
+                rows += 1;
+                let values = row.unwrap_raw();
+                let mut bad = None;
+                self.io.write_with(|b| {
+                    if let Err(e) = binary_row(b, columns, &values) {
+                        bad = Some(e);
+                    }
+                });
+                if let Some(e) = bad {
+                    drop(result);
+                    self.io.write(&err_packet(2027, "HY000", &e));
+                    return Err(End::Backend(e));
+                }
+                self.io.flush_if_full().await?;
+            }
+        }
+        if let Err(e) = result.drop_result().await {
+            return self.backend_failed(e).await;
+        }
+        self.finish(columns.is_some(), false, rows);
+        Ok(Ran::Done { rows })
+    }
+
+    // ---- small commands -------------------------------------------------------------------
+
+    fn init_db(&mut self, body: &[u8]) {
+        let db = String::from_utf8_lossy(body);
+        if db == self.door.pools.database() {
+            self.ok(0, 0, 0);
+        } else {
+            self.error(
+                1044,
+                "42000",
+                &format!(
+                    "access denied to database '{db}': this gateway serves only '{}'",
+                    self.door.pools.database()
+                ),
+            );
+        }
+    }
+
+    fn unknown_statement(&mut self, body: &[u8], what: &str) {
+        let id = read_u32(body).unwrap_or(0);
+        self.error(
+            1243,
+            "HY000",
+            &format!("unknown prepared statement handler ({id}) given to {what}"),
+        );
+    }
+
+    // ---- checks ---------------------------------------------------------------------------
+
+    /// The token still works; if not, the client is told and the session ends.
+    async fn recheck_token(&mut self) -> Result<(), End> {
+        match self.door.gate.recheck(&self.info.claims, crate::now_unix()) {
+            Ok(()) => Ok(()),
+            Err(refused) => {
+                self.error(
+                    1045,
+                    "28000",
+                    &format!(
+                        "access denied: token {}; connect again with a current Sluice token",
+                        refused.reason
+                    ),
+                );
+                let _ = self.io.flush().await;
+                let mut ev = self.event("deny");
+                ev.rule = Some("token".into());
+                ev.reason = Some(refused.reason.into());
+                self.door.audit.record(ev).await;
+                Err(End::Token(refused.reason.to_string()))
+            }
+        }
+    }
+
+    /// Counts `n` statements against the token's rate limit; refuses (and says so) when over.
+    async fn admit(&mut self, sql: &str, n: usize) -> bool {
+        match self.door.gate.admit(&self.info.claims, &self.role, n) {
+            Ok(()) => true,
+            Err(limited) => {
+                let message = limited.to_string();
+                self.error(1226, "42000", &message);
+                self.audit_refused(sql, "rate_limit", &message).await;
+                false
+            }
+        }
+    }
+
+    // ---- replies ---------------------------------------------------------------------------
+
+    fn deprecate_eof(&self) -> bool {
+        self.info.capabilities & CLIENT_DEPRECATE_EOF != 0
+    }
+
+    fn status(&self) -> u16 {
+        let mut s = SERVER_STATUS_AUTOCOMMIT;
+        if let Some(p) = self.conn.last_ok_packet() {
+            s = p.status_flags().bits() & !SERVER_MORE_RESULTS_EXISTS;
+        }
+        s
+    }
+
+    fn ok(&mut self, affected: u64, last_id: u64, warnings: u16) {
+        let ok = packet::Ok {
+            affected_rows: affected,
+            last_insert_id: last_id,
+            status: self.status(),
+            warnings,
+            info: Vec::new(),
+        };
+        self.io.write(&packet::ok_packet(&ok, 0x00));
+    }
+
+    fn eof(&mut self) {
+        let status = self.status();
+        if self.deprecate_eof() {
+            let ok = packet::Ok {
+                status,
+                ..Default::default()
+            };
+            self.io.write(&packet::ok_packet(&ok, 0xFE));
+        } else {
+            self.io.write(&packet::eof_packet(status, 0));
+        }
+    }
+
+    fn error(&mut self, code: u16, state: &str, message: &str) {
+        self.io.write(&err_packet(code, state, message));
+    }
+
+    /// A denial: the policy's code and message, and an audit line. The session goes on.
+    async fn deny(&mut self, sql: &str, d: &Denial) {
+        self.error(
+            d.mysql_code(),
+            "42000",
+            &format!("{} [sluice: {}]", d.message, d.rule.id()),
+        );
+        self.audit_refused(sql, d.rule.id(), &d.message).await;
+    }
+
+    /// An error from the backend: a server error goes to the client as it is and the session
+    /// goes on; anything else means the backend connection is gone.
+    async fn backend_failed(&mut self, e: mysql_async::Error) -> Result<Ran, End> {
+        match e {
+            mysql_async::Error::Server(s) => {
+                self.error(s.code, &s.state, &s.message);
+                // A failed statement inside a transaction leaves it open.
+                Ok(Ran::Failed(format!(
+                    "{} ({}): {}",
+                    s.code, s.state, s.message
+                )))
+            }
+            mysql_async::Error::Driver(d) => {
+                let message = format!("the gateway could not run the statement: {d}");
+                self.error(1210, "HY000", &message);
+                Ok(Ran::Failed(message))
+            }
+            other => Err(self.backend_lost(&other).await),
+        }
+    }
+
+    async fn backend_lost(&mut self, e: &mysql_async::Error) -> End {
+        tracing::warn!("MySQL door: lost a backend connection: {e}");
+        self.error(
+            2013,
+            "HY000",
+            "lost the connection to the database behind the gateway; reconnect",
+        );
+        let _ = self.io.flush().await;
+        End::Backend(e.to_string())
+    }
+
+    // ---- audit -----------------------------------------------------------------------------
+
+    fn event(&self, decision: &'static str) -> AuditEvent {
+        AuditEvent::statement(
+            "mysql",
+            &self.info.peer,
+            &self.info.user,
+            &self.info.claims,
+            decision,
+        )
+    }
+
+    async fn audit_refused(&self, sql: &str, rule: &str, reason: &str) {
+        let mut ev = self.event("deny");
+        ev.statement = Some(audited_sql(sql));
+        ev.rule = Some(rule.to_string());
+        ev.reason = Some(reason.to_string());
+        self.door.audit.record(ev).await;
+    }
+
+    async fn audit_ran(&self, client_sql: &str, rendered: &str, ran: Ran, started: Instant) {
+        let mut ev = match &ran {
+            Ran::Done { .. } => self.event("allow"),
+            Ran::Failed(_) => self.event("error"),
+        };
+        ev.statement = Some(audited_sql(client_sql));
+        ev.rendered = Some(audited_sql(rendered));
+        ev.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+        match ran {
+            Ran::Done { rows } => ev.rows = Some(rows),
+            Ran::Failed(reason) => ev.reason = Some(reason),
+        }
+        self.door.audit.record(ev).await;
+    }
+}
+
+fn read_u32(body: &[u8]) -> Option<u32> {
+    let b = body.get(..4)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Column count, the backend's column definitions, and (old clients) an EOF packet.
+fn write_columns(io: &mut PacketIo, columns: &[Column], deprecate_eof: bool) {
+    io.write_with(|b| put_lenenc_int(b, columns.len() as u64));
+    for c in columns {
+        io.write_with(|b| c.serialize(b));
+    }
+    if !deprecate_eof {
+        io.write(&packet::eof_packet(SERVER_STATUS_AUTOCOMMIT, 0));
+    }
+}
+
+/// One binary-protocol row: header, NULL bitmap (offset 2), then each value in the width its
+/// column type has on the wire.
+fn binary_row(b: &mut Vec<u8>, columns: &[Column], values: &[Option<Value>]) -> Result<(), String> {
+    b.push(0x00);
+    let bitmap_at = b.len();
+    b.resize(bitmap_at + (columns.len() + 9) / 8, 0);
+    for (i, (c, v)) in columns.iter().zip(values).enumerate() {
+        let v = v.as_ref().unwrap_or(&Value::NULL);
+        if matches!(v, Value::NULL) {
+            b[bitmap_at + (i + 2) / 8] |= 1 << ((i + 2) % 8);
+            continue;
+        }
+        let int = match v {
+            Value::Int(x) => Some(*x as u64),
+            Value::UInt(x) => Some(*x),
+            _ => None,
+        };
+        match (c.column_type(), int) {
+            (ColumnType::MYSQL_TYPE_TINY, Some(x)) => b.push(x as u8),
+            (ColumnType::MYSQL_TYPE_SHORT | ColumnType::MYSQL_TYPE_YEAR, Some(x)) => {
+                b.extend_from_slice(&(x as u16).to_le_bytes())
+            }
+            (ColumnType::MYSQL_TYPE_LONG | ColumnType::MYSQL_TYPE_INT24, Some(x)) => {
+                b.extend_from_slice(&(x as u32).to_le_bytes())
+            }
+            (ColumnType::MYSQL_TYPE_LONGLONG, Some(x)) => b.extend_from_slice(&x.to_le_bytes()),
+            (ColumnType::MYSQL_TYPE_FLOAT, None) if matches!(v, Value::Float(_)) => v.serialize(b),
+            (ColumnType::MYSQL_TYPE_DOUBLE, None) if matches!(v, Value::Double(_)) => {
+                v.serialize(b)
+            }
+            (
+                ColumnType::MYSQL_TYPE_DATE
+                | ColumnType::MYSQL_TYPE_DATETIME
+                | ColumnType::MYSQL_TYPE_DATETIME2
+                | ColumnType::MYSQL_TYPE_TIMESTAMP
+                | ColumnType::MYSQL_TYPE_TIMESTAMP2
+                | ColumnType::MYSQL_TYPE_NEWDATE,
+                None,
+            ) if matches!(v, Value::Date(..)) => v.serialize(b),
+            (ColumnType::MYSQL_TYPE_TIME | ColumnType::MYSQL_TYPE_TIME2, None)
+                if matches!(v, Value::Time(..)) =>
+            {
+                v.serialize(b)
+            }
+            (_, None) if matches!(v, Value::Bytes(_)) => v.serialize(b),
+            (t, _) => {
+                return Err(format!(
+                    "the backend sent a {v:?} value for a {t:?} column; the gateway cannot re-encode it"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `?` placeholders in MySQL text, outside strings, quoted names and comments.
+fn count_placeholders(sql: &str) -> usize {
+    sluice_policy::placeholder_count(Dialect::MySql, sql)
+}
