@@ -451,3 +451,48 @@ async fn audit_lines_name_the_mysql_door_and_never_the_token() {
     assert!(lines.iter().any(|l| l["event"] == "connect"));
     assert!(lines.iter().any(|l| l["event"] == "disconnect"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_idle_sessions_and_lets_transactions_finish() {
+    let gw = std::sync::Arc::new(gateway_with(GatewayOptions {
+        drain_timeout: Duration::from_secs(10),
+        ..Default::default()
+    }));
+    let token = gw.token("agent_support", Some("acme"), 600);
+    let mut idle = gw.mysql_conn(&token).await;
+    let mut busy = gw.mysql_conn(&token).await;
+    busy.query_drop("START TRANSACTION").await.unwrap();
+    busy.query_drop("UPDATE reservations SET notes = 'during drain' WHERE id = 1")
+        .await
+        .unwrap();
+    let stopper = {
+        let gw = gw.clone();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            gw.shutdown();
+            started.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The idle session was told and closed.
+    let e = idle.query_drop("SELECT 1").await.unwrap_err();
+    assert!(
+        e.to_string().contains("shutting down") || matches!(e, mysql_async::Error::Io(_)),
+        "{e}"
+    );
+    // The transaction finishes and commits.
+    busy.query_drop("COMMIT").await.unwrap();
+    drop(busy);
+    let waited = tokio::task::spawn_blocking(move || stopper.join().unwrap())
+        .await
+        .unwrap();
+    assert!(waited < Duration::from_secs(8), "drain took {waited:?}");
+    let mut d = direct(&gw).await;
+    let notes: Option<Option<String>> = d
+        .query_first("SELECT notes FROM reservations WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(notes.flatten().as_deref(), Some("during drain"));
+    // Nothing listens any more.
+    assert!(Conn::new(gw.mysql_opts(&token)).await.is_err());
+}

@@ -669,7 +669,58 @@ fn serve_validates_before_listening() {
         "--mysql-listen",
         "127.0.0.1:0",
         "--mysql-backend",
-        "mysql://app@127.0.0.1/db",
+        "mysql://app:hunter2@127.0.0.1/db?nonsense_option=1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--mysql-backend: unknown parameter nonsense_option"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !stderr(&o).contains("hunter2"),
+        "the backend password must not be echoed"
+    );
+    let o = run(&[
+        "serve",
+        "--rbac-config",
+        SEED,
+        "--public-key",
+        &keys.public(),
+        "--mysql-listen",
+        "127.0.0.1:0",
+        "--mysql-backend",
+        "mysql://app:hunter2@127.0.0.1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--mysql-backend names no database"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "serve",
+        "--rbac-config",
+        SEED,
+        "--public-key",
+        &keys.public(),
+        "--mysql-listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(
+        stderr(&o).contains("needs --mysql-backend"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = run(&[
+        "serve",
+        "--rbac-config",
+        SEED,
+        "--public-key",
+        &keys.public(),
+        "--http-listen",
+        "127.0.0.1:0",
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("not built yet"), "{}", stderr(&o));
