@@ -34,6 +34,8 @@ use packet::PacketIo;
 
 /// Largest packet a client may send before it is authenticated.
 const PRE_AUTH_LIMIT: usize = 16 * 1024;
+/// A client must get through the connection phase (greeting to token) within this time.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Largest packet (statement, parameters) an authenticated client may send.
 const PACKET_LIMIT: usize = 64 << 20;
 
@@ -149,22 +151,25 @@ impl MyDoor {
                 return;
             }
         };
-        let hello = match handshake::hello(
+        let hello = handshake::hello(
             io,
             peer,
             connection_id,
             &version,
             &self.tls,
             self.allow_plaintext,
-        )
-        .await
-        {
-            Ok(h) => h,
-            Err(handshake::HandshakeEnd::Gone(why)) => {
+        );
+        let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, hello).await {
+            Err(_) => {
+                tracing::debug!("MySQL client {peer} did not finish the handshake in time");
+                return;
+            }
+            Ok(Ok(h)) => h,
+            Ok(Err(handshake::HandshakeEnd::Gone(why))) => {
                 tracing::debug!("MySQL client {peer} left during the handshake: {why}");
                 return;
             }
-            Err(handshake::HandshakeEnd::Refused(why)) => {
+            Ok(Err(handshake::HandshakeEnd::Refused(why))) => {
                 tracing::debug!("MySQL client {peer} refused: {why}");
                 return;
             }

@@ -55,8 +55,8 @@ pub struct SessionInfo {
 
 /// A statement the client prepared.
 struct Prepared {
-    client_sql: String,
-    rendered: String,
+    client_sql: Arc<str>,
+    rendered: Arc<str>,
     /// The role-file generation it was authorized under.
     generation: u64,
     backend: Statement,
@@ -485,8 +485,8 @@ impl Session {
         self.prepared.insert(
             id,
             Prepared {
-                client_sql: sql.to_string(),
-                rendered,
+                client_sql: sql.into(),
+                rendered: rendered.into(),
                 generation,
                 backend,
                 types: None,
@@ -588,7 +588,7 @@ impl Session {
                 return Ok(false);
             }
         };
-        if rendered != self.prepared[&id].rendered {
+        if *rendered != *self.prepared[&id].rendered {
             let stmt = match self.conn.prep(rendered.as_str()).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -608,7 +608,7 @@ impl Session {
             }
             let p = self.prepared.get_mut(&id).expect("checked above");
             p.backend = stmt;
-            p.rendered = rendered;
+            p.rendered = rendered.into();
         }
         if let Some(p) = self.prepared.get_mut(&id) {
             p.generation = generation;
