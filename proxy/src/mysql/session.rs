@@ -475,7 +475,7 @@ impl Session {
                 continue;
             }
             for c in defs {
-                self.io.write_with(|b| c.serialize(b));
+                self.io.write_with(|b| column_definition(b, c));
             }
             if !deprecate_eof {
                 self.io
@@ -660,7 +660,14 @@ impl Session {
             } else {
                 let v = ValueDeserializer::<BinValue>::deserialize((t, flags), &mut buf)
                     .map_err(|_| malformed())?;
-                values.push(v.0);
+                values.push(match v.0 {
+                    // mysql_common reads unsigned integers that fit an i64 as signed; they must
+                    // reach the backend as unsigned, as the client declared them.
+                    Value::Int(x) if flags.contains(ColumnFlags::UNSIGNED_FLAG) => {
+                        Value::UInt(x as u64)
+                    }
+                    other => other,
+                });
             }
         }
         Ok(values)
@@ -912,11 +919,31 @@ fn read_u32(body: &[u8]) -> Option<u32> {
 fn write_columns(io: &mut PacketIo, columns: &[Column], deprecate_eof: bool) {
     io.write_with(|b| put_lenenc_int(b, columns.len() as u64));
     for c in columns {
-        io.write_with(|b| c.serialize(b));
+        io.write_with(|b| column_definition(b, c));
     }
     if !deprecate_eof {
         io.write(&packet::eof_packet(SERVER_STATUS_AUTOCOMMIT, 0));
     }
+}
+
+/// A column definition packet (protocol 4.1), from the backend's column. Written here because
+/// mysql_common 0.37's `Column` serializer puts the column length before the character set,
+/// the reverse of the protocol (its deserializer reads them the right way round), which would
+/// hand clients the length as the character set.
+fn column_definition(b: &mut Vec<u8>, c: &Column) {
+    put_lenenc_bytes(b, b"def");
+    put_lenenc_bytes(b, c.schema_ref());
+    put_lenenc_bytes(b, c.table_ref());
+    put_lenenc_bytes(b, c.org_table_ref());
+    put_lenenc_bytes(b, c.name_ref());
+    put_lenenc_bytes(b, c.org_name_ref());
+    b.push(0x0c);
+    b.extend_from_slice(&c.character_set().to_le_bytes());
+    b.extend_from_slice(&c.column_length().to_le_bytes());
+    b.push(c.column_type() as u8);
+    b.extend_from_slice(&c.flags().bits().to_le_bytes());
+    b.push(c.decimals());
+    b.extend_from_slice(&[0, 0]);
 }
 
 /// One binary-protocol row: header, NULL bitmap (offset 2), then each value in the width its
