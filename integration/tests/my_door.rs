@@ -127,6 +127,7 @@ async fn denials_carry_mysql_codes_and_the_session_goes_on() {
     expect_code(&mut c, "SELECT ssn FROM customers", 1054).await;
     still_answers(&mut c).await;
     expect_code(&mut c, "SELEC 1", 1064).await;
+    expect_code(&mut c, "  ", 1065).await;
     still_answers(&mut c).await;
     expect_code(&mut c, "SELECT LOAD_FILE('/etc/passwd')", 1370).await;
     still_answers(&mut c).await;

@@ -268,6 +268,10 @@ impl Session {
                 return Ok(());
             }
         };
+        if authorized.statements.is_empty() {
+            self.error(1065, "42000", "query was empty");
+            return Ok(());
+        }
         if let Err(message) = self.runnable(authorized) {
             self.error(1064, "42000", &message);
             self.audit_refused(sql, "protocol", &message).await;
