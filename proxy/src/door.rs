@@ -65,7 +65,7 @@ pub async fn serve<F, Fut>(
 /// A client connection, plain or TLS.
 pub enum ClientStream {
     Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    Tls(Box<tokio_rustls::server::TlsStream<Rewind>>),
 }
 
 impl ClientStream {
@@ -109,5 +109,52 @@ impl AsyncWrite for ClientStream {
             ClientStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             ClientStream::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
+    }
+}
+
+/// A TCP stream that first gives back bytes already read from it. The MySQL protocol lets a
+/// client send its TLS ClientHello right behind the SSLRequest packet, so the first bytes of the
+/// TLS stream can already sit in the door's read buffer; they go to the TLS acceptor (which
+/// reads them as TLS records, never as application data), not into the session.
+pub struct Rewind {
+    prefix: bytes::Bytes,
+    inner: TcpStream,
+}
+
+impl Rewind {
+    pub fn new(prefix: bytes::Bytes, inner: TcpStream) -> Rewind {
+        Rewind { prefix, inner }
+    }
+}
+
+impl AsyncRead for Rewind {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }

@@ -121,17 +121,14 @@ pub async fn hello(
         .await);
     }
     if payload.len() == 32 && client_caps & CLIENT_SSL != 0 {
-        // SSLRequest: TLS first, then the real handshake response inside it.
-        if io.buffered() > 0 {
-            return Err(HandshakeEnd::Gone(
-                "the client sent data before the TLS handshake".into(),
-            ));
-        }
+        // SSLRequest: TLS first, then the real handshake response inside it. Bytes the client
+        // sent behind the request are the start of its TLS handshake: they go to the acceptor.
+        let ahead = io.take_buffered();
         let ClientStream::Plain(tcp) = io.stream else {
             return Err(HandshakeEnd::Gone("a second TLS request".into()));
         };
         let stream = tls
-            .accept(tcp)
+            .accept(crate::door::Rewind::new(ahead, tcp))
             .await
             .map_err(|e| HandshakeEnd::Gone(format!("TLS handshake failed: {e}")))?;
         let seq = io.seq;

@@ -54,9 +54,10 @@ impl PacketIo {
         }
     }
 
-    /// Bytes received but not yet read as packets (a client that sent ahead of TLS, say).
-    pub fn buffered(&self) -> usize {
-        self.rbuf.len()
+    /// Takes the bytes received but not yet read as packets (the start of the TLS stream of a
+    /// client that sent its ClientHello right behind its SSLRequest).
+    pub fn take_buffered(&mut self) -> bytes::Bytes {
+        self.rbuf.split().freeze()
     }
 
     /// The next payload from the client, or `None` when it closed the connection between

@@ -103,7 +103,9 @@ async fn startup(
                 tcp.write_all(b"S").await.map_err(|e| e.to_string())?;
                 let tls = door
                     .tls
-                    .accept(tcp)
+                    // PostgreSQL clients wait for the server's answer before TLS; bytes sent
+                    // ahead were refused above (CVE-2021-23214), so nothing is replayed.
+                    .accept(crate::door::Rewind::new(bytes::Bytes::new(), tcp))
                     .await
                     .map_err(|e| format!("TLS handshake: {e}"))?;
                 reader = FrameReader::new(ClientStream::Tls(Box::new(tls)), AUTH_FRAME_LIMIT, 512);
