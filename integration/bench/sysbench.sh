@@ -390,7 +390,7 @@ if [[ " $TARGETS " == *" sluice "* ]]; then
             --mysql-backend "mysql://root@127.0.0.1:$MY_PORT/$DB" \
             --rbac-config "$WORK/roles.yaml" \
             --public-key "$WORK/keys/issuer.pub" \
-            --pool-size "$POOL_SIZE" \
+            --pool-size "$POOL_SIZE" --max-sessions-per-token "$POOL_SIZE" \
             --drain-timeout 2s \
             --audit-log "$WORK/audit.log" \
             >"$WORK/logs/sluice.out" 2>"$WORK/logs/sluice.err" &

@@ -24,6 +24,8 @@ pub struct GatewayOptions {
     /// Where the MySQL door listens (port 0: any free port).
     pub mysql_listen: std::net::SocketAddr,
     pub allow_plaintext: bool,
+    /// MySQL door: most sessions one token may hold at once.
+    pub max_sessions_per_token: usize,
 }
 
 impl Default for GatewayOptions {
@@ -37,6 +39,7 @@ impl Default for GatewayOptions {
             pg_listen: "127.0.0.1:0".parse().expect("an address"),
             mysql_listen: "127.0.0.1:0".parse().expect("an address"),
             allow_plaintext: false,
+            max_sessions_per_token: 8,
         }
     }
 }
@@ -105,6 +108,7 @@ impl Gateway {
             }
         }
         config.allow_plaintext = opts.allow_plaintext;
+        config.max_sessions_per_token = opts.max_sessions_per_token;
         config.audit_log = Some(dir.path().join("audit.jsonl"));
         config.pool_mode = opts.pool_mode;
         config.pool_size = opts.pool_size;

@@ -3721,3 +3721,103 @@ async fn shutdown_through_the_door_leaves_the_backend_up() {
     }
     finish("shutdown", problems);
 }
+
+/// COM_STMT_EXECUTE packets no driver sends: parameter types mysql_common cannot decode (it
+/// panics on the server-internal TIMESTAMP2/DATETIME2/TIME2 and on unknown types), truncated
+/// values and bitmaps, an execute before types were ever sent. Each is refused with an error and
+/// the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_execute_packets_are_refused_and_the_session_goes_on() {
+    let _serial = SERIAL.lock().await;
+    let my = shared_mariadb();
+    let db = sluice_integration::rental::seed_mariadb(my).expect("seed");
+    let gw = Gateway::start_mysql(
+        &my.url(&db),
+        &db,
+        sluice_integration::rental::ROLES,
+        GatewayOptions::default(),
+    )
+    .expect("gateway");
+    let token = gw.token(RO, Some("acme"), 600);
+    let mut w = RawMy::connect(
+        gw.mysql_addr.unwrap(),
+        "agent",
+        token.as_bytes(),
+        Some(&db),
+        45,
+        "mysql_clear_password",
+    )
+    .await
+    .expect("login");
+    // Prepare `SELECT ? AS v` and read the statement id off the PREPARE_OK packet.
+    w.seq = 0;
+    w.write(b"\x16SELECT ? AS v").await;
+    let ok = w
+        .read(Duration::from_secs(10))
+        .await
+        .expect("prepare answer");
+    assert_eq!(ok.first(), Some(&0x00), "{ok:?}");
+    let id = u32::from_le_bytes(ok[1..5].try_into().unwrap());
+    // The parameter and column definitions (each followed by an EOF: no DEPRECATE_EOF).
+    while w.read(Duration::from_millis(300)).await.is_ok() {}
+
+    let head = |bound: bool, types: &[u8]| {
+        let mut p = id.to_le_bytes().to_vec();
+        p.push(0); // flags
+        p.extend(1u32.to_le_bytes()); // iteration count
+        p.push(0); // null bitmap
+        p.push(u8::from(bound));
+        p.extend_from_slice(types);
+        p
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("no types ever sent", head(false, &[])),
+        ("TIMESTAMP2", [head(true, &[0x11, 0]), vec![0; 8]].concat()),
+        ("DATETIME2", [head(true, &[0x12, 0]), vec![0; 8]].concat()),
+        ("TIME2", [head(true, &[0x13, 0]), vec![0; 8]].concat()),
+        ("TYPED_ARRAY", [head(true, &[0x14, 0]), vec![0; 8]].concat()),
+        ("type 0xF3", [head(true, &[0xf3, 0]), vec![0; 8]].concat()),
+        ("type 0x99", [head(true, &[0x99, 0]), vec![0; 8]].concat()),
+        (
+            "LONGLONG cut short",
+            [head(true, &[0x08, 0]), vec![1, 2]].concat(),
+        ),
+        (
+            "string length past the end",
+            [head(true, &[0xfd, 0]), vec![0xfc, 0xff, 0xff, b'x']].concat(),
+        ),
+        (
+            "no bitmap",
+            id.to_le_bytes()
+                .iter()
+                .copied()
+                .chain([0, 1, 0, 0, 0])
+                .collect(),
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (name, body) in cases {
+        let reply = w.command(0x17, &body, Duration::from_secs(5)).await;
+        if reply.closed || reply.timed_out {
+            problems.push(format!("{name}: the session ended ({reply:?})"));
+            break;
+        }
+        match &reply.error {
+            Some((code, _)) if *code == 1210 || *code == 1835 => {}
+            other => problems.push(format!("{name}: expected error 1210, got {other:?}")),
+        }
+        let one = w.query(b"SELECT 1").await;
+        if one.rows != vec![vec![Some("1".to_string())]] {
+            problems.push(format!("{name}: the session no longer answers ({one:?})"));
+            break;
+        }
+    }
+    // A well-formed execute still works.
+    let mut good = head(true, &[0xfd, 0]);
+    good.extend([2, b'o', b'k']);
+    let reply = w.command(0x17, &good, Duration::from_secs(5)).await;
+    if reply.error.is_some() || reply.closed {
+        problems.push(format!("a good execute failed: {reply:?}"));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

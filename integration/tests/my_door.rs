@@ -94,6 +94,13 @@ async fn reads_are_confined_in_text_and_prepared_protocols() {
     assert_eq!(seen[2..], [None, None]);
     assert!(seen[0].is_some());
 
+    // `||` means what the engine parsed: concatenation, with its operands grouped as parsed
+    // (`2 * 3 || 4` is `(2 * 3) || 4` = '64', not MariaDB's own `2 * (3 || 4)` = 68).
+    let v: Option<String> = c.query_first("SELECT 2 * 3 || 4").await.unwrap();
+    assert_eq!(v.as_deref(), Some("64"));
+    let v: Option<String> = c.exec_first("SELECT 2 * 3 || ?", (4,)).await.unwrap();
+    assert_eq!(v.as_deref(), Some("64"));
+
     // `SELECT *` expands to the granted columns only.
     let rows: Vec<Row> = c.query("SELECT * FROM customers LIMIT 1").await.unwrap();
     let cols: Vec<String> = rows[0]
@@ -496,4 +503,89 @@ async fn shutdown_closes_idle_sessions_and_lets_transactions_finish() {
     assert_eq!(notes.flatten().as_deref(), Some("during drain"));
     // Nothing listens any more.
     assert!(Conn::new(gw.mysql_opts(&token)).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_reload_reaches_open_sessions() {
+    let gw = gateway();
+    let token = gw.token("agent_capped", Some("acme"), 600);
+    let mut c = gw.mysql_conn(&token).await;
+    let ids: Vec<i64> = c.query("SELECT id FROM customers").await.unwrap();
+    assert_eq!(ids.len(), 3);
+    let roles = std::fs::read_to_string(gw.roles_path()).unwrap();
+    let roles = roles.replace("    max_rows: 3\n", "    max_rows: 1\n");
+    std::fs::write(gw.roles_path(), roles).unwrap();
+    gw.reload().unwrap();
+    let ids: Vec<i64> = c.query("SELECT id FROM customers").await.unwrap();
+    assert_eq!(ids.len(), 1, "the open session uses the reloaded max_rows");
+    let ids: Vec<i64> = c.exec("SELECT id FROM customers", ()).await.unwrap();
+    assert_eq!(ids.len(), 1);
+    // A role removed from the file ends the sessions that use it.
+    let roles = std::fs::read_to_string(gw.roles_path()).unwrap();
+    let roles = roles.replace("agent_capped:", "agent_renamed:");
+    std::fs::write(gw.roles_path(), roles).unwrap();
+    gw.reload().unwrap();
+    let e = c.query_drop("SELECT 1").await.unwrap_err();
+    assert_eq!(code(&e).0, 1045, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_transaction_is_rolled_back_and_its_session_closed() {
+    let gw = gateway_with(GatewayOptions {
+        idle_transaction_timeout: Duration::from_secs(1),
+        ..Default::default()
+    });
+    let token = gw.token("agent_support", Some("acme"), 600);
+    let mut c = gw.mysql_conn(&token).await;
+    // Idle outside a transaction is fine.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    still_answers(&mut c).await;
+    c.query_drop("START TRANSACTION").await.unwrap();
+    c.query_drop("UPDATE reservations SET notes = 'abandoned' WHERE id = 1")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let e = c.query_drop("COMMIT").await.unwrap_err();
+    assert!(
+        e.to_string().contains("idle") || matches!(e, mysql_async::Error::Io(_)),
+        "{e}"
+    );
+    let mut d = direct(&gw).await;
+    let notes: Option<Option<String>> = d
+        .query_first("SELECT notes FROM reservations WHERE id = 1")
+        .await
+        .unwrap();
+    assert_ne!(notes.flatten().as_deref(), Some("abandoned"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_token_cannot_take_every_backend_connection() {
+    let gw = gateway_with(GatewayOptions {
+        pool_size: 4,
+        max_sessions_per_token: 2,
+        ..Default::default()
+    });
+    let acme = gw.token("agent_readonly", Some("acme"), 600);
+    let a1 = gw.mysql_conn(&acme).await;
+    let _a2 = gw.mysql_conn(&acme).await;
+    let e = Conn::new(gw.mysql_opts(&acme)).await.unwrap_err();
+    let (n, m) = code(&e);
+    assert_eq!(n, 1040, "{m}");
+    assert!(m.contains("--max-sessions-per-token"), "{m}");
+    // Another token still gets in.
+    let globex = gw.token("agent_readonly", Some("globex"), 600);
+    let mut g = gw.mysql_conn(&globex).await;
+    still_answers(&mut g).await;
+    // A session that ends frees its place.
+    a1.disconnect().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut a3 = gw.mysql_conn(&acme).await;
+    still_answers(&mut a3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refusals: Vec<_> = gw
+        .audit()
+        .into_iter()
+        .filter(|l| l["rule"] == "sessions_per_token")
+        .collect();
+    assert_eq!(refusals.len(), 1);
 }

@@ -226,7 +226,7 @@ pub struct ServeArgs {
     /// Statement timeout for roles that set none
     #[arg(long, env = "SLUICE_STATEMENT_TIMEOUT", value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     pub statement_timeout: Duration,
-    /// A transaction left idle this long is ended by the backend and its client disconnected
+    /// A transaction left idle this long is ended (rolled back) and its client disconnected
     /// (so that an idle client cannot hold a pooled connection)
     #[arg(long, env = "SLUICE_IDLE_TRANSACTION_TIMEOUT", value_name = "DUR", default_value = "60s", value_parser = parse_duration)]
     pub idle_transaction_timeout: Duration,
@@ -239,6 +239,10 @@ pub struct ServeArgs {
     /// Most client connections at once, per door
     #[arg(long, env = "SLUICE_MAX_CLIENTS", default_value_t = 20_000)]
     pub max_clients: usize,
+    /// MySQL door: most sessions one token may hold at once (each MySQL session holds a backend
+    /// connection, so one token cannot take the whole pool)
+    #[arg(long, env = "SLUICE_MAX_SESSIONS_PER_TOKEN", default_value_t = 8)]
+    pub max_sessions_per_token: usize,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -43,6 +43,8 @@ pub struct ServeConfig {
     pub idle_transaction_timeout: Duration,
     pub drain_timeout: Duration,
     pub max_clients: usize,
+    /// MySQL door: most sessions one token may hold at once.
+    pub max_sessions_per_token: usize,
 }
 
 impl ServeConfig {
@@ -67,6 +69,7 @@ impl ServeConfig {
             idle_transaction_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
             max_clients: 20_000,
+            max_sessions_per_token: 8,
         }
     }
 }
@@ -162,6 +165,8 @@ pub async fn start(config: ServeConfig) -> Result<Running> {
                 tls: tls.clone(),
                 allow_plaintext: config.allow_plaintext,
                 max_clients: config.max_clients,
+                idle_transaction_timeout: config.idle_transaction_timeout,
+                max_sessions_per_token: config.max_sessions_per_token,
             },
             gate.clone(),
             audit.clone(),

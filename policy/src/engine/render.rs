@@ -66,6 +66,9 @@ pub(crate) fn render(stmt: &mut Statement, dialect: Dialect) -> Result<String, D
 }
 
 fn render_text(stmt: &mut Statement, dialect: Dialect) -> Result<String, Denial> {
+    if dialect == Dialect::MySql {
+        parenthesize_concat_operands(stmt);
+    }
     let mut swap = SwapLiterals {
         literals: Vec::new(),
         dialect,
@@ -75,6 +78,33 @@ fn render_text(stmt: &mut Statement, dialect: Dialect) -> Result<String, Denial>
     }
     let text = stmt.to_string();
     substitute(&text, &swap.literals)
+}
+
+/// MySQL with `PIPES_AS_CONCAT` (pinned by the MySQL door) binds `||` tighter than every binary
+/// operator, sqlparser as tight as `*`; Display adds no parentheses, so `(2 * 3) || 4` parsed
+/// from `2 * 3 || 4` would run as `2 * (3 || 4)`. Operands of `||` that are themselves operator
+/// expressions are parenthesised, which both read the same way. Idempotent: an operand already
+/// in parentheses is left alone, so a rendering re-parses to itself.
+fn parenthesize_concat_operands(stmt: &mut Statement) {
+    use sqlparser::ast::{visit_expressions_mut, BinaryOperator, Expr};
+    let wrap = |e: &mut Box<Expr>| {
+        if matches!(**e, Expr::BinaryOp { .. } | Expr::UnaryOp { .. }) {
+            let inner = std::mem::replace(&mut **e, Expr::value(sqlparser::ast::Value::Null));
+            **e = Expr::Nested(Box::new(inner));
+        }
+    };
+    let _ = visit_expressions_mut(stmt, |e| {
+        if let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::StringConcat,
+            right,
+        } = e
+        {
+            wrap(left);
+            wrap(right);
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// Writes a string literal the way the pinned backend of `dialect` reads it back exactly.

@@ -41,6 +41,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     config.drain_timeout = a.drain_timeout;
     config.idle_transaction_timeout = a.idle_transaction_timeout;
     config.max_clients = a.max_clients;
+    config.max_sessions_per_token = a.max_sessions_per_token;
     if config.pg_listen.is_none() && config.mysql_listen.is_none() {
         anyhow::bail!(
             "nothing to serve: give --pg-listen (and --pg-backend) or --mysql-listen (and --mysql-backend)"

@@ -184,7 +184,8 @@ impl Pools {
     fn base_opts(&self) -> OptsBuilder {
         OptsBuilder::from_opts(self.target.opts.clone())
             .prefer_socket(false)
-            .stmt_cache_size(256)
+            // Above the statements a client may hold, so the cache never closes one in use.
+            .stmt_cache_size(super::session::MAX_STATEMENTS + 64)
     }
 
     fn profile_opts(&self, profile: Profile, mariadb: bool) -> OptsBuilder {

@@ -16,9 +16,10 @@ mod handshake;
 mod packet;
 mod session;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -49,6 +50,10 @@ pub struct MyDoorConfig {
     pub tls: Arc<rustls::ServerConfig>,
     pub allow_plaintext: bool,
     pub max_clients: usize,
+    /// A transaction idle this long is rolled back and its session closed.
+    pub idle_transaction_timeout: Duration,
+    /// Most sessions one token may hold at once (each holds a backend connection).
+    pub max_sessions_per_token: usize,
 }
 
 /// What every session of the door shares.
@@ -62,7 +67,29 @@ pub struct MyDoor {
     clients: Arc<tokio::sync::Semaphore>,
     max_clients: usize,
     next_connection_id: AtomicU32,
+    idle_transaction_timeout: Duration,
+    max_sessions_per_token: usize,
+    /// Open sessions per token (jti).
+    sessions: Mutex<HashMap<String, usize>>,
     shutdown: watch::Receiver<bool>,
+}
+
+/// A session counted against its token's cap; uncounted when dropped.
+struct SessionSlot<'a> {
+    door: &'a MyDoor,
+    jti: String,
+}
+
+impl Drop for SessionSlot<'_> {
+    fn drop(&mut self) {
+        let mut map = self.door.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.jti) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.jti);
+            }
+        }
+    }
 }
 
 impl MyDoor {
@@ -82,6 +109,9 @@ impl MyDoor {
             clients: Arc::new(tokio::sync::Semaphore::new(config.max_clients)),
             max_clients: config.max_clients,
             next_connection_id: AtomicU32::new(1),
+            idle_transaction_timeout: config.idle_transaction_timeout,
+            max_sessions_per_token: config.max_sessions_per_token.max(1),
+            sessions: Mutex::new(HashMap::new()),
             shutdown,
         })
     }
@@ -121,6 +151,20 @@ impl MyDoor {
         }
     }
 
+    /// Counts a session of `jti`, or `None` when the token holds its most already.
+    fn open_session(&self, jti: &str) -> Option<SessionSlot<'_>> {
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(jti.to_string()).or_insert(0);
+        if *n >= self.max_sessions_per_token {
+            return None;
+        }
+        *n += 1;
+        Some(SessionSlot {
+            door: self,
+            jti: jti.to_string(),
+        })
+    }
+
     async fn refuse_full(&self, stream: TcpStream) {
         let mut io = PacketIo::new(ClientStream::Plain(stream), PRE_AUTH_LIMIT);
         io.write(&packet::err_packet(
@@ -141,11 +185,12 @@ impl MyDoor {
         let version = match self.pools.server_info().await {
             Ok(info) => greeting_version(info),
             Err(e) => {
+                // The details (host, backend user) are for the operator, not the client.
                 tracing::error!("MySQL door: {e}");
                 io.write(&packet::err_packet(
                     2003,
                     "HY000",
-                    &format!("{e}; try again later"),
+                    "the database behind the gateway cannot be reached; try again later",
                 ));
                 let _ = io.flush().await;
                 return;
@@ -197,8 +242,28 @@ impl MyDoor {
         };
         drop(token);
         let connect_event = connect_event.with_claims(&claims);
+        let refuse = |mut ev: AuditEvent, rule: &str, reason: &str| {
+            ev.decision = "deny";
+            ev.rule = Some(rule.to_string());
+            ev.reason = Some(reason.to_string());
+            ev
+        };
         let Some(role) = self.gate.role(&claims) else {
+            self.audit
+                .record(refuse(connect_event, "token", "invalid: role gone"))
+                .await;
             handshake::refuse_token(&mut io, "invalid").await;
+            return;
+        };
+        let Some(_slot) = self.open_session(&claims.jti) else {
+            let message = format!(
+                "too many connections for this token: it holds {} sessions, the most the gateway allows (--max-sessions-per-token)",
+                self.max_sessions_per_token
+            );
+            self.audit
+                .record(refuse(connect_event, "sessions_per_token", &message))
+                .await;
+            handshake::refuse(&mut io, 1040, "08004", &message).await;
             return;
         };
         if let Some(db) = &database {
@@ -207,11 +272,9 @@ impl MyDoor {
                     "access denied to database '{db}': this gateway serves only '{}'",
                     self.pools.database()
                 );
-                let mut ev = connect_event;
-                ev.decision = "deny";
-                ev.rule = Some("database".into());
-                ev.reason = Some(message.clone());
-                self.audit.record(ev).await;
+                self.audit
+                    .record(refuse(connect_event, "database", &message))
+                    .await;
                 handshake::refuse(&mut io, 1044, "42000", &message).await;
                 return;
             }
@@ -221,11 +284,18 @@ impl MyDoor {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!("MySQL door: {e}");
-                let code = match e {
-                    backend::AcquireError::Exhausted(..) => 1040,
-                    backend::AcquireError::Unreachable(..) => 2003,
+                let (code, message) = match e {
+                    backend::AcquireError::Exhausted(..) => (1040, e.to_string()),
+                    backend::AcquireError::Unreachable(..) => (
+                        2003,
+                        "the database behind the gateway cannot be reached; try again later"
+                            .to_string(),
+                    ),
                 };
-                handshake::refuse(&mut io, code, "08004", &e.to_string()).await;
+                self.audit
+                    .record(refuse(connect_event, "backend", &message))
+                    .await;
+                handshake::refuse(&mut io, code, "08004", &message).await;
                 return;
             }
         };

@@ -29,8 +29,13 @@ use super::packet::{
 use super::MyDoor;
 use crate::audit::{audited_sql, AuditEvent};
 
-/// Prepared statements one client may hold at once.
-const MAX_STATEMENTS: usize = 10_000;
+/// Prepared statements one client may hold at once (the backend pool's statement cache is
+/// sized above it, so it never closes a statement a client still holds).
+pub const MAX_STATEMENTS: usize = 1_000;
+/// SQL text (the client's and the rendered) all of a client's prepared statements may hold.
+const MAX_PREPARED_BYTES: usize = 16 << 20;
+/// COM_STMT_SEND_LONG_DATA bytes a client may hold across all its statements.
+const MAX_LONG_DATA_BYTES: usize = 64 << 20;
 
 const COM_QUIT: u8 = 0x01;
 const COM_INIT_DB: u8 = 0x02;
@@ -63,6 +68,18 @@ struct Prepared {
     /// Parameter types from the last execute that sent them.
     types: Option<Vec<(ColumnType, ColumnFlags)>>,
     long_data: HashMap<u16, Vec<u8>>,
+    /// Long data was refused for being over the session's budget: the next execute fails
+    /// rather than run with a truncated value.
+    long_data_overflow: bool,
+}
+
+impl Prepared {
+    fn bytes(&self) -> usize {
+        self.client_sql.len() + self.rendered.len()
+    }
+    fn long_data_bytes(&self) -> usize {
+        self.long_data.values().map(Vec::len).sum()
+    }
 }
 
 /// Why a session ends early.
@@ -74,6 +91,17 @@ enum End {
     /// The token stopped working; the client was told.
     Token(String),
     Shutdown,
+}
+
+impl End {
+    fn describe(&self) -> String {
+        match self {
+            End::Client(why) => format!("client: {why}"),
+            End::Backend(why) => format!("backend: {why}"),
+            End::Token(why) => format!("token {why}"),
+            End::Shutdown => "gateway shutting down".into(),
+        }
+    }
 }
 
 impl From<PacketError> for End {
@@ -93,6 +121,8 @@ enum Ran {
     Done {
         rows: u64,
     },
+    /// COM_STMT_PREPARE: prepared on the backend.
+    Prepared,
     /// The backend refused it (the client got the ERR packet).
     Failed(String),
 }
@@ -106,6 +136,8 @@ struct Session {
     prepared: HashMap<u32, Prepared>,
     next_id: u32,
     in_transaction: bool,
+    /// The role-file generation `role` was read under.
+    role_generation: u64,
 }
 
 /// Serves the client until it quits; returns why the session ended, for the audit line.
@@ -116,6 +148,7 @@ pub async fn run(
     role: Arc<EffectiveRole>,
     conn: Conn,
 ) -> Option<String> {
+    let role_generation = door.gate.generation();
     let mut s = Session {
         door,
         io,
@@ -125,6 +158,7 @@ pub async fn run(
         prepared: HashMap::new(),
         next_id: 1,
         in_transaction: false,
+        role_generation,
     };
     s.io.write(&packet::ok_packet(
         &packet::Ok {
@@ -139,26 +173,33 @@ pub async fn run(
     };
     // The connection goes back to its pool (reset there); a broken one is dropped by it.
     drop(s.conn);
-    match end {
-        Ok(()) => None,
-        Err(End::Client(why)) => Some(format!("client: {why}")),
-        Err(End::Backend(why)) => Some(format!("backend: {why}")),
-        Err(End::Token(why)) => Some(format!("token {why}")),
-        Err(End::Shutdown) => Some("gateway shutting down".into()),
-    }
+    end.err().map(|e| e.describe())
 }
 
 impl Session {
     async fn serve(&mut self) -> Result<(), End> {
         let mut shutdown = self.door.shutdown.clone();
+        let idle_limit = self.door.idle_transaction_timeout;
         loop {
             self.io.seq = 0;
+            let idle = tokio::time::sleep(idle_limit);
             let packet = tokio::select! {
                 p = self.io.read() => p,
                 _ = shutdown.changed(), if !self.in_transaction => {
                     self.io.write(&err_packet(1053, "08S01", "the gateway is shutting down; reconnect later"));
                     let _ = self.io.flush().await;
                     return Err(End::Shutdown);
+                }
+                // A transaction left open holds its locks and its backend connection: ended
+                // (rolled back when the connection is reset) after the idle limit.
+                _ = idle, if self.in_transaction => {
+                    let message = format!(
+                        "the transaction was idle for more than {}; the gateway rolled it back and closed the session (--idle-transaction-timeout)",
+                        humantime::format_duration(idle_limit)
+                    );
+                    self.io.write(&err_packet(1205, "HY000", &message));
+                    let _ = self.io.flush().await;
+                    return Err(End::Client("idle in transaction".into()));
                 }
             };
             let packet = match packet {
@@ -178,6 +219,12 @@ impl Session {
             let Some((&command, body)) = packet.split_first() else {
                 return Err(End::Client("empty packet".into()));
             };
+            if command == COM_QUIT {
+                return Ok(());
+            }
+            // Every command, pings included, finds the token still valid: a revoked token
+            // cannot keep a session (and its backend connection) alive.
+            self.recheck_token().await?;
             match command {
                 COM_QUIT => return Ok(()),
                 COM_QUERY => self.query(body).await?,
@@ -216,9 +263,14 @@ impl Session {
                 COM_RESET_CONNECTION => {
                     self.prepared.clear();
                     match self.conn.reset().await {
-                        Ok(_) => {
+                        Ok(true) => {
                             self.in_transaction = false;
                             self.ok(0, 0, 0);
+                        }
+                        Ok(false) => {
+                            self.error(1047, "08S01", "the database behind the gateway cannot reset connections; reconnect instead");
+                            let _ = self.io.flush().await;
+                            return Err(End::Backend("COM_RESET_CONNECTION unsupported".into()));
                         }
                         Err(e) => return Err(self.backend_lost(&e).await),
                     }
@@ -254,7 +306,6 @@ impl Session {
             );
             return Ok(());
         };
-        self.recheck_token().await?;
         let (decision, _) = self.door.gate.authorize(
             &self.info.claims,
             Dialect::MySql,
@@ -289,12 +340,14 @@ impl Session {
         }
         let n = authorized.statements.len();
         for (i, st) in authorized.statements.iter().enumerate() {
+            if i > 0 {
+                // A token revoked while a batch runs stops the rest of it.
+                self.recheck_token().await?;
+            }
             let started = Instant::now();
             let more = i + 1 < n;
-            let ran = self.run_text(&st.sql, more).await?;
-            let failed = matches!(ran, Ran::Failed(_));
-            self.audit_ran(sql, &st.sql, ran, started).await;
-            if failed {
+            let ran = self.run_text(&st.sql, more).await;
+            if !self.audited(sql, &st.sql, ran, started).await? {
                 break;
             }
         }
@@ -414,15 +467,15 @@ impl Session {
             );
             return Ok(());
         };
-        if self.prepared.len() >= MAX_STATEMENTS {
+        let held: usize = self.prepared.values().map(Prepared::bytes).sum();
+        if self.prepared.len() >= MAX_STATEMENTS || held + 2 * sql.len() > MAX_PREPARED_BYTES {
             self.error(
                 1461,
                 "42000",
-                &format!("this session holds {MAX_STATEMENTS} prepared statements, the most Sluice allows; close some (COM_STMT_CLOSE)"),
+                &format!("this session holds {} prepared statements ({held} bytes of SQL); Sluice allows {MAX_STATEMENTS} and {MAX_PREPARED_BYTES} bytes: close some (COM_STMT_CLOSE)", self.prepared.len()),
             );
             return Ok(());
         }
-        self.recheck_token().await?;
         let (decision, generation) = self.door.gate.authorize(
             &self.info.claims,
             Dialect::MySql,
@@ -433,6 +486,7 @@ impl Session {
             Ok(a) => {
                 if let Err(message) = self.runnable(a) {
                     self.error(1064, "42000", &message);
+                    self.audit_refused(sql, "protocol", &message).await;
                     return Ok(());
                 }
                 if a.statements.len() != 1 {
@@ -448,10 +502,12 @@ impl Session {
                 return Ok(());
             }
         };
+        let started = Instant::now();
         let backend = match self.conn.prep(rendered.as_str()).await {
             Ok(s) => s,
             Err(e) => {
-                let _ = self.backend_failed(e).await?;
+                let ran = self.backend_failed(e).await;
+                self.audited(sql, &rendered, ran, started).await?;
                 return Ok(());
             }
         };
@@ -464,6 +520,8 @@ impl Session {
                 .await;
             return Ok(());
         }
+        self.audited(sql, &rendered, Ok(Ran::Prepared), started)
+            .await?;
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
         let deprecate_eof = self.deprecate_eof();
@@ -495,6 +553,7 @@ impl Session {
                 backend,
                 types: None,
                 long_data: HashMap::new(),
+                long_data_overflow: false,
             },
         );
         Ok(())
@@ -506,14 +565,19 @@ impl Session {
         }
         let id = u32::from_le_bytes([body[0], body[1], body[2], body[3]]);
         let param = u16::from_le_bytes([body[4], body[5]]);
+        let held: usize = self.prepared.values().map(Prepared::long_data_bytes).sum();
         if let Some(p) = self.prepared.get_mut(&id) {
             if param < p.backend.num_params() {
-                let total: usize = p.long_data.values().map(Vec::len).sum();
-                if total + body.len() <= super::PACKET_LIMIT {
+                if held + body.len() - 6 <= MAX_LONG_DATA_BYTES {
                     p.long_data
                         .entry(param)
                         .or_default()
                         .extend_from_slice(&body[6..]);
+                } else {
+                    // COM_STMT_SEND_LONG_DATA has no reply: the next execute reports it rather
+                    // than run with a truncated value.
+                    p.long_data.clear();
+                    p.long_data_overflow = true;
                 }
             }
         }
@@ -528,14 +592,27 @@ impl Session {
             self.unknown_statement(body, "mysqld_stmt_execute");
             return Ok(());
         }
-        let params = match self.decode_params(id, body) {
+        let params = self.decode_params(id, body);
+        // Long data belongs to one execution, whatever becomes of it.
+        let overflow = self.prepared.get_mut(&id).is_some_and(|p| {
+            p.long_data.clear();
+            std::mem::take(&mut p.long_data_overflow)
+        });
+        let params = match params {
+            Ok(_) if overflow => {
+                self.error(
+                    1153,
+                    "08S01",
+                    &format!("the parameters sent as long data exceed the {MAX_LONG_DATA_BYTES} bytes a session may hold; send smaller values"),
+                );
+                return Ok(());
+            }
             Ok(p) => p,
             Err(message) => {
                 self.error(1210, "HY000", &message);
                 return Ok(());
             }
         };
-        self.recheck_token().await?;
         if !self.reauthorize(id).await? {
             return Ok(());
         }
@@ -546,73 +623,45 @@ impl Session {
         if !self.admit(&client_sql, 1).await {
             return Ok(());
         }
-        if let Some(p) = self.prepared.get_mut(&id) {
-            p.long_data.clear();
-        }
         let started = Instant::now();
-        let ran = self.run_binary(&stmt, params).await?;
-        self.audit_ran(&client_sql, &rendered, ran, started).await;
+        let ran = self.run_binary(&stmt, params).await;
+        self.audited(&client_sql, &rendered, ran, started).await?;
         Ok(())
     }
 
-    /// A statement prepared under an older role file is authorized again; if the answer
-    /// changed, it is prepared again on the backend (or refused).
+    /// A statement prepared under an older role file is authorized again. If its rewrite is
+    /// still the same it runs; if the rewrite changed or it is denied now, it is refused: the
+    /// client's column metadata came from the old rewrite, so it must prepare it again.
     async fn reauthorize(&mut self, id: u32) -> Result<bool, End> {
         let generation = self.door.gate.generation();
         let p = &self.prepared[&id];
         if p.generation == generation {
-            // The role may still have changed shape (inherits) with the same name: the role
-            // object is fetched anew below only when the generation moved.
             return Ok(true);
         }
         let client_sql = p.client_sql.clone();
-        if let Some(role) = self.door.gate.role(&self.info.claims) {
-            self.role = role;
-        }
         let (decision, generation) = self.door.gate.authorize(
             &self.info.claims,
             Dialect::MySql,
             Some(self.door.pools.database()),
             &client_sql,
         );
-        let rendered = match &*decision {
-            Ok(a) if a.statements.len() == 1 && self.runnable(a).is_ok() => {
-                a.statements[0].sql.clone()
-            }
-            Ok(_) => {
-                self.error(
-                    1064,
-                    "42000",
-                    "the prepared statement is no longer runnable",
-                );
-                return Ok(false);
+        let same = match &*decision {
+            Ok(a) => {
+                a.statements.len() == 1
+                    && self.runnable(a).is_ok()
+                    && *a.statements[0].sql == *self.prepared[&id].rendered
             }
             Err(d) => {
                 self.deny(&client_sql, d).await;
                 return Ok(false);
             }
         };
-        if *rendered != *self.prepared[&id].rendered {
-            let stmt = match self.conn.prep(rendered.as_str()).await {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = self.backend_failed(e).await?;
-                    return Ok(false);
-                }
-            };
-            if stmt.num_params() != self.prepared[&id].backend.num_params()
-                || stmt.num_columns() != self.prepared[&id].backend.num_columns()
-            {
-                self.error(
-                    1615,
-                    "HY000",
-                    "the role file changed the shape of this prepared statement; prepare it again",
-                );
-                return Ok(false);
-            }
-            let p = self.prepared.get_mut(&id).expect("checked above");
-            p.backend = stmt;
-            p.rendered = rendered.into();
+        if !same {
+            let message =
+                "the role file changed what this prepared statement does; prepare it again";
+            self.error(1615, "HY000", message);
+            self.audit_refused(&client_sql, "reprepare", message).await;
+            return Ok(false);
         }
         if let Some(p) = self.prepared.get_mut(&id) {
             p.generation = generation;
@@ -639,7 +688,9 @@ impl Session {
             let mut types = Vec::with_capacity(n);
             for pair in raw.chunks_exact(2) {
                 let t = ColumnType::try_from(pair[0])
-                    .map_err(|_| format!("unknown parameter type {}", pair[0]))?;
+                    .ok()
+                    .filter(|t| parameter_type_supported(*t))
+                    .ok_or_else(|| format!("parameter type {} is not supported", pair[0]))?;
                 let flags = if pair[1] & 0x80 != 0 {
                     ColumnFlags::UNSIGNED_FLAG
                 } else {
@@ -716,7 +767,13 @@ impl Session {
                 });
                 if let Some(e) = bad {
                     drop(result);
-                    self.io.write(&err_packet(2027, "HY000", &e));
+                    tracing::error!("MySQL door: {e}");
+                    self.io.write(&err_packet(
+                        2027,
+                        "HY000",
+                        "the gateway could not re-encode a value of this result; the session is closed",
+                    ));
+                    let _ = self.io.flush().await;
                     return Err(End::Backend(e));
                 }
                 self.io.flush_if_full().await?;
@@ -759,8 +816,26 @@ impl Session {
     // ---- checks ---------------------------------------------------------------------------
 
     /// The token still works; if not, the client is told and the session ends.
+    /// Also picks up a reloaded role file: the session's role (max_rows, rate_limit, …) is the
+    /// current one, and a session whose role is gone ends.
     async fn recheck_token(&mut self) -> Result<(), End> {
-        match self.door.gate.recheck(&self.info.claims, crate::now_unix()) {
+        let gate = &self.door.gate;
+        let checked = gate
+            .recheck(&self.info.claims, crate::now_unix())
+            .and_then(|()| {
+                let generation = gate.generation();
+                if generation != self.role_generation {
+                    match gate.role(&self.info.claims) {
+                        Some(role) => {
+                            self.role = role;
+                            self.role_generation = generation;
+                        }
+                        None => return Err(crate::gate::TokenRefused { reason: "invalid" }),
+                    }
+                }
+                Ok(())
+            });
+        match checked {
             Ok(()) => Ok(()),
             Err(refused) => {
                 self.error(
@@ -858,11 +933,17 @@ impl Session {
                     s.code, s.state, s.message
                 )))
             }
-            mysql_async::Error::Driver(d) => {
-                let message = format!("the gateway could not run the statement: {d}");
+            // Refused by mysql_async before anything was sent: the connection is as it was.
+            mysql_async::Error::Driver(
+                d @ (mysql_async::DriverError::StmtParamsMismatch { .. }
+                | mysql_async::DriverError::StmtParamsNumberExceedsLimit { .. }),
+            ) => {
+                let message = format!("incorrect arguments to the prepared statement: {d}");
                 self.error(1210, "HY000", &message);
                 Ok(Ran::Failed(message))
             }
+            // Any other driver error leaves the connection in an unknown state: it is not used
+            // again (mysql_async's pool drops a connection that failed so).
             other => Err(self.backend_lost(&other).await),
         }
     }
@@ -898,20 +979,80 @@ impl Session {
         self.door.audit.record(ev).await;
     }
 
-    async fn audit_ran(&self, client_sql: &str, rendered: &str, ran: Ran, started: Instant) {
+    /// Audits what became of a statement the engine allowed, on every path (the session may be
+    /// ending: the line is written first). Returns whether the statement succeeded.
+    async fn audited(
+        &self,
+        client_sql: &str,
+        rendered: &str,
+        ran: Result<Ran, End>,
+        started: Instant,
+    ) -> Result<bool, End> {
         let mut ev = match &ran {
-            Ran::Done { .. } => self.event("allow"),
-            Ran::Failed(_) => self.event("error"),
+            Ok(Ran::Done { .. } | Ran::Prepared) => self.event("allow"),
+            Ok(Ran::Failed(_)) | Err(_) => self.event("error"),
         };
+        if matches!(ran, Ok(Ran::Prepared)) {
+            ev.event = "prepare";
+        }
         ev.statement = Some(audited_sql(client_sql));
         ev.rendered = Some(audited_sql(rendered));
         ev.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-        match ran {
-            Ran::Done { rows } => ev.rows = Some(rows),
-            Ran::Failed(reason) => ev.reason = Some(reason),
-        }
+        let ok = match ran {
+            Ok(Ran::Done { rows }) => {
+                ev.rows = Some(rows);
+                Ok(true)
+            }
+            Ok(Ran::Prepared) => Ok(true),
+            Ok(Ran::Failed(reason)) => {
+                ev.reason = Some(reason);
+                Ok(false)
+            }
+            Err(end) => {
+                ev.reason = Some(format!("session ended: {}", end.describe()));
+                Err(end)
+            }
+        };
         self.door.audit.record(ev).await;
+        ok
     }
+}
+
+/// Parameter types a client may declare: those mysql_common's binary decoder reads (it panics on
+/// the others, such as the server-internal TIMESTAMP2/DATETIME2/TIME2), and that mean a value.
+fn parameter_type_supported(t: ColumnType) -> bool {
+    use ColumnType::*;
+    matches!(
+        t,
+        MYSQL_TYPE_STRING
+            | MYSQL_TYPE_VAR_STRING
+            | MYSQL_TYPE_VARCHAR
+            | MYSQL_TYPE_BLOB
+            | MYSQL_TYPE_TINY_BLOB
+            | MYSQL_TYPE_MEDIUM_BLOB
+            | MYSQL_TYPE_LONG_BLOB
+            | MYSQL_TYPE_SET
+            | MYSQL_TYPE_ENUM
+            | MYSQL_TYPE_DECIMAL
+            | MYSQL_TYPE_NEWDECIMAL
+            | MYSQL_TYPE_BIT
+            | MYSQL_TYPE_GEOMETRY
+            | MYSQL_TYPE_JSON
+            | MYSQL_TYPE_TINY
+            | MYSQL_TYPE_SHORT
+            | MYSQL_TYPE_YEAR
+            | MYSQL_TYPE_LONG
+            | MYSQL_TYPE_INT24
+            | MYSQL_TYPE_LONGLONG
+            | MYSQL_TYPE_FLOAT
+            | MYSQL_TYPE_DOUBLE
+            | MYSQL_TYPE_TIMESTAMP
+            | MYSQL_TYPE_DATE
+            | MYSQL_TYPE_NEWDATE
+            | MYSQL_TYPE_DATETIME
+            | MYSQL_TYPE_TIME
+            | MYSQL_TYPE_NULL
+    )
 }
 
 fn read_u32(body: &[u8]) -> Option<u32> {
