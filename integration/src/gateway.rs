@@ -26,6 +26,8 @@ pub struct GatewayOptions {
     pub allow_plaintext: bool,
     /// MySQL door: most sessions one token may hold at once.
     pub max_sessions_per_token: usize,
+    /// Also open the HTTP door (REST), in front of the same backend.
+    pub http: bool,
 }
 
 impl Default for GatewayOptions {
@@ -40,6 +42,7 @@ impl Default for GatewayOptions {
             mysql_listen: "127.0.0.1:0".parse().expect("an address"),
             allow_plaintext: false,
             max_sessions_per_token: 8,
+            http: false,
         }
     }
 }
@@ -50,6 +53,8 @@ pub struct Gateway {
     pub pg_addr: SocketAddr,
     /// Where the MySQL door listens (gateways started with [`Gateway::start_mysql`]).
     pub mysql_addr: Option<SocketAddr>,
+    /// Where the HTTP door listens (with `GatewayOptions::http`).
+    pub http_addr: Option<SocketAddr>,
     /// The backend database the gateway serves (clients must name it).
     pub database: String,
     dir: tempfile::TempDir,
@@ -109,6 +114,9 @@ impl Gateway {
         }
         config.allow_plaintext = opts.allow_plaintext;
         config.max_sessions_per_token = opts.max_sessions_per_token;
+        if opts.http {
+            config.http_listen = Some("127.0.0.1:0".parse().expect("an address"));
+        }
         config.audit_log = Some(dir.path().join("audit.jsonl"));
         config.pool_mode = opts.pool_mode;
         config.pool_size = opts.pool_size;
@@ -127,6 +135,7 @@ impl Gateway {
                 .pg_addr
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             mysql_addr: running.mysql_addr,
+            http_addr: running.http_addr,
             database: database.to_string(),
             dir,
             key,

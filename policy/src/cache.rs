@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use moka::sync::Cache;
 use sluice_tokens::Claims;
+use sqlparser::ast::Statement;
 
 use crate::decision::{Authorized, Denial};
-use crate::engine::{authorize, Scope};
+use crate::engine::{authorize, several_statements, statement_text, Scope};
 use crate::roles::RbacConfig;
 use crate::Dialect;
 
@@ -105,5 +106,28 @@ impl Engine {
             };
             Arc::new(authorize(&scope, sql))
         })
+    }
+
+    /// [`crate::authorize_statement`] for the role named in the claims: the statement is
+    /// rendered, and its text decided (and cached) as [`Engine::authorize`] decides any text.
+    pub fn authorize_statement(
+        &self,
+        claims: &Claims,
+        dialect: Dialect,
+        database: Option<&str>,
+        stmt: Statement,
+    ) -> Arc<Result<Authorized, Denial>> {
+        let sql = match statement_text(stmt, dialect) {
+            Ok(sql) => sql,
+            Err(denial) => return Arc::new(Err(denial)),
+        };
+        let decided = self.authorize(claims, dialect, database, &sql);
+        match &*decided {
+            Ok(a) => match several_statements(a) {
+                Some(denial) => Arc::new(Err(denial)),
+                None => decided,
+            },
+            Err(_) => decided,
+        }
     }
 }

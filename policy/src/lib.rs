@@ -2,7 +2,8 @@
 //!
 //! Entry points: [`roles::RbacConfig::from_yaml`] loads a role file; [`authorize`] turns a SQL
 //! text into the statements to run (rendered from the checked, rewritten AST) or a [`Denial`];
-//! [`Engine`] adds a decision cache in front of it.
+//! [`authorize_statement`] does the same for a statement a door built as a syntax tree (the
+//! REST door's requests, built by [`rest`]); [`Engine`] adds a decision cache in front of them.
 //!
 //! Architecture invariant: this crate does no I/O. It never opens a file, a socket or a database
 //! connection; callers hand it text and claims, and it hands back values.
@@ -11,9 +12,12 @@ mod cache;
 mod decision;
 mod dialect;
 mod engine;
+pub mod rest;
 pub mod roles;
 
 pub use cache::Engine;
 pub use decision::{Authorized, CheckedStatement, DeallocateTarget, Denial, Rule, StatementKind};
 pub use dialect::{placeholder_count, Dialect};
-pub use engine::{authorize, pg_parameter_type_allowed, Scope, MAX_OPERATORS, MAX_SQL_BYTES};
+pub use engine::{
+    authorize, authorize_statement, pg_parameter_type_allowed, Scope, MAX_OPERATORS, MAX_SQL_BYTES,
+};

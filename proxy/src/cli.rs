@@ -189,9 +189,12 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub mysql_backend: Option<String>,
-    /// Address for the REST API and the MCP server, e.g. 127.0.0.1:8080 (not built yet: refused)
+    /// Address for the REST API, e.g. 127.0.0.1:8080 (reads only so far; MCP is not built yet)
     #[arg(long, env = "SLUICE_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<SocketAddr>,
+    /// The backend the REST API serves when both --pg-backend and --mysql-backend are given
+    #[arg(long, env = "SLUICE_HTTP_BACKEND", value_name = "postgres|mysql")]
+    pub http_backend: Option<String>,
     /// TLS certificate chain (PEM); without --tls-cert/--tls-key a self-signed certificate for
     /// localhost is generated at start, so sslmode=require works
     #[arg(

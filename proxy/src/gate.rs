@@ -117,6 +117,18 @@ impl Gate {
         )
     }
 
+    /// As [`Gate::authorize`], for a statement a door built as a syntax tree (REST, MCP).
+    pub fn authorize_statement(
+        &self,
+        claims: &Claims,
+        dialect: Dialect,
+        database: Option<&str>,
+        stmt: sqlparser::ast::Statement,
+    ) -> Arc<Result<Authorized, Denial>> {
+        self.engine()
+            .authorize_statement(claims, dialect, database, stmt)
+    }
+
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }

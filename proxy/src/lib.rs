@@ -8,6 +8,7 @@ pub mod audit;
 pub mod door;
 pub mod files;
 pub mod gate;
+pub mod http;
 pub mod mysql;
 pub mod pg;
 pub mod serve;

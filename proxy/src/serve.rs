@@ -29,6 +29,10 @@ pub struct ServeConfig {
     /// Connection string of the PostgreSQL backend (holds the password: never logged).
     pub pg_backend: Option<String>,
     pub mysql_listen: Option<SocketAddr>,
+    /// Where the REST API listens.
+    pub http_listen: Option<SocketAddr>,
+    /// Which backend the REST API serves when both are configured: `postgres` or `mysql`.
+    pub http_backend: Option<String>,
     /// Connection URL of the MySQL/MariaDB backend (holds the password: never logged).
     pub mysql_backend: Option<String>,
     pub tls_cert: Option<PathBuf>,
@@ -57,6 +61,8 @@ impl ServeConfig {
             pg_listen: None,
             pg_backend: None,
             mysql_listen: None,
+            http_listen: None,
+            http_backend: None,
             mysql_backend: None,
             tls_cert: None,
             tls_key: None,
@@ -78,6 +84,7 @@ impl ServeConfig {
 pub struct Running {
     pub pg_addr: Option<SocketAddr>,
     pub mysql_addr: Option<SocketAddr>,
+    pub http_addr: Option<SocketAddr>,
     pub gate: Arc<Gate>,
     config: ServeConfig,
     shutdown: watch::Sender<bool>,
@@ -174,9 +181,56 @@ pub async fn start(config: ServeConfig) -> Result<Running> {
         );
         doors.push(tokio::spawn(door.serve(listener, config.drain_timeout)));
     }
+    let mut http_addr = None;
+    if let Some(listen) = config.http_listen {
+        let runner = match (
+            config.http_backend.as_deref(),
+            config.pg_backend.as_deref(),
+            config.mysql_backend.as_deref(),
+        ) {
+            (Some("postgres") | None, Some(url), None) | (Some("postgres"), Some(url), _) => {
+                let mut target = BackendTarget::parse(url).map_err(anyhow::Error::msg)?;
+                target.idle_transaction_timeout = config.idle_transaction_timeout;
+                crate::http::Runner::postgres(target, config.pool_size, config.acquire_timeout)
+            }
+            (Some("mysql") | None, None, Some(url)) | (Some("mysql"), _, Some(url)) => {
+                crate::http::Runner::mysql(
+                    crate::mysql::BackendTarget::parse(url)?,
+                    config.pool_size,
+                    config.acquire_timeout,
+                )
+            }
+            (None, Some(_), Some(_)) => anyhow::bail!(
+                "--http-listen: both --pg-backend and --mysql-backend are set; say which one the REST API serves with --http-backend postgres|mysql"
+            ),
+            (Some(other), _, _) if other != "postgres" && other != "mysql" => anyhow::bail!(
+                "--http-backend {other}: expected postgres or mysql"
+            ),
+            _ => anyhow::bail!(
+                "--http-listen needs a backend: --pg-backend or --mysql-backend (matching --http-backend)"
+            ),
+        };
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} (--http-listen)"))?;
+        http_addr = Some(listener.local_addr()?);
+        let door = crate::http::HttpDoor::new(
+            crate::http::HttpDoorConfig {
+                runner,
+                default_statement_timeout: config.statement_timeout,
+                tls: tls.clone(),
+                allow_plaintext: config.allow_plaintext,
+                max_clients: config.max_clients,
+            },
+            gate.clone(),
+            audit.clone(),
+            shutdown_rx.clone(),
+        );
+        doors.push(tokio::spawn(door.serve(listener, config.drain_timeout)));
+    }
     anyhow::ensure!(
         !doors.is_empty(),
-        "nothing to serve: give --pg-listen or --mysql-listen (the REST and MCP doors are not built yet)"
+        "nothing to serve: give --pg-listen, --mysql-listen or --http-listen"
     );
     let watcher = config
         .revocations
@@ -186,6 +240,7 @@ pub async fn start(config: ServeConfig) -> Result<Running> {
     Ok(Running {
         pg_addr,
         mysql_addr,
+        http_addr,
         gate,
         config,
         shutdown,

@@ -723,7 +723,11 @@ fn serve_validates_before_listening() {
         "127.0.0.1:0",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("not built yet"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--http-listen needs a backend"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = run(&[
         "serve",

@@ -30,6 +30,7 @@ mod write;
 use std::collections::BTreeSet;
 
 use sluice_tokens::Claims;
+use sqlparser::ast::Statement;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
@@ -106,6 +107,55 @@ pub fn authorize(scope: &Scope<'_>, sql: &str) -> Result<Authorized, Denial> {
     } else {
         stacker::grow(DEEP_STACK_BYTES, || authorize_tokens(scope, tokens))
     }
+}
+
+/// Checks and rewrites a statement that a door built as a syntax tree rather than received as
+/// text (the REST door builds every request this way, see [`crate::rest`]). The answer is the
+/// one [`authorize`] gives for the statement's text: one checked statement, or a denial.
+///
+/// The tree is rendered by the engine's renderer (which writes every literal itself, never
+/// through sqlparser's `Display`, and proves that the text reads back to itself), and that text
+/// then takes the very path of [`authorize`]: size, reserved prefix, operator count and nesting
+/// measured on its tokens, parsing, the checks, the rewrite and the final rendering.
+///
+/// Why not check the tree directly and measure its operators and depth on the AST: it would
+/// not be simpler, and it would be less safe.
+/// - The limits are defined on tokens and on the parser's recursion limit. A second definition
+///   on the tree would have to agree with them node kind by node kind and stay in step with
+///   sqlparser upgrades, and sqlparser's visitor does not even see every recursive node (a chain
+///   of set operations, say), so a measuring walk could itself recurse without bound.
+/// - What is checked must be what runs. A tree built by hand can mean something other than its
+///   text: a missing `Nested` around an `OR` under an `AND` changes the grouping once rendered,
+///   a `Value::Number` can hold any text. The renderer's round-trip proof compares texts, not
+///   trees, so it would not notice. Parsing the text again makes the checked tree the one the
+///   backend will read.
+///
+/// The cost is one more rendering and parse per request.
+pub fn authorize_statement(scope: &Scope<'_>, stmt: Statement) -> Result<Authorized, Denial> {
+    let sql = statement_text(stmt, scope.dialect)?;
+    let authorized = authorize(scope, &sql)?;
+    match several_statements(&authorized) {
+        Some(denial) => Err(denial),
+        None => Ok(authorized),
+    }
+}
+
+/// The text of a statement a door built, rendered by the engine's renderer. Rendering (and
+/// dropping) a tree recurses once per level. The door's builder bounds the depth of its trees
+/// (`rest` to a few dozen levels), and this still runs on a stack of its own, as deep input
+/// does in [`authorize`], so that the caller's stack (a tokio worker's 2 MiB) never depends on
+/// it; the extra stack costs about 10 µs.
+pub(crate) fn statement_text(stmt: Statement, dialect: Dialect) -> Result<String, Denial> {
+    stacker::grow(DEEP_STACK_BYTES, move || {
+        let mut stmt = stmt;
+        render::render(&mut stmt, dialect)
+    })
+}
+
+/// A built statement must read back as exactly one statement.
+pub(crate) fn several_statements(authorized: &Authorized) -> Option<Denial> {
+    (authorized.statements.len() != 1)
+        .then(|| construct("a built statement whose text reads as several statements"))
 }
 
 const SHALLOW_OPERATORS: usize = 32;

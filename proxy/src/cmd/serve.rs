@@ -16,18 +16,14 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    if a.http_listen.is_some() {
-        anyhow::bail!(
-            "the REST/MCP door (--http-listen) is not built yet in this version; serve \
-             PostgreSQL with --pg-listen and MySQL with --mysql-listen"
-        );
-    }
     let mut config = ServeConfig::new(a.rbac_config, a.public_key);
     config.revocations = a.revocations;
     config.pg_listen = a.pg_listen;
     config.pg_backend = a.pg_backend;
     config.mysql_listen = a.mysql_listen;
     config.mysql_backend = a.mysql_backend;
+    config.http_listen = a.http_listen;
+    config.http_backend = a.http_backend;
     config.tls_cert = a.tls_cert;
     config.tls_key = a.tls_key;
     config.allow_plaintext = a.allow_plaintext;
@@ -42,9 +38,9 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     config.idle_transaction_timeout = a.idle_transaction_timeout;
     config.max_clients = a.max_clients;
     config.max_sessions_per_token = a.max_sessions_per_token;
-    if config.pg_listen.is_none() && config.mysql_listen.is_none() {
+    if config.pg_listen.is_none() && config.mysql_listen.is_none() && config.http_listen.is_none() {
         anyhow::bail!(
-            "nothing to serve: give --pg-listen (and --pg-backend) or --mysql-listen (and --mysql-backend)"
+            "nothing to serve: give --pg-listen (and --pg-backend), --mysql-listen (and --mysql-backend) or --http-listen"
         );
     }
 
@@ -62,6 +58,9 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         }
         if let Some(addr) = running.mysql_addr {
             ready.push_str(&format!(" mysql={addr}"));
+        }
+        if let Some(addr) = running.http_addr {
+            ready.push_str(&format!(" http={addr}"));
         }
         println!("{ready}");
         let mut term = signal(SignalKind::terminate())?;

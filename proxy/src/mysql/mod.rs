@@ -11,7 +11,7 @@
 //! the connection, and the connection is reset when the client leaves. This door translates
 //! and forwards; what is allowed is decided in [`crate::gate`] and the policy crate.
 
-mod backend;
+pub(crate) mod backend;
 mod handshake;
 mod packet;
 mod session;

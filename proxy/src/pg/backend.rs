@@ -211,7 +211,7 @@ impl BackendConn {
         let mut scram: Option<ScramSha256> = None;
         loop {
             let frame = self.reader.next().await?;
-            let mut body = &frame.body()[..];
+            let mut body = frame.body();
             match frame.tag {
                 b'R' => {
                     let code = body.get_i32();
@@ -383,4 +383,76 @@ pub fn error_field(frame: &Frame, code: u8) -> Option<String> {
         body = &rest[end + 1..];
     }
     None
+}
+
+/// What a statement run for a non-wire door came to.
+#[derive(Debug)]
+pub enum QueryError {
+    /// The server refused the statement (its SQLSTATE and message); the connection is fine.
+    Server {
+        sqlstate: String,
+        message: String,
+    },
+    Backend(BackendError),
+}
+
+impl From<BackendError> for QueryError {
+    fn from(e: BackendError) -> Self {
+        QueryError::Backend(e)
+    }
+}
+
+impl BackendConn {
+    /// Runs `sql` with the simple protocol and returns the first column of every row as text
+    /// (NULL as `None`) and the row count of the command tag. For the REST and MCP doors, which
+    /// run statements the engine rendered and read results as JSON text.
+    pub async fn query_texts(
+        &mut self,
+        sql: &str,
+    ) -> Result<(Vec<Option<String>>, u64), QueryError> {
+        let mut buf = BytesMut::new();
+        frontend::query(sql, &mut buf).map_err(BackendError::from)?;
+        self.send(&buf).await?;
+        let (mut rows, mut count, mut failed) = (Vec::new(), 0u64, None);
+        loop {
+            let frame = self.recv().await?;
+            match frame.tag {
+                b'D' => {
+                    let body = frame.body();
+                    // Int16 column count, then Int32 length (-1: NULL) and the bytes.
+                    let value = body.get(2..6).and_then(|l| {
+                        let len = i32::from_be_bytes([l[0], l[1], l[2], l[3]]);
+                        (len >= 0).then(|| {
+                            body.get(6..6 + len as usize)
+                                .map(|b| String::from_utf8_lossy(b).into_owned())
+                        })?
+                    });
+                    rows.push(value);
+                }
+                b'C' => {
+                    let body = frame.body();
+                    let tag = String::from_utf8_lossy(&body[..body.len().saturating_sub(1)]);
+                    count = tag
+                        .rsplit(' ')
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0);
+                }
+                b'E' => {
+                    failed = Some(QueryError::Server {
+                        sqlstate: error_field(&frame, b'C').unwrap_or_default(),
+                        message: error_message(&frame),
+                    })
+                }
+                b'Z' => {
+                    self.status = frame.body().first().copied().unwrap_or(b'I');
+                    return match failed {
+                        Some(e) => Err(e),
+                        None => Ok((rows, count)),
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
 }

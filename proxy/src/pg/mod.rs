@@ -8,9 +8,9 @@
 //! writes itself. This door translates and forwards; what is allowed is decided in
 //! [`crate::gate`] and the policy crate.
 
-mod backend;
+pub(crate) mod backend;
 mod frame;
-mod pool;
+pub(crate) mod pool;
 mod session;
 mod startup;
 mod wire;

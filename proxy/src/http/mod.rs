@@ -1,0 +1,446 @@
+//! The HTTP door: health endpoints and the REST API (PostgREST's query grammar) on
+//! `--http-listen`, in front of the PostgreSQL or the MySQL backend.
+//!
+//! Every request carries its token (`Authorization: Bearer …`), verified on every request
+//! (signature, times, revocation) and counted against the role's rate limit. A request becomes a
+//! SQL syntax tree (`sluice_policy::rest`), never text put together here; the policy engine
+//! checks and confines it like any statement of the wire doors, and the backend runs what the
+//! engine rendered. No rule lives in this door.
+//!
+//! Built so far: `/healthz`, `/readyz`, and reads (`GET /rest/v1/{table}`, `Prefer:
+//! count=exact`, `Range`). Writes, the OpenAPI document and MCP are not built yet (README).
+//!
+//! TLS and plaintext share the listener: a connection whose first byte opens a TLS handshake is
+//! served over TLS; plaintext (which carries the token in clear) only from loopback peers unless
+//! `--allow-plaintext`.
+
+mod run;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use sluice_policy::rest::{self, Name, Range, RestError};
+use sluice_policy::roles::EffectiveRole;
+use sluice_policy::Denial;
+use sluice_tokens::Claims;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub use run::Runner;
+
+use crate::audit::{audited_sql, Audit, AuditEvent};
+use crate::gate::Gate;
+
+/// A client must send its request head within this time.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Settings of the HTTP door.
+pub struct HttpDoorConfig {
+    pub runner: Runner,
+    pub default_statement_timeout: Duration,
+    pub tls: Arc<rustls::ServerConfig>,
+    pub allow_plaintext: bool,
+    pub max_clients: usize,
+}
+
+pub struct HttpDoor {
+    gate: Arc<Gate>,
+    audit: Audit,
+    runner: Runner,
+    default_statement_timeout: Duration,
+    tls: tokio_rustls::TlsAcceptor,
+    allow_plaintext: bool,
+    clients: Arc<tokio::sync::Semaphore>,
+    shutdown: watch::Receiver<bool>,
+}
+
+#[derive(Clone, Copy)]
+struct Peer(SocketAddr);
+
+impl HttpDoor {
+    pub fn new(
+        config: HttpDoorConfig,
+        gate: Arc<Gate>,
+        audit: Audit,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<HttpDoor> {
+        Arc::new(HttpDoor {
+            gate,
+            audit,
+            runner: config.runner,
+            default_statement_timeout: config.default_statement_timeout,
+            tls: tokio_rustls::TlsAcceptor::from(config.tls),
+            allow_plaintext: config.allow_plaintext,
+            clients: Arc::new(tokio::sync::Semaphore::new(config.max_clients)),
+            shutdown,
+        })
+    }
+
+    fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+            .route("/readyz", get(ready))
+            .route("/rest/v1/{table}", get(read_table))
+            .fallback(|| async {
+                error(
+                    StatusCode::NOT_FOUND,
+                    "PGRST125",
+                    "no such endpoint",
+                    None,
+                    Some("the REST API is under /rest/v1/{table}".into()),
+                )
+            })
+            .with_state(self.clone())
+    }
+
+    /// Accepts clients until shutdown, then drains (see [`crate::door::serve`]).
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, drain: Duration) {
+        let router = self.router();
+        let door = self.clone();
+        crate::door::serve(
+            listener,
+            self.shutdown.clone(),
+            self.clients.clone(),
+            drain,
+            "HTTP",
+            move |stream, peer, permit| {
+                let door = door.clone();
+                let router = router.clone().layer(Extension(Peer(peer)));
+                async move {
+                    if permit.is_some() {
+                        door.connection(stream, peer, router).await;
+                    }
+                }
+            },
+        )
+        .await;
+    }
+
+    async fn connection(&self, stream: TcpStream, peer: SocketAddr, router: Router) {
+        let mut first = [0u8; 1];
+        let tls = match tokio::time::timeout(HEADER_TIMEOUT, stream.peek(&mut first)).await {
+            Ok(Ok(1)) => first[0] == 0x16,
+            _ => return,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router);
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT);
+        if tls {
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(HEADER_TIMEOUT, self.tls.accept(stream)).await
+            else {
+                return;
+            };
+            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+        } else if self.allow_plaintext || peer.ip().is_loopback() {
+            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+        } else {
+            use tokio::io::AsyncWriteExt;
+            let body = r#"{"code":"PGRST301","message":"this gateway takes tokens only over TLS from non-loopback clients","details":null,"hint":"use https://, or run the gateway with --allow-plaintext"}"#;
+            let mut stream = stream;
+            let _ = stream
+                .write_all(
+                    format!(
+                        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .await;
+        }
+    }
+
+    fn profile_of(&self, role: &EffectiveRole) -> run::Profile {
+        run::Profile {
+            read_only: !role.can_write(),
+            statement_timeout_ms: role
+                .statement_timeout
+                .unwrap_or(self.default_statement_timeout)
+                .as_millis() as u64,
+        }
+    }
+}
+
+/// An authenticated request's token and role.
+struct Caller {
+    claims: Claims,
+    role: Arc<EffectiveRole>,
+    peer: String,
+}
+
+/// `/readyz`: the backend answers.
+async fn ready(State(door): State<Arc<HttpDoor>>) -> Response {
+    match door.runner.ping().await {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!("HTTP door: backend not ready: {e}");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PGRST001",
+                "the database behind the gateway cannot be reached",
+                None,
+                Some("try again later".into()),
+            )
+        }
+    }
+}
+
+/// GET /rest/v1/{table}
+async fn read_table(
+    State(door): State<Arc<HttpDoor>>,
+    Extension(peer): Extension<Peer>,
+    Path(table): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match authenticate(&door, &headers, peer).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let dialect = door.runner.dialect();
+    let request = (|| {
+        let table = Name::from_path_segment(&table)?;
+        let params = rest::parse_query(query.as_deref().unwrap_or(""))?;
+        let range = headers
+            .get(header::RANGE)
+            .map(|v| Range::from_header(v.to_str().unwrap_or("")))
+            .transpose()?;
+        Ok::<_, RestError>((table, params, range))
+    })();
+    let (table, params, range) = match request {
+        Ok(r) => r,
+        Err(e) => return rest_error(&e),
+    };
+    let prefer = headers
+        .get("prefer")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let want_count = prefer.split(',').any(|p| p.trim() == "count=exact");
+    if !admit(&door, &caller, 1 + usize::from(want_count)).await {
+        return rate_limited(&caller.role);
+    }
+    let what = format!("GET /rest/v1/{table}?{}", query.as_deref().unwrap_or(""));
+    let select = rest::select(dialect, &table, &params, range);
+    let rows = match door.run(&caller, &what, select).await {
+        Ok(rows) => rows,
+        Err(r) => return r,
+    };
+    let mut response = Json(serde_json::Value::Array(rows.clone())).into_response();
+    let offset = params.offset.unwrap_or(0) + range.map_or(0, |r| r.offset);
+    let total = if want_count {
+        match door
+            .run(&caller, &what, rest::count(dialect, &table, &params))
+            .await
+        {
+            Ok(count) => count
+                .first()
+                .and_then(|row| row.as_object())
+                .and_then(|o| o.values().next())
+                .and_then(|v| {
+                    v.as_u64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                })
+                .map(|n| n.to_string()),
+            Err(r) => return r,
+        }
+    } else {
+        None
+    };
+    let shown = if rows.is_empty() {
+        "*".to_string()
+    } else {
+        format!("{}-{}", offset, offset + rows.len() as u64 - 1)
+    };
+    let content_range = format!("{shown}/{}", total.as_deref().unwrap_or("*"));
+    if let Ok(v) = HeaderValue::from_str(&content_range) {
+        response.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    response
+}
+
+impl HttpDoor {
+    /// Authorizes a statement the door built and runs what the engine rendered; the rows as JSON
+    /// objects, or the error response (denials are 403).
+    async fn run(
+        &self,
+        caller: &Caller,
+        what: &str,
+        stmt: sqlparser::ast::Statement,
+    ) -> Result<Vec<serde_json::Value>, Response> {
+        let dialect = self.runner.dialect();
+        let decision = self.gate.authorize_statement(
+            &caller.claims,
+            dialect,
+            Some(self.runner.database()),
+            stmt,
+        );
+        let authorized = match &*decision {
+            Ok(a) => a,
+            Err(d) => {
+                self.audit_denied(caller, what, d).await;
+                return Err(denied(d));
+            }
+        };
+        let [statement] = authorized.statements.as_slice() else {
+            return Err(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "PGRST000",
+                "the engine answered a REST request with several statements",
+                None,
+                None,
+            ));
+        };
+        let started = Instant::now();
+        let profile = self.profile_of(&caller.role);
+        let ran = self
+            .runner
+            .rows(profile, &statement.sql, caller.role.max_rows)
+            .await;
+        let mut ev = self.event(caller, if ran.is_ok() { "allow" } else { "error" });
+        ev.statement = Some(audited_sql(what));
+        ev.rendered = Some(audited_sql(&statement.sql));
+        ev.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+        match ran {
+            Ok(rows) => {
+                ev.rows = Some(rows.len() as u64);
+                self.audit.record(ev).await;
+                Ok(rows)
+            }
+            Err(e) => {
+                ev.reason = Some(e.to_string());
+                self.audit.record(ev).await;
+                Err(e.response())
+            }
+        }
+    }
+
+    fn event(&self, caller: &Caller, decision: &'static str) -> AuditEvent {
+        AuditEvent::statement("rest", &caller.peer, "-", &caller.claims, decision)
+    }
+
+    async fn audit_denied(&self, caller: &Caller, what: &str, d: &Denial) {
+        let mut ev = self.event(caller, "deny");
+        ev.statement = Some(audited_sql(what));
+        ev.rule = Some(d.rule.id().to_string());
+        ev.reason = Some(d.message.clone());
+        self.audit.record(ev).await;
+    }
+}
+
+/// The bearer token of a request, verified; 401 without a valid one.
+async fn authenticate(
+    door: &HttpDoor,
+    headers: &HeaderMap,
+    peer: Peer,
+) -> Result<Caller, Response> {
+    let peer = peer.0.to_string();
+    let unauthorized = |reason: &str| {
+        let mut r = error(
+            StatusCode::UNAUTHORIZED,
+            "PGRST301",
+            &format!("token {reason}"),
+            None,
+            Some("send a current Sluice token as `Authorization: Bearer <token>`".into()),
+        );
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        r
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(token) = token else {
+        return Err(unauthorized("missing"));
+    };
+    let claims = match door.gate.authenticate(token, crate::now_unix()) {
+        Ok(c) => c,
+        Err(refused) => {
+            let mut ev = AuditEvent::connect("rest", &peer, "-");
+            ev.decision = "deny";
+            ev.rule = Some("token".into());
+            ev.reason = Some(refused.reason.into());
+            door.audit.record(ev).await;
+            return Err(unauthorized(refused.reason));
+        }
+    };
+    let Some(role) = door.gate.role(&claims) else {
+        return Err(unauthorized("invalid"));
+    };
+    Ok(Caller { claims, role, peer })
+}
+
+async fn admit(door: &HttpDoor, caller: &Caller, n: usize) -> bool {
+    match door.gate.admit(&caller.claims, &caller.role, n) {
+        Ok(()) => true,
+        Err(limited) => {
+            let mut ev = door.event(caller, "deny");
+            ev.rule = Some("rate_limit".into());
+            ev.reason = Some(limited.to_string());
+            door.audit.record(ev).await;
+            false
+        }
+    }
+}
+
+fn rate_limited(role: &EffectiveRole) -> Response {
+    let retry = role
+        .rate_limit
+        .map(|l| (l.per.duration().as_secs_f64() / f64::from(l.count.max(1))).ceil() as u64)
+        .unwrap_or(1)
+        .max(1);
+    let mut r = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "PGRST429",
+        &format!("rate limit exceeded for role {}", role.name),
+        None,
+        Some(format!("wait {retry} s and retry")),
+    );
+    if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+fn denied(d: &Denial) -> Response {
+    error(
+        StatusCode::FORBIDDEN,
+        d.sqlstate(),
+        &d.message,
+        Some(format!("[sluice: {}]", d.rule.id())),
+        None,
+    )
+}
+
+fn rest_error(e: &RestError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, Json(e)).into_response()
+}
+
+/// An error in PostgREST's shape: `code`, `message`, `details`, `hint`.
+fn error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    details: Option<String>,
+    hint: Option<String>,
+) -> Response {
+    (
+        status,
+        Json(json!({"code": code, "message": message, "details": details, "hint": hint})),
+    )
+        .into_response()
+}

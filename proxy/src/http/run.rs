@@ -1,0 +1,218 @@
+//! Runs what the engine rendered for an HTTP request on the backend, and reads the rows as JSON
+//! objects. The pools are the wire doors' own (their pinned settings, their reset), a set of
+//! pools of the HTTP door's own.
+//!
+//! PostgreSQL: the rendered query is read through `row_to_json` (as PostgREST does), so every
+//! value is JSON the way PostgreSQL writes it. MySQL: rows come as text and are typed by their
+//! column definitions (integers and floats as numbers, JSON columns as JSON, DECIMAL as a string
+//! so that no digit is lost, binary strings as hex-free UTF-8 where valid, else base64).
+
+use std::time::Duration;
+
+use mysql_async::consts::{ColumnFlags, ColumnType};
+use mysql_async::prelude::Queryable;
+use mysql_async::Value;
+use serde_json::{Map, Value as Json};
+use sluice_policy::Dialect;
+
+use crate::mysql::backend as my;
+use crate::pg::backend as pg;
+use crate::pg::pool as pgpool;
+
+/// The connection settings of a role's requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Profile {
+    pub read_only: bool,
+    pub statement_timeout_ms: u64,
+}
+
+/// The backend an HTTP door runs statements on.
+pub enum Runner {
+    Pg(pgpool::Pools, String),
+    MySql(my::Pools),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The database refused the statement: (code, message).
+    #[error("the database refused the statement: {1} ({0})")]
+    Server(String, String),
+    #[error("the database behind the gateway cannot be reached: {0}")]
+    Unavailable(String),
+}
+
+impl RunError {
+    pub fn response(&self) -> axum::response::Response {
+        use axum::http::StatusCode;
+        match self {
+            RunError::Server(code, message) => {
+                super::error(StatusCode::BAD_REQUEST, code, message, None, None)
+            }
+            RunError::Unavailable(_) => super::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PGRST001",
+                "the database behind the gateway cannot be reached",
+                None,
+                Some("try again later".into()),
+            ),
+        }
+    }
+}
+
+impl Runner {
+    pub fn postgres(target: pg::BackendTarget, size: usize, acquire: Duration) -> Runner {
+        let database = target.database.clone();
+        Runner::Pg(pgpool::Pools::new(target, size, acquire), database)
+    }
+
+    pub fn mysql(target: my::BackendTarget, size: usize, acquire: Duration) -> Runner {
+        Runner::MySql(my::Pools::new(target, size, acquire))
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Runner::Pg(..) => Dialect::PostgreSql,
+            Runner::MySql(_) => Dialect::MySql,
+        }
+    }
+
+    pub fn database(&self) -> &str {
+        match self {
+            Runner::Pg(_, db) => db,
+            Runner::MySql(p) => p.database(),
+        }
+    }
+
+    /// The backend answers a trivial query.
+    pub async fn ping(&self) -> Result<(), RunError> {
+        let profile = Profile {
+            read_only: true,
+            statement_timeout_ms: 5_000,
+        };
+        self.rows(profile, "SELECT 1", None).await.map(|_| ())
+    }
+
+    /// Runs one rendered query and returns its rows (at most `max_rows`) as JSON objects.
+    pub async fn rows(
+        &self,
+        profile: Profile,
+        sql: &str,
+        max_rows: Option<u64>,
+    ) -> Result<Vec<Json>, RunError> {
+        match self {
+            Runner::Pg(pools, _) => pg_rows(pools, profile, sql, max_rows).await,
+            Runner::MySql(pools) => my_rows(pools, profile, sql, max_rows).await,
+        }
+    }
+}
+
+async fn pg_rows(
+    pools: &pgpool::Pools,
+    profile: Profile,
+    sql: &str,
+    max_rows: Option<u64>,
+) -> Result<Vec<Json>, RunError> {
+    let profile = pg::Profile {
+        read_only: profile.read_only,
+        statement_timeout_ms: profile.statement_timeout_ms,
+    };
+    let mut conn = pools
+        .acquire(&profile)
+        .await
+        .map_err(|e| RunError::Unavailable(e.to_string()))?;
+    // The engine's output is one complete query; reading it through a derived table changes
+    // which columns come back (all of them, as one JSON object per row), not which rows.
+    let limit = max_rows.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+    let wrapped = format!("SELECT row_to_json(_sluice)::text FROM ({sql}) AS _sluice{limit}");
+    let ran = conn.query_texts(&wrapped).await;
+    pgpool::Pools::release(conn);
+    match ran {
+        Ok((texts, _)) => texts
+            .into_iter()
+            .map(|t| {
+                serde_json::from_str(t.as_deref().unwrap_or("null"))
+                    .map_err(|e| RunError::Unavailable(format!("unreadable row: {e}")))
+            })
+            .collect(),
+        Err(pg::QueryError::Server { sqlstate, message }) => {
+            Err(RunError::Server(sqlstate, message))
+        }
+        Err(pg::QueryError::Backend(e)) => Err(RunError::Unavailable(e.to_string())),
+    }
+}
+
+async fn my_rows(
+    pools: &my::Pools,
+    profile: Profile,
+    sql: &str,
+    max_rows: Option<u64>,
+) -> Result<Vec<Json>, RunError> {
+    let profile = my::Profile {
+        read_only: profile.read_only,
+        statement_timeout_ms: profile.statement_timeout_ms,
+        found_rows: false,
+    };
+    let mut conn = pools
+        .acquire(profile)
+        .await
+        .map_err(|e| RunError::Unavailable(e.to_string()))?;
+    let mut result = conn.query_iter(sql).await.map_err(my_error)?;
+    let columns = result.columns().unwrap_or_default();
+    let mut rows = Vec::new();
+    while let Some(row) = result.next().await.map_err(my_error)? {
+        if max_rows.is_some_and(|m| rows.len() as u64 >= m) {
+            continue;
+        }
+        let mut object = Map::new();
+        for (c, v) in columns.iter().zip(row.unwrap_raw()) {
+            object.insert(
+                c.name_str().into_owned(),
+                my_json(c, v.unwrap_or(Value::NULL)),
+            );
+        }
+        rows.push(Json::Object(object));
+    }
+    Ok(rows)
+}
+
+fn my_error(e: mysql_async::Error) -> RunError {
+    match e {
+        mysql_async::Error::Server(s) => RunError::Server(s.code.to_string(), s.message),
+        other => RunError::Unavailable(other.to_string()),
+    }
+}
+
+/// A text-protocol value as JSON, by its column's type.
+fn my_json(c: &mysql_async::Column, v: Value) -> Json {
+    let Value::Bytes(bytes) = v else {
+        return Json::Null;
+    };
+    let text = || String::from_utf8_lossy(&bytes).into_owned();
+    match c.column_type() {
+        ColumnType::MYSQL_TYPE_TINY
+        | ColumnType::MYSQL_TYPE_SHORT
+        | ColumnType::MYSQL_TYPE_INT24
+        | ColumnType::MYSQL_TYPE_LONG
+        | ColumnType::MYSQL_TYPE_LONGLONG
+        | ColumnType::MYSQL_TYPE_YEAR => {
+            let t = text();
+            if c.flags().contains(ColumnFlags::UNSIGNED_FLAG) {
+                t.parse::<u64>().map(Json::from).unwrap_or(Json::String(t))
+            } else {
+                t.parse::<i64>().map(Json::from).unwrap_or(Json::String(t))
+            }
+        }
+        ColumnType::MYSQL_TYPE_FLOAT | ColumnType::MYSQL_TYPE_DOUBLE => {
+            let t = text();
+            t.parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Json::Number)
+                .unwrap_or(Json::String(t))
+        }
+        ColumnType::MYSQL_TYPE_JSON => {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Json::String(text()))
+        }
+        _ => Json::String(text()),
+    }
+}
