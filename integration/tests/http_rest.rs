@@ -29,12 +29,29 @@ impl Reply {
 }
 
 async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    request(addr, "GET", path, headers, "").await
+}
+
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut req = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n");
     for (n, v) in headers {
         req.push_str(&format!("{n}: {v}\r\n"));
     }
+    if !body.is_empty() {
+        req.push_str(&format!(
+            "content-type: application/json\r\ncontent-length: {}\r\n",
+            body.len()
+        ));
+    }
     req.push_str("\r\n");
+    req.push_str(body);
     s.write_all(req.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await.unwrap();
@@ -248,5 +265,152 @@ async fn reads_are_confined_and_shaped_like_postgrest() {
                 .any(|l| l["door"] == "rest" && l["decision"] == "deny"),
             "{engine}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_are_confined_and_refused_outside_the_scope() {
+    for (engine, gw) in gateways() {
+        let addr = gw.http_addr.expect("HTTP door");
+        let support = format!("Bearer {}", gw.token("agent_support", Some("acme"), 600));
+        let auth = [("authorization", support.as_str())];
+        let new = r#"{"customer_id": 1, "vehicle_id": 2, "status": "booked", "notes": "via rest", "starts_on": "2026-12-24", "price": 120.5}"#;
+
+        // Insert: the tenant comes from the token.
+        let r = request(addr, "POST", "/rest/v1/reservations", &auth, new).await;
+        assert_eq!(r.status, 201, "{engine}: {}", r.text);
+        assert_eq!(r.header("content-range"), Some("*/1"), "{engine}");
+        let r = get(
+            addr,
+            "/rest/v1/reservations?notes=eq.via%20rest&select=tenant_id,status",
+            &auth,
+        )
+        .await;
+        assert_eq!(
+            r.body,
+            serde_json::json!([{"tenant_id": "acme", "status": "booked"}]),
+            "{engine}: {}",
+            r.text
+        );
+        let other = new.replace(
+            r#""customer_id""#,
+            r#""tenant_id": "globex", "customer_id""#,
+        );
+        let r = request(addr, "POST", "/rest/v1/reservations", &auth, &other).await;
+        assert_eq!(r.status, 403, "{engine}: {}", r.text);
+        if engine == "postgres" {
+            let mut with = auth.to_vec();
+            with.push(("prefer", "return=representation"));
+            let r = request(
+                addr,
+                "POST",
+                "/rest/v1/reservations?select=tenant_id,notes",
+                &with,
+                new,
+            )
+            .await;
+            assert_eq!(r.status, 201, "{engine}: {}", r.text);
+            assert_eq!(
+                r.body,
+                serde_json::json!([{"tenant_id": "acme", "notes": "via rest"}]),
+                "{engine}"
+            );
+        } else {
+            let r = request(
+                addr,
+                "POST",
+                "/rest/v1/reservations",
+                &[
+                    ("authorization", support.as_str()),
+                    ("prefer", "return=representation"),
+                ],
+                new,
+            )
+            .await;
+            assert_eq!(r.status, 400, "{engine}: {}", r.text);
+            assert_eq!(r.body["code"], "PGRST127", "{engine}");
+        }
+
+        // Update: own rows only, granted columns only, never without a filter.
+        let r = request(
+            addr,
+            "PATCH",
+            "/rest/v1/reservations?id=eq.1",
+            &auth,
+            r#"{"notes": "patched"}"#,
+        )
+        .await;
+        assert_eq!(r.status, 204, "{engine}: {}", r.text);
+        assert_eq!(r.header("content-range"), Some("*/1"), "{engine}");
+        let r = get(addr, "/rest/v1/reservations?id=eq.1&select=notes", &auth).await;
+        assert_eq!(
+            r.body,
+            serde_json::json!([{"notes": "patched"}]),
+            "{engine}"
+        );
+        let r = request(
+            addr,
+            "PATCH",
+            "/rest/v1/reservations?tenant_id=eq.globex",
+            &auth,
+            r#"{"notes": "leak"}"#,
+        )
+        .await;
+        assert_eq!(r.status, 204, "{engine}: {}", r.text);
+        assert_eq!(
+            r.header("content-range"),
+            Some("*/0"),
+            "{engine}: another tenant's rows"
+        );
+        let r = request(
+            addr,
+            "PATCH",
+            "/rest/v1/reservations?id=eq.1",
+            &auth,
+            r#"{"price": 1}"#,
+        )
+        .await;
+        assert_eq!(r.status, 403, "{engine}: {}", r.text);
+        assert!(
+            r.body["details"]
+                .as_str()
+                .unwrap()
+                .contains("column_not_granted"),
+            "{engine}"
+        );
+        let r = request(
+            addr,
+            "PATCH",
+            "/rest/v1/reservations",
+            &auth,
+            r#"{"notes": "all"}"#,
+        )
+        .await;
+        assert_eq!(r.status, 400, "{engine}: {}", r.text);
+        assert_eq!(r.body["code"], "PGRST106", "{engine}");
+
+        // Delete is forbidden for every role of this file; a read-only token cannot write.
+        let r = request(addr, "DELETE", "/rest/v1/reservations?id=eq.1", &auth, "").await;
+        assert_eq!(r.status, 403, "{engine}: {}", r.text);
+        assert!(
+            r.body["details"]
+                .as_str()
+                .unwrap()
+                .contains("forbidden_operation"),
+            "{engine}"
+        );
+        let ro = format!("Bearer {}", gw.token("agent_readonly", Some("acme"), 600));
+        let r = request(
+            addr,
+            "POST",
+            "/rest/v1/reservations",
+            &[("authorization", ro.as_str())],
+            new,
+        )
+        .await;
+        assert_eq!(r.status, 403, "{engine}: {}", r.text);
+        let r = request(addr, "POST", "/rest/v1/reservations", &auth, "{not json").await;
+        assert_eq!(r.status, 400, "{engine}: {}", r.text);
+        assert_eq!(r.body["code"], "PGRST102", "{engine}");
     }
 }

@@ -7,8 +7,9 @@
 //! checks and confines it like any statement of the wire doors, and the backend runs what the
 //! engine rendered. No rule lives in this door.
 //!
-//! Built so far: `/healthz`, `/readyz`, and reads (`GET /rest/v1/{table}`, `Prefer:
-//! count=exact`, `Range`). Writes, the OpenAPI document and MCP are not built yet (README).
+//! Built so far: `/healthz`, `/readyz`, reads (`GET /rest/v1/{table}`, `Prefer: count=exact`,
+//! `Range`) and writes (POST, PATCH and DELETE with filters; `Prefer: return=representation`
+//! on PostgreSQL, `missing=default`). The OpenAPI document and MCP are not built yet (README).
 //!
 //! TLS and plaintext share the listener: a connection whose first byte opens a TLS handshake is
 //! served over TLS; plaintext (which carries the token in clear) only from loopback peers unless
@@ -88,7 +89,13 @@ impl HttpDoor {
         Router::new()
             .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
             .route("/readyz", get(ready))
-            .route("/rest/v1/{table}", get(read_table))
+            .route(
+                "/rest/v1/{table}",
+                get(read_table)
+                    .post(insert_rows)
+                    .patch(update_rows)
+                    .delete(delete_rows),
+            )
             .fallback(|| async {
                 error(
                     StatusCode::NOT_FOUND,
@@ -265,6 +272,229 @@ async fn read_table(
         response.headers_mut().insert(header::CONTENT_RANGE, v);
     }
     response
+}
+
+/// The parts of a write request: caller, table, query string, and what `Prefer` asks.
+struct WriteRequest {
+    caller: Caller,
+    table: Name,
+    params: rest::Params,
+    representation: bool,
+    missing: rest::Missing,
+    what: String,
+}
+
+async fn write_request(
+    door: &Arc<HttpDoor>,
+    method: &str,
+    peer: Peer,
+    table: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<WriteRequest, Response> {
+    let caller = authenticate(door, headers, peer).await?;
+    let table = Name::from_path_segment(table).map_err(|e| rest_error(&e))?;
+    let params = rest::parse_query(query.unwrap_or("")).map_err(|e| rest_error(&e))?;
+    let prefer: Vec<String> = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_string())
+        .collect();
+    let representation = prefer.iter().any(|p| p == "return=representation");
+    if representation && !rest::supports_returning(door.runner.dialect()) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "PGRST127",
+            "Prefer: return=representation is not supported on a MySQL backend (it has no RETURNING)",
+            None,
+            Some("send the write without it and read the rows back with GET".into()),
+        ));
+    }
+    let missing = if prefer.iter().any(|p| p == "missing=default") {
+        rest::Missing::Default
+    } else {
+        rest::Missing::Null
+    };
+    if method != "POST" && !params.has_filters() {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "PGRST106",
+            &format!("{method} without a filter would touch every row; Sluice refuses it"),
+            None,
+            Some("add a filter, e.g. ?id=eq.42".into()),
+        ));
+    }
+    if !admit(door, &caller, 1).await {
+        return Err(rate_limited(&caller.role));
+    }
+    let what = format!("{method} /rest/v1/{table}?{}", query.unwrap_or(""));
+    Ok(WriteRequest {
+        caller,
+        table,
+        params,
+        representation,
+        missing,
+        what,
+    })
+}
+
+/// POST /rest/v1/{table}: insert one object or an array of objects.
+async fn insert_rows(
+    State(door): State<Arc<HttpDoor>>,
+    Extension(peer): Extension<Peer>,
+    Path(table): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let req = match write_request(&door, "POST", peer, &table, query.as_deref(), &headers).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let Ok(body) = std::str::from_utf8(&body) else {
+        return bad_body("the body is not UTF-8");
+    };
+    let returning = req.representation.then_some(req.params.select.as_slice());
+    let stmt = rest::parse_insert_body(body, req.params.columns.as_deref()).and_then(|rows| {
+        rest::insert(
+            door.runner.dialect(),
+            &req.table,
+            &rows,
+            req.missing,
+            returning,
+        )
+    });
+    write(&door, &req, stmt, StatusCode::CREATED).await
+}
+
+/// PATCH /rest/v1/{table}?filters: update the filtered rows with the body's keys.
+async fn update_rows(
+    State(door): State<Arc<HttpDoor>>,
+    Extension(peer): Extension<Peer>,
+    Path(table): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let req = match write_request(&door, "PATCH", peer, &table, query.as_deref(), &headers).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let Ok(body) = std::str::from_utf8(&body) else {
+        return bad_body("the body is not UTF-8");
+    };
+    let returning = req.representation.then_some(req.params.select.as_slice());
+    let stmt = rest::parse_patch_body(body, req.params.columns.as_deref()).and_then(|set| {
+        rest::update(
+            door.runner.dialect(),
+            &req.table,
+            &req.params,
+            &set,
+            returning,
+        )
+    });
+    write(&door, &req, stmt, StatusCode::OK).await
+}
+
+/// DELETE /rest/v1/{table}?filters
+async fn delete_rows(
+    State(door): State<Arc<HttpDoor>>,
+    Extension(peer): Extension<Peer>,
+    Path(table): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let req = match write_request(&door, "DELETE", peer, &table, query.as_deref(), &headers).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let returning = req.representation.then_some(req.params.select.as_slice());
+    let stmt = rest::delete(door.runner.dialect(), &req.table, &req.params, returning);
+    write(&door, &req, stmt, StatusCode::OK).await
+}
+
+fn bad_body(message: &str) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "PGRST102",
+        message,
+        None,
+        Some("send a JSON object (or, for POST, an array of objects)".into()),
+    )
+}
+
+/// Authorizes and runs a write; 201/200 with the rows when they were asked for, else 201/204.
+async fn write(
+    door: &HttpDoor,
+    req: &WriteRequest,
+    stmt: Result<sqlparser::ast::Statement, RestError>,
+    with_rows: StatusCode,
+) -> Response {
+    let stmt = match stmt {
+        Ok(s) => s,
+        Err(e) => return rest_error(&e),
+    };
+    let decision = door.gate.authorize_statement(
+        &req.caller.claims,
+        door.runner.dialect(),
+        Some(door.runner.database()),
+        stmt,
+    );
+    let statement = match &*decision {
+        Ok(a) => match a.statements.as_slice() {
+            [one] => one,
+            _ => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "PGRST000",
+                    "the engine answered a REST request with several statements",
+                    None,
+                    None,
+                )
+            }
+        },
+        Err(d) => {
+            door.audit_denied(&req.caller, &req.what, d).await;
+            return denied(d);
+        }
+    };
+    let started = Instant::now();
+    let ran = door
+        .runner
+        .write(
+            door.profile_of(&req.caller.role),
+            &statement.sql,
+            req.representation,
+        )
+        .await;
+    let mut ev = door.event(&req.caller, if ran.is_ok() { "allow" } else { "error" });
+    ev.statement = Some(audited_sql(&req.what));
+    ev.rendered = Some(audited_sql(&statement.sql));
+    ev.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+    match ran {
+        Ok((count, rows)) => {
+            ev.rows = Some(count);
+            door.audit.record(ev).await;
+            let mut response = if req.representation {
+                (with_rows, Json(serde_json::Value::Array(rows))).into_response()
+            } else if with_rows == StatusCode::CREATED {
+                StatusCode::CREATED.into_response()
+            } else {
+                StatusCode::NO_CONTENT.into_response()
+            };
+            if let Ok(v) = HeaderValue::from_str(&format!("*/{count}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            response
+        }
+        Err(e) => {
+            ev.reason = Some(e.to_string());
+            door.audit.record(ev).await;
+            e.response()
+        }
+    }
 }
 
 impl HttpDoor {

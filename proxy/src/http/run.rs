@@ -106,6 +106,72 @@ impl Runner {
     }
 }
 
+impl Runner {
+    /// Runs one rendered write; its row count, and with `returning` (PostgreSQL: the statement
+    /// has a RETURNING clause) the rows it returned as JSON objects.
+    pub async fn write(
+        &self,
+        profile: Profile,
+        sql: &str,
+        returning: bool,
+    ) -> Result<(u64, Vec<Json>), RunError> {
+        match self {
+            Runner::Pg(pools, _) => {
+                let profile = pg::Profile {
+                    read_only: profile.read_only,
+                    statement_timeout_ms: profile.statement_timeout_ms,
+                };
+                let mut conn = pools
+                    .acquire(&profile)
+                    .await
+                    .map_err(|e| RunError::Unavailable(e.to_string()))?;
+                // A data-modifying statement cannot be a derived table; a CTE reads its
+                // RETURNING rows as JSON.
+                let text = if returning {
+                    format!(
+                        "WITH _sluice AS ({sql}) SELECT row_to_json(_sluice)::text FROM _sluice"
+                    )
+                } else {
+                    sql.to_string()
+                };
+                let ran = conn.query_texts(&text).await;
+                pgpool::Pools::release(conn);
+                match ran {
+                    Ok((texts, _)) if returning => {
+                        let rows = texts
+                            .into_iter()
+                            .map(|t| {
+                                serde_json::from_str(t.as_deref().unwrap_or("null")).map_err(|e| {
+                                    RunError::Unavailable(format!("unreadable row: {e}"))
+                                })
+                            })
+                            .collect::<Result<Vec<Json>, RunError>>()?;
+                        Ok((rows.len() as u64, rows))
+                    }
+                    Ok((_, count)) => Ok((count, Vec::new())),
+                    Err(pg::QueryError::Server { sqlstate, message }) => {
+                        Err(RunError::Server(sqlstate, message))
+                    }
+                    Err(pg::QueryError::Backend(e)) => Err(RunError::Unavailable(e.to_string())),
+                }
+            }
+            Runner::MySql(pools) => {
+                let profile = my::Profile {
+                    read_only: profile.read_only,
+                    statement_timeout_ms: profile.statement_timeout_ms,
+                    found_rows: false,
+                };
+                let mut conn = pools
+                    .acquire(profile)
+                    .await
+                    .map_err(|e| RunError::Unavailable(e.to_string()))?;
+                conn.query_drop(sql).await.map_err(my_error)?;
+                Ok((conn.affected_rows(), Vec::new()))
+            }
+        }
+    }
+}
+
 async fn pg_rows(
     pools: &pgpool::Pools,
     profile: Profile,
