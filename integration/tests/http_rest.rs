@@ -414,3 +414,76 @@ async fn writes_are_confined_and_refused_outside_the_scope() {
         assert_eq!(r.body["code"], "PGRST102", "{engine}");
     }
 }
+
+/// Requests that try to leave the token's scope through the REST grammar: other tenants' rows
+/// through filters, logic trees, `in` lists and ordering, hidden columns through select, order
+/// and filters, injection in names and values, embedded resources. Nothing of globex's rows and
+/// no SSN may appear in any answer, whatever its status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_grammar_cannot_leave_the_scope() {
+    let attacks = [
+        "/rest/v1/customers?tenant_id=eq.globex",
+        "/rest/v1/customers?tenant_id=neq.acme",
+        "/rest/v1/customers?or=(tenant_id.eq.globex,tenant_id.eq.acme)",
+        "/rest/v1/customers?not.tenant_id=eq.acme",
+        "/rest/v1/customers?id=in.(11,12,13,14,15,16,17,18)",
+        "/rest/v1/customers?name=like.*",
+        "/rest/v1/customers?name=ilike.*GLOBEX*",
+        "/rest/v1/customers?email=like.*globex*",
+        "/rest/v1/customers?tenant_id=eq.acme%27%20OR%20%271%27=%271",
+        "/rest/v1/customers?tenant_id=eq.acme%27)%20OR%20(%271%27=%271",
+        "/rest/v1/customers?tenant_id=eq.acme\\%27%20OR%201=1%20--%20",
+        "/rest/v1/customers?select=ssn",
+        "/rest/v1/customers?select=id,ssn",
+        "/rest/v1/customers?select=s:ssn",
+        "/rest/v1/customers?ssn=like.111*",
+        "/rest/v1/customers?order=ssn",
+        "/rest/v1/customers?select=*,reservations(*)",
+        "/rest/v1/customers?select=id&or=(ssn.like.222*)",
+        "/rest/v1/reservations?select=internal_score",
+        "/rest/v1/reservations?internal_score=gt.0",
+        "/rest/v1/customers%3Bdrop%20table%20customers",
+        "/rest/v1/pg_user",
+        "/rest/v1/information_schema.tables",
+        "/rest/v1/customers?select=id)%20FROM%20customers%20--",
+        "/rest/v1/customers?order=id.desc;DELETE",
+        "/rest/v1/customers?limit=1;DROP",
+    ];
+    for (engine, gw) in gateways() {
+        let addr = gw.http_addr.expect("HTTP door");
+        let bearer = format!("Bearer {}", gw.token("agent_readonly", Some("acme"), 600));
+        let auth = [("authorization", bearer.as_str())];
+        for path in attacks {
+            let r = get(addr, path, &auth).await;
+            assert!(
+                r.status < 500,
+                "{engine} {path}: server error {} {}",
+                r.status,
+                r.text
+            );
+            for marker in ["globex", "222-22", "111-11", "Scorpio", "Simpson"] {
+                assert!(
+                    !r.text.to_lowercase().contains(&marker.to_lowercase()),
+                    "{engine} {path}: {marker} leaked: {}",
+                    r.text
+                );
+            }
+            if r.status == 200 {
+                for row in r.body.as_array().expect("rows") {
+                    if let Some(t) = row.get("tenant_id") {
+                        assert_eq!(t, "acme", "{engine} {path}");
+                    }
+                }
+            }
+        }
+        // Another tenant's token sees its own rows only, through the same requests.
+        let globex = format!("Bearer {}", gw.token("agent_readonly", Some("globex"), 600));
+        let r = get(
+            addr,
+            "/rest/v1/customers?tenant_id=eq.acme",
+            &[("authorization", &globex)],
+        )
+        .await;
+        assert_eq!(r.body, Value::Array(vec![]), "{engine}");
+    }
+}

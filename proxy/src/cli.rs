@@ -189,7 +189,7 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub mysql_backend: Option<String>,
-    /// Address for the REST API, e.g. 127.0.0.1:8080 (reads only so far; MCP is not built yet)
+    /// Address for the REST API, e.g. 127.0.0.1:8080 (MCP is not built yet)
     #[arg(long, env = "SLUICE_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<SocketAddr>,
     /// The backend the REST API serves when both --pg-backend and --mysql-backend are given
