@@ -62,6 +62,26 @@ pub async fn serve<F, Fut>(
     }
 }
 
+/// A client that does not read its results for this long loses its connection.
+const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Writes `bytes` to a client and flushes. A client that stops reading would hold its backend
+/// connection forever, so the write fails after [`CLIENT_WRITE_TIMEOUT`].
+pub async fn write_to_client(stream: &mut ClientStream, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let write = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    match tokio::time::timeout(CLIENT_WRITE_TIMEOUT, write).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client did not read its results for 60 s",
+        )),
+    }
+}
+
 /// A client connection, plain or TLS.
 pub enum ClientStream {
     Plain(TcpStream),

@@ -116,59 +116,76 @@ impl Runner {
         returning: bool,
     ) -> Result<(u64, Vec<Json>), RunError> {
         match self {
+            // A data-modifying statement cannot be a derived table; a CTE reads its RETURNING
+            // rows as JSON.
+            Runner::Pg(pools, _) if returning => {
+                let text = format!(
+                    "WITH _sluice AS ({sql}) SELECT row_to_json(_sluice)::text FROM _sluice"
+                );
+                let rows = pg_json(pools, profile, &text).await?;
+                Ok((rows.len() as u64, rows))
+            }
             Runner::Pg(pools, _) => {
-                let profile = pg::Profile {
-                    read_only: profile.read_only,
-                    statement_timeout_ms: profile.statement_timeout_ms,
-                };
-                let mut conn = pools
-                    .acquire(&profile)
-                    .await
-                    .map_err(|e| RunError::Unavailable(e.to_string()))?;
-                // A data-modifying statement cannot be a derived table; a CTE reads its
-                // RETURNING rows as JSON.
-                let text = if returning {
-                    format!(
-                        "WITH _sluice AS ({sql}) SELECT row_to_json(_sluice)::text FROM _sluice"
-                    )
-                } else {
-                    sql.to_string()
-                };
-                let ran = conn.query_texts(&text).await;
+                let mut conn = pg_conn(pools, profile).await?;
+                let ran = conn.query_texts(sql).await;
                 pgpool::Pools::release(conn);
-                match ran {
-                    Ok((texts, _)) if returning => {
-                        let rows = texts
-                            .into_iter()
-                            .map(|t| {
-                                serde_json::from_str(t.as_deref().unwrap_or("null")).map_err(|e| {
-                                    RunError::Unavailable(format!("unreadable row: {e}"))
-                                })
-                            })
-                            .collect::<Result<Vec<Json>, RunError>>()?;
-                        Ok((rows.len() as u64, rows))
-                    }
-                    Ok((_, count)) => Ok((count, Vec::new())),
-                    Err(pg::QueryError::Server { sqlstate, message }) => {
-                        Err(RunError::Server(sqlstate, message))
-                    }
-                    Err(pg::QueryError::Backend(e)) => Err(RunError::Unavailable(e.to_string())),
-                }
+                Ok((ran.map_err(pg_error)?.1, Vec::new()))
             }
             Runner::MySql(pools) => {
-                let profile = my::Profile {
-                    read_only: profile.read_only,
-                    statement_timeout_ms: profile.statement_timeout_ms,
-                    found_rows: false,
-                };
-                let mut conn = pools
-                    .acquire(profile)
-                    .await
-                    .map_err(|e| RunError::Unavailable(e.to_string()))?;
+                let mut conn = my_conn(pools, profile).await?;
                 conn.query_drop(sql).await.map_err(my_error)?;
                 Ok((conn.affected_rows(), Vec::new()))
             }
         }
+    }
+}
+
+async fn pg_conn(pools: &pgpool::Pools, p: Profile) -> Result<pgpool::Pooled, RunError> {
+    let profile = pg::Profile {
+        read_only: p.read_only,
+        statement_timeout_ms: p.statement_timeout_ms,
+    };
+    pools
+        .acquire(&profile)
+        .await
+        .map_err(|e| RunError::Unavailable(e.to_string()))
+}
+
+async fn my_conn(pools: &my::Pools, p: Profile) -> Result<mysql_async::Conn, RunError> {
+    let profile = my::Profile {
+        read_only: p.read_only,
+        statement_timeout_ms: p.statement_timeout_ms,
+        found_rows: false,
+    };
+    pools
+        .acquire(profile)
+        .await
+        .map_err(|e| RunError::Unavailable(e.to_string()))
+}
+
+/// Runs `text` and reads its first column of every row as a JSON value.
+async fn pg_json(
+    pools: &pgpool::Pools,
+    profile: Profile,
+    text: &str,
+) -> Result<Vec<Json>, RunError> {
+    let mut conn = pg_conn(pools, profile).await?;
+    let ran = conn.query_texts(text).await;
+    pgpool::Pools::release(conn);
+    let (texts, _) = ran.map_err(pg_error)?;
+    texts
+        .into_iter()
+        .map(|t| {
+            serde_json::from_str(t.as_deref().unwrap_or("null"))
+                .map_err(|e| RunError::Unavailable(format!("unreadable row: {e}")))
+        })
+        .collect()
+}
+
+fn pg_error(e: pg::QueryError) -> RunError {
+    match e {
+        pg::QueryError::Server { sqlstate, message } => RunError::Server(sqlstate, message),
+        pg::QueryError::Backend(e) => RunError::Unavailable(e.to_string()),
     }
 }
 
@@ -178,33 +195,11 @@ async fn pg_rows(
     sql: &str,
     max_rows: Option<u64>,
 ) -> Result<Vec<Json>, RunError> {
-    let profile = pg::Profile {
-        read_only: profile.read_only,
-        statement_timeout_ms: profile.statement_timeout_ms,
-    };
-    let mut conn = pools
-        .acquire(&profile)
-        .await
-        .map_err(|e| RunError::Unavailable(e.to_string()))?;
     // The engine's output is one complete query; reading it through a derived table changes
     // which columns come back (all of them, as one JSON object per row), not which rows.
     let limit = max_rows.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
-    let wrapped = format!("SELECT row_to_json(_sluice)::text FROM ({sql}) AS _sluice{limit}");
-    let ran = conn.query_texts(&wrapped).await;
-    pgpool::Pools::release(conn);
-    match ran {
-        Ok((texts, _)) => texts
-            .into_iter()
-            .map(|t| {
-                serde_json::from_str(t.as_deref().unwrap_or("null"))
-                    .map_err(|e| RunError::Unavailable(format!("unreadable row: {e}")))
-            })
-            .collect(),
-        Err(pg::QueryError::Server { sqlstate, message }) => {
-            Err(RunError::Server(sqlstate, message))
-        }
-        Err(pg::QueryError::Backend(e)) => Err(RunError::Unavailable(e.to_string())),
-    }
+    let text = format!("SELECT row_to_json(_sluice)::text FROM ({sql}) AS _sluice{limit}");
+    pg_json(pools, profile, &text).await
 }
 
 async fn my_rows(
@@ -213,15 +208,7 @@ async fn my_rows(
     sql: &str,
     max_rows: Option<u64>,
 ) -> Result<Vec<Json>, RunError> {
-    let profile = my::Profile {
-        read_only: profile.read_only,
-        statement_timeout_ms: profile.statement_timeout_ms,
-        found_rows: false,
-    };
-    let mut conn = pools
-        .acquire(profile)
-        .await
-        .map_err(|e| RunError::Unavailable(e.to_string()))?;
+    let mut conn = my_conn(pools, profile).await?;
     let mut result = conn.query_iter(sql).await.map_err(my_error)?;
     let columns = result.columns().unwrap_or_default();
     let mut rows = Vec::new();

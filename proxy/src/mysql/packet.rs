@@ -4,17 +4,13 @@
 //! Written by hand: opensrv-mysql owns the connection and its framing behind a fixed handshake
 //! (see ARCHITECTURE.md), and mysql_common has packet bodies but no server-side framing.
 
-use std::time::Duration;
-
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use crate::door::ClientStream;
 
 /// Largest payload of one wire packet; a longer payload continues in the next packet.
 const MAX_CHUNK: usize = 0xFF_FFFF;
-/// A client that does not read its results for this long loses its connection.
-const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Pending output is written once it reaches this size.
 const FLUSH_AT: usize = 64 * 1024;
 
@@ -182,19 +178,7 @@ impl PacketIo {
         if self.out.is_empty() {
             return Ok(());
         }
-        let write = async {
-            self.stream.write_all(&self.out).await?;
-            self.stream.flush().await
-        };
-        match tokio::time::timeout(CLIENT_WRITE_TIMEOUT, write).await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the client did not read its results for 60 s",
-                ))
-            }
-        }
+        crate::door::write_to_client(&mut self.stream, &self.out).await?;
         self.out.clear();
         if self.out.capacity() > 4 << 20 {
             self.out = Vec::with_capacity(8 * 1024);

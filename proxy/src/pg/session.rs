@@ -39,7 +39,6 @@ const FAILING_SQL: &str = "sluice denied this statement";
 /// Above this many statements prepared on one backend connection, it is reset before reuse.
 const MAX_PREPARED_PER_BACKEND: usize = 1000;
 /// A client that reads nothing for this long while results wait is disconnected.
-const CLIENT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Flush output to the client once this much is buffered.
 const FLUSH_AT: usize = 64 * 1024;
 
@@ -1396,25 +1395,10 @@ impl Session {
     }
 
     async fn flush_client(&mut self) -> std::io::Result<()> {
-        use tokio::io::AsyncWriteExt;
         if self.out.is_empty() {
             return Ok(());
         }
-        let stream = self.client.get_mut();
-        // A client that stops reading would hold its backend connection forever.
-        let write = async {
-            stream.write_all(&self.out).await?;
-            stream.flush().await
-        };
-        match tokio::time::timeout(CLIENT_WRITE_TIMEOUT, write).await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the client did not read its results for 60 s",
-                ))
-            }
-        }
+        crate::door::write_to_client(self.client.get_mut(), &self.out).await?;
         self.out.clear();
         Ok(())
     }
