@@ -781,7 +781,16 @@ fn parse_order(value: &str) -> Result<Vec<OrderTerm>, RestError> {
 fn parse_columns(value: &str) -> Result<Vec<Name>, RestError> {
     value
         .split(',')
-        .map(|c| parse_field(trim_ws(c), "columns"))
+        .map(|c| {
+            // PostgREST clients (postgrest-py's bulk insert) quote every name in `columns=`; a
+            // quoted plain name is that name. Anything else in quotes is still refused.
+            let c = trim_ws(c);
+            let unquoted = c
+                .strip_prefix('"')
+                .and_then(|c| c.strip_suffix('"'))
+                .filter(|inner| Name::parse(inner).is_ok());
+            parse_field(unquoted.unwrap_or(c), "columns")
+        })
         .collect()
 }
 

@@ -635,6 +635,12 @@ fn insert_of_one_object_and_of_an_array() {
         "INSERT INTO `rental`.`t` (`a`, `b`, `c`) VALUES (1, DEFAULT, DEFAULT), (2, 'x', DEFAULT), (DEFAULT, DEFAULT, false)"
     );
 
+    // columns= with quoted plain names (postgrest-py's bulk insert) means those names; a
+    // quoted name that is not plain is still refused.
+    let p = params("columns=%22customer_id%22,%22notes%22");
+    assert_eq!(p.columns, Some(vec![name("customer_id"), name("notes")]));
+    assert!(rest::parse_query("columns=%22my%20col%22").is_err());
+
     // columns=: only those keys, in that order.
     let cols = [name("c"), name("a")];
     let picked = rest::parse_insert_body(r#"[{"a": 1, "b": 2}, {"c": 3}]"#, Some(&cols)).unwrap();
@@ -973,8 +979,15 @@ fn injection_in_names_is_refused() {
             format!("select={encoded}:id"),
             format!("order={encoded}"),
             format!("or=({encoded}.eq.1)"),
-            format!("columns={encoded}"),
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            // In columns=, a quoted plain name is that name (as PostgREST clients send them).
+            (!n.strip_prefix('"')
+                .and_then(|m| m.strip_suffix('"'))
+                .is_some_and(|m| Name::parse(m).is_ok()))
+            .then(|| format!("columns={encoded}")),
+        ) {
             assert!(rest::parse_query(&q).is_err(), "{q}");
         }
         let body = json_object(n, serde_json::Value::from(1));
