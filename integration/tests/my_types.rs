@@ -1130,6 +1130,7 @@ async fn values_over_64_kib_and_16_mib_cross_unchanged() {
         .unwrap();
     let mut direct = direct_client(my, &db).await;
 
+    #[allow(clippy::type_complexity)]
     let mut cases: Vec<(String, Option<String>, String, Vec<Value>, Outcome)> = Vec::new();
     for (id, len) in BIG_LENGTHS {
         let text_sql = format!("SELECT lt FROM big WHERE id = {id}");

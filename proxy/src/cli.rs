@@ -32,8 +32,11 @@ pub enum Command {
     Token(TokenCommand),
     /// Validate a role file, and explain what a role may do
     Check(CheckArgs),
-    /// Run the gateway: the PostgreSQL and MySQL doors (REST and MCP are not built yet)
+    /// Run the gateway: the PostgreSQL and MySQL doors, and the HTTP door (REST and MCP)
     Serve(ServeArgs),
+    /// Serve MCP (the Model Context Protocol) to one token
+    #[command(subcommand)]
+    Mcp(McpCommand),
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +66,9 @@ pub enum OutputFormat {
     Json,
     /// A connection string with the token as password (needs --dsn-base)
     Dsn,
+    /// An MCP client configuration (JSON): the gateway's MCP URL (--mcp-url) and the token as
+    /// its Authorization header
+    Mcp,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +105,14 @@ pub struct CreateArgs {
     /// postgresql://agent@127.0.0.1:6432/rental
     #[arg(long, env = "SLUICE_DSN_BASE", value_name = "URL")]
     pub dsn_base: Option<String>,
+    /// The gateway's MCP endpoint, for --format mcp
+    #[arg(
+        long,
+        env = "SLUICE_MCP_URL",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080/mcp"
+    )]
+    pub mcp_url: String,
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +151,64 @@ pub struct CheckArgs {
     /// Print the resolved grants, columns, filters and denies of this role
     #[arg(long, env = "SLUICE_EXPLAIN", value_name = "ROLE")]
     pub explain: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Serve one token's MCP tools on standard input and output, for MCP clients that launch a
+    /// process; runs until the client closes standard input
+    Stdio(McpStdioArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpStdioArgs {
+    /// The token whose tools to serve (prefer the env var: it keeps the token out of the process
+    /// list)
+    #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Role file
+    #[arg(long, env = "SLUICE_RBAC_CONFIG", value_name = "FILE")]
+    pub rbac_config: PathBuf,
+    /// Public key file(s) that tokens may be signed with (repeatable, for key rotation)
+    #[arg(
+        long,
+        env = "SLUICE_PUBLIC_KEY",
+        value_name = "FILE",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub public_key: Vec<PathBuf>,
+    /// Revocation list file; watched while the process runs, so a revoked token stops working
+    #[arg(long, env = "SLUICE_REVOCATIONS", value_name = "FILE")]
+    pub revocations: Option<PathBuf>,
+    /// PostgreSQL backend, e.g. postgres://app:secret@db:5432/rental (prefer the env var)
+    #[arg(
+        long,
+        env = "SLUICE_PG_BACKEND",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub pg_backend: Option<String>,
+    /// MySQL/MariaDB backend, e.g. mysql://app:secret@db:3306/rental (prefer the env var)
+    #[arg(
+        long,
+        env = "SLUICE_MYSQL_BACKEND",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub mysql_backend: Option<String>,
+    /// The backend to serve when both --pg-backend and --mysql-backend are given
+    #[arg(long, env = "SLUICE_HTTP_BACKEND", value_name = "postgres|mysql")]
+    pub http_backend: Option<String>,
+    /// Audit log file (JSON lines, appended); standard error if not given
+    #[arg(long, env = "SLUICE_AUDIT_LOG", value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Most backend connections per connection profile
+    #[arg(long, env = "SLUICE_POOL_SIZE", default_value_t = 4)]
+    pub pool_size: u32,
+    /// Statement timeout for roles that set none
+    #[arg(long, env = "SLUICE_STATEMENT_TIMEOUT", value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    pub statement_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -189,7 +261,8 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub mysql_backend: Option<String>,
-    /// Address for the REST API, e.g. 127.0.0.1:8080 (MCP is not built yet)
+    /// Address for the HTTP door, e.g. 127.0.0.1:8080: the REST API under /rest/v1 and MCP
+    /// (Streamable HTTP) at /mcp
     #[arg(long, env = "SLUICE_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<SocketAddr>,
     /// The backend the REST API serves when both --pg-backend and --mysql-backend are given

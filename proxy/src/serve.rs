@@ -93,8 +93,9 @@ pub struct Running {
     audit_task: JoinHandle<()>,
 }
 
-/// Loads and checks every file, binds every listener, and starts serving.
-pub async fn start(config: ServeConfig) -> Result<Running> {
+/// The gate of a configuration: its role file, public keys and revocation list, loaded and
+/// checked. Shared by `serve` and `sluice mcp stdio`.
+pub fn load_gate(config: &ServeConfig) -> Result<Gate> {
     let roles = files::load_roles(&config.rbac_config)?;
     let mut keys = Vec::new();
     for p in &config.public_keys {
@@ -108,8 +109,12 @@ pub async fn start(config: ServeConfig) -> Result<Running> {
         Some(p) => files::load_revocations(p)?,
         None => RevocationList::empty(),
     };
-    let gate = Arc::new(Gate::new(Verifier::new(keys), roles, revocations));
-    let (audit, audit_task) = Audit::open(config.audit_log.as_deref())
+    Ok(Gate::new(Verifier::new(keys), roles, revocations))
+}
+
+/// Opens the configuration's audit log (standard error without one).
+pub async fn open_audit(config: &ServeConfig) -> Result<(Audit, JoinHandle<()>)> {
+    Audit::open(config.audit_log.as_deref())
         .await
         .with_context(|| {
             format!(
@@ -120,7 +125,48 @@ pub async fn start(config: ServeConfig) -> Result<Running> {
                     .map(|p| p.display().to_string())
                     .unwrap_or_default()
             )
-        })?;
+        })
+}
+
+/// The backend the HTTP door (REST and MCP) and `sluice mcp stdio` run statements on:
+/// `--pg-backend` or `--mysql-backend`, or the one `--http-backend` names when both are given.
+/// `user` names what needs it in errors (`--http-listen`, `sluice mcp stdio`).
+pub fn http_runner(config: &ServeConfig, user: &str) -> Result<crate::http::Runner> {
+    Ok(
+        match (
+            config.http_backend.as_deref(),
+            config.pg_backend.as_deref(),
+            config.mysql_backend.as_deref(),
+        ) {
+            (Some("postgres") | None, Some(url), None) | (Some("postgres"), Some(url), _) => {
+                let mut target = BackendTarget::parse(url).map_err(anyhow::Error::msg)?;
+                target.idle_transaction_timeout = config.idle_transaction_timeout;
+                crate::http::Runner::postgres(target, config.pool_size, config.acquire_timeout)
+            }
+            (Some("mysql") | None, None, Some(url)) | (Some("mysql"), _, Some(url)) => {
+                crate::http::Runner::mysql(
+                    crate::mysql::BackendTarget::parse(url)?,
+                    config.pool_size,
+                    config.acquire_timeout,
+                )
+            }
+            (None, Some(_), Some(_)) => anyhow::bail!(
+                "{user}: both --pg-backend and --mysql-backend are set; say which one the REST API and MCP serve with --http-backend postgres|mysql"
+            ),
+            (Some(other), _, _) if other != "postgres" && other != "mysql" => anyhow::bail!(
+                "--http-backend {other}: expected postgres or mysql"
+            ),
+            _ => anyhow::bail!(
+                "{user} needs a backend: --pg-backend or --mysql-backend (matching --http-backend)"
+            ),
+        },
+    )
+}
+
+/// Loads and checks every file, binds every listener, and starts serving.
+pub async fn start(config: ServeConfig) -> Result<Running> {
+    let gate = Arc::new(load_gate(&config)?);
+    let (audit, audit_task) = open_audit(&config).await?;
     let tls = crate::tls::server_config(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
     let (shutdown, shutdown_rx) = watch::channel(false);
 
@@ -183,33 +229,7 @@ pub async fn start(config: ServeConfig) -> Result<Running> {
     }
     let mut http_addr = None;
     if let Some(listen) = config.http_listen {
-        let runner = match (
-            config.http_backend.as_deref(),
-            config.pg_backend.as_deref(),
-            config.mysql_backend.as_deref(),
-        ) {
-            (Some("postgres") | None, Some(url), None) | (Some("postgres"), Some(url), _) => {
-                let mut target = BackendTarget::parse(url).map_err(anyhow::Error::msg)?;
-                target.idle_transaction_timeout = config.idle_transaction_timeout;
-                crate::http::Runner::postgres(target, config.pool_size, config.acquire_timeout)
-            }
-            (Some("mysql") | None, None, Some(url)) | (Some("mysql"), _, Some(url)) => {
-                crate::http::Runner::mysql(
-                    crate::mysql::BackendTarget::parse(url)?,
-                    config.pool_size,
-                    config.acquire_timeout,
-                )
-            }
-            (None, Some(_), Some(_)) => anyhow::bail!(
-                "--http-listen: both --pg-backend and --mysql-backend are set; say which one the REST API serves with --http-backend postgres|mysql"
-            ),
-            (Some(other), _, _) if other != "postgres" && other != "mysql" => anyhow::bail!(
-                "--http-backend {other}: expected postgres or mysql"
-            ),
-            _ => anyhow::bail!(
-                "--http-listen needs a backend: --pg-backend or --mysql-backend (matching --http-backend)"
-            ),
-        };
+        let runner = http_runner(&config, "--http-listen")?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen} (--http-listen)"))?;
@@ -283,7 +303,11 @@ impl Running {
 
 /// Polls the revocation list and swaps in a new one when the file changes. A file that
 /// cannot be read or parsed keeps the previous list in force and is reported.
-async fn watch_revocations(path: PathBuf, gate: Arc<Gate>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn watch_revocations(
+    path: PathBuf,
+    gate: Arc<Gate>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let stamp = |p: &PathBuf| -> Option<(SystemTime, u64)> {
         let m = std::fs::metadata(p).ok()?;
         Some((m.modified().ok()?, m.len()))

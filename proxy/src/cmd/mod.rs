@@ -2,6 +2,7 @@
 
 mod check;
 mod keygen;
+mod mcp;
 mod serve;
 mod token;
 
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, TokenCommand};
+use crate::cli::{Cli, Command, McpCommand, TokenCommand};
 
 /// Exit status for "the thing checked is not valid" (a token that fails inspection).
 pub const EXIT_INVALID: u8 = 1;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(TokenCommand::Revoke(a)) => token::revoke(a),
         Command::Check(a) => check::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Mcp(McpCommand::Stdio(a)) => mcp::stdio(a),
     }
 }
 

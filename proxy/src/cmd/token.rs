@@ -95,8 +95,33 @@ pub fn create(a: CreateArgs) -> Result<ExitCode> {
             })?;
             println!("{}", dsn_with_password(base, &issued.token)?);
         }
+        OutputFormat::Mcp => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&mcp_config(&a.mcp_url, &issued.token)?)?
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An MCP client configuration for the gateway's Streamable HTTP endpoint, in the
+/// `mcpServers` shape most clients read (Claude Desktop and Code, Cursor, …).
+fn mcp_config(url: &str, token: &str) -> Result<serde_json::Value> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        bail!(
+            "--mcp-url `{url}` is not an http:// or https:// URL, e.g. http://127.0.0.1:8080/mcp"
+        );
+    }
+    Ok(json!({
+        "mcpServers": {
+            "sluice": {
+                "type": "http",
+                "url": url,
+                "headers": { "Authorization": format!("Bearer {token}") },
+            }
+        }
+    }))
 }
 
 /// Puts `password` into the user-info part of a `scheme://[user[:pass]@]host…` URL.
@@ -205,7 +230,21 @@ pub fn revoke(a: RevokeArgs) -> Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::dsn_with_password;
+    use super::{dsn_with_password, mcp_config};
+
+    #[test]
+    fn mcp_config_carries_the_url_and_the_token() {
+        let c = mcp_config("https://gw.example:8443/mcp", "v4.public.abc").unwrap();
+        assert_eq!(
+            c["mcpServers"]["sluice"]["url"],
+            "https://gw.example:8443/mcp"
+        );
+        assert_eq!(
+            c["mcpServers"]["sluice"]["headers"]["Authorization"],
+            "Bearer v4.public.abc"
+        );
+        assert!(mcp_config("gw:8080/mcp", "t").is_err());
+    }
 
     #[test]
     fn dsn_puts_the_token_in_the_password() {

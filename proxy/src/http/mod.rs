@@ -1,5 +1,5 @@
-//! The HTTP door: health endpoints and the REST API (PostgREST's query grammar) on
-//! `--http-listen`, in front of the PostgreSQL or the MySQL backend.
+//! The HTTP door: health endpoints, the REST API (PostgREST's query grammar) and the MCP server
+//! on `--http-listen`, in front of the PostgreSQL or the MySQL backend.
 //!
 //! Every request carries its token (`Authorization: Bearer …`), verified on every request
 //! (signature, times, revocation) and counted against the role's rate limit. A request becomes a
@@ -7,14 +7,17 @@
 //! checks and confines it like any statement of the wire doors, and the backend runs what the
 //! engine rendered. No rule lives in this door.
 //!
-//! Built so far: `/healthz`, `/readyz`, reads (`GET /rest/v1/{table}`, `Prefer: count=exact`,
-//! `Range`) and writes (POST, PATCH and DELETE with filters; `Prefer: return=representation`
-//! on PostgreSQL, `missing=default`). The OpenAPI document and MCP are not built yet (README).
+//! Routes: `/healthz`, `/readyz`, reads (`GET /rest/v1/{table}`, `Prefer: count=exact`,
+//! `Range`), writes (POST, PATCH and DELETE with filters; `Prefer: return=representation` on
+//! PostgreSQL, `missing=default`), the OpenAPI document (`openapi.rs`) and MCP at `/mcp`
+//! (`mcp.rs`).
 //!
 //! TLS and plaintext share the listener: a connection whose first byte opens a TLS handshake is
 //! served over TLS; plaintext (which carries the token in clear) only from loopback peers unless
 //! `--allow-plaintext`.
 
+pub mod mcp;
+mod openapi;
 mod run;
 
 use std::net::SocketAddr;
@@ -89,6 +92,8 @@ impl HttpDoor {
         Router::new()
             .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
             .route("/readyz", get(ready))
+            .nest_service("/mcp", mcp::service(self))
+            .merge(openapi::routes())
             .route(
                 "/rest/v1/{table}",
                 get(read_table)

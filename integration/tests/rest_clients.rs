@@ -1,0 +1,478 @@
+//! A real PostgREST client library through the gateway's REST door: postgrest-py (PyPI
+//! `postgrest`, Supabase's client), against PostgreSQL and against MariaDB; and the door's
+//! OpenAPI document, validated and cut to the token's scope.
+//!
+//! `integration/clients/postgrest_check.py` runs with an `agent_support` token for acme and prints
+//! a JSON report, checked here with exact values:
+//! - confined reads: select with filters (`eq`, `in`, `gte`, `or`, `like`), `order`, `limit`, a
+//!   renamed column and `count=exact` see acme's rows only; another tenant's row by id is absent;
+//!   a hidden column does not exist for the role (400 with the database's "no such column");
+//! - an insert (the tenant comes from the token; another tenant's row: 403
+//!   `write_not_confinable`), updates (acme's row: 1 row, globex's: 0 rows, an ungranted column:
+//!   403 `column_not_granted`) and a denied delete (403, 42501, `forbidden_operation`), which
+//!   leaves the row in place. HTTP statuses are recorded by the script with an httpx hook.
+//!
+//! postgrest-py asks for `Prefer: return=representation` (RETURNING *) on writes by default.
+//! PostgreSQL: RETURNING * is denied (it would return the hidden `internal_score`), so the script
+//! names the columns with `.select(...)`. MySQL has no RETURNING (400 PGRST127): the script writes
+//! with `returning=ReturnMethod.minimal`. Both outcomes of the plain default are asserted.
+//! postgrest-py's bulk insert (a list) sends `columns=` with double-quoted names, which mean those
+//! names.
+//!
+//! The document validates (openapi-spec-validator) and lists only what the token may use
+//! (`agent_readonly` vs `agent_support`); schemathesis, run from it with an `agent_support` token,
+//! finds no server error (5xx) and no status, content type or body the document does not allow.
+//!
+//! postgrest-py, openapi-spec-validator and schemathesis are not packaged by Debian:
+//! `./scripts/test` installs them from PyPI for Debian's `/usr/bin/python3` (`pip install
+//! --user`). When one is missing its test fails saying what to install; a client that hangs is
+//! killed and fails its test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sluice_integration::rental::{seed_mariadb, seed_pg, ROLES};
+use sluice_integration::{shared_mariadb, shared_pg, Gateway, GatewayOptions};
+
+/// The interpreter `./scripts/test` installs postgrest-py for.
+const PYTHON: &str = "/usr/bin/python3";
+/// A client program that runs longer than this is taken to hang.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn options() -> GatewayOptions {
+    GatewayOptions {
+        http: true,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn postgrest_py_postgres() {
+    let pg = shared_pg();
+    let db = seed_pg(pg).expect("seed pg");
+    let gw = Gateway::start_pg(&pg.url(&db), &db, ROLES, options()).expect("gateway");
+    check(&gw, "postgres");
+}
+
+#[test]
+fn postgrest_py_mariadb() {
+    let my = shared_mariadb();
+    let db = seed_mariadb(my).expect("seed mariadb");
+    let gw = Gateway::start_mysql(&my.url(&db), &db, ROLES, options()).expect("gateway");
+    check(&gw, "mariadb");
+}
+
+fn check(gw: &Gateway, engine: &str) {
+    require(
+        Command::new(PYTHON).args(["-c", "import postgrest"]),
+        "postgrest-py: /usr/bin/python3 -m pip install --user --break-system-packages postgrest",
+    );
+    let addr = gw.http_addr.expect("HTTP door");
+    let token = gw.token("agent_support", Some("acme"), 600);
+    let mut report = json_report(
+        Command::new(PYTHON).args([
+            "postgrest_check.py",
+            &format!("http://{addr}/rest/v1"),
+            &token,
+            engine,
+        ]),
+        "postgrest_check.py",
+    );
+    let shown = format!("{engine}: {report:#}");
+    let pg = engine == "postgres";
+
+    // Denials: the status and code exactly, the rule named in the details.
+    let mut outcome = |step: &str| {
+        let denial = report[step].as_object_mut().expect(step);
+        let details = denial.remove("details").unwrap_or(Value::Null);
+        let message = denial.remove("message").unwrap_or(Value::Null);
+        let outcome = Value::Object(denial.clone());
+        report[step] = json!("checked");
+        (outcome, details, message)
+    };
+    for (step, rule) in [
+        ("insert_other_tenant", "write_not_confinable"),
+        ("update_price", "column_not_granted"),
+        ("delete", "forbidden_operation"),
+    ] {
+        let (got, details, _) = outcome(step);
+        assert_eq!(
+            got,
+            json!({"code": "42501", "status": 403}),
+            "{step}: {shown}"
+        );
+        assert_eq!(
+            details,
+            json!(format!("[sluice: {rule}]")),
+            "{step}: {shown}"
+        );
+    }
+    // A hidden column is not there at all for the role: the engine reads the table through its
+    // granted columns, so the database answers "no such column" (400), as for a typo.
+    let (got, _, message) = outcome("hidden_column");
+    let unknown = if pg { "42703" } else { "1054" };
+    assert_eq!(got, json!({"code": unknown, "status": 400}), "{shown}");
+    assert!(
+        message
+            .as_str()
+            .is_some_and(|m| m.contains("internal_score")),
+        "{shown}"
+    );
+    // postgrest-py's default write (return=representation without select=): PostgreSQL denies
+    // RETURNING * (it would name internal_score); MySQL has no RETURNING.
+    let (got, details, _) = outcome("insert_default_return");
+    if pg {
+        assert_eq!(got, json!({"code": "42501", "status": 403}), "{shown}");
+        assert_eq!(details, json!("[sluice: column_not_granted]"), "{shown}");
+    } else {
+        assert_eq!(got, json!({"code": "PGRST127", "status": 400}), "{shown}");
+    }
+
+    let expected = json!({
+        "tenants": ["acme"],
+        "count_exact": 15,
+        "count_page": 3,
+        "active_desc": [
+            {"id": 12, "status": "active", "notes": null},
+            {"id": 8, "status": "active", "notes": "airport pickup"},
+        ],
+        "in_ids": [{"id": 1}],
+        "globex_by_id": [],
+        // acme's from 2025-04-01 that are booked or VIP.
+        "or_filter": [{"id": 4}, {"id": 7}, {"id": 10}, {"id": 13}],
+        "renamed": [{"who": "Alice Smith"}],
+        "customers_tenants": ["acme"],
+        "hidden_column": "checked",
+        "insert_status": 201,
+        // return=representation on PostgreSQL only.
+        "insert_returned": if pg {
+            json!([{"tenant_id": "acme", "notes": "via postgrest-py"}])
+        } else {
+            json!([])
+        },
+        "after_insert": [{"tenant_id": "acme", "status": "booked"}],
+        "insert_other_tenant": "checked",
+        "insert_default_return": "checked",
+        // postgrest-py's bulk insert (`columns="a","b"`, quoted names): both rows, acme's.
+        "bulk_insert": 201,
+        "after_bulk": [
+            {"tenant_id": "acme", "notes": "bulk 1"},
+            {"tenant_id": "acme", "notes": "bulk 2"},
+        ],
+        "update_count": 1,
+        "update_returned": if pg { json!([{"id": 1, "notes": "patched"}]) } else { json!([]) },
+        "after_update": [{"notes": "patched"}],
+        "update_other_tenant_count": 0,
+        "update_other_tenant_returned": [],
+        "update_price": "checked",
+        "delete": "checked",
+        "after_delete": [{"id": 1}],
+    });
+    assert_eq!(report, expected, "{shown}");
+}
+
+/// Fails the test with an install hint when a client is missing.
+fn require(check: &mut Command, install: &str) {
+    let ok = check
+        .current_dir(clients_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "client missing: install {install} (./scripts/test installs the clients when missing)"
+    );
+}
+
+fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
+}
+
+/// Runs a client program in `integration/clients` (unless `cmd` names another directory),
+/// killing it if it hangs. Fails the test when it cannot start, hangs or exits non-zero.
+fn run(cmd: &mut Command, what: &str) -> Output {
+    if cmd.get_current_dir().is_none() {
+        cmd.current_dir(clients_dir());
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let output = match rx.recv_timeout(CLIENT_TIMEOUT) {
+        Ok(output) => output,
+        Err(_) => {
+            // SAFETY: kill has no memory effects; the child is not yet reaped, so the pid is
+            // still ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let output = rx.recv().expect("waiter thread").expect("wait");
+            panic!(
+                "{what} hung for {CLIENT_TIMEOUT:?} and was killed\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+    .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({})\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Runs a client program that prints one JSON report on stdout.
+fn json_report(cmd: &mut Command, what: &str) -> Value {
+    let output = run(cmd, what);
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what} did not print a JSON report ({e})\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Fetches the OpenAPI document with a token and validates it with `openapi-spec-validator`;
+/// prints `{"status", "document", "invalid"}` (`invalid`: the validator's complaint, or null).
+const OPENAPI_CHECK: &str = r#"
+import json, sys, urllib.request, urllib.error
+from openapi_spec_validator import validate
+url, token = sys.argv[1], sys.argv[2]
+req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token} if token else {})
+try:
+    with urllib.request.urlopen(req, timeout=30) as r:
+        status, body = r.status, r.read()
+except urllib.error.HTTPError as e:
+    status, body = e.code, e.read()
+doc = json.loads(body)
+invalid = None
+if status == 200:
+    try:
+        validate(doc)
+    except Exception as e:
+        invalid = str(e)
+print(json.dumps({"status": status, "document": doc, "invalid": invalid}))
+"#;
+
+#[test]
+fn openapi_document_postgres() {
+    let pg = shared_pg();
+    let db = seed_pg(pg).expect("seed pg");
+    let gw = Gateway::start_pg(&pg.url(&db), &db, ROLES, options()).expect("gateway");
+    check_openapi(&gw, "postgres");
+}
+
+#[test]
+fn openapi_document_mariadb() {
+    let my = shared_mariadb();
+    let db = seed_mariadb(my).expect("seed mariadb");
+    let gw = Gateway::start_mysql(&my.url(&db), &db, ROLES, options()).expect("gateway");
+    check_openapi(&gw, "mariadb");
+}
+
+/// Fetches `path` with `token` (none: no Authorization header), validating a 200's document.
+fn openapi(gw: &Gateway, path: &str, token: Option<&str>) -> Value {
+    require(
+        Command::new(PYTHON).args(["-c", "import openapi_spec_validator"]),
+        "openapi-spec-validator: /usr/bin/python3 -m pip install --user \
+         --break-system-packages openapi-spec-validator",
+    );
+    let addr = gw.http_addr.expect("HTTP door");
+    json_report(
+        Command::new(PYTHON).args([
+            "-c",
+            OPENAPI_CHECK,
+            &format!("http://{addr}{path}"),
+            token.unwrap_or(""),
+        ]),
+        "the OpenAPI check",
+    )
+}
+
+/// The methods of each path, and the properties of each component schema, each sorted.
+fn outline(doc: &Value) -> Value {
+    let paths: serde_json::Map<String, Value> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .map(|(p, item)| {
+            let mut methods: Vec<&String> = item.as_object().unwrap().keys().collect();
+            methods.sort();
+            (p.clone(), json!(methods))
+        })
+        .collect();
+    let schemas: serde_json::Map<String, Value> = doc["components"]["schemas"]
+        .as_object()
+        .expect("schemas")
+        .iter()
+        .filter(|(name, _)| name.as_str() != "Error")
+        .map(|(name, s)| {
+            let mut props: Vec<&String> = s["properties"].as_object().unwrap().keys().collect();
+            props.sort();
+            (name.clone(), json!(props))
+        })
+        .collect();
+    json!({"paths": paths, "schemas": schemas})
+}
+
+fn check_openapi(gw: &Gateway, engine: &str) {
+    let readonly = gw.token("agent_readonly", Some("acme"), 600);
+    let support = gw.token("agent_support", Some("acme"), 600);
+
+    let none = openapi(gw, "/rest/v1/", None);
+    assert_eq!(none["status"], 401, "{engine}: {none:#}");
+
+    let ro = openapi(gw, "/rest/v1/", Some(&readonly));
+    assert_eq!(ro["status"], 200, "{engine}: {ro:#}");
+    assert_eq!(
+        ro["invalid"],
+        Value::Null,
+        "{engine}: not valid OpenAPI: {ro:#}"
+    );
+    let same = openapi(gw, "/openapi.json", Some(&readonly));
+    assert_eq!(same["document"], ro["document"], "{engine}: /openapi.json");
+
+    let customers = json!(["id", "tenant_id", "name", "email"]);
+    let reservations = json!([
+        "id",
+        "tenant_id",
+        "customer_id",
+        "vehicle_id",
+        "status",
+        "notes",
+        "starts_on",
+        "price"
+    ]);
+    let sorted = |v: &Value| {
+        let mut v: Vec<String> = serde_json::from_value(v.clone()).unwrap();
+        v.sort();
+        json!(v)
+    };
+    // Read-only: GET only; hidden columns (customers.ssn, reservations.internal_score) absent.
+    assert_eq!(
+        outline(&ro["document"]),
+        json!({
+            "paths": {
+                "/customers": ["get"],
+                "/reservations": ["get"],
+                "/vehicles": ["get"],
+            },
+            "schemas": {
+                "customers": sorted(&customers),
+                "reservations": sorted(&reservations),
+                "vehicles": ["daily_rate", "id", "make", "model"],
+            },
+        }),
+        "{engine}: {:#}",
+        ro["document"]
+    );
+
+    // Support: reservations also POST and PATCH (only notes and status settable), never DELETE
+    // (forbidden for every role).
+    let su = openapi(gw, "/rest/v1/", Some(&support));
+    assert_eq!(su["status"], 200, "{engine}: {su:#}");
+    assert_eq!(
+        su["invalid"],
+        Value::Null,
+        "{engine}: not valid OpenAPI: {su:#}"
+    );
+    assert_eq!(
+        outline(&su["document"]),
+        json!({
+            "paths": {
+                "/customers": ["get"],
+                "/reservations": ["get", "patch", "post"],
+                "/vehicles": ["get"],
+            },
+            "schemas": {
+                "customers": sorted(&customers),
+                "reservations": sorted(&reservations),
+                "reservations.insert": sorted(&json!([
+                    "customer_id", "vehicle_id", "status", "notes",
+                    "starts_on", "price", "tenant_id",
+                ])),
+                "reservations.update": ["notes", "status"],
+                "vehicles": ["daily_rate", "id", "make", "model"],
+            },
+        }),
+        "{engine}: {:#}",
+        su["document"]
+    );
+    // Types follow what the door returns: price is NUMERIC / DECIMAL.
+    let price = &su["document"]["components"]["schemas"]["reservations"]["properties"]["price"];
+    let expected = if engine == "postgres" {
+        "number"
+    } else {
+        "string"
+    };
+    assert_eq!(price["type"], expected, "{engine}: {price}");
+    let id = &su["document"]["components"]["schemas"]["reservations"]["properties"]["id"];
+    assert_eq!(id["type"], "integer", "{engine}: {id}");
+}
+
+#[test]
+fn openapi_schemathesis_postgres() {
+    let pg = shared_pg();
+    let db = seed_pg(pg).expect("seed pg");
+    let gw = Gateway::start_pg(&pg.url(&db), &db, ROLES, options()).expect("gateway");
+    schemathesis(&gw, "postgres");
+}
+
+#[test]
+fn openapi_schemathesis_mariadb() {
+    let my = shared_mariadb();
+    let db = seed_mariadb(my).expect("seed mariadb");
+    let gw = Gateway::start_mysql(&my.url(&db), &db, ROLES, options()).expect("gateway");
+    schemathesis(&gw, "mariadb");
+}
+
+/// schemathesis, driven by the document an `agent_support` token gets: no server error (5xx) and
+/// no response that breaks the document's schema.
+fn schemathesis(gw: &Gateway, engine: &str) {
+    require(
+        Command::new(PYTHON).args(["-c", "import schemathesis"]),
+        "schemathesis: /usr/bin/python3 -m pip install --user --break-system-packages schemathesis",
+    );
+    let addr = gw.http_addr.expect("HTTP door");
+    let token = gw.token("agent_support", Some("acme"), 600);
+    // schemathesis keeps a cache of failures under its working directory: a throwaway one.
+    let scratch = tempfile::tempdir().expect("a scratch directory");
+    let output = run(
+        Command::new(PYTHON).current_dir(scratch.path()).args([
+            "-m",
+            "schemathesis.cli",
+            "run",
+            &format!("http://{addr}/openapi.json"),
+            "--url",
+            &format!("http://{addr}/rest/v1"),
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,\
+             response_schema_conformance",
+            "--max-examples",
+            "25",
+            "--workers",
+            "1",
+            "--no-color",
+            "--generation-database",
+            "none",
+        ]),
+        &format!("schemathesis ({engine})"),
+    );
+    // schemathesis exits non-zero on any failed check; its summary says how many cases ran.
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(summary.contains(" passed"), "{engine}: {summary}");
+}
