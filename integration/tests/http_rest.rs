@@ -487,3 +487,59 @@ async fn the_rest_grammar_cannot_leave_the_scope() {
         assert_eq!(r.body, Value::Array(vec![]), "{engine}");
     }
 }
+
+/// The REST door over TLS (the gateway's self-signed certificate; the first byte of a TLS
+/// handshake selects TLS on the shared port), with Python's own TLS client, and an expired
+/// token refused as `token expired`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_on_the_shared_port_and_expired_tokens() {
+    for (engine, gw) in gateways() {
+        let addr = gw.http_addr.expect("HTTP door");
+        let token = gw.token("agent_readonly", Some("acme"), 600);
+        let script = r#"
+import json, ssl, sys, urllib.request
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+req = urllib.request.Request(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]})
+with urllib.request.urlopen(req, context=ctx) as r:
+    print(json.dumps({"status": r.status, "rows": json.load(r)}))
+"#;
+        let url = format!(
+            "https://127.0.0.1:{}/rest/v1/customers?select=tenant_id",
+            addr.port()
+        );
+        let out = tokio::process::Command::new("/usr/bin/python3")
+            .args(["-c", script, &url, &token])
+            .output()
+            .await
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "{engine}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+        assert_eq!(report["status"], 200, "{engine}");
+        let rows = report["rows"].as_array().expect("rows");
+        assert_eq!(rows.len(), 10, "{engine}");
+        assert!(rows.iter().all(|r| r["tenant_id"] == "acme"), "{engine}");
+
+        let expired = gw
+            .token_at(
+                &sluice_tokens::TokenRequest {
+                    role: "agent_readonly".into(),
+                    tenant_id: Some("acme".into()),
+                    extra: Default::default(),
+                    lifetime_secs: 60,
+                    label: None,
+                },
+                sluice_proxy::now_unix() - 3600,
+            )
+            .expect("a token");
+        let bearer = format!("Bearer {expired}");
+        let r = get(addr, "/rest/v1/customers", &[("authorization", &bearer)]).await;
+        assert_eq!(r.status, 401, "{engine}: {}", r.text);
+        assert_eq!(r.body["message"], "token expired", "{engine}");
+    }
+}
