@@ -379,47 +379,12 @@ impl Session {
 
     /// Runs one rendered statement in the text protocol and writes its result.
     async fn run_text(&mut self, sql: &str, more: bool) -> Result<Ran, End> {
-        let deprecate_eof = self.deprecate_eof();
-        let cap = self.role.max_rows;
-        let mut result = match self.conn.query_iter(sql).await {
-            Ok(r) => r,
-            Err(e) => return self.backend_failed(e).await,
+        let (deprecate_eof, cap) = (self.deprecate_eof(), self.role.max_rows);
+        let streamed = match self.conn.query_iter(sql).await {
+            Ok(result) => stream(&mut self.io, result, deprecate_eof, cap, text_row).await,
+            Err(e) => Streamed::Backend(e),
         };
-        let columns = result.columns().filter(|c| !c.is_empty());
-        let mut rows = 0u64;
-        if let Some(columns) = &columns {
-            write_columns(&mut self.io, columns, deprecate_eof);
-            loop {
-                let row = match result.next().await {
-                    Ok(Some(row)) => row,
-                    Ok(None) => break,
-                    Err(e) => {
-                        drop(result);
-                        return self.backend_failed(e).await;
-                    }
-                };
-                if cap.is_some_and(|c| rows >= c) {
-                    continue; // drained, not sent: the role's max_rows
-                }
-                rows += 1;
-                let values = row.unwrap_raw();
-                self.io.write_with(|b| {
-                    for v in &values {
-                        match v {
-                            Some(Value::Bytes(bytes)) => put_lenenc_bytes(b, bytes),
-                            // The text protocol gives bytes or NULL; anything else is NULL.
-                            _ => b.push(0xFB),
-                        }
-                    }
-                });
-                self.io.flush_if_full().await?;
-            }
-        }
-        if let Err(e) = result.drop_result().await {
-            return self.backend_failed(e).await;
-        }
-        self.finish(columns.is_some(), more, rows);
-        Ok(Ran::Done { rows })
+        self.streamed(streamed, more).await
     }
 
     /// Writes the end of a result (EOF/OK terminator) or the OK packet of a statement without
@@ -730,60 +695,39 @@ impl Session {
 
     /// Runs a prepared statement and writes its result in the binary protocol.
     async fn run_binary(&mut self, stmt: &Statement, params: Vec<Value>) -> Result<Ran, End> {
-        let deprecate_eof = self.deprecate_eof();
-        let cap = self.role.max_rows;
+        let (deprecate_eof, cap) = (self.deprecate_eof(), self.role.max_rows);
         let params = if params.is_empty() {
             Params::Empty
         } else {
             Params::Positional(params)
         };
-        let mut result = match self.conn.exec_iter(stmt, params).await {
-            Ok(r) => r,
-            Err(e) => return self.backend_failed(e).await,
+        let streamed = match self.conn.exec_iter(stmt, params).await {
+            Ok(result) => stream(&mut self.io, result, deprecate_eof, cap, binary_row).await,
+            Err(e) => Streamed::Backend(e),
         };
-        let columns = result.columns().filter(|c| !c.is_empty());
-        let mut rows = 0u64;
-        if let Some(columns) = &columns {
-            write_columns(&mut self.io, columns, deprecate_eof);
-            loop {
-                let row = match result.next().await {
-                    Ok(Some(row)) => row,
-                    Ok(None) => break,
-                    Err(e) => {
-                        drop(result);
-                        return self.backend_failed(e).await;
-                    }
-                };
-                if cap.is_some_and(|c| rows >= c) {
-                    continue;
-                }
-                rows += 1;
-                let values = row.unwrap_raw();
-                let mut bad = None;
-                self.io.write_with(|b| {
-                    if let Err(e) = binary_row(b, columns, &values) {
-                        bad = Some(e);
-                    }
-                });
-                if let Some(e) = bad {
-                    drop(result);
-                    tracing::error!("MySQL door: {e}");
-                    self.io.write(&err_packet(
-                        2027,
-                        "HY000",
-                        "the gateway could not re-encode a value of this result; the session is closed",
-                    ));
-                    let _ = self.io.flush().await;
-                    return Err(End::Backend(e));
-                }
-                self.io.flush_if_full().await?;
+        self.streamed(streamed, false).await
+    }
+
+    /// What streaming a result came to: the end of the result written, or the error handled.
+    async fn streamed(&mut self, streamed: Streamed, more: bool) -> Result<Ran, End> {
+        match streamed {
+            Streamed::Done { had_rows, rows } => {
+                self.finish(had_rows, more, rows);
+                Ok(Ran::Done { rows })
+            }
+            Streamed::Backend(e) => self.backend_failed(e).await,
+            Streamed::Client(e) => Err(e.into()),
+            Streamed::Encode(e) => {
+                tracing::error!("MySQL door: {e}");
+                self.io.write(&err_packet(
+                    2027,
+                    "HY000",
+                    "the gateway could not re-encode a value of this result; the session is closed",
+                ));
+                let _ = self.io.flush().await;
+                Err(End::Backend(e))
             }
         }
-        if let Err(e) = result.drop_result().await {
-            return self.backend_failed(e).await;
-        }
-        self.finish(columns.is_some(), false, rows);
-        Ok(Ran::Done { rows })
     }
 
     // ---- small commands -------------------------------------------------------------------
@@ -1058,6 +1002,77 @@ fn parameter_type_supported(t: ColumnType) -> bool {
 fn read_u32(body: &[u8]) -> Option<u32> {
     let b = body.get(..4)?;
     Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Writes one row of a result in a protocol's format (text or binary).
+type EncodeRow = fn(&mut Vec<u8>, &[Column], &[Option<Value>]) -> Result<(), String>;
+
+/// How streaming one result ended.
+enum Streamed {
+    /// Every row read (at most `max_rows` of them written); the terminator is still to write.
+    Done {
+        had_rows: bool,
+        rows: u64,
+    },
+    Backend(mysql_async::Error),
+    Client(std::io::Error),
+    /// A value the gateway cannot re-encode.
+    Encode(String),
+}
+
+/// Writes a result's column definitions and rows (at most `cap`; the rest are read and
+/// dropped) as `encode` writes a row, in either protocol.
+async fn stream<P: mysql_async::prelude::Protocol>(
+    io: &mut PacketIo,
+    mut result: mysql_async::QueryResult<'_, '_, P>,
+    deprecate_eof: bool,
+    cap: Option<u64>,
+    encode: EncodeRow,
+) -> Streamed {
+    let columns = result.columns().filter(|c| !c.is_empty());
+    let mut rows = 0u64;
+    if let Some(columns) = &columns {
+        write_columns(io, columns, deprecate_eof);
+        loop {
+            let row = match result.next().await {
+                Ok(Some(row)) => row,
+                Ok(None) => break,
+                Err(e) => return Streamed::Backend(e),
+            };
+            if cap.is_some_and(|c| rows >= c) {
+                continue; // drained, not sent: the role's max_rows
+            }
+            rows += 1;
+            let values = row.unwrap_raw();
+            let mut bad = None;
+            io.write_with(|b| bad = encode(b, columns, &values).err());
+            if let Some(e) = bad {
+                return Streamed::Encode(e);
+            }
+            if let Err(e) = io.flush_if_full().await {
+                return Streamed::Client(e);
+            }
+        }
+    }
+    match result.drop_result().await {
+        Ok(()) => Streamed::Done {
+            had_rows: columns.is_some(),
+            rows,
+        },
+        Err(e) => Streamed::Backend(e),
+    }
+}
+
+/// One text-protocol row: each value as the backend's bytes, or NULL.
+fn text_row(b: &mut Vec<u8>, _: &[Column], values: &[Option<Value>]) -> Result<(), String> {
+    for v in values {
+        match v {
+            Some(Value::Bytes(bytes)) => put_lenenc_bytes(b, bytes),
+            // The text protocol gives bytes or NULL; anything else is NULL.
+            _ => b.push(0xFB),
+        }
+    }
+    Ok(())
 }
 
 /// Column count, the backend's column definitions, and (old clients) an EOF packet.
