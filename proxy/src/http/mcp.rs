@@ -176,39 +176,12 @@ async fn authenticate(
         .get::<Peer>()
         .map(|p| p.0.to_string())
         .unwrap_or_else(|| "-".into());
-    let token = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let verified = match token {
-        None => Err("missing"),
-        Some(token) => door
-            .gate
-            .authenticate(token, crate::now_unix())
-            .map_err(|refused| refused.reason)
-            .and_then(|claims| match door.gate.role(&claims) {
-                Some(_) => Ok(claims),
-                None => Err("invalid"),
-            }),
-    };
-    match verified {
-        Ok(claims) => {
+    match door.verify_bearer(request.headers(), &peer, DOOR).await {
+        Ok((claims, _)) => {
             request.extensions_mut().insert(Agent { claims, peer });
             next.run(request).await
         }
         Err(reason) => {
-            if token.is_some() {
-                let mut ev = AuditEvent::connect(DOOR, &peer, "-");
-                ev.decision = "deny";
-                ev.rule = Some("token".into());
-                ev.reason = Some(reason.into());
-                door.audit.record(ev).await;
-            }
             // A JSON-RPC error as the body, so that MCP clients show the reason (they read a
             // JSON-RPC error from a non-2xx answer); the id is unknown before the body is read.
             let body = json!({

@@ -571,6 +571,44 @@ impl HttpDoor {
     }
 }
 
+impl HttpDoor {
+    /// The request's bearer token, verified (signature, times, revocation, a role that exists),
+    /// or the public reason it is refused (`missing`, `expired`, `revoked`, `invalid`). A token
+    /// that was presented and refused is audited under `door`.
+    pub(crate) async fn verify_bearer(
+        &self,
+        headers: &HeaderMap,
+        peer: &str,
+        door: &'static str,
+    ) -> Result<(Claims, Arc<EffectiveRole>), &'static str> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or("missing")?;
+        let verified = self
+            .gate
+            .authenticate(token, crate::now_unix())
+            .map_err(|refused| refused.reason)
+            .and_then(|claims| match self.gate.role(&claims) {
+                Some(role) => Ok((claims, role)),
+                None => Err("invalid"),
+            });
+        if let Err(reason) = verified {
+            let mut ev = AuditEvent::connect(door, peer, "-");
+            ev.decision = "deny";
+            ev.rule = Some("token".into());
+            ev.reason = Some(reason.into());
+            self.audit.record(ev).await;
+        }
+        verified
+    }
+}
+
 /// The bearer token of a request, verified; 401 without a valid one.
 async fn authenticate(
     door: &HttpDoor,
@@ -578,44 +616,21 @@ async fn authenticate(
     peer: Peer,
 ) -> Result<Caller, Response> {
     let peer = peer.0.to_string();
-    let unauthorized = |reason: &str| {
-        let mut r = error(
-            StatusCode::UNAUTHORIZED,
-            "PGRST301",
-            &format!("token {reason}"),
-            None,
-            Some("send a current Sluice token as `Authorization: Bearer <token>`".into()),
-        );
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        r
-    };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let Some(token) = token else {
-        return Err(unauthorized("missing"));
-    };
-    let claims = match door.gate.authenticate(token, crate::now_unix()) {
-        Ok(c) => c,
-        Err(refused) => {
-            let mut ev = AuditEvent::connect("rest", &peer, "-");
-            ev.decision = "deny";
-            ev.rule = Some("token".into());
-            ev.reason = Some(refused.reason.into());
-            door.audit.record(ev).await;
-            return Err(unauthorized(refused.reason));
+    match door.verify_bearer(headers, &peer, "rest").await {
+        Ok((claims, role)) => Ok(Caller { claims, role, peer }),
+        Err(reason) => {
+            let mut r = error(
+                StatusCode::UNAUTHORIZED,
+                "PGRST301",
+                &format!("token {reason}"),
+                None,
+                Some("send a current Sluice token as `Authorization: Bearer <token>`".into()),
+            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            Err(r)
         }
-    };
-    let Some(role) = door.gate.role(&claims) else {
-        return Err(unauthorized("invalid"));
-    };
-    Ok(Caller { claims, role, peer })
+    }
 }
 
 async fn admit(door: &HttpDoor, caller: &Caller, n: usize) -> bool {

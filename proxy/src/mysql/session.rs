@@ -389,7 +389,7 @@ impl Session {
 
     /// Writes the end of a result (EOF/OK terminator) or the OK packet of a statement without
     /// rows, with the backend's status, and notes whether a transaction is open.
-    fn finish(&mut self, had_rows: bool, more: bool, rows: u64) {
+    fn finish(&mut self, had_rows: bool, more: bool) {
         let (mut ok, status) = match self.conn.last_ok_packet() {
             Some(p) => (
                 packet::Ok {
@@ -416,7 +416,6 @@ impl Session {
                 self.io.write(&packet::eof_packet(ok.status, ok.warnings));
             }
         } else {
-            let _ = rows;
             self.io.write(&packet::ok_packet(&ok, 0x00));
         }
     }
@@ -712,7 +711,7 @@ impl Session {
     async fn streamed(&mut self, streamed: Streamed, more: bool) -> Result<Ran, End> {
         match streamed {
             Streamed::Done { had_rows, rows } => {
-                self.finish(had_rows, more, rows);
+                self.finish(had_rows, more);
                 Ok(Ran::Done { rows })
             }
             Streamed::Backend(e) => self.backend_failed(e).await,
