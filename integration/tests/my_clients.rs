@@ -23,22 +23,14 @@
 //! `integration/clients/`) print JSON. A client that is not installed fails its test with what to
 //! install; a client that hangs is killed and fails its test.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value as MyValue};
 use serde_json::{json, Value};
+use sluice_integration::clients::{clients_dir, json_report, require, run, PYTHON};
 use sluice_integration::rental::{seed_mariadb, ROLES};
 use sluice_integration::{shared_mariadb, Gateway, GatewayOptions};
-
-/// Debian's python3-pymysql installs for this interpreter, which need not be the `python3` on
-/// `PATH`.
-const PYTHON: &str = "/usr/bin/python3";
-/// A client program that runs longer than this is taken to hang.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A statement every client must see fail, and how.
 struct Failing {
@@ -916,73 +908,6 @@ fn row_json(row: &Row) -> Value {
 }
 
 // --- running client programs and reading the backend ---------------------------------------
-
-/// Fails the test with an install hint when a client is missing.
-fn require(check: &mut Command, install: &str) {
-    let ok = check
-        .current_dir(clients_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "client missing: install {install} (./scripts/test installs the clients when missing)"
-    );
-}
-
-fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
-}
-
-/// Runs a client program in `integration/clients`, killing it if it hangs. Fails the test when
-/// it cannot start, hangs or exits non-zero (other than with a status in `exit_ok`).
-fn run(cmd: &mut Command, what: &str, exit_ok: &[i32]) -> Output {
-    let child = cmd
-        .current_dir(clients_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let pid = child.id() as libc::pid_t;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    let output = match rx.recv_timeout(CLIENT_TIMEOUT) {
-        Ok(output) => output,
-        Err(_) => {
-            // SAFETY: kill has no memory effects; the child is not yet reaped, so the pid is
-            // still ours.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let output = rx.recv().expect("waiter thread").expect("wait");
-            panic!(
-                "{what} hung for {CLIENT_TIMEOUT:?} and was killed\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-    }
-    .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
-    assert!(
-        output.status.success() || output.status.code().is_some_and(|c| exit_ok.contains(&c)),
-        "{what} failed ({})\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-/// Runs a client program that prints one JSON report on stdout.
-fn json_report(cmd: &mut Command, what: &str) -> Value {
-    let output = run(cmd.stdin(Stdio::null()), what, &[]);
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{what} did not print a JSON report ({e})\nstdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
 
 /// Rows of `sql` run on the backend directly (not through the gateway), every value as text.
 fn backend_rows(db: &str, sql: &str) -> Vec<Vec<String>> {

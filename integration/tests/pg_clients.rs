@@ -23,18 +23,13 @@
 //! by the gateway) and asyncpg's pool reset. asyncpg's type introspection (a pg_catalog query,
 //! for result types it has no codec for) is denied cleanly: a known limit, asserted as such.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use serde_json::{json, Value};
+use sluice_integration::clients::{json_report, require, run, PYTHON};
 use sluice_integration::rental::{seed_pg, ROLES};
 use sluice_integration::{shared_pg, Gateway, GatewayOptions};
 
-/// Debian's python packages (python3-psycopg, python3-asyncpg) install for this interpreter, which
-/// need not be the `python3` on `PATH`.
-const PYTHON: &str = "/usr/bin/python3";
 /// Statements every client must see denied, with the SQLSTATE the policy gives them.
 const DENIALS: [(&str, &str); 4] = [
     ("DELETE FROM customers", "42501"),
@@ -44,8 +39,6 @@ const DENIALS: [(&str, &str); 4] = [
 ];
 /// `SELECT count(*) FROM vehicles`, the query each denial is followed by.
 const VEHICLES: i64 = 12;
-/// A client program that runs longer than this is taken to hang.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 /// Reservation 1 belongs to acme, reservation 16 to globex; both start with notes 'smooth'.
 const ACME_ROW: i32 = 1;
 const GLOBEX_ROW: i32 = 16;
@@ -58,14 +51,12 @@ fn psql() {
     );
     let f = Fixture::start();
     let output = run(
-        Command::new("psql").arg(f.dsn()).args([
-            "-X",
-            "-v",
-            "ON_ERROR_STOP=0",
-            "-f",
-            "psql_check.sql",
-        ]),
+        Command::new("psql")
+            .stdin(Stdio::null())
+            .arg(f.dsn())
+            .args(["-X", "-v", "ON_ERROR_STOP=0", "-f", "psql_check.sql"]),
         "psql",
+        &[],
     );
     let report = psql_report(&output);
     f.assert_report(&report, "checked by psql");
@@ -287,74 +278,6 @@ impl Fixture {
             );
         }
     }
-}
-
-/// Fails the test with an install hint when a client is missing.
-fn require(check: &mut Command, install: &str) {
-    let ok = check
-        .current_dir(clients_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "client missing: install {install} (./scripts/test installs the clients when missing)"
-    );
-}
-
-fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
-}
-
-/// Runs a client program in `integration/clients`, killing it if it hangs. Fails the test when
-/// it cannot start, hangs or exits non-zero.
-fn run(cmd: &mut Command, what: &str) -> Output {
-    let child = cmd
-        .current_dir(clients_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let pid = child.id() as libc::pid_t;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    let output = match rx.recv_timeout(CLIENT_TIMEOUT) {
-        Ok(output) => output,
-        Err(_) => {
-            // SAFETY: kill has no memory effects; the child is not yet reaped, so the pid is
-            // still ours.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let output = rx.recv().expect("waiter thread").expect("wait");
-            panic!(
-                "{what} hung for {CLIENT_TIMEOUT:?} and was killed\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-    }
-    .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
-    assert!(
-        output.status.success(),
-        "{what} failed ({})\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-/// Runs a client program that prints one JSON report on stdout.
-fn json_report(cmd: &mut Command, what: &str) -> Value {
-    let output = run(cmd, what);
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{what} did not print a JSON report ({e})\nstdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
 }
 
 /// Builds the common report from psql's output: `psql_check.sql` marks each step with `#<step>`

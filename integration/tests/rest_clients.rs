@@ -28,19 +28,12 @@
 //! --user`). When one is missing its test fails saying what to install; a client that hangs is
 //! killed and fails its test.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
+use sluice_integration::clients::{json_report, require, run, PYTHON};
 use sluice_integration::rental::{seed_mariadb, seed_pg, ROLES};
 use sluice_integration::{shared_mariadb, shared_pg, Gateway, GatewayOptions};
-
-/// The interpreter `./scripts/test` installs postgrest-py for.
-const PYTHON: &str = "/usr/bin/python3";
-/// A client program that runs longer than this is taken to hang.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn options() -> GatewayOptions {
     GatewayOptions {
@@ -172,76 +165,6 @@ fn check(gw: &Gateway, engine: &str) {
         "after_delete": [{"id": 1}],
     });
     assert_eq!(report, expected, "{shown}");
-}
-
-/// Fails the test with an install hint when a client is missing.
-fn require(check: &mut Command, install: &str) {
-    let ok = check
-        .current_dir(clients_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "client missing: install {install} (./scripts/test installs the clients when missing)"
-    );
-}
-
-fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
-}
-
-/// Runs a client program in `integration/clients` (unless `cmd` names another directory),
-/// killing it if it hangs. Fails the test when it cannot start, hangs or exits non-zero.
-fn run(cmd: &mut Command, what: &str) -> Output {
-    if cmd.get_current_dir().is_none() {
-        cmd.current_dir(clients_dir());
-    }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let pid = child.id() as libc::pid_t;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    let output = match rx.recv_timeout(CLIENT_TIMEOUT) {
-        Ok(output) => output,
-        Err(_) => {
-            // SAFETY: kill has no memory effects; the child is not yet reaped, so the pid is
-            // still ours.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let output = rx.recv().expect("waiter thread").expect("wait");
-            panic!(
-                "{what} hung for {CLIENT_TIMEOUT:?} and was killed\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-    }
-    .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
-    assert!(
-        output.status.success(),
-        "{what} failed ({})\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-/// Runs a client program that prints one JSON report on stdout.
-fn json_report(cmd: &mut Command, what: &str) -> Value {
-    let output = run(cmd, what);
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{what} did not print a JSON report ({e})\nstdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
 }
 
 /// Fetches the OpenAPI document with a token and validates it with `openapi-spec-validator`;
@@ -450,27 +373,31 @@ fn schemathesis(gw: &Gateway, engine: &str) {
     // schemathesis keeps a cache of failures under its working directory: a throwaway one.
     let scratch = tempfile::tempdir().expect("a scratch directory");
     let output = run(
-        Command::new(PYTHON).current_dir(scratch.path()).args([
-            "-m",
-            "schemathesis.cli",
-            "run",
-            &format!("http://{addr}/openapi.json"),
-            "--url",
-            &format!("http://{addr}/rest/v1"),
-            "-H",
-            &format!("Authorization: Bearer {token}"),
-            "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,\
+        Command::new(PYTHON)
+            .current_dir(scratch.path())
+            .stdin(Stdio::null())
+            .args([
+                "-m",
+                "schemathesis.cli",
+                "run",
+                &format!("http://{addr}/openapi.json"),
+                "--url",
+                &format!("http://{addr}/rest/v1"),
+                "-H",
+                &format!("Authorization: Bearer {token}"),
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,\
              response_schema_conformance",
-            "--max-examples",
-            "25",
-            "--workers",
-            "1",
-            "--no-color",
-            "--generation-database",
-            "none",
-        ]),
+                "--max-examples",
+                "25",
+                "--workers",
+                "1",
+                "--no-color",
+                "--generation-database",
+                "none",
+            ]),
         &format!("schemathesis ({engine})"),
+        &[],
     );
     // schemathesis exits non-zero on any failed check; its summary says how many cases ran.
     let summary = String::from_utf8_lossy(&output.stdout);

@@ -1,0 +1,88 @@
+//! Running the real client programs of `integration/clients` (psql, the mysql CLI, Python and
+//! node scripts) from the client tests: one place for the install check, the hang guard and the
+//! JSON report they print.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Debian's interpreter, which the Debian client packages (and `scripts/test`'s pip installs)
+/// serve; it need not be the `python3` on PATH.
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// A client program that runs longer than this is killed and its test fails.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// `integration/clients`, where the client scripts and their node_modules live.
+pub fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
+}
+
+/// Fails the test with an install hint when a client is missing (`check` exits non-zero).
+pub fn require(check: &mut Command, install: &str) {
+    let ok = check
+        .current_dir(clients_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "client missing: install {install} (./scripts/test installs the clients when missing)"
+    );
+}
+
+/// Runs a client program in `integration/clients` (unless `cmd` names another directory),
+/// killing it if it hangs. Fails the test when it cannot start, hangs or exits non-zero (other
+/// than with a status in `exit_ok`). Standard input is the caller's to set.
+pub fn run(cmd: &mut Command, what: &str, exit_ok: &[i32]) -> Output {
+    if cmd.get_current_dir().is_none() {
+        cmd.current_dir(clients_dir());
+    }
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let output = match rx.recv_timeout(CLIENT_TIMEOUT) {
+        Ok(output) => output,
+        Err(_) => {
+            // SAFETY: kill has no memory effects; the child is not yet reaped, so the pid is
+            // still ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let output = rx.recv().expect("waiter thread").expect("wait");
+            panic!(
+                "{what} hung for {CLIENT_TIMEOUT:?} and was killed\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+    .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
+    assert!(
+        output.status.success() || output.status.code().is_some_and(|c| exit_ok.contains(&c)),
+        "{what} failed ({})\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Runs a client program (standard input closed) that prints one JSON report on stdout.
+pub fn json_report(cmd: &mut Command, what: &str) -> Value {
+    let output = run(cmd.stdin(Stdio::null()), what, &[]);
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what} did not print a JSON report ({e})\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
