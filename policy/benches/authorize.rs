@@ -1,5 +1,7 @@
-//! authorize + render of a 3-table join with two filtered tables: uncached, and through the
-//! Engine's cache. `cargo bench -p sluice-policy`.
+//! authorize + render of a 3-table join with two filtered tables: uncached, through the
+//! Engine's cache (the same text again), and as a new member of a known statement family (the
+//! same join with a new literal each time, as clients that write values inline send it).
+//! `cargo bench -p sluice-policy`.
 
 use std::sync::Arc;
 
@@ -7,6 +9,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use sluice_policy::roles::RbacConfig;
 use sluice_policy::{authorize, Dialect, Engine, Scope};
 use sluice_tokens::Claims;
+
+// The allocator the `sluice` binary runs the engine with (proxy/src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ROLES: &str = include_str!("../../examples/roles.yaml");
 const JOIN: &str = "SELECT r.id, r.status, c.name, v.model FROM reservations r \
@@ -47,6 +53,23 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
+    let mut n = 0u64;
+    c.bench_function("authorize_3_table_join_family_member", |b| {
+        b.iter(|| {
+            n += 1;
+            let sql = JOIN.replace("> 40", &format!("> {n}"));
+            engine.authorize(
+                &claims,
+                Dialect::PostgreSql,
+                None,
+                std::hint::black_box(&sql),
+            )
+        })
+    });
+    assert!(
+        engine.stats().family_hits > 0,
+        "the family path was not taken"
+    );
 }
 
 criterion_group!(benches, bench);

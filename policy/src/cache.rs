@@ -1,51 +1,100 @@
 //! The decision cache: a repeated statement from the same role with the same bound claims costs
 //! a hash lookup.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use moka::sync::Cache;
 use sluice_tokens::Claims;
 use sqlparser::ast::Statement;
 
+use sqlparser::tokenizer::Token;
+
 use crate::decision::{Authorized, Denial};
+use crate::engine::template::{self, Family};
 use crate::engine::{authorize, several_statements, statement_text, Scope};
 use crate::roles::RbacConfig;
 use crate::Dialect;
 
+/// Whose decision: two requests that agree on all of it get the same rewriting of a text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
+struct Who {
     role: String,
-    /// The claims the role's filters read, as `name=value`: two tokens that agree on them get
-    /// the same rewriting.
+    /// The claims the role's filters read, as `name=value`.
     claims: Vec<String>,
     dialect: Dialect,
     database: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    who: Who,
     sql: String,
 }
 
-/// The policy engine with its cache. Built once per loaded role file; a reload builds a new one
-/// (and so a new, empty cache).
+/// A statement family (see [`crate::engine::template`]): the input's tokens, literals masked.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FamilyKey {
+    who: Who,
+    tokens: Vec<Token>,
+}
+
+type Decision = Arc<Result<Authorized, Denial>>;
+
+/// The caches' hash: keyed with a random seed per process, like std's SipHash (the keys are
+/// client SQL, so collisions must not be choosable), and several times faster on the long keys
+/// (whole statements, token lists) that every lookup hashes.
+type Hasher = foldhash::quality::RandomState;
+
+/// The policy engine with its caches. Built once per loaded role file; a reload builds a new
+/// one (and so new, empty caches).
 pub struct Engine {
     config: Arc<RbacConfig>,
-    cache: Cache<Key, Arc<Result<Authorized, Denial>>>,
+    /// Decisions by exact text.
+    cache: Cache<Key, Decision, Hasher>,
+    /// Decisions by statement family; `None`: the family's texts are each decided in full.
+    families: Cache<FamilyKey, Arc<Option<Family>>, Hasher>,
+    family_hits: AtomicU64,
+}
+
+/// Counters of an [`Engine`] since it was built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Texts decided from a statement family's decision (not parsed themselves).
+    pub family_hits: u64,
 }
 
 impl Engine {
-    /// `capacity_bytes`: how much SQL text (inputs and rendered outputs) the cache may hold;
+    /// `capacity_bytes`: how much SQL text (inputs and rendered outputs) each cache may hold;
     /// entries are weighed by their size, so a few huge statements cannot pin a lot of memory.
     pub fn new(config: Arc<RbacConfig>, capacity_bytes: u64) -> Engine {
         Engine {
             config,
             cache: Cache::builder()
                 .max_capacity(capacity_bytes)
-                .weigher(|key: &Key, value: &Arc<Result<Authorized, Denial>>| {
+                .weigher(|key: &Key, value: &Decision| {
                     let out = match &**value {
                         Ok(a) => a.statements.iter().map(|s| s.sql.len()).sum(),
                         Err(d) => d.message.len(),
                     };
                     u32::try_from(key.sql.len() + out + 256).unwrap_or(u32::MAX)
                 })
-                .build(),
+                .build_with_hasher(Hasher::default()),
+            families: Cache::builder()
+                .max_capacity(capacity_bytes)
+                .weigher(|key: &FamilyKey, value: &Arc<Option<Family>>| {
+                    let tokens = key.tokens.len() * std::mem::size_of::<Token>() * 2;
+                    let out = value.as_ref().as_ref().map_or(0, Family::weight);
+                    u32::try_from(tokens + out + 256).unwrap_or(u32::MAX)
+                })
+                .build_with_hasher(Hasher::default()),
+            family_hits: AtomicU64::new(0),
+        }
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            family_hits: self.family_hits.load(Ordering::Relaxed),
         }
     }
 
@@ -55,13 +104,17 @@ impl Engine {
 
     /// [`authorize`] for the role named in the claims, cached. A role that does not exist is a
     /// denial, never a default.
+    ///
+    /// A text seen before costs a hash lookup. A new text of a known statement family (the
+    /// same statement with other literals) costs a tokenizing and the writing of its literals
+    /// into the family's checked rendering; see [`crate::engine::template`].
     pub fn authorize(
         &self,
         claims: &Claims,
         dialect: Dialect,
         database: Option<&str>,
         sql: &str,
-    ) -> Arc<Result<Authorized, Denial>> {
+    ) -> Decision {
         let Some(role) = self.config.role(&claims.role) else {
             return Arc::new(Err(Denial::new(
                 crate::Rule::ClaimInvalid,
@@ -71,18 +124,18 @@ impl Engine {
                 ),
             )));
         };
+        let scope = Scope {
+            config: &self.config,
+            role,
+            claims,
+            dialect,
+            database,
+        };
         // Input the engine refuses for its size is not worth a cache entry of that size.
         if sql.len() > crate::MAX_SQL_BYTES {
-            let scope = Scope {
-                config: &self.config,
-                role,
-                claims,
-                dialect,
-                database,
-            };
             return Arc::new(authorize(&scope, sql));
         }
-        let key = Key {
+        let who = Who {
             role: role.name.clone(),
             claims: role
                 .required_claims()
@@ -94,18 +147,46 @@ impl Engine {
                 .collect(),
             dialect,
             database: database.map(str::to_string),
+        };
+        let key = Key {
+            who,
             sql: sql.to_string(),
         };
-        self.cache.get_with(key, || {
-            let scope = Scope {
-                config: &self.config,
-                role,
-                claims,
-                dialect,
-                database,
-            };
-            Arc::new(authorize(&scope, sql))
-        })
+        if let Some(hit) = self.cache.get(&key) {
+            return hit;
+        }
+        let Some(mut masked) = template::mask(dialect, sql) else {
+            return self
+                .cache
+                .get_with(key, || Arc::new(authorize(&scope, sql)));
+        };
+        let family_key = FamilyKey {
+            who: key.who.clone(),
+            tokens: std::mem::take(&mut masked.tokens),
+        };
+        match self.families.get(&family_key) {
+            // A member of a known family is not cached by its text: its decision costs little,
+            // and the cache would fill with one entry per literal value.
+            Some(family) => {
+                if let Some(authorized) = family
+                    .as_ref()
+                    .as_ref()
+                    .and_then(|f| f.instantiate(dialect, &masked.literals))
+                {
+                    self.family_hits.fetch_add(1, Ordering::Relaxed);
+                    return Arc::new(Ok(authorized));
+                }
+                self.cache
+                    .get_with(key, || Arc::new(authorize(&scope, sql)))
+            }
+            None => {
+                let full = Arc::new(authorize(&scope, sql));
+                let family = Family::decide(&scope, &family_key.tokens, &masked, &full);
+                self.families.insert(family_key, Arc::new(family));
+                self.cache.insert(key, full.clone());
+                full
+            }
+        }
     }
 
     /// [`crate::authorize_statement`] for the role named in the claims: the statement is

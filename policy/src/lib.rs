@@ -15,7 +15,7 @@ mod engine;
 pub mod rest;
 pub mod roles;
 
-pub use cache::Engine;
+pub use cache::{Engine, EngineStats};
 pub use decision::{Authorized, CheckedStatement, DeallocateTarget, Denial, Rule, StatementKind};
 pub use dialect::{placeholder_count, Dialect};
 pub use engine::{

@@ -25,6 +25,7 @@ mod query;
 mod render;
 mod session;
 mod statement;
+pub(crate) mod template;
 mod write;
 
 use std::collections::BTreeSet;
@@ -88,6 +89,15 @@ pub fn authorize(scope: &Scope<'_>, sql: &str) -> Result<Authorized, Denial> {
     let tokens = Tokenizer::new(dialect, sql)
         .tokenize_with_location()
         .map_err(|e| Denial::new(Rule::SyntaxError, format!("syntax error: {e}")))?;
+    authorize_token_stream(scope, tokens)
+}
+
+/// The part of [`authorize`] after tokenizing: bounds, parse, checks, rewrite, rendering.
+/// [`template`] runs it on an input's tokens with the literals swapped for markers.
+fn authorize_token_stream(
+    scope: &Scope<'_>,
+    tokens: Vec<TokenWithSpan>,
+) -> Result<Authorized, Denial> {
     let shape = measure(&tokens);
     if shape.operators > MAX_OPERATORS {
         return Err(Denial::new(
