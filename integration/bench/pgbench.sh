@@ -3,7 +3,10 @@
 #
 # One run builds the gateway (release), starts a throwaway PostgreSQL in a temp dir on a free port
 # (never the machine's own server), loads `pgbench -i`, starts PgBouncer (transaction mode) and
-# Sluice (transaction mode, same pool size) in front of it, and runs pgbench against all three:
+# Sluice (transaction mode, same pool size) in front of it, and runs pgbench against all three,
+# plus "confined": PostgreSQL directly, running the statement Sluice sends for -S (the role's
+# filter makes it a derived table), so the database's share of the cost of confinement is
+# measured apart from the proxy's:
 # built-in scripts select-only (-S) and TPC-B-like (the default), protocols -M simple and
 # -M prepared, 1 and 16 clients. Each cell is repeated and the median TPS and median mean latency
 # are printed, with Sluice/PgBouncer and Sluice/direct ratios and the target check for `-S -c 16`
@@ -24,7 +27,10 @@
 #   BENCH_CLIENTS="1 16"        client counts
 #   BENCH_MODES="simple prepared"
 #   BENCH_SCRIPTS="select-only tpcb-like"
-#   BENCH_TARGETS="direct pgbouncer sluice"
+#   BENCH_TARGETS="direct confined pgbouncer sluice"
+#                               confined: PostgreSQL directly, running the statement Sluice sends
+#                               for -S (the role's filter applied): what the confinement itself
+#                               costs the database, apart from the proxy (select-only only)
 #   BENCH_WARMUP=3              seconds of -S -c 16 per target before measuring (0: none)
 #   BENCH_KEEP=1                keep the temp dir (logs, audit log) and say where it is
 #   BENCH_PERF_DIR=DIR          record `perf` on the Sluice process during the first Sluice run of
@@ -51,7 +57,7 @@ JOBS=${BENCH_JOBS:-2}
 CLIENTS=${BENCH_CLIENTS:-"1 16"}
 MODES=${BENCH_MODES:-"simple prepared"}
 SCRIPTS=${BENCH_SCRIPTS:-"select-only tpcb-like"}
-TARGETS=${BENCH_TARGETS:-"direct pgbouncer sluice"}
+TARGETS=${BENCH_TARGETS:-"direct confined pgbouncer sluice"}
 WARMUP=${BENCH_WARMUP:-3}
 KEEP=${BENCH_KEEP:-0}
 PERF_DIR=${BENCH_PERF_DIR:-}
@@ -71,7 +77,8 @@ done
 for c in $CLIENTS; do [[ $c =~ ^[1-9][0-9]*$ ]] || die "BENCH_CLIENTS: '$c' is not a client count"; done
 for m in $MODES; do [[ $m == simple || $m == prepared ]] || die "BENCH_MODES: '$m' is not simple or prepared"; done
 for s in $SCRIPTS; do [[ $s == select-only || $s == tpcb-like ]] || die "BENCH_SCRIPTS: '$s' is not select-only or tpcb-like"; done
-for t in $TARGETS; do [[ $t == direct || $t == pgbouncer || $t == sluice ]] || die "BENCH_TARGETS: '$t' is not direct, pgbouncer or sluice"; done
+for t in $TARGETS; do [[ $t == direct || $t == confined || $t == pgbouncer || $t == sluice ]] || die "BENCH_TARGETS: '$t' is not direct, confined, pgbouncer or sluice"; done
+[[ " $TARGETS " != *" confined "* || " $TARGETS " == *" sluice "* ]] || die "BENCH_TARGETS: confined needs sluice (it runs the statement Sluice renders)"
 
 # Nothing from the caller's libpq environment may redirect or alter the runs.
 unset PGOPTIONS PGSERVICE PGSERVICEFILE PGPASSWORD PGSSLMODE PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE
@@ -397,13 +404,33 @@ EOF
     TOKEN=$("$SLUICE" token create --key "$WORK/keys/issuer.key" --role pgbench --tenant-id bench \
         --claim min_aid=0 --expires-in "${lifetime}s" --label pgbench --rbac-config "$WORK/roles.yaml" \
         2>"$WORK/logs/token.log") || die "sluice token create failed:$(echo; cat "$WORK/logs/token.log")"
+
+    # The statement Sluice sends for pgbench's select-only query, from its audit log, with the
+    # account number made a pgbench variable again: the "confined" target runs it directly.
+    PGPASSWORD=$TOKEN "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$SLUICE_PORT" -U pgbench -d "$DB" \
+        -c 'SELECT abalance FROM pgbench_accounts WHERE aid = 4242;' >"$WORK/logs/confined-probe.log" 2>&1 ||
+        die "a select-only query through Sluice failed:$(echo; cat "$WORK/logs/confined-probe.log")"
+    sleep 0.3 # the audit writer is asynchronous
+    rendered=$(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("decision") == "allow" and "aid = 4242" in e.get("statement", ""):
+        print(e["rendered"]); break
+' "$WORK/audit.log") || die "reading the audit log failed"
+    [[ $rendered == *"aid = 4242" ]] || die "no rendered select-only statement in the audit log:$(echo; tail -n 3 "$WORK/audit.log")"
+    {
+        echo '\set aid random(1, 100000 * :scale)'
+        echo "${rendered%4242};"
+    } | sed -E 's/;$/:aid;/' >"$WORK/confined-select.sql"
+    : >"$WORK/audit.log"
 fi
 
 # ---- running pgbench ------------------------------------------------------------------------
 
 target_port() {
     case $1 in
-    direct) echo "$PG_PORT" ;;
+    direct | confined) echo "$PG_PORT" ;;
     pgbouncer) echo "$PGB_PORT" ;;
     sluice) echo "$SLUICE_PORT" ;;
     esac
@@ -480,8 +507,11 @@ prep_tpcb() { # before a TPC-B-like run: what pgbench's own vacuum step does, di
 }
 
 # Smoke test: every target answers one select-only transaction.
+# The select-only script of a target: pgbench's own, or Sluice's rendering of it.
+select_flags() { [[ $1 == confined ]] && echo "-f $WORK/confined-select.sql" || echo "-S"; }
 for target in $TARGETS; do
-    if ! pgbench_run "$target" 1 "$WORK/logs/smoke-$target.log" -S -c 1 -j 1 -M simple >/dev/null; then
+    read -ra smoke <<<"$(select_flags "$target")"
+    if ! pgbench_run "$target" 1 "$WORK/logs/smoke-$target.log" "${smoke[@]}" -c 1 -j 1 -M simple >/dev/null; then
         [[ $target == sluice ]] && collect_audit
         die "pgbench -S against $target failed:$(echo; grep -v '^ *$' "$WORK/logs/smoke-$target.log" | head -n 20)$( [[ $target == sluice ]] && { echo; echo 'sluice stderr:'; tail -n 10 "$WORK/logs/sluice.err"; echo 'audit denials:'; head -n 5 "$DENIALS"; })"
     fi
@@ -492,7 +522,8 @@ for c in $CLIENTS; do ((c > max_clients)) && max_clients=$c; done
 if ((WARMUP > 0)); then
     for target in $TARGETS; do
         log "warm-up: $target -S -c $max_clients, ${WARMUP}s"
-        pgbench_run "$target" "$WARMUP" "$WORK/logs/warmup-$target.log" -S -c "$max_clients" -j "$((JOBS < max_clients ? JOBS : max_clients))" -M simple >/dev/null ||
+        read -ra warm <<<"$(select_flags "$target")"
+        pgbench_run "$target" "$WARMUP" "$WORK/logs/warmup-$target.log" "${warm[@]}" -c "$max_clients" -j "$((JOBS < max_clients ? JOBS : max_clients))" -M simple >/dev/null ||
             log "warm-up against $target failed (see the table)"
         [[ $target == sluice ]] && collect_audit
     done
@@ -522,6 +553,10 @@ for script in $SCRIPTS; do
                         SKIPPED[$key]=1
                         continue
                     fi
+                    if [[ $target == confined && $script != select-only ]]; then
+                        SKIPPED[$key]=1
+                        continue
+                    fi
                     [[ $script == tpcb-like ]] && prep_tpcb
                     logf="$WORK/logs/run-$script-$mode-c$c-$target-$rep.log"
                     perf_now=0
@@ -535,6 +570,7 @@ for script in $SCRIPTS; do
                         sleep 0.5
                     fi
                     read -ra sflag <<<"$(script_flag "$script")"
+                    [[ $script == select-only ]] && read -ra sflag <<<"$(select_flags "$target")"
                     if result=$(pgbench_run "$target" "$DURATION" "$logf" "${sflag[@]}" -M "$mode" -c "$c" -j "$j"); then
                         read -r r_tps r_lat r_cpu <<<"$result"
                         TPS[$key]+="$r_tps "
@@ -596,35 +632,41 @@ echo "  pgbench -n -T $DURATION -j min($JOBS,clients), sslmode=disable; median o
 echo "  Sluice role: pgbench, filter on pgbench_accounts: aid > {{ token.min_aid }} (min_aid=0); audit log to a file"
 echo "  machine busy before measuring: ${BUSY_BEFORE}%, after: ${BUSY_AFTER}% (other processes; over 10% disturbs the numbers)"
 echo
-hdr_fmt="%-8s %-9s %4s | %10s %10s %10s | %6s %6s | %9s %9s %9s\n"
+hdr_fmt="%-8s %-9s %4s | %10s %10s %10s %10s | %6s %6s %6s %6s | %8s %8s %8s\n"
 # shellcheck disable=SC2059
-printf "$hdr_fmt" script mode -c "direct" "pgbouncer" "sluice" "S/P" "S/D" "lat dir" "lat pgb" "lat slc"
+printf "$hdr_fmt" script mode -c "direct" "confined" "pgbouncer" "sluice" "C/D" "S/P" "S/D" "S/C" "lat dir" "lat pgb" "lat slc"
 # shellcheck disable=SC2059
-printf "$hdr_fmt" "" "" "" "TPS" "TPS" "TPS" "TPS" "TPS" "ms" "ms" "ms"
-printf '%s\n' "--------------------------------------------------------------------------------------------------------"
+printf "$hdr_fmt" "" "" "" "TPS" "TPS" "TPS" "TPS" "TPS" "TPS" "TPS" "TPS" "ms" "ms" "ms"
+printf '%s\n' "-----------------------------------------------------------------------------------------------------------------------------"
 declare -A CHECK=()
 for script in $SCRIPTS; do
     for mode in $MODES; do
         for c in $CLIENTS; do
             cell="$script|$mode|$c"
             d_t=$(cell_value "$cell|direct" TPS)
+            c_t=$(cell_value "$cell|confined" TPS)
             p_t=$(cell_value "$cell|pgbouncer" TPS)
             s_t=$(cell_value "$cell|sluice" TPS)
             d_l=$(cell_value "$cell|direct" LAT)
             p_l=$(cell_value "$cell|pgbouncer" LAT)
             s_l=$(cell_value "$cell|sluice" LAT)
             [[ " $TARGETS " == *" direct "* ]] || { d_t="-"; d_l="-"; }
+            [[ " $TARGETS " == *" confined "* ]] || c_t="-"
             [[ " $TARGETS " == *" pgbouncer "* ]] || { p_t="-"; p_l="-"; }
             [[ " $TARGETS " == *" sluice "* ]] || { s_t="-"; s_l="-"; }
             sp=$(ratio "$(num "$s_t")" "$(num "$p_t")")
             sd=$(ratio "$(num "$s_t")" "$(num "$d_t")")
-            CHECK[$cell]="$sp|$sd"
+            cd=$(ratio "$(num "$c_t")" "$(num "$d_t")")
+            sc=$(ratio "$(num "$s_t")" "$(num "$c_t")")
+            CHECK[$cell]="$sp|$sd|$cd|$sc"
             # shellcheck disable=SC2059
-            printf "$hdr_fmt" "$(script_label "$script")" "$mode" "$c" "$d_t" "$p_t" "$s_t" \
-                "${sp:--}" "${sd:--}" "$d_l" "$p_l" "$s_l"
+            printf "$hdr_fmt" "$(script_label "$script")" "$mode" "$c" "$d_t" "$c_t" "$p_t" "$s_t" \
+                "${cd:--}" "${sp:--}" "${sd:--}" "${sc:--}" "$d_l" "$p_l" "$s_l"
         done
     done
 done
+echo "confined = PostgreSQL directly, running the statement Sluice sends for -S (its rewriting with the role's filter)"
+echo "C/D = confined / direct (what the confinement costs the database), S/C = Sluice / confined (the proxy's own cost)"
 echo "S/P = Sluice TPS / PgBouncer TPS, S/D = Sluice TPS / direct TPS${PGBOUNCER_VERSION:+; n/a: PgBouncer $PGBOUNCER_VERSION cannot keep named prepared statements in transaction mode (needs >= 1.21)}"
 echo
 if [[ " $TARGETS " == *" pgbouncer "* || " $TARGETS " == *" sluice "* ]]; then
@@ -656,8 +698,8 @@ verdict() { # ratio target -> PASS/BELOW/?
 if [[ " $SCRIPTS " == *" select-only "* ]]; then
     for mode in $MODES; do
         cell="select-only|$mode|$max_clients"
-        IFS='|' read -r sp sd <<<"${CHECK[$cell]:-|}"
-        echo "target -S -c $max_clients -M $mode: Sluice/PgBouncer = ${sp:-n/a} (>= 1.00: $(verdict "$sp" 1.0)), Sluice/direct = ${sd:-n/a} (>= 0.85: $(verdict "$sd" 0.85))"
+        IFS='|' read -r sp sd cd sc <<<"${CHECK[$cell]:-|||}"
+        echo "target -S -c $max_clients -M $mode: Sluice/PgBouncer = ${sp:-n/a} (>= 1.00: $(verdict "$sp" 1.0)), Sluice/direct = ${sd:-n/a} (>= 0.85: $(verdict "$sd" 0.85)); confined/direct = ${cd:-n/a}, Sluice/confined = ${sc:-n/a}"
     done
 fi
 
