@@ -65,13 +65,15 @@ pub struct EngineStats {
 }
 
 impl Engine {
-    /// `capacity_bytes`: how much SQL text (inputs and rendered outputs) each cache may hold;
-    /// entries are weighed by their size, so a few huge statements cannot pin a lot of memory.
+    /// `capacity_bytes`: how much the caches may hold in all (SQL texts, rendered outputs and
+    /// token lists: three quarters for decisions by text, a quarter for families); entries are
+    /// weighed by their size, so a few huge statements cannot pin a lot of memory.
     pub fn new(config: Arc<RbacConfig>, capacity_bytes: u64) -> Engine {
+        let families_bytes = capacity_bytes / 4;
         Engine {
             config,
             cache: Cache::builder()
-                .max_capacity(capacity_bytes)
+                .max_capacity(capacity_bytes - families_bytes)
                 .weigher(|key: &Key, value: &Decision| {
                     let out = match &**value {
                         Ok(a) => a.statements.iter().map(|s| s.sql.len()).sum(),
@@ -81,7 +83,7 @@ impl Engine {
                 })
                 .build_with_hasher(Hasher::default()),
             families: Cache::builder()
-                .max_capacity(capacity_bytes)
+                .max_capacity(families_bytes)
                 .weigher(|key: &FamilyKey, value: &Arc<Option<Family>>| {
                     let tokens = key.tokens.len() * std::mem::size_of::<Token>() * 2;
                     let out = value.as_ref().as_ref().map_or(0, Family::weight);

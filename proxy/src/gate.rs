@@ -16,7 +16,7 @@ use sluice_policy::roles::{EffectiveRole, RbacConfig};
 use sluice_policy::{Authorized, Denial, Dialect, Engine};
 use sluice_tokens::{Claims, RevocationList, TokenError, Verifier};
 
-/// SQL text (inputs and rendered outputs) the decision cache may hold.
+/// What the policy engine's caches may hold in all (decisions by text and statement families).
 const DECISION_CACHE_BYTES: u64 = 64 << 20;
 
 pub struct Gate {

@@ -22,8 +22,8 @@
 //!   Otherwise the family is remembered as one whose texts are each decided in full.
 //! - Only queries, INSERT, UPDATE and DELETE form families.
 //! - Each marker must appear exactly once in the family's rendering, as a whole quoted literal;
-//!   anything else refuses the family. Input holding the reserved prefix never gets this far
-//!   (and neither does a claim holding a marker: it would appear twice).
+//!   anything else refuses the family. Input holding the reserved prefix never gets this far,
+//!   and no family is made where the full path's output holds it (a claim's value).
 //! - Numbers are masked only in plain decimal form (digits, an optional fraction, an optional
 //!   exponent), which the full path also writes verbatim.
 
@@ -141,6 +141,15 @@ impl Family {
         if !full.statements.iter().all(family_kind) {
             return None;
         }
+        // The input cannot hold the reserved prefix, so in the full path's output only a claim
+        // can: such a rendering could hold text that reads as a marker. No family then.
+        if full
+            .statements
+            .iter()
+            .any(|s| s.sql.contains(RESERVED_PREFIX))
+        {
+            return None;
+        }
         let tokens = tokens
             .iter()
             .zip(&masked.spans)
@@ -226,7 +235,67 @@ impl Family {
 
 #[cfg(test)]
 mod tests {
-    use super::plain_decimal;
+    use super::{mask, plain_decimal, Family, Literal};
+    use crate::decision::{Authorized, CheckedStatement, StatementKind};
+    use crate::Dialect;
+
+    #[test]
+    fn masking_takes_out_strings_and_plain_numbers_only() {
+        let m = mask(
+            Dialect::PostgreSql,
+            "SELECT a FROM t WHERE b = 'x''y' AND c > 4.5 AND d = E'z' AND e = 0x1F",
+        )
+        .unwrap();
+        assert_eq!(
+            m.literals,
+            vec![Literal::Str("x'y".into()), Literal::Num("4.5".into())]
+        );
+        // Parameters, the reserved prefix, and input without literals are left to the full path.
+        assert!(mask(
+            Dialect::PostgreSql,
+            "SELECT a FROM t WHERE b = $1 AND c = 'x'"
+        )
+        .is_none());
+        assert!(mask(Dialect::MySql, "SELECT a FROM t WHERE b = ? AND c = 'x'").is_none());
+        assert!(mask(Dialect::PostgreSql, "SELECT '__sluice_m0__'").is_none());
+        assert!(mask(Dialect::PostgreSql, "SELECT a FROM t").is_none());
+    }
+
+    fn statement(sql: &str) -> CheckedStatement {
+        CheckedStatement {
+            sql: sql.into(),
+            kind: StatementKind::Query,
+            touches: vec![],
+            writes: false,
+            deallocate: None,
+            discards_all: false,
+            resets_all: false,
+        }
+    }
+
+    #[test]
+    fn a_marker_must_appear_exactly_once_as_a_whole_literal() {
+        let cut = |sqls: &[&str], n| {
+            Family::cut(
+                Authorized {
+                    statements: sqls.iter().map(|s| statement(s)).collect(),
+                },
+                n,
+            )
+        };
+        let ok = cut(&["SELECT '__sluice_m1__', '__sluice_m0__'"], 2).unwrap();
+        let lits = [Literal::Str("a'b".into()), Literal::Num("7".into())];
+        let got = ok.instantiate(Dialect::PostgreSql, &lits).unwrap();
+        assert_eq!(got.statements[0].sql, "SELECT 7, 'a''b'");
+        assert!(ok.instantiate(Dialect::PostgreSql, &lits[..1]).is_none());
+        // Twice, missing, out of range, inside a longer literal, or a stray prefix: refused.
+        assert!(cut(&["SELECT '__sluice_m0__', '__sluice_m0__'"], 1).is_none());
+        assert!(cut(&["SELECT '__sluice_m0__'", "SELECT '__sluice_m0__'"], 1).is_none());
+        assert!(cut(&["SELECT 1"], 1).is_none());
+        assert!(cut(&["SELECT '__sluice_m1__'"], 1).is_none());
+        assert!(cut(&["SELECT '__sluice_m0__x'"], 1).is_none());
+        assert!(cut(&["SELECT '__sluice_m0__', '__sluice_lit_3__'"], 1).is_none());
+    }
 
     #[test]
     fn plain_decimals() {
