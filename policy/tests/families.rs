@@ -101,7 +101,8 @@ fn workload_inputs() -> Vec<Input> {
     let mk = |role: &'static str, dialect, sql: &str| Input {
         roles,
         role,
-        claims: claims_acme(role),
+        // The shared harness's claims: tenant `acme`, no extra claims.
+        claims: suite2::claims(role),
         dialect,
         sql: sql.to_string(),
     };
@@ -125,19 +126,6 @@ fn workload_inputs() -> Vec<Input> {
         }
     }
     v
-}
-
-fn claims_acme(role: &str) -> Claims {
-    Claims {
-        role: role.to_string(),
-        tenant_id: Some("acme".to_string()),
-        exp: 2_000_000_000,
-        iat: 1_900_000_000,
-        nbf: 1_900_000_000,
-        jti: "0123456789abcdef0123456789abcdef".into(),
-        label: None,
-        extra: BTreeMap::new(),
-    }
 }
 
 /// Writes a string literal as the input's dialect reads it back to exactly `s`.

@@ -91,7 +91,7 @@ fn config() -> RbacConfig {
     RbacConfig::from_yaml(ROLES_FILE, ROLES).expect("role file loads")
 }
 
-fn claims(role: &str) -> Claims {
+pub(crate) fn claims(role: &str) -> Claims {
     Claims {
         role: role.to_string(),
         tenant_id: Some("acme".to_string()),
