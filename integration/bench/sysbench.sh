@@ -28,7 +28,11 @@
 #   BENCH_THREADS="1 16"        sysbench --threads values
 #   BENCH_MODES="prepared text" prepared: --db-ps-mode=auto; text: --db-ps-mode=disable
 #   BENCH_TESTS="oltp_point_select oltp_read_write"   sysbench's bundled OLTP scripts
-#   BENCH_TARGETS="direct sluice"   (direct alone: no build, no Sluice)
+#   BENCH_TARGETS="direct relay sluice"   (direct alone: no build, no Sluice). relay: a TCP relay
+#                               that only forwards bytes (integration/examples/relay.rs), between
+#                               sysbench and the same MariaDB: the floor of what any proxy costs
+#                               on this machine, so the report can tell the extra hop's cost
+#                               from Sluice's own work
 #   BENCH_WARMUP=3              seconds of oltp_point_select at the most threads per target
 #                               before measuring (0: none)
 #   BENCH_SYSBENCH_ARGS=""      extra sysbench options for every run, e.g. "--skip-trx=on"
@@ -89,7 +93,7 @@ POOL_SIZE=${BENCH_POOL_SIZE:-16}
 THREADS=${BENCH_THREADS:-"1 16"}
 MODES=${BENCH_MODES:-"prepared text"}
 TESTS=${BENCH_TESTS:-"oltp_point_select oltp_read_write"}
-TARGETS=${BENCH_TARGETS:-"direct sluice"}
+TARGETS=${BENCH_TARGETS:-"direct relay sluice"}
 WARMUP=${BENCH_WARMUP:-3}
 KEEP=${BENCH_KEEP:-0}
 PERF_DIR=${BENCH_PERF_DIR:-}
@@ -113,7 +117,7 @@ for m in $MODES; do [[ $m == prepared || $m == text ]] || die "BENCH_MODES: '$m'
 # The bundled scripts that touch only the sbtest tables.
 KNOWN_TESTS=" oltp_point_select oltp_read_only oltp_read_write oltp_write_only oltp_update_index oltp_update_non_index oltp_insert oltp_delete select_random_points select_random_ranges "
 for s in $TESTS; do [[ $KNOWN_TESTS == *" $s "* ]] || die "BENCH_TESTS: '$s' is not one of:$KNOWN_TESTS"; done
-for t in $TARGETS; do [[ $t == direct || $t == sluice ]] || die "BENCH_TARGETS: '$t' is not direct or sluice"; done
+for t in $TARGETS; do [[ $t == direct || $t == relay || $t == sluice ]] || die "BENCH_TARGETS: '$t' is not direct, relay or sluice"; done
 [[ -n $THREADS && -n $MODES && -n $TESTS && -n $TARGETS ]] ||
     die "BENCH_THREADS, BENCH_MODES, BENCH_TESTS and BENCH_TARGETS must not be empty"
 
@@ -147,6 +151,7 @@ as_db_user() { "${AS_DB_USER[@]}" "$@"; }
 WORK=""
 MARIADB_PID=""
 SLUICE_PID=""
+RELAY_PID=""
 PERF_PID=""
 
 stop_pid() { # pid signal seconds
@@ -166,6 +171,7 @@ cleanup() {
     trap - EXIT INT TERM
     stop_pid "$PERF_PID" INT 10
     stop_pid "$SLUICE_PID" TERM 10
+    stop_pid "$RELAY_PID" TERM 10
     # SIGTERM is mariadbd's normal shutdown.
     stop_pid "$MARIADB_PID" TERM 60
     wait 2>/dev/null || true
@@ -251,6 +257,15 @@ if [[ " $TARGETS " == *" sluice "* ]]; then
     git_rev+=" (release)"
     [[ $("$SLUICE" serve --help 2>/dev/null) == *--mysql-listen* ]] ||
         die "this sluice has no MySQL door (sluice serve --help lists no --mysql-listen); run with BENCH_TARGETS=direct"
+fi
+RELAY=""
+if [[ " $TARGETS " == *" relay "* ]]; then
+    log "building the relay (cargo build --release -p sluice-integration --example relay)"
+    cargo build --release --locked -p sluice-integration --example relay >&2 || die "cargo build of the relay failed"
+    TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+    [[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
+    RELAY=$TARGET_DIR/release/examples/relay
+    [[ -x $RELAY ]] || die "built relay not found at $RELAY"
 fi
 
 # ---- scratch dir and ports ------------------------------------------------------------------
@@ -423,11 +438,39 @@ if [[ " $TARGETS " == *" sluice "* ]]; then
         2>"$WORK/logs/token.log") || die "sluice token create failed:$(echo; cat "$WORK/logs/token.log")"
 fi
 
+# ---- the relay ------------------------------------------------------------------------------
+
+RELAY_PORT=""
+if [[ -n $RELAY ]]; then
+    started=0
+    for attempt in 1 2 3; do
+        free_port
+        RELAY_PORT=$FREE_PORT
+        "$RELAY" "127.0.0.1:$RELAY_PORT" "127.0.0.1:$MY_PORT" >"$WORK/logs/relay.log" 2>&1 &
+        RELAY_PID=$!
+        for ((i = 0; i < 100; i++)); do
+            if grep -q '^relay: ' "$WORK/logs/relay.log" 2>/dev/null; then
+                started=1
+                break
+            fi
+            kill -0 "$RELAY_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        ((started)) && break
+        RELAY_PID=""
+        grep -qi 'address already in use\|cannot listen' "$WORK/logs/relay.log" ||
+            die "the relay did not start:$(echo; tail -n 5 "$WORK/logs/relay.log")"
+    done
+    ((started)) || die "the relay did not start: no free port after 3 attempts"
+    log "relay on 127.0.0.1:$RELAY_PORT -> MariaDB"
+fi
+
 # ---- running sysbench -----------------------------------------------------------------------
 
 target_port() {
     case $1 in
     direct) echo "$MY_PORT" ;;
+    relay) echo "$RELAY_PORT" ;;
     sluice) echo "$SLUICE_PORT" ;;
     esac
 }
@@ -452,9 +495,9 @@ children_ticks() {
     rm -f "$f"
 }
 
-# Runs sysbench; prints "TPS QPS LAT_AVG_MS LAT_P95_MS SLUICE_US_PER_TXN SERVER_US_PER_TXN
-# OTHERS_PCT IGNORED_ERRORS RECONNECTS" on success (SLUICE_US_PER_TXN is "-" for direct). Runs in
-# a command substitution, so `times` counts only this run's children. Output goes to the log
+# Runs sysbench; prints "TPS QPS LAT_AVG_MS LAT_P95_MS PROXY_US_PER_TXN SERVER_US_PER_TXN
+# OTHERS_PCT IGNORED_ERRORS RECONNECTS" on success (PROXY_US_PER_TXN: the CPU of Sluice or the
+# relay; "-" for direct). Runs in a command substitution, so `times` counts only this run's children. Output goes to the log
 # file named by $3.
 sysbench_run() { # target seconds logfile test mode threads
     local target=$1 secs=$2 logf=$3 test=$4 mode=$5 threads=$6
@@ -464,7 +507,13 @@ sysbench_run() { # target seconds logfile test mode threads
     [[ $target == sluice ]] && conn=(--mysql-port="$port" --mysql-user="$AGENT_USER" --mysql-password="$TOKEN")
     # A run that hangs (a stuck session) is ended 2 minutes after its duration.
     local guard=(timeout -k 10 "$((secs + 120))")
-    s0=$(proc_ticks "$SLUICE_PID")
+    # The process between sysbench and MariaDB, if any: its CPU time is reported per transaction.
+    local proxy_pid=""
+    case $target in
+    sluice) proxy_pid=$SLUICE_PID ;;
+    relay) proxy_pid=$RELAY_PID ;;
+    esac
+    s0=$(proc_ticks "$proxy_pid")
     m0=$(proc_ticks "$MARIADB_PID")
     children_ticks
     c0=$CHILD_TICKS
@@ -475,7 +524,7 @@ sysbench_run() { # target seconds logfile test mode threads
     mt1=$(machine_ticks)
     children_ticks
     c1=$CHILD_TICKS
-    s1=$(proc_ticks "$SLUICE_PID")
+    s1=$(proc_ticks "$proxy_pid")
     m1=$(proc_ticks "$MARIADB_PID")
     ((rc != 124 && rc != 137)) || echo "sysbench: FATAL: killed after $((secs + 120))s (hung)" >>"$logf"
     tps=$(sed -nE 's/^ *transactions: +[0-9]+ +\(([0-9.]+) per sec\.\).*/\1/p' "$logf" | tail -n 1)
@@ -489,7 +538,7 @@ sysbench_run() { # target seconds logfile test mode threads
         return 1
     fi
     if ((txns > 0)); then
-        if [[ $target == sluice && -n $s0 && -n $s1 ]]; then
+        if [[ -n $proxy_pid && -n $s0 && -n $s1 ]]; then
             cpu=$(awk -v d="$((s1 - s0))" -v hz="$HZ" -v n="$txns" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
         fi
         if [[ -n $m0 && -n $m1 ]]; then
@@ -592,7 +641,7 @@ for test in $TESTS; do
                         OTHERS[$cell]+="$r_oth "
                         IGNORED[$key]=$((${IGNORED[$key]:-0} + r_ign))
                         RECONNECTS[$key]=$((${RECONNECTS[$key]:-0} + r_rec))
-                        log "$what: $r_tps tps, $r_qps qps, $r_lat ms avg, $r_p95 ms p95$([[ $r_cpu == - ]] || echo ", Sluice CPU $r_cpu us/txn"), others ${r_oth}% CPU"
+                        log "$what: $r_tps tps, $r_qps qps, $r_lat ms avg, $r_p95 ms p95$([[ $r_cpu == - ]] || echo ", $target CPU $r_cpu us/txn"), others ${r_oth}% CPU"
                     else
                         FAILED[$key]=1
                         log "$what: FAILED (errors below at the end)"
@@ -650,13 +699,13 @@ echo "  sysbench --time=$DURATION --mysql-ssl=off${EXTRA_ARGS[*]:+ ${EXTRA_ARGS[
 echo "  Sluice role: sysbench (SELECT, INSERT, UPDATE, DELETE on sbtest1..$TABLES, no filters), user $AGENT_USER, token as password; audit log to a file"
 echo "  machine busy before measuring: ${BUSY_BEFORE}% (load average $LOAD_BEFORE), after: ${BUSY_AFTER}% (over 10% disturbs the numbers)"
 echo
-hdr_fmt="%-13s %-8s %3s | %9s %9s %5s | %9s %9s %5s | %7s %7s | %7s %7s | %5s %5s\n"
+hdr_fmt="%-13s %-8s %3s | %9s %9s %9s %5s %5s | %9s %9s %5s | %7s %7s | %7s %7s | %5s %5s\n"
 # shellcheck disable=SC2059
-printf "$hdr_fmt" test mode thr "direct" "sluice" "S/D" "direct" "sluice" "S/D" "avg dir" "avg slc" "p95 dir" "p95 slc" "other" "load"
+printf "$hdr_fmt" test mode thr "direct" "relay" "sluice" "R/D" "S/D" "direct" "sluice" "S/D" "avg dir" "avg slc" "p95 dir" "p95 slc" "other" "load"
 # shellcheck disable=SC2059
-printf "$hdr_fmt" "" "" "" "TPS" "TPS" "TPS" "QPS" "QPS" "QPS" "ms" "ms" "ms" "ms" "CPU%" "max"
-printf '%s\n' "-------------------------------------------------------------------------------------------------------------------------"
-declare -A CHECK=()
+printf "$hdr_fmt" "" "" "" "TPS" "TPS" "TPS" "TPS" "TPS" "QPS" "QPS" "QPS" "ms" "ms" "ms" "ms" "CPU%" "max"
+printf '%s\n' "-------------------------------------------------------------------------------------------------------------------------------------------"
+declare -A CHECK=() RELAY_CHECK=()
 for test in $TESTS; do
     for mode in $MODES; do
         for t in $THREADS; do
@@ -667,35 +716,44 @@ for test in $TESTS; do
                     if has_target "$target"; then vals+=("$(cell_value "$cell|$target" "$kind")"); else vals+=("-"); fi
                 done
             done
+            relay_tps="-"
+            has_target relay && relay_tps=$(cell_value "$cell|relay" TPS)
+            rd_t=$(ratio "$(num "$relay_tps")" "$(num "${vals[0]}")")
             sd_t=$(ratio "$(num "${vals[1]}")" "$(num "${vals[0]}")")
             sd_q=$(ratio "$(num "${vals[3]}")" "$(num "${vals[2]}")")
             CHECK[$cell]=$sd_t
+            RELAY_CHECK[$cell]=$rd_t
             # shellcheck disable=SC2086
             oth=$(maximum ${OTHERS[$cell]:-})
             # shellcheck disable=SC2086
             ld=$(maximum ${LOADS[$cell]:-})
             # shellcheck disable=SC2059
-            printf "$hdr_fmt" "$(test_label "$test")" "$mode" "$t" "${vals[0]}" "${vals[1]}" "${sd_t:--}" \
+            printf "$hdr_fmt" "$(test_label "$test")" "$mode" "$t" "${vals[0]}" "$relay_tps" "${vals[1]}" "${rd_t:--}" "${sd_t:--}" \
                 "${vals[2]}" "${vals[3]}" "${sd_q:--}" "${vals[4]}" "${vals[5]}" "${vals[6]}" "${vals[7]}" "${oth:--}" "${ld:--}"
         done
     done
 done
+echo "R/D = relay / direct: a proxy that only forwards bytes, the floor of what the extra hop costs here;"
 echo "S/D = Sluice / direct; avg, p95 = sysbench's mean and 95th-percentile latency per transaction (medians over the runs);"
 echo "other CPU% = the most, over the cell's runs, of the machine's CPU used by anything but sysbench, MariaDB and Sluice"
 echo "(steal included); load max = the highest 1-minute load average seen before the cell's runs (it includes this"
 echo "benchmark's previous run)"
 echo
 echo "CPU per transaction (microseconds, all threads of the process; median):"
-cpu_fmt="%-13s %-8s %3s | %10s | %10s %10s | %6s\n"
+cpu_fmt="%-13s %-8s %3s | %10s %10s | %10s %10s %10s | %6s\n"
 # shellcheck disable=SC2059
-printf "$cpu_fmt" test mode thr "Sluice" "MariaDB" "MariaDB" "MariaDB"
+printf "$cpu_fmt" test mode thr "relay" "Sluice" "MariaDB" "MariaDB" "MariaDB" "MariaDB"
 # shellcheck disable=SC2059
-printf "$cpu_fmt" "" "" "" "" "direct" "via Sluice" "S/D"
+printf "$cpu_fmt" "" "" "" "" "" "direct" "via relay" "via Sluice" "S/D"
 for test in $TESTS; do
     for mode in $MODES; do
         for t in $THREADS; do
             cell="$test|$mode|$t"
-            s_c="-" d_m="-" s_m="-"
+            s_c="-" d_m="-" s_m="-" r_c="-" r_m="-"
+            if has_target relay; then
+                r_c=$(cell_value "$cell|relay" CPU)
+                r_m=$(cell_value "$cell|relay" SRV)
+            fi
             if has_target sluice; then
                 s_c=$(cell_value "$cell|sluice" CPU)
                 s_m=$(cell_value "$cell|sluice" SRV)
@@ -703,7 +761,7 @@ for test in $TESTS; do
             has_target direct && d_m=$(cell_value "$cell|direct" SRV)
             r=$(ratio "$(num "$s_m")" "$(num "$d_m")")
             # shellcheck disable=SC2059
-            printf "$cpu_fmt" "$(test_label "$test")" "$mode" "$t" "$s_c" "$d_m" "$s_m" "${r:--}"
+            printf "$cpu_fmt" "$(test_label "$test")" "$mode" "$t" "$r_c" "$s_c" "$d_m" "$r_m" "$s_m" "${r:--}"
         done
     done
 done
@@ -716,7 +774,8 @@ verdict() { # ratio target -> PASS/BELOW/n/a
 if [[ " $TESTS " == *" oltp_point_select "* ]]; then
     for mode in $MODES; do
         sd=${CHECK[oltp_point_select|$mode|$max_threads]:-}
-        echo "target point_select --threads=$max_threads $mode: Sluice/direct TPS = ${sd:-n/a} (>= 0.80: $(verdict "$sd" 0.8))"
+        rd=${RELAY_CHECK[oltp_point_select|$mode|$max_threads]:-}
+        echo "target point_select --threads=$max_threads $mode: Sluice/direct TPS = ${sd:-n/a} (>= 0.80: $(verdict "$sd" 0.8)); relay/direct = ${rd:-n/a}"
     done
 fi
 
