@@ -331,3 +331,80 @@ async fn many_short_transactions_never_stall() {
         started.elapsed()
     );
 }
+
+/// In session pool mode every client holds a backend connection for its life, so one token may
+/// hold only `--max-sessions-per-token` of them; other tokens still get in, and a session that
+/// ends frees its place. Transaction mode holds no connection between transactions and does
+/// not count sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_token_cannot_take_every_backend_connection_in_session_mode() {
+    let gw = gateway(GatewayOptions {
+        pool_mode: PoolMode::Session,
+        pool_size: 4,
+        max_sessions_per_token: 2,
+        ..Default::default()
+    });
+    let acme = gw.token("agent_readonly", Some("acme"), 600);
+    let a1 = gw.client(&acme).await;
+    let a2 = gw.client(&acme).await;
+    let e = match tokio_postgres::connect(&gw.pg_url(&acme), NoTls).await {
+        Ok(_) => panic!("a third session of the same token was let in"),
+        Err(e) => e,
+    };
+    assert_eq!(sqlstate(&e), "53300", "{}", db_message(&e));
+    assert!(
+        db_message(&e).contains("--max-sessions-per-token"),
+        "{}",
+        db_message(&e)
+    );
+    // The two sessions it holds still work, and another token still gets in.
+    for c in [&a1, &a2] {
+        let n: i64 = c
+            .query_one("SELECT count(*) FROM customers", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 10);
+    }
+    let globex = gw.token("agent_readonly", Some("globex"), 600);
+    let g = gw.client(&globex).await;
+    g.simple_query("SELECT 1").await.unwrap();
+    // A session that ends frees its place: once the gateway has seen it end (its disconnect
+    // line), the token gets in again.
+    drop(a1);
+    let mut ended = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ended = gw.audit().iter().any(|l| l["event"] == "disconnect");
+        if ended {
+            break;
+        }
+    }
+    assert!(ended, "the closed session never ended at the gateway");
+    let a3 = gw.client(&acme).await;
+    a3.simple_query("SELECT 1").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refusals: Vec<_> = gw
+        .audit()
+        .into_iter()
+        .filter(|l| l["rule"] == "sessions_per_token")
+        .collect();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(refusals[0]["door"], "postgres");
+
+    // Transaction mode: the same token opens more sessions than the cap.
+    let gw = gateway(GatewayOptions {
+        pool_mode: PoolMode::Transaction,
+        pool_size: 4,
+        max_sessions_per_token: 2,
+        ..Default::default()
+    });
+    let acme = gw.token("agent_readonly", Some("acme"), 600);
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(gw.client(&acme).await);
+    }
+    for c in &clients {
+        c.simple_query("SELECT 1").await.unwrap();
+    }
+}

@@ -32,11 +32,14 @@ struct Key {
     sql: String,
 }
 
-/// A statement family (see [`crate::engine::template`]): the input's tokens, literals masked.
+/// A statement family (see [`crate::engine::template`]): the input's tokens, literals masked,
+/// and each literal's kind (true: a number), so that a family decided on strings never answers
+/// a member with a number in the same place, or the other way round.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct FamilyKey {
     who: Who,
     tokens: Vec<Token>,
+    numbers: Vec<bool>,
 }
 
 type Decision = Arc<Result<Authorized, Denial>>;
@@ -165,6 +168,11 @@ impl Engine {
         let family_key = FamilyKey {
             who: key.who.clone(),
             tokens: std::mem::take(&mut masked.tokens),
+            numbers: masked
+                .literals
+                .iter()
+                .map(|l| matches!(l, template::Literal::Num(_)))
+                .collect(),
         };
         match self.families.get(&family_key) {
             // A member of a known family is not cached by its text: its decision costs little,

@@ -182,3 +182,39 @@ fn connection_state_functions_and_foreign_collations_are_denied() {
     )
     .unwrap();
 }
+
+/// MySQL has only `LIMIT n OFFSET m`; sqlparser also reads `OFFSET m LIMIT n` and writes it the
+/// other way round, which with `?` parameters (bound by position) would swap the client's
+/// values. The reversed order is refused in MySQL; PostgreSQL, which takes both orders and
+/// numbers its parameters, keeps it.
+#[test]
+fn mysql_offset_before_limit_is_refused_rather_than_reordered() {
+    let yaml = "roles:\n  r:\n    tables: { orders: [SELECT] }\n";
+    for sql in [
+        "SELECT id FROM orders WHERE id > ? OFFSET ? LIMIT ?",
+        "SELECT id FROM orders OFFSET 5 LIMIT 10",
+        "SELECT id FROM orders WHERE id IN (SELECT id FROM orders OFFSET ? LIMIT ?)",
+    ] {
+        let err = run(yaml, "r", Dialect::MySql, sql).unwrap_err();
+        assert_eq!(err.rule, Rule::SyntaxError, "{sql}: {err}");
+        assert!(err.message.contains("LIMIT n OFFSET m"), "{err}");
+    }
+    for (sql, tail) in [
+        (
+            "SELECT id FROM orders WHERE id > ? LIMIT ? OFFSET ?",
+            " WHERE id > ? LIMIT ? OFFSET ?",
+        ),
+        ("SELECT id FROM orders LIMIT ?, ?", " LIMIT ?, ?"),
+    ] {
+        let out = run(yaml, "r", Dialect::MySql, sql).unwrap();
+        assert!(out.ends_with(tail), "{sql} -> {out}");
+    }
+    let out = run(
+        yaml,
+        "r",
+        Dialect::PostgreSql,
+        "SELECT id FROM orders OFFSET $1 LIMIT $2",
+    )
+    .unwrap();
+    assert!(out.ends_with(" LIMIT $2 OFFSET $1"), "{out}");
+}

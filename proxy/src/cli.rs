@@ -315,8 +315,9 @@ pub struct ServeArgs {
     /// Most client connections at once, per door
     #[arg(long, env = "SLUICE_MAX_CLIENTS", default_value_t = 20_000)]
     pub max_clients: usize,
-    /// MySQL door: most sessions one token may hold at once (each MySQL session holds a backend
-    /// connection, so one token cannot take the whole pool)
+    /// Most sessions one token may hold at once where each session holds a backend connection
+    /// (the MySQL door; the PostgreSQL door in session pool mode), so one token cannot take the
+    /// whole pool
     #[arg(long, env = "SLUICE_MAX_SESSIONS_PER_TOKEN", default_value_t = 8)]
     pub max_sessions_per_token: usize,
 }

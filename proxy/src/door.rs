@@ -1,5 +1,5 @@
 //! What every wire door shares below the protocol: the accept loop with its client limit and
-//! drain on shutdown, and the client stream (plain TCP or TLS).
+//! drain on shutdown, the client stream (plain TCP or TLS), and the cap on one token's sessions.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -57,6 +57,69 @@ pub async fn serve<F, Fut>(
                 tracing::warn!("{} {door} session(s) still open after the drain timeout; closing them", sessions.len());
                 sessions.abort_all();
                 break;
+            }
+        }
+    }
+}
+
+/// Open sessions per token (by `jti`), capped, for doors whose sessions each hold a backend
+/// connection (the MySQL door; the PostgreSQL door in session pool mode): without a cap, one
+/// token (leaked, or an agent in a loop) could take every connection of the pool and lock every
+/// other token out.
+pub struct TokenSessions {
+    max: usize,
+    open: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// A session counted against its token's cap; uncounted when dropped.
+pub struct TokenSession {
+    sessions: Arc<TokenSessions>,
+    jti: String,
+}
+
+impl TokenSessions {
+    /// At most `max` sessions per token (at least one).
+    pub fn new(max: usize) -> Arc<TokenSessions> {
+        Arc::new(TokenSessions {
+            max: max.max(1),
+            open: Default::default(),
+        })
+    }
+
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Counts a session of `jti`, or `None` when the token holds its most already.
+    pub fn open(self: &Arc<Self>, jti: &str) -> Option<TokenSession> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(jti.to_string()).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(TokenSession {
+            sessions: self.clone(),
+            jti: jti.to_string(),
+        })
+    }
+
+    /// What a refused client is told.
+    pub fn refusal(&self) -> String {
+        format!(
+            "too many connections for this token: it holds {} sessions, the most the gateway allows (--max-sessions-per-token); close one of them or use another token",
+            self.max
+        )
+    }
+}
+
+impl Drop for TokenSession {
+    fn drop(&mut self) {
+        let mut open = self.sessions.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.jti) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.jti);
             }
         }
     }

@@ -192,6 +192,7 @@ pub async fn start(config: ServeConfig) -> Result<Running> {
                 tls: tls.clone(),
                 allow_plaintext: config.allow_plaintext,
                 max_clients: config.max_clients,
+                max_sessions_per_token: config.max_sessions_per_token,
             },
             gate.clone(),
             audit.clone(),

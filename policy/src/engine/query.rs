@@ -3,6 +3,7 @@
 //! derived table that projects only the role's SELECT columns and keeps only its rows, under
 //! the reference's alias (or the table's own name), so the rest of the query reads it as before.
 
+use sqlparser::ast::Spanned;
 use sqlparser::ast::{
     Distinct, Expr, GroupByExpr, GroupByWithModifier, Ident, Join, JoinConstraint, JoinOperator,
     LimitClause, NamedWindowDefinition, NamedWindowExpr, ObjectName, Offset, OrderBy, OrderByExpr,
@@ -84,6 +85,20 @@ impl Checker<'_> {
                 }) => {
                     if !limit_by.is_empty() {
                         return Err(construct("LIMIT … BY"));
+                    }
+                    // sqlparser also reads `OFFSET … LIMIT …` and writes it as `LIMIT … OFFSET …`.
+                    // MySQL has only the second order; with `?` parameters, bound by position,
+                    // the rewrite would swap the client's values, so the first is refused there.
+                    if let (Dialect::MySql, Some(l), Some(o)) =
+                        (self.scope.dialect, &limit, &offset)
+                    {
+                        let (l, o) = (l.span().start, o.value.span().start);
+                        if o < l && o != sqlparser::tokenizer::Location::empty() {
+                            return Err(Denial::new(
+                                Rule::SyntaxError,
+                                "syntax error: OFFSET before LIMIT; MySQL reads LIMIT n OFFSET m (or LIMIT m, n)",
+                            ));
+                        }
                     }
                     if let Some(l) = limit {
                         self.expr(l)?;

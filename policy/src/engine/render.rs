@@ -276,6 +276,13 @@ impl VisitorMut for SwapLiterals {
     }
 
     fn pre_visit_ident(&mut self, ident: &mut Ident) -> ControlFlow<Denial> {
+        // Input holding the prefix is refused before parsing, so a name can hold it only where a
+        // statement family's marker was read as a name (`template`): such a family is refused.
+        if ident.value.contains(RESERVED_PREFIX) {
+            return ControlFlow::Break(construct(format!(
+                "a name holding `{RESERVED_PREFIX}`, which is reserved by Sluice,"
+            )));
+        }
         let max = max_identifier_bytes(self.dialect);
         if ident.value.len() > max {
             return ControlFlow::Break(construct(format!("an identifier longer than {max} bytes")));

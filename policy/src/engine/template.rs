@@ -10,8 +10,10 @@
 //!
 //! Why this is as safe as the full path:
 //! - One lexer. The family key is sqlparser's own token stream of the input (what the parser
-//!   reads), whitespace and comments included, with only the literal tokens replaced; members
-//!   of a family are token for token alike but for literal values.
+//!   reads), whitespace and comments included, with only the literal tokens replaced, and each
+//!   literal's kind (string or number); members of a family are token for token alike but for
+//!   literal values, and a family decided on a string never answers a number in its place
+//!   (`AS 'x'` is a name to MySQL, `AS 5` a syntax error).
 //! - The decision is made on markers, so it cannot depend on a literal's value: it is the
 //!   decision a prepared statement with a parameter in that place gets, which must be safe for
 //!   any value. The engine's value-dependent checks (a pinned column's INSERT value must equal
@@ -22,7 +24,10 @@
 //!   Otherwise the family is remembered as one whose texts are each decided in full.
 //! - Only queries, INSERT, UPDATE and DELETE form families.
 //! - Each marker must appear exactly once in the family's rendering, as a whole quoted literal;
-//!   anything else refuses the family. Input holding the reserved prefix never gets this far,
+//!   anything else refuses the family. A marker the parser read as a name rather than a value
+//!   (a MySQL alias or collation written as a string, an `EXTRACT('year' …)` field) would skip
+//!   the checks on names; the renderer refuses every name holding the reserved prefix, so such
+//!   a family is never formed. Input holding the reserved prefix never gets this far,
 //!   and no family is made where the full path's output holds it (a claim's value).
 //! - Numbers are masked only in plain decimal form (digits, an optional fraction, an optional
 //!   exponent), which the full path also writes verbatim.

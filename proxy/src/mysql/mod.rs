@@ -16,10 +16,9 @@ mod handshake;
 mod packet;
 mod session;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -29,7 +28,7 @@ pub use backend::{BackendTarget, PINNED_SQL_MODE};
 use backend::{Pools, Profile};
 
 use crate::audit::{Audit, AuditEvent};
-use crate::door::ClientStream;
+use crate::door::{ClientStream, TokenSessions};
 use crate::gate::Gate;
 use packet::PacketIo;
 
@@ -68,28 +67,9 @@ pub struct MyDoor {
     max_clients: usize,
     next_connection_id: AtomicU32,
     idle_transaction_timeout: Duration,
-    max_sessions_per_token: usize,
-    /// Open sessions per token (jti).
-    sessions: Mutex<HashMap<String, usize>>,
+    /// Open sessions per token, capped (--max-sessions-per-token).
+    sessions: Arc<TokenSessions>,
     shutdown: watch::Receiver<bool>,
-}
-
-/// A session counted against its token's cap; uncounted when dropped.
-struct SessionSlot<'a> {
-    door: &'a MyDoor,
-    jti: String,
-}
-
-impl Drop for SessionSlot<'_> {
-    fn drop(&mut self) {
-        let mut map = self.door.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.jti) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.jti);
-            }
-        }
-    }
 }
 
 impl MyDoor {
@@ -110,8 +90,7 @@ impl MyDoor {
             max_clients: config.max_clients,
             next_connection_id: AtomicU32::new(1),
             idle_transaction_timeout: config.idle_transaction_timeout,
-            max_sessions_per_token: config.max_sessions_per_token.max(1),
-            sessions: Mutex::new(HashMap::new()),
+            sessions: TokenSessions::new(config.max_sessions_per_token),
             shutdown,
         })
     }
@@ -149,20 +128,6 @@ impl MyDoor {
                 .as_millis() as u64,
             found_rows,
         }
-    }
-
-    /// Counts a session of `jti`, or `None` when the token holds its most already.
-    fn open_session(&self, jti: &str) -> Option<SessionSlot<'_>> {
-        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(jti.to_string()).or_insert(0);
-        if *n >= self.max_sessions_per_token {
-            return None;
-        }
-        *n += 1;
-        Some(SessionSlot {
-            door: self,
-            jti: jti.to_string(),
-        })
     }
 
     async fn refuse_full(&self, stream: TcpStream) {
@@ -255,11 +220,8 @@ impl MyDoor {
             handshake::refuse_token(&mut io, "invalid").await;
             return;
         };
-        let Some(_slot) = self.open_session(&claims.jti) else {
-            let message = format!(
-                "too many connections for this token: it holds {} sessions, the most the gateway allows (--max-sessions-per-token)",
-                self.max_sessions_per_token
-            );
+        let Some(_slot) = self.sessions.open(&claims.jti) else {
+            let message = self.sessions.refusal();
             self.audit
                 .record(refuse(connect_event, "sessions_per_token", &message))
                 .await;

@@ -49,6 +49,9 @@ pub struct PgDoorConfig {
     pub allow_plaintext: bool,
     /// Most client connections at once; more are refused with a clear error.
     pub max_clients: usize,
+    /// Session pool mode: most sessions one token may hold at once (each holds a backend
+    /// connection). Transaction mode holds none between transactions and does not count them.
+    pub max_sessions_per_token: usize,
 }
 
 /// What every session of the door shares.
@@ -67,6 +70,8 @@ pub struct PgDoor {
     cancels: Mutex<HashMap<i32, (i32, std::sync::Weak<CancelSlot>)>>,
     clients: Arc<tokio::sync::Semaphore>,
     max_clients: usize,
+    /// Open sessions per token, capped in session pool mode (--max-sessions-per-token).
+    sessions: Arc<crate::door::TokenSessions>,
     /// Turns true when the gateway shuts down: idle sessions end, busy ones finish first.
     shutdown: watch::Receiver<bool>,
 }
@@ -110,6 +115,7 @@ impl PgDoor {
             cancels: Mutex::new(HashMap::new()),
             clients: Arc::new(tokio::sync::Semaphore::new(config.max_clients)),
             max_clients: config.max_clients,
+            sessions: crate::door::TokenSessions::new(config.max_sessions_per_token),
             shutdown,
         })
     }

@@ -21,6 +21,7 @@ use super::session::{ClientInfo, End, Session};
 use super::wire::{self, PgError};
 use super::{CancelSlot, ClientStream, PgDoor, PoolMode};
 use crate::audit::{now_rfc3339, AuditEvent};
+use crate::door::TokenSession;
 
 const SSL_REQUEST: i32 = 80877103;
 const GSSENC_REQUEST: i32 = 80877104;
@@ -49,7 +50,7 @@ pub async fn refuse_full(mut stream: TcpStream, max: usize) {
 pub async fn handle(door: Arc<PgDoor>, stream: TcpStream, peer: SocketAddr) {
     let started =
         tokio::time::timeout(STARTUP_TIMEOUT, Box::pin(startup(&door, stream, peer))).await;
-    let (session, info_for_log) = match started {
+    let (session, info_for_log, token_session) = match started {
         Ok(Ok(Some(s))) => s,
         Ok(Ok(None)) => return,
         Ok(Err(msg)) => {
@@ -62,6 +63,8 @@ pub async fn handle(door: Arc<PgDoor>, stream: TcpStream, peer: SocketAddr) {
         }
     };
     let end = session.run().await;
+    // The token's place is free before the disconnect line says the session ended.
+    drop(token_session);
     let mut ev = info_for_log;
     ev.event = "disconnect";
     ev.time = now_rfc3339();
@@ -71,7 +74,9 @@ pub async fn handle(door: Arc<PgDoor>, stream: TcpStream, peer: SocketAddr) {
     door.audit.record(ev).await;
 }
 
-type Started = Option<(Session, AuditEvent)>;
+/// The session, its connect event (for the disconnect line), and its place under the token's
+/// session cap (session mode), held until the session ends.
+type Started = Option<(Session, AuditEvent, Option<TokenSession>)>;
 
 async fn startup(
     door: &Arc<PgDoor>,
@@ -221,6 +226,26 @@ async fn startup(
         return refuse(&mut reader, e).await;
     };
 
+    // In session mode the client holds a backend connection for its whole life: one token may
+    // hold only so many (the MySQL door counts the same way).
+    let token_session = match door.pool_mode {
+        PoolMode::Transaction => None,
+        PoolMode::Session => match door.sessions.open(&claims.jti) {
+            Some(s) => Some(s),
+            None => {
+                let message = door.sessions.refusal();
+                let mut ev = connect_event;
+                ev.decision = "deny";
+                ev.rule = Some("sessions_per_token".into());
+                ev.reason = Some(message.clone());
+                door.audit.record(ev).await;
+                let e = PgError::fatal("53300", message)
+                    .hint("each session holds a database connection in session pool mode");
+                return refuse(&mut reader, e).await;
+            }
+        },
+    };
+
     let slot = Arc::new(CancelSlot::default());
     let (pid, secret) = door.register_cancel(&slot);
 
@@ -288,7 +313,7 @@ async fn startup(
         peer: peer_text,
     };
     let session = Session::new(door.clone(), reader, info, role, slot, held);
-    Ok(Some((session, connect_event)))
+    Ok(Some((session, connect_event, token_session)))
 }
 
 async fn write(reader: &mut FrameReader<ClientStream>, bytes: &[u8]) -> Result<(), String> {

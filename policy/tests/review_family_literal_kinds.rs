@@ -1,0 +1,112 @@
+//! Review finding (statement families): a string literal and a plain number share one family
+//! key (both are masked to the same string marker), so a member whose literal is of the other
+//! kind is answered from the family even where the full path refuses that text.
+//!
+//! Invariant (ARCHITECTURE.md): "A statement family answers only what the full path answers."
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use sluice_policy::roles::RbacConfig;
+use sluice_policy::{authorize, Dialect, Engine, Scope};
+use sluice_tokens::Claims;
+
+const ROLES: &str = include_str!("fixtures/adversarial_roles.yaml");
+
+fn claims(role: &str) -> Claims {
+    Claims {
+        role: role.to_string(),
+        tenant_id: Some("acme".to_string()),
+        exp: 2_000_000_000,
+        iat: 1_900_000_000,
+        nbf: 1_900_000_000,
+        jti: "0123456789abcdef0123456789abcdef".into(),
+        label: None,
+        extra: BTreeMap::new(),
+    }
+}
+
+/// Seeds the family with `seed`, then asks the engine about `member`; the answer must be the
+/// full path's answer for `member`.
+fn member_agrees(dialect: Dialect, seed: &str, member: &str) -> Result<(), String> {
+    let cfg = Arc::new(RbacConfig::from_yaml("roles.yaml", ROLES).unwrap());
+    let engine = Engine::new(cfg.clone(), 64 << 20);
+    let c = claims("agent_readonly");
+    let db = (dialect == Dialect::MySql).then_some("rental");
+    assert!(
+        engine.authorize(&c, dialect, db, seed).is_ok(),
+        "seed must be allowed"
+    );
+    let from_family = engine.authorize(&c, dialect, db, member);
+    let scope = Scope {
+        config: &cfg,
+        role: cfg.role("agent_readonly").unwrap(),
+        claims: &c,
+        dialect,
+        database: db,
+    };
+    let full = authorize(&scope, member);
+    if *from_family == full {
+        Ok(())
+    } else {
+        Err(format!(
+            "{dialect:?} {member}\n  engine: {from_family:?}\n  full:   {full:?}"
+        ))
+    }
+}
+
+#[test]
+fn a_number_in_a_string_only_position_is_not_answered_by_the_family() {
+    let cases = [
+        // MySQL string column alias; the full path: "Expected: an identifier after AS, found: 5".
+        (
+            Dialect::MySql,
+            "SELECT id AS 'x' FROM reservations",
+            "SELECT id AS 5 FROM reservations",
+        ),
+        // MySQL collation name written as a string.
+        (
+            Dialect::MySql,
+            "SELECT id FROM reservations WHERE status = 'a' COLLATE 'utf8mb4_bin'",
+            "SELECT id FROM reservations WHERE status = 'a' COLLATE 5",
+        ),
+        // PostgreSQL EXTRACT with a quoted field.
+        (
+            Dialect::PostgreSql,
+            "SELECT EXTRACT('year' FROM now()) FROM reservations",
+            "SELECT EXTRACT(5 FROM now()) FROM reservations",
+        ),
+        // MySQL string concatenation with an empty double-quoted string: the full path reads
+        // `5 ""` as 5 with the alias "", the family drops the alias.
+        (
+            Dialect::MySql,
+            "SELECT 'a' \"\" FROM reservations",
+            "SELECT 5 \"\" FROM reservations",
+        ),
+    ];
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|(d, seed, member)| member_agrees(*d, seed, member).err())
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The same key, same kind: a MySQL string column alias is an identifier to the full path,
+/// which refuses quotes, backslashes, control characters and over-long names in identifiers
+/// (`check_ident`, `max_identifier_bytes`); the family checked only its marker.
+#[test]
+fn identifier_checks_apply_to_family_members_written_as_string_aliases() {
+    let seed = "SELECT id AS 'x' FROM reservations";
+    let long = format!("SELECT id AS '{}' FROM reservations", "a".repeat(300));
+    let members = [
+        "SELECT id AS 'a''b' FROM reservations",
+        r"SELECT id AS 'a\\b' FROM reservations",
+        "SELECT id AS 'a\nb' FROM reservations",
+        long.as_str(),
+    ];
+    let failures: Vec<String> = members
+        .iter()
+        .filter_map(|m| member_agrees(Dialect::MySql, seed, m).err())
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
