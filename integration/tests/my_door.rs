@@ -156,6 +156,21 @@ async fn denials_carry_mysql_codes_and_the_session_goes_on() {
         .await
         .unwrap_err();
     assert_eq!(code(&e).0, 1143);
+    // `OFFSET ? LIMIT ?` is not MySQL; sqlparser would write it as `LIMIT ? OFFSET ?`, and the
+    // parameters, bound by position, would swap. Refused as the syntax error MySQL gives.
+    let e = c
+        .prep("SELECT id FROM reservations ORDER BY id OFFSET ? LIMIT ?")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e).0, 1064, "{e}");
+    let ids: Vec<i64> = c
+        .exec(
+            "SELECT id FROM reservations ORDER BY id LIMIT ? OFFSET ?",
+            (2, 1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 2, "LIMIT 2 OFFSET 1 gives two rows: {ids:?}");
     still_answers(&mut c).await;
     // Several statements: nothing runs when one is denied.
     let opts = mysql_async::OptsBuilder::from_opts(gw.mysql_opts(&token));
