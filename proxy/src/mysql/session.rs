@@ -869,7 +869,7 @@ impl Session {
     async fn backend_failed(&mut self, e: mysql_async::Error) -> Result<Ran, End> {
         match e {
             mysql_async::Error::Server(s) => {
-                self.error(s.code, &s.state, &s.message);
+                self.error(s.code, &s.state, &client_message(s.code, &s.message));
                 // A failed statement inside a transaction leaves it open.
                 Ok(Ran::Failed(format!(
                     "{} ({}): {}",
@@ -1163,4 +1163,46 @@ fn binary_row(b: &mut Vec<u8>, columns: &[Column], values: &[Option<Value>]) -> 
 /// `?` placeholders in MySQL text, outside strings, quoted names and comments.
 fn count_placeholders(sql: &str) -> usize {
     sluice_policy::placeholder_count(Dialect::MySql, sql)
+}
+
+/// A backend error's message as the client may see it. MariaDB and MySQL quote the whole
+/// conflicting key in a duplicate-key error (`Duplicate entry '1-s1' for key 'ah'`), and a
+/// unique key may hold a column the role cannot read: the key's value is withheld, its name
+/// kept. Every other message passes as it is.
+fn client_message(code: u16, message: &str) -> String {
+    // ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME.
+    if !matches!(code, 1062 | 1586) {
+        return message.to_string();
+    }
+    match message.rfind(" for key ") {
+        Some(at) => format!(
+            "Duplicate entry (value withheld by Sluice){}",
+            &message[at..]
+        ),
+        None => "Duplicate entry (value withheld by Sluice)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::client_message;
+
+    #[test]
+    fn duplicate_key_values_are_withheld_and_other_messages_kept() {
+        // As MariaDB 10.11 writes it for a unique key (a, hidden).
+        assert_eq!(
+            client_message(1062, "Duplicate entry '1-s1' for key 'ah'"),
+            "Duplicate entry (value withheld by Sluice) for key 'ah'"
+        );
+        // A value holding the separator: only what follows the last one is kept.
+        assert_eq!(
+            client_message(1062, "Duplicate entry 'v for key z' for key 'k'"),
+            "Duplicate entry (value withheld by Sluice) for key 'k'"
+        );
+        assert!(!client_message(1586, "Duplicate entry 'secret' somewhere").contains("secret"));
+        assert_eq!(
+            client_message(1048, "Column 'status' cannot be null"),
+            "Column 'status' cannot be null"
+        );
+    }
 }

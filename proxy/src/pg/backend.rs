@@ -332,6 +332,16 @@ impl BackendConn {
         }
     }
 
+    /// The next message, for a client: errors and notices with their row-revealing fields
+    /// withheld ([`super::wire::redact_backend_report`]).
+    pub async fn recv_for_client(&mut self) -> Result<Frame, BackendError> {
+        let mut frame = self.recv().await?;
+        if matches!(frame.tag, b'E' | b'N') {
+            frame.bytes = super::wire::redact_backend_report(&frame.bytes);
+        }
+        Ok(frame)
+    }
+
     /// Runs `sql` with the simple protocol and discards its results; fails on any error.
     pub async fn run_quietly(&mut self, sql: &str) -> Result<(), BackendError> {
         let mut buf = BytesMut::new();

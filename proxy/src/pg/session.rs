@@ -99,6 +99,10 @@ struct StatementLog {
     effect: Option<Effect>,
     /// Rows a portal has returned so far (max_rows holds across Executes of one portal).
     rows: u64,
+    /// The roles' generation the statement was checked under: a portal bound before a role
+    /// change is checked again before it runs (a suspended portal could otherwise go on
+    /// returning what the role no longer grants).
+    generation: u64,
 }
 
 /// What the client must see next, in order.
@@ -109,7 +113,8 @@ enum Expect {
         forward: bool,
         name: String,
     },
-    BindComplete,
+    /// The portal the Bind creates: forgotten again if the server refuses the Bind.
+    BindComplete(String),
     CloseComplete {
         forward: bool,
     },
@@ -327,7 +332,7 @@ impl Session {
         let Some(b) = self.backend.as_mut() else {
             return Ok(());
         };
-        match b.recv().await {
+        match b.recv_for_client().await {
             Ok(frame) if matches!(frame.tag, b'N' | b'A') => {
                 self.out.extend_from_slice(&frame.bytes);
                 Ok(())
@@ -403,6 +408,7 @@ impl Session {
                 Some(role) => {
                     self.role = role;
                     self.role_generation = gate.generation();
+                    self.recheck_session_sets();
                 }
                 None => {
                     return Err(PgError::fatal(
@@ -526,6 +532,7 @@ impl Session {
                     local: None,
                     effect: None,
                     rows: 0,
+                    generation: self.role_generation,
                 };
                 let effects = auth.statements.iter().map(Effect::of).collect();
                 self.expect
@@ -587,6 +594,26 @@ impl Session {
         let mut out = BytesMut::new();
         write(&mut out);
         self.expect.push_back(Expect::Synth(out));
+    }
+
+    /// After a role change, the settings replayed on each backend (transaction mode) are
+    /// checked again: one the role no longer allows is dropped, with a notice, so that it
+    /// cannot reach backends of the new profile (a READ WRITE on a now read-only role's pool).
+    fn recheck_session_sets(&mut self) {
+        let sets = std::mem::take(&mut self.session_sets);
+        for sql in sets {
+            let still = matches!(&*self.authorize(&sql).0,
+                Ok(auth) if auth.statements.len() == 1 && auth.statements[0].sql == sql);
+            if still {
+                self.session_sets.push(sql);
+            } else {
+                wire::notice(
+                    &mut self.out,
+                    "01000",
+                    &format!("a role change withdrew this session's setting `{sql}`; it is no longer applied"),
+                );
+            }
+        }
     }
 
     /// Applies what a completed statement did to the session.
@@ -831,14 +858,59 @@ impl Session {
         }
     }
 
+    /// A portal bound before the roles changed runs only if its statement is still allowed
+    /// and rewritten to the very text it was bound with; otherwise it is closed and refused.
+    fn portal_still_allowed(&mut self, name: &str, log: &StatementLog) -> Result<(), PgError> {
+        let current = self.door.gate.generation();
+        if log.generation == current || log.local.is_some() {
+            return Ok(());
+        }
+        let (decision, generation) = self.authorize(&log.client_sql);
+        let same = match &*decision {
+            Ok(auth) => {
+                auth.statements.len() == 1 && auth.statements[0].sql.as_str() == &*log.rendered
+            }
+            Err(_) => false,
+        };
+        if same {
+            if let Some(p) = self.portals.get_mut(name) {
+                p.generation = generation;
+            }
+            return Ok(());
+        }
+        // The server's portal stays until the transaction ends; the client can no longer
+        // reach it through the gateway.
+        self.portals.remove(name);
+        Err(match &*decision {
+            Err(denial) => denial_error(denial),
+            Ok(_) => PgError::error(
+                "34000",
+                format!("portal \"{name}\" was invalidated by a role change; bind it again"),
+            ),
+        })
+    }
+
     async fn on_bind(&mut self, frame: Frame) -> Result<(), PgError> {
         if self.failed {
             return Ok(());
         }
         let mut bind = decode::<Bind>(frame)?;
         let name = bind.statement_name.clone().unwrap_or_default();
-        if let Err(e) = self.check_name(bind.portal_name.as_deref().unwrap_or_default()) {
+        let portal = bind.portal_name.clone().unwrap_or_default();
+        if let Err(e) = self.check_name(&portal) {
             return self.deny_extended(e).await;
+        }
+        // PostgreSQL refuses to bind a named portal that exists, and keeps the old one: the
+        // gateway refuses it itself, so its record of the portal (what it runs, its effect on
+        // the session, its row count) stays the server's. Forwarded, the failed Bind would
+        // leave the record describing a portal that never came to be.
+        if !portal.is_empty() && self.portals.contains_key(&portal) {
+            return self
+                .deny_extended(PgError::error(
+                    "42P03",
+                    format!("cursor \"{portal}\" already exists"),
+                ))
+                .await;
         }
         let p = match self.statement(&name) {
             Ok(p) => p,
@@ -853,6 +925,7 @@ impl Session {
                     local: p.local.clone(),
                     effect: None,
                     rows: 0,
+                    generation: p.generation,
                 },
             );
             self.synth(|out| wire::bodyless(out, b'2'));
@@ -872,9 +945,10 @@ impl Session {
                 local: p.local.clone(),
                 effect: p.effect.clone(),
                 rows: 0,
+                generation: p.generation,
             },
         );
-        self.expect.push_back(Expect::BindComplete);
+        self.expect.push_back(Expect::BindComplete(portal));
         Ok(())
     }
 
@@ -943,6 +1017,10 @@ impl Session {
             return self.deny_extended(no_portal(&portal)).await;
         };
         self.check_token()?;
+        if let Err(e) = self.portal_still_allowed(&portal, &log) {
+            self.audit_denied(&log.client_sql, None, &e.message).await;
+            return self.deny_extended(e).await;
+        }
         if let Err(e) = self.count(1) {
             self.audit_denied(&log.client_sql, None, &e.message).await;
             return self.deny_extended(e).await;
@@ -1114,7 +1192,7 @@ impl Session {
                     .map_err(|e| PgError::fatal("08006", e.to_string()))?;
             }
             let b = self.backend.as_mut().expect("checked above");
-            let frame = match b.recv().await {
+            let frame = match b.recv_for_client().await {
                 Ok(f) => f,
                 Err(e) => return Err(backend_lost(e)),
             };
@@ -1168,7 +1246,7 @@ impl Session {
                 }
                 self.expect.pop_front();
             }
-            (b'2', Expect::BindComplete) => {
+            (b'2', Expect::BindComplete(_)) => {
                 self.out.extend_from_slice(&frame.bytes);
                 self.expect.pop_front();
             }
@@ -1298,6 +1376,12 @@ impl Session {
                 self.out.extend_from_slice(&frame.bytes);
                 self.expect.pop_front();
             }
+            Some(Expect::BindComplete(portal)) => {
+                let portal = portal.clone();
+                self.portals.remove(&portal);
+                self.out.extend_from_slice(&frame.bytes);
+                self.expect.pop_front();
+            }
             Some(Expect::Execute(_)) => {
                 self.out.extend_from_slice(&frame.bytes);
                 self.audit_done(Some(&frame)).await;
@@ -1328,6 +1412,10 @@ impl Session {
                 }
                 Some(Expect::Created(name)) => {
                     self.statements.remove(&name);
+                }
+                // A Bind the server skipped created no portal.
+                Some(Expect::BindComplete(portal)) => {
+                    self.portals.remove(&portal);
                 }
                 _ => {}
             }
