@@ -86,10 +86,6 @@ impl TokenSessions {
         })
     }
 
-    pub fn max(&self) -> usize {
-        self.max
-    }
-
     /// Counts a session of `jti`, or `None` when the token holds its most already.
     pub fn open(self: &Arc<Self>, jti: &str) -> Option<TokenSession> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
