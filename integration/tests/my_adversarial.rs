@@ -1893,6 +1893,7 @@ fn engine_decision(
         claims: &claims,
         dialect: Dialect::MySql,
         database: Some(DB),
+        schema: sluice_policy::Schema::empty(),
     };
     Some(authorize(&scope, sql))
 }

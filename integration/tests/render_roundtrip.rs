@@ -62,6 +62,7 @@ fn rendered(dialect: Dialect, sql: &str) -> Result<String, sluice_policy::Denial
         claims: &c,
         dialect,
         database: None,
+        schema: sluice_policy::Schema::empty(),
     };
     let out = authorize(&scope, sql)?;
     assert_eq!(out.statements.len(), 1);

@@ -67,6 +67,7 @@ impl Fixture {
             claims: &self.claims,
             dialect: Dialect::PostgreSql,
             database: None,
+            schema: sluice_policy::Schema::empty(),
         }
     }
 }

@@ -32,6 +32,7 @@ fn main() {
         claims: &claims,
         dialect,
         database: Some("rental"),
+        schema: sluice_policy::Schema::empty(),
     };
     match authorize(&scope, &args[4]) {
         Ok(a) => {

@@ -33,6 +33,7 @@ fn main() {
         claims: &c,
         dialect: Dialect::PostgreSql,
         database: None,
+        schema: sluice_policy::Schema::empty(),
     };
     let d = sqlparser::dialect::PostgreSqlDialect {};
     println!(

@@ -14,6 +14,7 @@ use crate::decision::{Authorized, Denial};
 use crate::engine::template::{self, Family};
 use crate::engine::{authorize, several_statements, statement_text, Scope};
 use crate::roles::RbacConfig;
+use crate::schema::Schema;
 use crate::Dialect;
 
 /// Whose decision: two requests that agree on all of it get the same rewriting of a text.
@@ -53,6 +54,8 @@ type Hasher = foldhash::quality::RandomState;
 /// one (and so new, empty caches).
 pub struct Engine {
     config: Arc<RbacConfig>,
+    /// The backend's schema the decisions were made with; a new schema means a new engine.
+    schema: Arc<Schema>,
     /// Decisions by exact text.
     cache: Cache<Key, Decision, Hasher>,
     /// Decisions by statement family; `None`: the family's texts are each decided in full.
@@ -72,9 +75,20 @@ impl Engine {
     /// token lists: three quarters for decisions by text, a quarter for families); entries are
     /// weighed by their size, so a few huge statements cannot pin a lot of memory.
     pub fn new(config: Arc<RbacConfig>, capacity_bytes: u64) -> Engine {
+        Engine::with_schema(config, Arc::new(Schema::default()), capacity_bytes)
+    }
+
+    /// An engine that decides with what `schema` says of the backend's tables (column types
+    /// for leakproofness, foreign keys for writes). [`Engine::new`] knows no table.
+    pub fn with_schema(
+        config: Arc<RbacConfig>,
+        schema: Arc<Schema>,
+        capacity_bytes: u64,
+    ) -> Engine {
         let families_bytes = capacity_bytes / 4;
         Engine {
             config,
+            schema,
             cache: Cache::builder()
                 .max_capacity(capacity_bytes - families_bytes)
                 .weigher(|key: &Key, value: &Decision| {
@@ -107,6 +121,10 @@ impl Engine {
         &self.config
     }
 
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
     /// [`authorize`] for the role named in the claims, cached. A role that does not exist is a
     /// denial, never a default.
     ///
@@ -135,6 +153,7 @@ impl Engine {
             claims,
             dialect,
             database,
+            schema: &self.schema,
         };
         // Input the engine refuses for its size is not worth a cache entry of that size.
         if sql.len() > crate::MAX_SQL_BYTES {

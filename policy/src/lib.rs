@@ -14,9 +14,11 @@ mod dialect;
 mod engine;
 pub mod rest;
 pub mod roles;
+pub mod schema;
 
 pub use cache::{Engine, EngineStats};
 pub use decision::{Authorized, CheckedStatement, DeallocateTarget, Denial, Rule, StatementKind};
+pub use schema::{Schema, TypeClass};
 pub use dialect::{placeholder_count, Dialect};
 pub use engine::{
     authorize, authorize_statement, pg_parameter_type_allowed, Scope, MAX_OPERATORS, MAX_SQL_BYTES,

@@ -62,6 +62,7 @@ fn run_sql(cfgs: &Configs, c: &Case, sql: &str) -> Result<Authorized, Denial> {
         claims: &claims,
         dialect: c.dialect,
         database: Some("rental"),
+        schema: sluice_policy::Schema::empty(),
     };
     authorize(&scope, sql)
 }

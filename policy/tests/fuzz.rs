@@ -221,6 +221,7 @@ fn check(role: &str, dialect: Dialect, sql: &str) -> Result<(), TestCaseError> {
         claims: &c,
         dialect,
         database: Some("rental"),
+        schema: sluice_policy::Schema::empty(),
     };
     let Ok(first) = authorize(&scope, sql) else {
         return Ok(());
@@ -317,6 +318,7 @@ fn deep_nesting_is_refused_not_a_crash() {
             claims: &c,
             dialect,
             database: None,
+            schema: sluice_policy::Schema::empty(),
         };
         for depth in [100, 10_000] {
             let sql = format!("SELECT {}1{}", "(".repeat(depth), ")".repeat(depth));
@@ -368,6 +370,7 @@ fn the_longest_accepted_chains_fit_a_small_stack() {
                         claims: &c,
                         dialect,
                         database: None,
+                        schema: sluice_policy::Schema::empty(),
                     };
                     let _ = authorize(&scope, &sql);
                 })
@@ -384,6 +387,7 @@ fn the_longest_accepted_chains_fit_a_small_stack() {
         claims: &c,
         dialect: Dialect::PostgreSql,
         database: None,
+        schema: sluice_policy::Schema::empty(),
     };
     assert_eq!(
         authorize(&scope, &over).unwrap_err().rule,

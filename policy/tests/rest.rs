@@ -95,6 +95,7 @@ fn decide(yaml: &str, role: &str, dialect: Dialect, stmt: Statement) -> Result<A
         claims: &c,
         dialect,
         database: Some("rental"),
+        schema: sluice_policy::Schema::empty(),
     };
     authorize_statement(&scope, stmt)
 }
@@ -752,6 +753,7 @@ fn built_statements_are_decided_like_their_text() {
             claims: &c,
             dialect,
             database: Some("rental"),
+            schema: sluice_policy::Schema::empty(),
         };
         let q = |s: &str| match dialect {
             PostgreSql => s.replace('`', "\""),

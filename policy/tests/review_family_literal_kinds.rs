@@ -44,6 +44,7 @@ fn member_agrees(dialect: Dialect, seed: &str, member: &str) -> Result<(), Strin
         claims: &c,
         dialect,
         database: db,
+        schema: sluice_policy::Schema::empty(),
     };
     let full = authorize(&scope, member);
     if *from_family == full {

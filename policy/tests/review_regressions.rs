@@ -29,6 +29,7 @@ fn run(
         claims: &claims,
         dialect,
         database: Some("rental"),
+        schema: sluice_policy::Schema::empty(),
     };
     authorize(&scope, sql).map(|a| {
         a.statements

@@ -42,6 +42,7 @@ fn authorize_as(
         claims: &claims,
         dialect,
         database: Some("rental"),
+        schema: sluice_policy::Schema::empty(),
     };
     authorize(&scope, sql)
 }

@@ -62,6 +62,8 @@ pub struct Scope<'a> {
     /// MySQL: the backend's database. Database-qualified names must name it. Ignored for
     /// PostgreSQL, whose unqualified names resolve to the role file's `default_schema`.
     pub database: Option<&'a str>,
+    /// The backend's tables, column types and keys ([`crate::Schema::empty`] when unknown).
+    pub schema: &'a crate::Schema,
 }
 
 /// Checks and rewrites `sql`. Multi-statement input is allowed only if every statement is: a

@@ -112,6 +112,7 @@ fn run(cfg: &RbacConfig, role: &str, dialect: Dialect, sql: &str) -> Result<Auth
         claims: &claims,
         dialect,
         database: Some("rental"),
+        schema: sluice_policy::Schema::empty(),
     };
     authorize(&scope, sql)
 }

@@ -1,0 +1,161 @@
+//! The backend's schema, as a value: tables, their columns and types, keys and foreign keys.
+//!
+//! The proxy reads it from the database at start and on reload (`proxy/src/schema.rs`) and hands
+//! it to the engine with the role file; the engine never asks the database anything. The engine
+//! uses it to prove expressions leakproof (a comparison is leakproof only between values of one
+//! type class, so no conversion can fail or warn on a row: see `engine/leakproof.rs`) and for
+//! the rule that a write may only reference rows in scope (foreign keys). A table the model does
+//! not hold is not an error: what the engine cannot prove about it is treated as unsafe (its
+//! tables are fenced, its writes refused where a proof is needed).
+
+use std::collections::BTreeMap;
+
+use crate::roles::TableName;
+
+/// What the engine knows of the backend's tables, keyed by schema-qualified name (PostgreSQL:
+/// the schema; MySQL: the database).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Schema {
+    pub tables: BTreeMap<TableName, TableSchema>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableSchema {
+    /// In the table's order.
+    pub columns: Vec<ColumnSchema>,
+    pub primary_key: Vec<String>,
+    /// Unique constraints and unique indexes other than the primary key.
+    pub unique: Vec<Key>,
+    /// Every index, unique or not (the primary key's too).
+    pub indexes: Vec<Key>,
+    pub foreign_keys: Vec<ForeignKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnSchema {
+    pub name: String,
+    /// The backend's name of the type (`integer`, `character varying(80)`, `int(11)`, …).
+    pub data_type: String,
+    pub class: TypeClass,
+    pub nullable: bool,
+}
+
+/// A named list of columns: an index, or a unique constraint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub name: String,
+    /// Empty for an index on expressions only.
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub references: TableName,
+    pub referenced_columns: Vec<String>,
+}
+
+/// Types grouped so that comparing two values of one class converts nothing that could fail or
+/// warn. `Other` is never proven safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TypeClass {
+    /// Whole numbers (smallint … bigint, MySQL's unsigned and YEAR too).
+    Integer,
+    /// numeric / decimal.
+    Decimal,
+    /// real, double precision, float.
+    Float,
+    /// char, varchar, text (MySQL's enum and set compare as strings too).
+    Text,
+    Date,
+    /// timestamp, datetime (with or without time zone: each its own class on PostgreSQL).
+    Timestamp,
+    TimestampTz,
+    Time,
+    Boolean,
+    Uuid,
+    Other,
+}
+
+impl TypeClass {
+    pub fn is_numeric(self) -> bool {
+        matches!(self, TypeClass::Integer | TypeClass::Decimal | TypeClass::Float)
+    }
+
+    /// Classifies a PostgreSQL type by its `format_type` name (`integer`, `character
+    /// varying(20)`, `timestamp with time zone`, …) or its internal name (`int4`, `varchar`).
+    pub fn of_postgres(type_name: &str) -> TypeClass {
+        let t = type_name.trim().to_ascii_lowercase();
+        let base = t.split('(').next().unwrap_or("").trim();
+        if base.ends_with("[]") {
+            return TypeClass::Other;
+        }
+        match base {
+            "smallint" | "integer" | "bigint" | "int2" | "int4" | "int8" | "int" => {
+                TypeClass::Integer
+            }
+            "numeric" | "decimal" => TypeClass::Decimal,
+            "real" | "double precision" | "float4" | "float8" => TypeClass::Float,
+            "text" | "character varying" | "varchar" | "character" | "char" | "bpchar"
+            | "name" | "citext" => TypeClass::Text,
+            "date" => TypeClass::Date,
+            "timestamp without time zone" | "timestamp" => TypeClass::Timestamp,
+            "timestamp with time zone" | "timestamptz" => TypeClass::TimestampTz,
+            "time without time zone" | "time" => TypeClass::Time,
+            "boolean" | "bool" => TypeClass::Boolean,
+            "uuid" => TypeClass::Uuid,
+            _ => TypeClass::Other,
+        }
+    }
+
+    /// Classifies a MySQL/MariaDB type by `information_schema.COLUMNS.DATA_TYPE` (`int`,
+    /// `varchar`, `datetime`, …).
+    pub fn of_mysql(data_type: &str) -> TypeClass {
+        let t = data_type.trim().to_ascii_lowercase();
+        let base = t.split(['(', ' ']).next().unwrap_or("");
+        match base {
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year" => {
+                TypeClass::Integer
+            }
+            "decimal" | "numeric" | "dec" | "fixed" => TypeClass::Decimal,
+            "float" | "double" | "real" => TypeClass::Float,
+            "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum"
+            | "set" => TypeClass::Text,
+            "date" => TypeClass::Date,
+            "datetime" | "timestamp" => TypeClass::Timestamp,
+            "time" => TypeClass::Time,
+            _ => TypeClass::Other,
+        }
+    }
+}
+
+impl Schema {
+    /// The model with no tables: the engine proves nothing from it (every table is fenced
+    /// whenever a statement holds an expression that is not leakproof without types).
+    pub fn empty() -> &'static Schema {
+        static EMPTY: Schema = Schema {
+            tables: BTreeMap::new(),
+        };
+        &EMPTY
+    }
+
+    pub fn table(&self, name: &TableName) -> Option<&TableSchema> {
+        self.tables.get(name)
+    }
+}
+
+impl TableSchema {
+    /// The column of that name, matched as the backend does for unquoted names: PostgreSQL
+    /// folds to lower case (and stores lower case), MySQL ignores case in column names.
+    pub fn column(&self, name: &str) -> Option<&ColumnSchema> {
+        if let Some(c) = self.columns.iter().find(|c| c.name == name) {
+            return Some(c);
+        }
+        let mut folded = self.columns.iter().filter(|c| c.name.eq_ignore_ascii_case(name));
+        match (folded.next(), folded.next()) {
+            (Some(c), None) => Some(c),
+            _ => None,
+        }
+    }
+}
