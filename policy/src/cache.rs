@@ -54,13 +54,30 @@ type Hasher = foldhash::quality::RandomState;
 /// one (and so new, empty caches).
 pub struct Engine {
     config: Arc<RbacConfig>,
-    /// The backend's schema the decisions were made with; a new schema means a new engine.
-    schema: Arc<Schema>,
+    /// The backends' schemas the decisions were made with; a new schema means a new engine.
+    schemas: BackendSchemas,
     /// Decisions by exact text.
     cache: Cache<Key, Decision, Hasher>,
     /// Decisions by statement family; `None`: the family's texts are each decided in full.
     families: Cache<FamilyKey, Arc<Option<Family>>, Hasher>,
     family_hits: AtomicU64,
+}
+
+/// What the engine knows of each backend's tables: one model per dialect, since a PostgreSQL
+/// schema and a MySQL database may share a name.
+#[derive(Debug, Clone, Default)]
+pub struct BackendSchemas {
+    pub postgres: Arc<Schema>,
+    pub mysql: Arc<Schema>,
+}
+
+impl BackendSchemas {
+    pub fn for_dialect(&self, dialect: Dialect) -> &Schema {
+        match dialect {
+            Dialect::PostgreSql => &self.postgres,
+            Dialect::MySql => &self.mysql,
+        }
+    }
 }
 
 /// Counters of an [`Engine`] since it was built.
@@ -75,20 +92,20 @@ impl Engine {
     /// token lists: three quarters for decisions by text, a quarter for families); entries are
     /// weighed by their size, so a few huge statements cannot pin a lot of memory.
     pub fn new(config: Arc<RbacConfig>, capacity_bytes: u64) -> Engine {
-        Engine::with_schema(config, Arc::new(Schema::default()), capacity_bytes)
+        Engine::with_schemas(config, BackendSchemas::default(), capacity_bytes)
     }
 
-    /// An engine that decides with what `schema` says of the backend's tables (column types
+    /// An engine that decides with what `schemas` say of the backends' tables (column types
     /// for leakproofness, foreign keys for writes). [`Engine::new`] knows no table.
-    pub fn with_schema(
+    pub fn with_schemas(
         config: Arc<RbacConfig>,
-        schema: Arc<Schema>,
+        schemas: BackendSchemas,
         capacity_bytes: u64,
     ) -> Engine {
         let families_bytes = capacity_bytes / 4;
         Engine {
             config,
-            schema,
+            schemas,
             cache: Cache::builder()
                 .max_capacity(capacity_bytes - families_bytes)
                 .weigher(|key: &Key, value: &Decision| {
@@ -121,8 +138,8 @@ impl Engine {
         &self.config
     }
 
-    pub fn schema(&self) -> &Arc<Schema> {
-        &self.schema
+    pub fn schemas(&self) -> &BackendSchemas {
+        &self.schemas
     }
 
     /// [`authorize`] for the role named in the claims, cached. A role that does not exist is a
@@ -153,7 +170,7 @@ impl Engine {
             claims,
             dialect,
             database,
-            schema: &self.schema,
+            schema: self.schemas.for_dialect(dialect),
         };
         // Input the engine refuses for its size is not worth a cache entry of that size.
         if sql.len() > crate::MAX_SQL_BYTES {

@@ -16,7 +16,7 @@ pub mod rest;
 pub mod roles;
 pub mod schema;
 
-pub use cache::{Engine, EngineStats};
+pub use cache::{BackendSchemas, Engine, EngineStats};
 pub use decision::{Authorized, CheckedStatement, DeallocateTarget, Denial, Rule, StatementKind};
 pub use schema::{Schema, TypeClass};
 pub use dialect::{placeholder_count, Dialect};
