@@ -82,6 +82,8 @@ fn claims(role: &str) -> Claims {
     }
 }
 
+include!("common/rental_schema.rs");
+
 fn config(yaml: &str) -> RbacConfig {
     RbacConfig::from_yaml("roles.yaml", yaml).expect("role file loads")
 }
@@ -89,13 +91,16 @@ fn config(yaml: &str) -> RbacConfig {
 fn decide(yaml: &str, role: &str, dialect: Dialect, stmt: Statement) -> Result<Authorized, Denial> {
     let cfg = config(yaml);
     let c = claims(role);
+    // The schema the proxy loads: with column types the engine proves a REST filter (a column
+    // compared with a literal) leakproof and leaves the planner free.
+    let schema = rental_schema(dialect);
     let scope = Scope {
         config: &cfg,
         role: cfg.role(role).expect("role exists"),
         claims: &c,
         dialect,
         database: Some("rental"),
-        schema: sluice_policy::Schema::empty(),
+        schema: &schema,
     };
     authorize_statement(&scope, stmt)
 }
@@ -1379,7 +1384,14 @@ fn allowed_writes_are_confined() {
 
 #[test]
 fn the_engine_entry_point_decides_built_statements() {
-    let engine = Engine::new(Arc::new(config(RENTAL_ROLES)), 1 << 20);
+    let engine = sluice_policy::Engine::with_schemas(
+        Arc::new(config(RENTAL_ROLES)),
+        sluice_policy::BackendSchemas {
+            postgres: Arc::new(rental_schema(PostgreSql)),
+            mysql: Arc::new(rental_schema(MySql)),
+        },
+        1 << 20,
+    );
     let c = claims("agent_readonly");
     let p = params("tenant_id=eq.globex");
     for dialect in [PostgreSql, MySql] {

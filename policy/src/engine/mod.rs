@@ -18,6 +18,7 @@
 
 mod expr;
 mod functions;
+mod leakproof;
 
 pub use functions::pg_parameter_type_allowed;
 mod names;
@@ -183,6 +184,15 @@ fn authorize_tokens(scope: &Scope<'_>, tokens: Vec<TokenWithSpan>) -> Result<Aut
     let mut checked = Vec::with_capacity(statements.len());
     for mut stmt in statements {
         let mut checker = Checker::new(scope);
+        let proof = leakproof::Leakproof::learn(
+            &stmt,
+            scope.dialect,
+            scope.schema,
+            &scope.config.default_schema,
+            scope.database,
+        );
+        checker.barrier = !proof.statement(&stmt);
+        checker.proof = Some(proof);
         let kind = checker.statement(&mut stmt)?;
         let sql = render::render(&mut stmt, scope.dialect)?;
         checked.push(crate::decision::CheckedStatement {
@@ -216,6 +226,14 @@ pub(crate) struct Checker<'s> {
     deallocate: Option<crate::decision::DeallocateTarget>,
     discards_all: bool,
     resets_all: bool,
+    /// Set when the statement holds an expression not proven leakproof: every confined table
+    /// is then fenced, so that nothing but the role's filter and proven-leakproof conditions
+    /// ever runs on a row outside the scope (`leakproof.rs`, `query.rs`).
+    barrier: bool,
+    proof: Option<leakproof::Leakproof<'s>>,
+    /// Per SELECT being walked (innermost last): leakproof WHERE conjuncts to move into the
+    /// fenced derived table of a FROM item, by the item's reference name.
+    pushdown: Vec<std::collections::BTreeMap<String, Vec<sqlparser::ast::Expr>>>,
 }
 
 impl<'s> Checker<'s> {
@@ -231,6 +249,9 @@ impl<'s> Checker<'s> {
             deallocate: None,
             discards_all: false,
             resets_all: false,
+            barrier: true,
+            proof: None,
+            pushdown: Vec::new(),
         }
     }
 

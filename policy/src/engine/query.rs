@@ -45,6 +45,9 @@ impl Checker<'_> {
             self.locking = true;
         }
         self.ctes.push(Vec::new());
+        // A FROM item of this query's own SELECTs gets conjuncts only from its own SELECT's
+        // frame; whatever this query holds outside a SELECT (a write in a CTE) gets none.
+        self.pushdown.push(std::collections::BTreeMap::new());
         let result = (|| {
             // A CTE body sees the CTEs before it, and itself under RECURSIVE. MySQL resolves a
             // later CTE's name in a body to the table of that name; PostgreSQL to the CTE.
@@ -120,6 +123,7 @@ impl Checker<'_> {
             Ok(())
         })();
         self.ctes.pop();
+        self.pushdown.pop();
         self.locking = outer_locking;
         result
     }
@@ -227,9 +231,17 @@ impl Checker<'_> {
         {
             return Err(construct("this SELECT clause"));
         }
-        for twj in from.iter_mut() {
-            self.table_with_joins(twj)?;
-        }
+        let frame = if self.barrier {
+            self.pushdown_plan(from, selection)
+        } else {
+            std::collections::BTreeMap::new()
+        };
+        self.pushdown.push(frame);
+        let walked = from
+            .iter_mut()
+            .try_for_each(|twj| self.table_with_joins(twj));
+        self.pushdown.pop();
+        walked?;
         match distinct {
             None | Some(Distinct::Distinct) | Some(Distinct::All) => {}
             Some(Distinct::On(exprs)) => {
@@ -418,9 +430,18 @@ impl Checker<'_> {
                 if self.locking {
                     self.require(&resolved.key, Operation::Update)?;
                 }
-                let grant = &self.role().tables[&resolved.key];
                 let alias = alias.take().unwrap_or_else(|| implicit_alias(&resolved));
-                *tf = match self.confined_source(&resolved, grant)? {
+                let reference = self.norm(&alias.name);
+                let mut pushed = match self.pushdown.last_mut() {
+                    Some(frame) if self.barrier => frame.remove(&reference).unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                for conjunct in pushed.iter_mut() {
+                    self.expr(conjunct)?;
+                    unqualify(conjunct);
+                }
+                let grant = &self.role().tables[&resolved.key];
+                *tf = match self.confined_source(&resolved, grant, pushed)? {
                     Some(subquery) => TableFactor::Derived {
                         lateral: false,
                         subquery: Box::new(subquery),
@@ -475,13 +496,24 @@ impl Checker<'_> {
 
     /// The derived table that stands for `table` in this role's reads, or `None` when the role
     /// sees the whole table (every row, every column).
+    ///
+    /// Under a barrier (the statement holds an expression not proven leakproof) the derived
+    /// table is fenced, so that the planner neither merges it into the query around it nor
+    /// pushes that query's conditions into it: PostgreSQL does neither for a subquery with
+    /// OFFSET (`is_simple_subquery`, `subquery_is_pushdown_safe`), MariaDB and MySQL
+    /// materialize a derived table with LIMIT and push no condition into it. Only the role's
+    /// filters and the `pushed` conjuncts (proven leakproof, reading only this table's visible
+    /// columns) run on the table's rows; everything else the client wrote runs on the rows the
+    /// fence lets out.
     pub(crate) fn confined_source(
         &self,
         table: &ResolvedTable,
         grant: &TableGrant,
+        pushed: Vec<Expr>,
     ) -> Result<Option<Query>, Denial> {
         let columns = grant.columns_for(Operation::Select);
         if columns == ColumnSet::All && grant.filters.is_empty() {
+            debug_assert!(pushed.is_empty(), "conjuncts are pushed only into confined tables");
             return Ok(None);
         }
         let projection = match &columns {
@@ -491,15 +523,197 @@ impl Checker<'_> {
                 .map(|c| SelectItem::UnnamedExpr(Expr::Identifier(self.quoted(c))))
                 .collect(),
         };
-        let selection = self.bound_filters(grant)?;
-        Ok(Some(simple_query(
+        let mut selection = self.bound_filters(grant)?;
+        for conjunct in pushed {
+            selection = Some(and(selection, Expr::Nested(Box::new(conjunct))));
+        }
+        let mut query = simple_query(
             projection,
             vec![TableWithJoins {
                 relation: plain_table(table.rendered.clone(), None),
                 joins: vec![],
             }],
             selection,
-        )))
+        );
+        if self.barrier {
+            query.limit_clause = Some(fence(self.scope.dialect));
+        }
+        Ok(Some(query))
+    }
+
+    /// Which of a SELECT's WHERE conjuncts move into the fenced derived table of a FROM item:
+    /// those proven leakproof that read only that item's visible columns, when the item is not
+    /// on the nullable side of an outer join (there a condition on its rows means something
+    /// else inside the join than above it). Moved conjuncts are taken out of `selection`.
+    fn pushdown_plan(
+        &self,
+        from: &[TableWithJoins],
+        selection: &mut Option<Expr>,
+    ) -> std::collections::BTreeMap<String, Vec<Expr>> {
+        let mut frame = std::collections::BTreeMap::new();
+        let Some(proof) = &self.proof else {
+            return frame;
+        };
+        if selection.is_none() {
+            return frame;
+        }
+        let mut eligible: std::collections::BTreeMap<String, (ResolvedTable, ColumnSet)> =
+            std::collections::BTreeMap::new();
+        for twj in from {
+            let outer_after = |k: usize| {
+                twj.joins[k..].iter().any(|j| {
+                    matches!(
+                        j.join_operator,
+                        JoinOperator::Right(_)
+                            | JoinOperator::RightOuter(_)
+                            | JoinOperator::FullOuter(_)
+                    )
+                })
+            };
+            if !outer_after(0) {
+                self.pushdown_target(&twj.relation, &mut eligible);
+            }
+            for (k, j) in twj.joins.iter().enumerate() {
+                let inner = matches!(
+                    j.join_operator,
+                    JoinOperator::Join(_)
+                        | JoinOperator::Inner(_)
+                        | JoinOperator::CrossJoin(_)
+                        | JoinOperator::StraightJoin(_)
+                );
+                if inner && !outer_after(k + 1) {
+                    self.pushdown_target(&j.relation, &mut eligible);
+                }
+            }
+        }
+        if eligible.is_empty() {
+            return frame;
+        }
+        let only = (from.len() == 1 && from[0].joins.is_empty())
+            .then(|| eligible.keys().next().cloned())
+            .flatten();
+        let mut kept = Vec::new();
+        for conjunct in conjuncts(selection.take().expect("checked above")) {
+            let target = proof
+                .condition(&conjunct)
+                .then(|| self.sole_reference(&conjunct, only.as_deref(), &eligible))
+                .flatten();
+            match target {
+                Some(reference) => frame
+                    .entry(reference)
+                    .or_insert_with(Vec::new)
+                    .push(conjunct),
+                None => kept.push(conjunct),
+            }
+        }
+        *selection = kept.into_iter().fold(None, |acc, c| Some(and(acc, c)));
+        frame
+    }
+
+    fn pushdown_target(
+        &self,
+        tf: &TableFactor,
+        eligible: &mut std::collections::BTreeMap<String, (ResolvedTable, ColumnSet)>,
+    ) {
+        let TableFactor::Table {
+            name, alias, args, ..
+        } = tf
+        else {
+            return;
+        };
+        if args.is_some()
+            || alias.as_ref().is_some_and(|a| !a.columns.is_empty())
+            || self.is_cte(name)
+            || self.is_dual(name, alias.as_ref())
+        {
+            return;
+        }
+        let Ok(resolved) = self.resolve_table(name) else {
+            return;
+        };
+        let Some(grant) = self.role().tables.get(&resolved.key) else {
+            return;
+        };
+        let columns = grant.columns_for(Operation::Select);
+        if columns == ColumnSet::All && grant.filters.is_empty() {
+            return;
+        }
+        let reference = match alias {
+            Some(a) => self.norm(&a.name),
+            None => self.norm(&resolved.bare),
+        };
+        eligible.insert(reference, (resolved, columns));
+    }
+
+    /// The one FROM item every column of `e` belongs to, if each column is visible there.
+    fn sole_reference(
+        &self,
+        e: &Expr,
+        only: Option<&str>,
+        eligible: &std::collections::BTreeMap<String, (ResolvedTable, ColumnSet)>,
+    ) -> Option<String> {
+        let mut found: Option<String> = None;
+        let mut ok = true;
+        let _ = sqlparser::ast::visit_expressions(e, |x| {
+            let (reference, column) = match x {
+                Expr::Identifier(c) => (only.map(str::to_string), c),
+                Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                    [q, c] => (Some(self.norm(q)), c),
+                    _ => (None, &parts[0]),
+                },
+                _ => return std::ops::ControlFlow::Continue(()),
+            };
+            let visible = reference
+                .as_ref()
+                .and_then(|r| eligible.get(r))
+                .is_some_and(|(t, cols)| self.visible_column(t, cols, column));
+            match (&found, reference) {
+                (_, Some(r)) if visible && found.as_ref().is_none_or(|f| *f == r) => {
+                    found = Some(r)
+                }
+                _ => {
+                    ok = false;
+                    return std::ops::ControlFlow::Break(());
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        found.filter(|_| ok)
+    }
+
+    /// Whether `column` names a column of `t` the role may read (a column the backend's
+    /// schema holds, when the role reads every column).
+    fn visible_column(&self, t: &ResolvedTable, cols: &ColumnSet, column: &Ident) -> bool {
+        match cols {
+            ColumnSet::Only(cols) => cols.iter().any(|c| self.column_is(c, column)),
+            ColumnSet::All => {
+                let parts: Vec<&Ident> = t
+                    .rendered
+                    .0
+                    .iter()
+                    .filter_map(|p| match p {
+                        sqlparser::ast::ObjectNamePart::Identifier(i) => Some(i),
+                        sqlparser::ast::ObjectNamePart::Function(_) => None,
+                    })
+                    .collect();
+                let key = match parts.as_slice() {
+                    [s, n] => crate::roles::TableName {
+                        schema: Some(s.value.clone()),
+                        name: n.value.clone(),
+                    },
+                    [n] => crate::roles::TableName {
+                        schema: None,
+                        name: n.value.clone(),
+                    },
+                    _ => return false,
+                };
+                self.scope
+                    .schema
+                    .table(&key)
+                    .and_then(|s| s.column(&self.norm(column)))
+                    .is_some()
+            }
+        }
     }
 
     /// The role's filters on a table, bound to the token's claims and AND-ed, each in
@@ -522,6 +736,79 @@ impl Checker<'_> {
         }
         Ok(out)
     }
+}
+
+/// The fence of a confined derived table: PostgreSQL `OFFSET 0`, MySQL/MariaDB a LIMIT no
+/// table reaches (its largest value).
+fn fence(dialect: Dialect) -> LimitClause {
+    let number = |n: &str| {
+        Expr::Value(sqlparser::ast::Value::Number(n.to_string(), false).with_empty_span())
+    };
+    match dialect {
+        Dialect::PostgreSql => LimitClause::LimitOffset {
+            limit: None,
+            offset: Some(Offset {
+                value: number("0"),
+                rows: sqlparser::ast::OffsetRows::None,
+            }),
+            limit_by: vec![],
+        },
+        Dialect::MySql => LimitClause::LimitOffset {
+            limit: Some(number("18446744073709551615")),
+            offset: None,
+            limit_by: vec![],
+        },
+    }
+}
+
+pub(crate) fn and(left: Option<Expr>, right: Expr) -> Expr {
+    match left {
+        None => right,
+        Some(l) => Expr::BinaryOp {
+            left: Box::new(l),
+            op: sqlparser::ast::BinaryOperator::And,
+            right: Box::new(right),
+        },
+    }
+}
+
+/// The top-level AND-ed parts of a condition (parentheses around a whole AND opened).
+pub(crate) fn conjuncts(e: Expr) -> Vec<Expr> {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: sqlparser::ast::BinaryOperator::And,
+            right,
+        } => {
+            let mut v = conjuncts(*left);
+            v.extend(conjuncts(*right));
+            v
+        }
+        Expr::Nested(inner)
+            if matches!(
+                *inner,
+                Expr::BinaryOp {
+                    op: sqlparser::ast::BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            conjuncts(*inner)
+        }
+        other => vec![other],
+    }
+}
+
+/// `c.col` → `col`: a pushed conjunct reads the one table of its derived table.
+fn unqualify(e: &mut Expr) {
+    let _ = sqlparser::ast::visit_expressions_mut(e, |x| {
+        if let Expr::CompoundIdentifier(parts) = x {
+            if let Some(last) = parts.pop() {
+                *x = Expr::Identifier(last);
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
 }
 
 fn check_alias(a: &TableAlias) -> Result<(), Denial> {

@@ -22,6 +22,7 @@ use sqlparser::ast::{
 use super::expr::ColumnGuard;
 use super::names::ResolvedTable;
 use super::render::{check_ident, check_name};
+use super::query::{and, conjuncts};
 use super::{construct, Checker};
 use crate::decision::{Denial, Rule, StatementKind};
 use crate::roles::{claim_literal, ColumnSet, Operation, TableGrant};
@@ -250,6 +251,7 @@ impl Checker<'_> {
             }
             c.target_reads(&t, selection, returning, order_by, limit)
         })?;
+        self.guard_joins(&t, &qualifier, &mut table.joins)?;
         self.confine_where(&t, &qualifier, selection)?;
         *name = t.rendered.clone();
         Ok(())
@@ -336,22 +338,89 @@ impl Checker<'_> {
     }
 
     /// `WHERE <user's condition>` becomes `WHERE (filter) AND (<user's condition>)`.
+    ///
+    /// The target of a write cannot be fenced, and the database evaluates the conjuncts of a
+    /// WHERE in an order of its own. Under a barrier (the statement holds an expression not
+    /// proven leakproof) the user's conjuncts that are not proven leakproof run behind a guard
+    /// whose order both engines keep: `(filter) AND <leakproof parts> AND CASE WHEN (filter)
+    /// THEN (<the rest>) END`, so they are never evaluated on a row outside the scope, and the
+    /// leakproof parts stay plain conditions that an index can serve.
     fn confine_where(
         &self,
         t: &ResolvedTable,
         qualifier: &Ident,
         selection: &mut Option<Expr>,
     ) -> Result<(), Denial> {
-        if let Some(filter) = self.bound_filters(self.grant(t))? {
-            let filter = qualify(filter, qualifier);
-            *selection = Some(match selection.take() {
-                None => filter,
-                Some(w) => Expr::BinaryOp {
-                    left: Box::new(filter),
-                    op: BinaryOperator::And,
-                    right: Box::new(Expr::Nested(Box::new(w))),
-                },
-            });
+        let Some(filter) = self.bound_filters(self.grant(t))? else {
+            return Ok(());
+        };
+        let filter = qualify(filter, qualifier);
+        *selection = Some(match selection.take() {
+            None => filter,
+            Some(w) if !self.barrier => Expr::BinaryOp {
+                left: Box::new(filter),
+                op: BinaryOperator::And,
+                right: Box::new(Expr::Nested(Box::new(w))),
+            },
+            Some(w) => {
+                let (plain, guarded): (Vec<Expr>, Vec<Expr>) =
+                    conjuncts(w).into_iter().partition(|c| {
+                        self.proof.as_ref().is_some_and(|p| p.condition(c))
+                    });
+                let mut out = filter.clone();
+                for p in plain {
+                    out = and(Some(out), Expr::Nested(Box::new(p)));
+                }
+                if let Some(rest) = guarded.into_iter().fold(None, |acc, c| Some(and(acc, c))) {
+                    out = and(Some(out), guarded_by(filter, rest));
+                }
+                out
+            }
+        });
+        Ok(())
+    }
+
+    /// Under a barrier, the ON conditions of a multi-table UPDATE's joins read the target's
+    /// rows before any WHERE: each runs behind the target's filter.
+    fn guard_joins(
+        &self,
+        t: &ResolvedTable,
+        qualifier: &Ident,
+        joins: &mut [sqlparser::ast::Join],
+    ) -> Result<(), Denial> {
+        if !self.barrier {
+            return Ok(());
+        }
+        let Some(filter) = self.bound_filters(self.grant(t))? else {
+            return Ok(());
+        };
+        let filter = qualify(filter, qualifier);
+        for j in joins {
+            use sqlparser::ast::{JoinConstraint as C, JoinOperator as O};
+            let c = match &mut j.join_operator {
+                O::Join(c)
+                | O::Inner(c)
+                | O::Left(c)
+                | O::LeftOuter(c)
+                | O::Right(c)
+                | O::RightOuter(c)
+                | O::FullOuter(c)
+                | O::CrossJoin(c)
+                | O::StraightJoin(c) => c,
+                _ => return Err(construct("this kind of join in an UPDATE")),
+            };
+            match c {
+                C::On(e) => {
+                    let on = std::mem::replace(e, Expr::Value(Value::Null.with_empty_span()));
+                    *e = guarded_by(filter.clone(), on);
+                }
+                C::None => {}
+                C::Using(_) | C::Natural | C::UsingAlias(..) => {
+                    return Err(construct(
+                        "USING or NATURAL in a multi-table UPDATE whose conditions are not proven leakproof (write the join with ON)",
+                    ))
+                }
+            }
         }
         Ok(())
     }
@@ -628,6 +697,22 @@ impl Checker<'_> {
             Some(q) if pinned_in(&q.body, k, claim) => Ok(()),
             _ => Err(refuse()),
         }
+    }
+}
+
+/// `CASE WHEN (filter) THEN (condition) END`: both engines evaluate a CASE's branches in
+/// order and only the branch taken (PostgreSQL folds constants in every branch at planning,
+/// which reads no row).
+fn guarded_by(filter: Expr, condition: Expr) -> Expr {
+    Expr::Case {
+        case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+        end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+        operand: None,
+        conditions: vec![sqlparser::ast::CaseWhen {
+            condition: filter,
+            result: Expr::Nested(Box::new(condition)),
+        }],
+        else_result: None,
     }
 }
 

@@ -85,7 +85,7 @@ fn write_guard_clauses() -> Vec<Case> {
         // Derived-table column aliases rename only the confined columns.
         pg("pg_update_from_alias_column_list", FLEET,
             "UPDATE vehicles SET model = s.x FROM vehicles AS s(a, x) WHERE vehicles.id = s.a",
-            Sql(r#"UPDATE "public"."vehicles" SET model = s.x FROM (SELECT "id", "model" FROM "public"."vehicles") AS s (a, x) WHERE vehicles.id = s.a"#)),
+            Sql(r#"UPDATE "public"."vehicles" SET model = s.x FROM (SELECT "id", "model" FROM "public"."vehicles" OFFSET 0) AS s (a, x) WHERE vehicles.id = s.a"#)),
         pg("pg_update_from_lateral_outer_hidden", FLEET,
             "UPDATE vehicles v SET model = s.m FROM LATERAL (SELECT v.price AS m) s",
             Deny(Rule::ColumnNotGranted)),
@@ -132,7 +132,7 @@ fn explain_and_ctes() -> Vec<Case> {
             Deny(Rule::ColumnNotGranted)),
         pg("pg_cte_update_filtered_confined", ED,
             "WITH d AS (UPDATE reservations SET notes = 'x' WHERE id = 1 RETURNING id) SELECT * FROM d",
-            Sql(r#"WITH d AS (UPDATE "public"."reservations" SET notes = 'x' WHERE (reservations.tenant_id = 'acme') AND (id = 1) RETURNING id) SELECT * FROM d"#)),
+            Sql(r#"WITH d AS (UPDATE "public"."reservations" SET notes = 'x' WHERE (reservations.tenant_id = 'acme') AND CASE WHEN (reservations.tenant_id = 'acme') THEN (id = 1) END RETURNING id) SELECT * FROM d"#)),
     ]
 }
 

@@ -1,0 +1,609 @@
+//! Which statements may run without a planner fence around their confined tables.
+//!
+//! PostgreSQL and MySQL merge a derived table into the query around it and evaluate the query's
+//! conditions on the base table's rows in an order of their choosing, before or beside the
+//! role's filter. An expression evaluated on a row outside the token's scope tells the client
+//! something whenever it can raise an error, a warning or take time that depends on that row.
+//! The engine therefore fences every confined table (`barrier` in `query.rs`) unless it proves
+//! that *every* expression of the statement is leakproof: evaluating it on any row cannot fail,
+//! warn, or cost more than a comparison.
+//!
+//! Proven leakproof, and nothing else:
+//! - reading a column, a literal, a parameter, `NULL`;
+//! - `=`, `<>`, `<`, `<=`, `>`, `>=`, `IN (…)`, `BETWEEN` between a column and a literal or
+//!   parameter (or two columns) whose types convert nothing per row: the column's type class
+//!   (from the backend's [`Schema`]) must match the other side's kind (numbers with numeric
+//!   columns; strings with text or, on PostgreSQL, any typed column, since PostgreSQL types a
+//!   literal when it parses it; MySQL parameters only with numeric and temporal columns, whose
+//!   conversion of the parameter happens once);
+//! - `IS [NOT] NULL`, `AND`, `OR`, `NOT` and parentheses of those; as a condition on its own,
+//!   a column only if it is boolean (PostgreSQL) or an integer (MySQL, which converts anything
+//!   else per row, with a warning);
+//! - `count(*)`, `count(col)`, `min(col)`, `max(col)` (aggregates run after every filter).
+//!
+//! A column is typed only when its name cannot be an alias the statement introduced (select
+//! aliases, column lists of aliases and CTEs) and every table of the statement that has a column
+//! of that name agrees on its class; a qualified column is typed by its qualifier's table.
+//! Anything the proof cannot type is not leakproof: the statement is fenced, which costs
+//! planning freedom, never confinement.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint,
+    JoinOperator, ObjectName, ObjectNamePart, OnConflictAction, OnInsert, Select, SelectItem,
+    Statement, TableFactor, TableWithJoins, UnaryOperator, UpdateTableFromKind, Value, Visit,
+    Visitor,
+};
+
+use crate::roles::TableName;
+use crate::schema::{Schema, TypeClass};
+use crate::Dialect;
+
+/// The proof for one statement: what it names, learnt once, then asked of the whole statement
+/// or of one condition.
+pub(crate) struct Leakproof<'a> {
+    names: Names<'a>,
+}
+
+impl<'a> Leakproof<'a> {
+    pub(crate) fn learn(
+        stmt: &Statement,
+        dialect: Dialect,
+        schema: &'a Schema,
+        default_schema: &'a str,
+        database: Option<&'a str>,
+    ) -> Leakproof<'a> {
+        let mut names = Names::default_for(dialect, schema, default_schema, database);
+        if stmt.visit(&mut names).is_break() {
+            // A FROM item the proof does not know: no column can be typed.
+            names.unknown_relation = true;
+            names.qualifiers.clear();
+        }
+        Leakproof { names }
+    }
+
+    /// Whether every expression of `stmt` is proven leakproof.
+    pub(crate) fn statement(&self, stmt: &Statement) -> bool {
+        let mut proof = Proof { names: &self.names };
+        stmt.visit(&mut proof).is_continue()
+    }
+
+    /// Whether `e`, read as a condition, is proven leakproof (every node of it).
+    pub(crate) fn condition(&self, e: &Expr) -> bool {
+        let mut proof = Proof { names: &self.names };
+        proof.condition(e) && e.visit(&mut proof).is_continue()
+    }
+}
+
+/// What the statement names: its base tables (by alias and by name) and the aliases it makes.
+struct Names<'a> {
+    dialect: Dialect,
+    schema: &'a Schema,
+    default_schema: &'a str,
+    database: Option<&'a str>,
+    /// A reference name (alias, or the table's own name) → the tables it may stand for (`None`:
+    /// something that is not a base table of the model: a derived table, a CTE, a table the
+    /// model does not hold).
+    qualifiers: BTreeMap<String, BTreeSet<Option<TableName>>>,
+    /// Every base table of the model the statement names.
+    tables: BTreeSet<TableName>,
+    /// Column names the statement itself introduces (lower case).
+    aliases: BTreeSet<String>,
+    /// A relation the model does not hold (or a CTE): unqualified columns cannot be typed.
+    unknown_relation: bool,
+}
+
+impl<'a> Names<'a> {
+    fn default_for(
+        dialect: Dialect,
+        schema: &'a Schema,
+        default_schema: &'a str,
+        database: Option<&'a str>,
+    ) -> Names<'a> {
+        Names {
+            dialect,
+            schema,
+            default_schema,
+            database,
+            qualifiers: BTreeMap::new(),
+            tables: BTreeSet::new(),
+            aliases: BTreeSet::new(),
+            unknown_relation: false,
+        }
+    }
+
+    fn norm(&self, i: &Ident) -> String {
+        match (self.dialect, i.quote_style) {
+            (Dialect::PostgreSql, None) => i.value.to_ascii_lowercase(),
+            _ => i.value.clone(),
+        }
+    }
+
+    fn table_of(&self, name: &ObjectName) -> Option<TableName> {
+        let parts: Vec<&Ident> = name
+            .0
+            .iter()
+            .map(|p| match p {
+                ObjectNamePart::Identifier(i) => Some(i),
+                ObjectNamePart::Function(_) => None,
+            })
+            .collect::<Option<_>>()?;
+        let (schema, table) = match (self.dialect, parts.as_slice()) {
+            (Dialect::PostgreSql, [t]) => (Some(self.default_schema.to_string()), self.norm(t)),
+            (Dialect::MySql, [t]) => (self.database.map(str::to_string), self.norm(t)),
+            (_, [s, t]) => (Some(self.norm(s)), self.norm(t)),
+            _ => return None,
+        };
+        let key = TableName {
+            schema,
+            name: table,
+        };
+        self.schema.table(&key).map(|_| key)
+    }
+
+    /// The class of a column reference, when it can be proven.
+    fn class_of(&self, parts: &[Ident]) -> Option<TypeClass> {
+        let (qualifier, column) = match parts {
+            [c] => (None, c),
+            [q, c] => (Some(q), c),
+            _ => return None,
+        };
+        let col = column.value.to_lowercase();
+        if self.aliases.contains(&col) {
+            return None;
+        }
+        let candidates: Vec<&TableName> = match qualifier {
+            Some(q) => {
+                let tables = self.qualifiers.get(&self.norm(q))?;
+                tables.iter().map(Option::as_ref).collect::<Option<_>>()?
+            }
+            None => {
+                if self.unknown_relation {
+                    return None;
+                }
+                self.tables.iter().collect()
+            }
+        };
+        let mut class = None;
+        for t in candidates {
+            let Some(c) = self.schema.table(t).and_then(|t| t.column(&column.value)) else {
+                if qualifier.is_some() {
+                    return None;
+                }
+                continue;
+            };
+            match class {
+                None => class = Some(c.class),
+                Some(k) if k == c.class => {}
+                Some(_) => return None,
+            }
+        }
+        class.filter(|c| *c != TypeClass::Other)
+    }
+}
+
+impl Visitor for Names<'_> {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, tf: &TableFactor) -> ControlFlow<()> {
+        match tf {
+            TableFactor::Table { name, alias, .. } => {
+                let table = self.table_of(name);
+                if table.is_none() {
+                    self.unknown_relation = true;
+                }
+                if let Some(t) = &table {
+                    self.tables.insert(t.clone());
+                }
+                let reference = match alias {
+                    Some(a) => {
+                        for c in &a.columns {
+                            self.aliases.insert(c.name.value.to_lowercase());
+                        }
+                        self.norm(&a.name)
+                    }
+                    None => match name.0.last() {
+                        Some(ObjectNamePart::Identifier(i)) => self.norm(i),
+                        _ => return ControlFlow::Break(()),
+                    },
+                };
+                self.qualifiers.entry(reference).or_default().insert(table);
+            }
+            TableFactor::Derived { alias, .. } | TableFactor::NestedJoin { alias, .. } => {
+                if let Some(a) = alias {
+                    for c in &a.columns {
+                        self.aliases.insert(c.name.value.to_lowercase());
+                    }
+                    let reference = self.norm(&a.name);
+                    self.qualifiers.entry(reference).or_default().insert(None);
+                }
+            }
+            // Every other FROM item is denied by the checker; nothing to prove about it.
+            _ => return ControlFlow::Break(()),
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, q: &sqlparser::ast::Query) -> ControlFlow<()> {
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                // A CTE is read under its name: its columns are the statement's own.
+                self.unknown_relation = true;
+                let reference = self.norm(&cte.alias.name);
+                self.qualifiers.entry(reference).or_default().insert(None);
+                for c in &cte.alias.columns {
+                    self.aliases.insert(c.name.value.to_lowercase());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_select(&mut self, s: &Select) -> ControlFlow<()> {
+        for item in &s.projection {
+            if let SelectItem::ExprWithAlias { alias, .. } = item {
+                self.aliases.insert(alias.value.to_lowercase());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The second pass: every expression node, and every condition, proven.
+struct Proof<'n, 'a> {
+    names: &'n Names<'a>,
+}
+
+impl Visitor for Proof<'_, '_> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        if self.node(e) {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    }
+
+    fn pre_visit_select(&mut self, s: &Select) -> ControlFlow<()> {
+        for c in s.selection.iter().chain(s.having.iter()) {
+            self.condition_root(c)?;
+        }
+        for twj in &s.from {
+            self.joins(twj)?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, tf: &TableFactor) -> ControlFlow<()> {
+        if let TableFactor::NestedJoin {
+            table_with_joins, ..
+        } = tf
+        {
+            self.joins(table_with_joins)?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_statement(&mut self, stmt: &Statement) -> ControlFlow<()> {
+        match stmt {
+            Statement::Update(u) => {
+                self.joins(&u.table)?;
+                if let Some(UpdateTableFromKind::AfterSet(f) | UpdateTableFromKind::BeforeSet(f)) =
+                    &u.from
+                {
+                    for twj in f {
+                        self.joins(twj)?;
+                    }
+                }
+                if let Some(w) = &u.selection {
+                    self.condition_root(w)?;
+                }
+            }
+            Statement::Delete(d) => {
+                if let Some(using) = &d.using {
+                    for twj in using {
+                        self.joins(twj)?;
+                    }
+                }
+                if let Some(w) = &d.selection {
+                    self.condition_root(w)?;
+                }
+            }
+            Statement::Insert(i) => {
+                if let Some(OnInsert::OnConflict(c)) = &i.on {
+                    if let Some(sqlparser::ast::ConflictTarget::Columns {
+                        predicate: Some(p),
+                        ..
+                    }) = &c.conflict_target
+                    {
+                        self.condition_root(p)?;
+                    }
+                    if let OnConflictAction::DoUpdate(d) = &c.action {
+                        if let Some(w) = &d.selection {
+                            self.condition_root(w)?;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Proof<'_, '_> {
+    fn joins(&self, twj: &TableWithJoins) -> ControlFlow<()> {
+        for j in &twj.joins {
+            let c = match &j.join_operator {
+                JoinOperator::Join(c)
+                | JoinOperator::Inner(c)
+                | JoinOperator::Left(c)
+                | JoinOperator::LeftOuter(c)
+                | JoinOperator::Right(c)
+                | JoinOperator::RightOuter(c)
+                | JoinOperator::FullOuter(c)
+                | JoinOperator::CrossJoin(c)
+                | JoinOperator::StraightJoin(c) => c,
+                _ => return ControlFlow::Break(()),
+            };
+            match c {
+                JoinConstraint::On(e) => self.condition_root(e)?,
+                // USING and NATURAL compare same-named columns: prove them as `a.c = b.c`
+                // would be proven only with the tables' types; stay conservative.
+                JoinConstraint::Using(_) | JoinConstraint::Natural => {
+                    return ControlFlow::Break(())
+                }
+                JoinConstraint::None => {}
+                JoinConstraint::UsingAlias(..) => return ControlFlow::Break(()),
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn condition_root(&self, e: &Expr) -> ControlFlow<()> {
+        if self.condition(e) {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    }
+
+    /// An expression in a place the engine reads as true/false.
+    fn condition(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Nested(inner) => self.condition(inner),
+            Expr::Identifier(i) => self.column_is_condition(std::slice::from_ref(i)),
+            Expr::CompoundIdentifier(parts) => self.column_is_condition(parts),
+            Expr::Value(v) => match &v.value {
+                Value::Boolean(_) | Value::Null => true,
+                Value::Number(..) => self.names.dialect == Dialect::MySql,
+                _ => false,
+            },
+            Expr::BinaryOp { op, .. } => matches!(
+                op,
+                BinaryOperator::And
+                    | BinaryOperator::Or
+                    | BinaryOperator::Xor
+                    | BinaryOperator::Eq
+                    | BinaryOperator::NotEq
+                    | BinaryOperator::Lt
+                    | BinaryOperator::LtEq
+                    | BinaryOperator::Gt
+                    | BinaryOperator::GtEq
+            ),
+            Expr::UnaryOp {
+                op: UnaryOperator::Not,
+                ..
+            } => true,
+            Expr::IsNull(_)
+            | Expr::IsNotNull(_)
+            | Expr::IsTrue(_)
+            | Expr::IsNotTrue(_)
+            | Expr::IsFalse(_)
+            | Expr::IsNotFalse(_)
+            | Expr::In { .. }
+            | Expr::Between { .. } => true,
+            _ => false,
+        }
+    }
+
+    fn column_is_condition(&self, parts: &[Ident]) -> bool {
+        match (self.names.dialect, self.names.class_of(parts)) {
+            (Dialect::PostgreSql, Some(TypeClass::Boolean)) => true,
+            (Dialect::MySql, Some(TypeClass::Integer)) => true,
+            _ => false,
+        }
+    }
+
+    /// One node of an expression tree, its children being proven on their own visit.
+    fn node(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Nested(_) => true,
+            Expr::Value(v) => literal_kind(&v.value).is_some(),
+            Expr::UnaryOp { op, expr } => match op {
+                UnaryOperator::Not => self.condition(expr),
+                UnaryOperator::Minus | UnaryOperator::Plus => {
+                    matches!(operand(expr), Operand::Literal(Kind::Number))
+                }
+                _ => false,
+            },
+            Expr::BinaryOp { left, op, right } => match op {
+                BinaryOperator::And | BinaryOperator::Or => {
+                    self.condition(left) && self.condition(right)
+                }
+                BinaryOperator::Xor => {
+                    self.names.dialect == Dialect::MySql
+                        && self.condition(left)
+                        && self.condition(right)
+                }
+                BinaryOperator::Eq
+                | BinaryOperator::NotEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq => self.comparable(left, right, Form::Compare),
+                _ => false,
+            },
+            Expr::IsNull(_) | Expr::IsNotNull(_) => true,
+            Expr::IsTrue(x) | Expr::IsNotTrue(x) | Expr::IsFalse(x) | Expr::IsNotFalse(x) => {
+                self.condition(x)
+            }
+            Expr::In {
+                expr,
+                target: sqlparser::ast::InTarget::List(list),
+                global: false,
+                ..
+            } => list.iter().all(|i| self.comparable(expr, i, Form::In)),
+            Expr::Between {
+                expr, low, high, ..
+            } => {
+                self.comparable(expr, low, Form::Between)
+                    && self.comparable(expr, high, Form::Between)
+            }
+            Expr::Function(f) => self.aggregate(f),
+            _ => false,
+        }
+    }
+
+    /// `count(*)`, `count(col)`, `min(col)`, `max(col)`: plain, no FILTER, OVER or options.
+    fn aggregate(&self, f: &sqlparser::ast::Function) -> bool {
+        let name = match f.name.0.as_slice() {
+            [ObjectNamePart::Identifier(i)] if i.quote_style.is_none() => {
+                i.value.to_ascii_lowercase()
+            }
+            _ => return false,
+        };
+        if !matches!(name.as_str(), "count" | "min" | "max")
+            || f.filter.is_some()
+            || f.over.is_some()
+            || f.null_treatment.is_some()
+            || !f.within_group.is_empty()
+            || !matches!(f.parameters, FunctionArguments::None)
+        {
+            return false;
+        }
+        let FunctionArguments::List(list) = &f.args else {
+            return false;
+        };
+        if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+            return false;
+        }
+        match list.args.as_slice() {
+            [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] => name == "count",
+            [FunctionArg::Unnamed(FunctionArgExpr::Expr(
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_),
+            ))] => true,
+            _ => false,
+        }
+    }
+
+    /// Whether comparing `a` with `b` converts nothing per row that could fail or warn.
+    fn comparable(&self, a: &Expr, b: &Expr, form: Form) -> bool {
+        let dialect = self.names.dialect;
+        match (operand(a), operand(b)) {
+            (Operand::Column(x), Operand::Column(y)) => {
+                match (self.names.class_of(x), self.names.class_of(y)) {
+                    (Some(p), Some(q)) => p == q,
+                    _ => false,
+                }
+            }
+            (Operand::Column(c), Operand::Literal(k)) | (Operand::Literal(k), Operand::Column(c)) => {
+                match self.names.class_of(c) {
+                    Some(class) => literal_fits(dialect, class, k, form),
+                    None => false,
+                }
+            }
+            // Constants against constants are folded once, whatever they are.
+            (Operand::Literal(_), Operand::Literal(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Where a comparison is written: MySQL converts differently in each (seen on MariaDB 10.11: a
+/// string literal against an integer column converts the literal once in `=` and `IN`, but
+/// every row in `BETWEEN` when the bounds' types differ; a parameter in `IN` every row).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Form {
+    Compare,
+    In,
+    Between,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Number,
+    String,
+    Boolean,
+    Null,
+    Parameter,
+}
+
+enum Operand<'e> {
+    Column(&'e [Ident]),
+    Literal(Kind),
+    Other,
+}
+
+fn operand(e: &Expr) -> Operand<'_> {
+    match e {
+        Expr::Nested(inner) => operand(inner),
+        Expr::Identifier(i) => Operand::Column(std::slice::from_ref(i)),
+        Expr::CompoundIdentifier(parts) => Operand::Column(parts),
+        Expr::Value(v) => literal_kind(&v.value).map_or(Operand::Other, Operand::Literal),
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus | UnaryOperator::Plus,
+            expr,
+        } => match operand(expr) {
+            Operand::Literal(Kind::Number) => Operand::Literal(Kind::Number),
+            _ => Operand::Other,
+        },
+        _ => Operand::Other,
+    }
+}
+
+fn literal_kind(v: &Value) -> Option<Kind> {
+    match v {
+        Value::Number(..) => Some(Kind::Number),
+        Value::SingleQuotedString(_)
+        | Value::DoubleQuotedString(_)
+        | Value::EscapedStringLiteral(_)
+        | Value::NationalStringLiteral(_) => Some(Kind::String),
+        Value::Boolean(_) => Some(Kind::Boolean),
+        Value::Null => Some(Kind::Null),
+        Value::Placeholder(_) => Some(Kind::Parameter),
+        _ => None,
+    }
+}
+
+/// Whether a literal of kind `k` meets a column of class `class` without a conversion per row.
+fn literal_fits(dialect: Dialect, class: TypeClass, k: Kind, form: Form) -> bool {
+    use TypeClass as T;
+    match (dialect, k) {
+        (_, Kind::Null) => true,
+        (_, Kind::Number) => class.is_numeric(),
+        // PostgreSQL gives a quoted literal or a parameter the column's type when it parses
+        // the statement: a bad value fails before any row is read.
+        (Dialect::PostgreSql, Kind::String | Kind::Parameter) => class != T::Other,
+        (Dialect::PostgreSql, Kind::Boolean) => class == T::Boolean,
+        (Dialect::MySql, Kind::String) => match class {
+            T::Text | T::Date | T::Timestamp | T::Time => true,
+            T::Integer | T::Decimal | T::Float => form != Form::Between,
+            _ => false,
+        },
+        // A MySQL parameter's type is the client's choice at execute; it is converted once
+        // for a numeric or temporal column, but a number against a text column converts every
+        // row (with a warning for each row that is not a number).
+        (Dialect::MySql, Kind::Parameter) => {
+            form == Form::Compare
+                && matches!(
+                    class,
+                    T::Integer | T::Decimal | T::Float | T::Date | T::Timestamp | T::Time
+                )
+        }
+        (Dialect::MySql, Kind::Boolean) => class == T::Integer,
+    }
+}
