@@ -43,6 +43,16 @@ impl Checker<'_> {
                         "EXPLAIN ANALYZE runs the statement; use EXPLAIN without ANALYZE",
                     ));
                 }
+                if !self.role().explain {
+                    return Err(Denial::new(
+                        Rule::StatementNotAllowed,
+                        format!(
+                            "EXPLAIN is not allowed for role {}: a plan's row estimates are computed over every tenant's rows; \
+                             the role file can allow it with `explain: true`",
+                            self.role().name
+                        ),
+                    ));
+                }
                 if *query_plan || *estimate || !matches!(describe_alias, DescribeAlias::Explain) {
                     return Err(construct("this form of EXPLAIN"));
                 }

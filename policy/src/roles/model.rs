@@ -256,6 +256,9 @@ pub struct EffectiveRole {
     pub max_rows: Option<u64>,
     #[serde(serialize_with = "serialize_duration")]
     pub statement_timeout: Option<Duration>,
+    /// Whether the role may run EXPLAIN (role file `explain: true`): a plan's row estimates are
+    /// computed from statistics over every tenant's rows.
+    pub explain: bool,
     /// The claims this role's filters read, computed once at load (the decision cache keys on
     /// them for every statement).
     #[serde(skip)]

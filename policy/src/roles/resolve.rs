@@ -47,6 +47,7 @@ struct Declared {
     rate_limit: Option<RateLimit>,
     max_rows: Option<u64>,
     statement_timeout: Option<Duration>,
+    explain: Option<bool>,
 }
 
 pub(super) fn resolve(source_name: &str, raw: RawConfig) -> Result<RbacConfig, ConfigErrors> {
@@ -332,6 +333,7 @@ fn declare(
         rate_limit,
         max_rows,
         statement_timeout,
+        explain: r.explain,
     }
 }
 
@@ -526,6 +528,10 @@ fn resolve_role(
         })
     });
 
+    // EXPLAIN is the role's own choice, or allowed only if every parent allows it.
+    let explain = d
+        .explain
+        .unwrap_or(!parents.is_empty() && parents.iter().all(|p| p.explain));
     let claims_read = tables
         .values()
         .flat_map(|g| g.filters.iter())
@@ -543,6 +549,7 @@ fn resolve_role(
             rate_limit,
             max_rows,
             statement_timeout,
+            explain,
         },
     );
     Ok(())

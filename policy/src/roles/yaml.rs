@@ -98,6 +98,10 @@ pub(super) struct RawRole {
     pub max_rows: Option<Spanned<u64>>,
     #[serde(default)]
     pub statement_timeout: Option<Spanned<String>>,
+    /// `explain: true` lets the role run EXPLAIN (without ANALYZE). A plan's row estimates come
+    /// from statistics over every row of a table, other tenants' included.
+    #[serde(default)]
+    pub explain: Option<bool>,
     #[serde(default)]
     pub forbidden_operations: Option<Names>,
     #[serde(default)]
