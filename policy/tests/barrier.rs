@@ -1,0 +1,192 @@
+//! The confinement barrier (gateway rule 4): no expression the client wrote runs on a row outside
+//! the token's scope unless it is proven leakproof. With the backend's schema the engine proves
+//! plain comparisons leakproof and leaves the planner free; anything else fences every confined
+//! table (PostgreSQL `OFFSET 0`, MySQL a LIMIT no table reaches), moves the leakproof conjuncts
+//! of a table inside its fence, and guards the conditions of a write with `CASE WHEN (filter)`.
+//! Each test here fails on the engine before the barrier (commit 2afdd08), which rendered every
+//! statement unfenced and unguarded.
+
+use std::collections::BTreeMap;
+
+use sluice_policy::roles::RbacConfig;
+use sluice_policy::{authorize, Authorized, Denial, Dialect, Rule, Scope};
+use sluice_tokens::Claims;
+
+include!("common/rental_schema.rs");
+
+const ROLES: &str = r#"
+default_schema: public
+roles:
+  reader:
+    tables:
+      customers: [SELECT]
+      reservations: [SELECT]
+      vehicles: [SELECT]
+    columns:
+      customers:
+        SELECT: [id, tenant_id, name, email]
+    filters:
+      customers: "tenant_id = {{ token.tenant_id }}"
+      reservations: "lower(tenant_id) = {{ token.tenant_id }}"
+  writer:
+    inherits: reader
+    tables:
+      reservations: [SELECT, UPDATE, DELETE]
+  planner:
+    inherits: reader
+    explain: true
+"#;
+
+fn claims(role: &str) -> Claims {
+    Claims {
+        role: role.to_string(),
+        tenant_id: Some("acme".to_string()),
+        exp: 2_000_000_000,
+        iat: 1_900_000_000,
+        nbf: 1_900_000_000,
+        jti: "0123456789abcdef0123456789abcdef".into(),
+        label: None,
+        extra: BTreeMap::new(),
+    }
+}
+
+fn run(role: &str, dialect: Dialect, with_schema: bool, sql: &str) -> Result<Authorized, Denial> {
+    let cfg = RbacConfig::from_yaml("barrier.yaml", ROLES).expect("roles load");
+    let c = claims(role);
+    let schema = rental_schema(dialect);
+    let scope = Scope {
+        config: &cfg,
+        role: cfg.role(role).expect("role"),
+        claims: &c,
+        dialect,
+        database: Some("rental"),
+        schema: if with_schema {
+            &schema
+        } else {
+            sluice_policy::Schema::empty()
+        },
+    };
+    authorize(&scope, sql)
+}
+
+fn pg(role: &str, sql: &str) -> String {
+    one(run(role, Dialect::PostgreSql, true, sql))
+}
+
+fn my(role: &str, sql: &str) -> String {
+    one(run(role, Dialect::MySql, true, sql))
+}
+
+fn one(r: Result<Authorized, Denial>) -> String {
+    let a = r.unwrap_or_else(|d| panic!("denied: {d}"));
+    assert_eq!(a.statements.len(), 1);
+    a.statements[0].sql.clone()
+}
+
+const PC: &str = r#"(SELECT "id", "tenant_id", "name", "email" FROM "public"."customers" WHERE (tenant_id = 'acme')"#;
+const MC: &str = r#"(SELECT `id`, `tenant_id`, `name`, `email` FROM `rental`.`customers` WHERE (tenant_id = 'acme')"#;
+
+#[test]
+fn leakproof_statements_leave_the_planner_free() {
+    // Comparisons of typed columns with literals, parameters and each other, IN, BETWEEN,
+    // IS NULL, AND/OR/NOT, count/min/max: nothing here can fail, warn or take time on a row.
+    for sql in [
+        "SELECT id, name FROM customers WHERE id = 5",
+        "SELECT id FROM customers WHERE id = $1 AND name <> 'x'",
+        "SELECT id FROM customers WHERE id IN (1, 2, 3) OR email IS NULL",
+        "SELECT id FROM customers WHERE id BETWEEN 1 AND 9 ORDER BY id LIMIT 20",
+        "SELECT count(*), max(name) FROM customers WHERE NOT (id < 3)",
+        "SELECT r.id, c.name FROM reservations r JOIN customers c ON c.id = r.customer_id WHERE r.id = 7",
+        "SELECT id FROM reservations WHERE starts_on >= '2026-01-01' AND price > 10.5",
+    ] {
+        let out = pg("reader", sql);
+        assert!(!out.contains("OFFSET 0"), "{sql} → {out}");
+        assert!(out.contains(PC) || out.contains("lower(tenant_id) = 'acme')"), "{out}");
+    }
+    let out = my("reader", "SELECT id FROM customers WHERE id = ? AND name = 'x'");
+    assert_eq!(
+        out,
+        format!("SELECT id FROM {MC}) AS customers WHERE id = ? AND name = 'x'")
+    );
+}
+
+#[test]
+fn a_condition_that_can_fail_fences_every_confined_table() {
+    // The issue's probes: a cast, a regex with flags from a column, a MySQL cast of a CASE.
+    assert_eq!(
+        pg("reader", "SELECT id FROM customers WHERE name::bool"),
+        format!("SELECT id FROM {PC} OFFSET 0) AS customers WHERE name::BOOL")
+    );
+    assert_eq!(
+        pg("reader", "SELECT id FROM customers WHERE regexp_like('a', 'a', name)"),
+        format!("SELECT id FROM {PC} OFFSET 0) AS customers WHERE regexp_like('a', 'a', name)")
+    );
+    assert_eq!(
+        my(
+            "reader",
+            "SELECT id FROM customers WHERE CAST(CASE WHEN name LIKE 'X%' THEN name ELSE '1' END AS SIGNED) = 1"
+        ),
+        format!("SELECT id FROM {MC} LIMIT 18446744073709551615) AS customers WHERE CAST(CASE WHEN name LIKE 'X%' THEN name ELSE '1' END AS SIGNED) = 1")
+    );
+    // A number against a text column converts every row in MySQL (a warning per row).
+    assert!(my("reader", "SELECT id FROM customers WHERE name = 5").contains("LIMIT 18446744073709551615)"));
+    // A MySQL parameter against a text column: the client may bind a number.
+    assert!(my("reader", "SELECT id FROM customers WHERE name = ?").contains("LIMIT 18446744073709551615)"));
+    // A renamed column cannot be typed by its new name.
+    assert!(pg("reader", "SELECT * FROM (SELECT name AS id FROM customers) s WHERE id = 5").contains("OFFSET 0"));
+}
+
+#[test]
+fn leakproof_conjuncts_move_inside_the_fence_so_indexes_still_serve() {
+    assert_eq!(
+        pg("reader", "SELECT id FROM customers WHERE id = 5 AND name::bool"),
+        format!("SELECT id FROM {PC} AND (id = 5) OFFSET 0) AS customers WHERE name::BOOL")
+    );
+    // Qualified conjuncts move into their own table; a join condition stays above the fences.
+    assert_eq!(
+        pg(
+            "reader",
+            "SELECT r.id FROM reservations r JOIN customers c ON c.id = r.customer_id WHERE r.id = 7 AND c.name ~ 'x'"
+        ),
+        r#"SELECT r.id FROM (SELECT * FROM "public"."reservations" WHERE (lower(tenant_id) = 'acme') AND (id = 7) OFFSET 0) r JOIN (SELECT "id", "tenant_id", "name", "email" FROM "public"."customers" WHERE (tenant_id = 'acme') OFFSET 0) c ON c.id = r.customer_id WHERE c.name ~ 'x'"#
+    );
+    // Never into the nullable side of an outer join, never a hidden column.
+    let out = pg(
+        "reader",
+        "SELECT r.id FROM reservations r LEFT JOIN customers c ON c.id = r.customer_id WHERE c.id IS NULL AND r.notes::int > 0",
+    );
+    assert!(out.contains("WHERE c.id IS NULL AND r.notes::INT > 0"), "{out}");
+    let out = pg("reader", "SELECT id FROM customers WHERE ssn = 'x' AND name::bool");
+    assert!(out.contains("OFFSET 0) AS customers WHERE ssn = 'x' AND name::BOOL"), "{out}");
+}
+
+#[test]
+fn write_conditions_run_behind_the_filter() {
+    assert_eq!(
+        pg("writer", "UPDATE reservations SET status = 'x' WHERE id = 3 AND notes::bool"),
+        r#"UPDATE "public"."reservations" SET status = 'x' WHERE (lower(reservations.tenant_id) = 'acme') AND (id = 3) AND CASE WHEN (lower(reservations.tenant_id) = 'acme') THEN (notes::BOOL) END"#
+    );
+    assert_eq!(
+        my("writer", "DELETE FROM reservations WHERE notes REGEXP '(a+)+$'"),
+        "DELETE FROM `rental`.`reservations` WHERE (lower(reservations.tenant_id) = 'acme') AND CASE WHEN (lower(reservations.tenant_id) = 'acme') THEN (notes REGEXP '(a+)+$') END"
+    );
+    // Leakproof writes keep the plain form.
+    assert_eq!(
+        pg("writer", "UPDATE reservations SET status = 'x' WHERE id = 3"),
+        r#"UPDATE "public"."reservations" SET status = 'x' WHERE (lower(reservations.tenant_id) = 'acme') AND (id = 3)"#
+    );
+}
+
+#[test]
+fn without_a_schema_nothing_is_proven() {
+    let out = one(run("reader", Dialect::PostgreSql, false, "SELECT id FROM customers WHERE id = 5"));
+    assert!(out.contains("OFFSET 0"), "{out}");
+}
+
+#[test]
+fn explain_needs_the_roles_consent() {
+    let d = run("reader", Dialect::PostgreSql, true, "EXPLAIN SELECT * FROM customers").unwrap_err();
+    assert_eq!(d.rule, Rule::StatementNotAllowed);
+    assert!(d.message.contains("explain: true"), "{}", d.message);
+    assert!(pg("planner", "EXPLAIN SELECT * FROM customers").starts_with("EXPLAIN SELECT"));
+}
