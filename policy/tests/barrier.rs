@@ -35,6 +35,21 @@ roles:
   planner:
     inherits: reader
     explain: true
+  booker:
+    tables:
+      customers: [SELECT]
+      reservations: [SELECT, INSERT, UPDATE]
+    columns:
+      customers:
+        SELECT: [id, name]
+    filters:
+      customers: "tenant_id = {{ token.tenant_id }}"
+      reservations: "tenant_id = {{ token.tenant_id }}"
+  blind_booker:
+    tables:
+      reservations: [SELECT, INSERT]
+    filters:
+      reservations: "tenant_id = {{ token.tenant_id }}"
 "#;
 
 fn claims(role: &str) -> Claims {
@@ -189,4 +204,38 @@ fn explain_needs_the_roles_consent() {
     assert_eq!(d.rule, Rule::StatementNotAllowed);
     assert!(d.message.contains("explain: true"), "{}", d.message);
     assert!(pg("planner", "EXPLAIN SELECT * FROM customers").starts_with("EXPLAIN SELECT"));
+}
+
+#[test]
+fn a_write_references_only_rows_in_scope() {
+    let visible = r#"(SELECT "id" FROM (SELECT "id", "name" FROM "public"."customers" WHERE (tenant_id = 'acme')) AS r)"#;
+    assert_eq!(
+        pg("booker", "INSERT INTO reservations (customer_id, status) VALUES (1, 'new'), ($1, 'new')"),
+        format!(
+            r#"INSERT INTO "public"."reservations" (customer_id, status, "tenant_id") VALUES (CASE WHEN (1) IN {visible} OR (1) IS NULL THEN (1) ELSE (SELECT (1) UNION ALL SELECT (1)) END, 'new', 'acme'), (CASE WHEN ($1) IN {visible} OR ($1) IS NULL THEN ($1) ELSE (SELECT ($1) UNION ALL SELECT ($1)) END, 'new', 'acme')"#
+        )
+    );
+    let out = pg("booker", "UPDATE reservations SET customer_id = 7 WHERE id = 3");
+    assert!(out.contains(&format!("SET customer_id = CASE WHEN (7) IN {visible} OR (7) IS NULL THEN")), "{out}");
+    // MySQL writes the client's value once: its `?` are numbered by position.
+    let out = my("booker", "INSERT INTO reservations (customer_id, status) VALUES (?, ?)");
+    assert_eq!(out.matches('?').count(), 2, "{out}");
+    assert!(out.contains("FROM (SELECT (?) AS v) AS x"), "{out}");
+    // A role that cannot read customers at all may reference none of them.
+    let out = pg("blind_booker", "INSERT INTO reservations (customer_id) VALUES (1)");
+    assert!(
+        out.contains(r#"CASE WHEN (1) IN (SELECT "id" FROM "public"."customers" WHERE false) OR (1) IS NULL THEN (1) ELSE"#),
+        "{out}"
+    );
+    // Columns that are not foreign keys into a confined table are not touched.
+    assert!(!pg("booker", "INSERT INTO reservations (vehicle_id) VALUES (1)").contains("CASE"));
+    // A form the check cannot follow is refused, not let through.
+    let d = run(
+        "booker",
+        Dialect::PostgreSql,
+        true,
+        "INSERT INTO reservations (customer_id) SELECT 1 UNION SELECT 2",
+    )
+    .unwrap_err();
+    assert_eq!(d.rule, Rule::WriteNotConfinable);
 }

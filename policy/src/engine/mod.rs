@@ -23,6 +23,7 @@ mod leakproof;
 pub use functions::pg_parameter_type_allowed;
 mod names;
 mod query;
+mod references;
 mod render;
 mod session;
 mod statement;

@@ -24,6 +24,32 @@ pub(crate) struct ResolvedTable {
     pub bare: Ident,
 }
 
+impl ResolvedTable {
+    /// The name the backend's schema model keys the table by (schema- or database-qualified).
+    pub fn qualified(&self) -> Option<TableName> {
+        let parts: Vec<&Ident> = self
+            .rendered
+            .0
+            .iter()
+            .map(|p| match p {
+                ObjectNamePart::Identifier(i) => Some(i),
+                ObjectNamePart::Function(_) => None,
+            })
+            .collect::<Option<_>>()?;
+        match parts.as_slice() {
+            [s, n] => Some(TableName {
+                schema: Some(s.value.clone()),
+                name: n.value.clone(),
+            }),
+            [n] => Some(TableName {
+                schema: None,
+                name: n.value.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl Checker<'_> {
     /// An identifier as the backend compares it.
     pub(crate) fn norm(&self, ident: &Ident) -> String {

@@ -686,33 +686,11 @@ impl Checker<'_> {
     fn visible_column(&self, t: &ResolvedTable, cols: &ColumnSet, column: &Ident) -> bool {
         match cols {
             ColumnSet::Only(cols) => cols.iter().any(|c| self.column_is(c, column)),
-            ColumnSet::All => {
-                let parts: Vec<&Ident> = t
-                    .rendered
-                    .0
-                    .iter()
-                    .filter_map(|p| match p {
-                        sqlparser::ast::ObjectNamePart::Identifier(i) => Some(i),
-                        sqlparser::ast::ObjectNamePart::Function(_) => None,
-                    })
-                    .collect();
-                let key = match parts.as_slice() {
-                    [s, n] => crate::roles::TableName {
-                        schema: Some(s.value.clone()),
-                        name: n.value.clone(),
-                    },
-                    [n] => crate::roles::TableName {
-                        schema: None,
-                        name: n.value.clone(),
-                    },
-                    _ => return false,
-                };
-                self.scope
-                    .schema
-                    .table(&key)
-                    .and_then(|s| s.column(&self.norm(column)))
-                    .is_some()
-            }
+            ColumnSet::All => t
+                .qualified()
+                .and_then(|key| self.scope.schema.table(&key))
+                .and_then(|s| s.column(&self.norm(column)))
+                .is_some(),
         }
     }
 

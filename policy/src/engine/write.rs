@@ -251,6 +251,7 @@ impl Checker<'_> {
             }
             c.target_reads(&t, selection, returning, order_by, limit)
         })?;
+        self.check_assigned_references(&t, &qualifier, assignments)?;
         self.guard_joins(&t, &qualifier, &mut table.joins)?;
         self.confine_where(&t, &qualifier, selection)?;
         *name = t.rendered.clone();
@@ -377,6 +378,54 @@ impl Checker<'_> {
                 out
             }
         });
+        Ok(())
+    }
+
+    /// The values a SET list gives foreign-key columns, checked against the rows in scope
+    /// (`references.rs`).
+    fn check_assigned_references(
+        &self,
+        t: &ResolvedTable,
+        qualifier: &Ident,
+        assignments: &mut [Assignment],
+    ) -> Result<(), Denial> {
+        let mut columns = Vec::with_capacity(assignments.len());
+        for a in assignments.iter() {
+            columns.push(match &a.target {
+                AssignmentTarget::ColumnName(n) => self.assigned_column(n, qualifier)?,
+                AssignmentTarget::Tuple(_) => Ident::new(""),
+            });
+        }
+        let checks = self.reference_checks(t, &columns)?;
+        for (k, check) in &checks {
+            if matches!(assignments[*k].target, AssignmentTarget::Tuple(_)) {
+                return Err(Denial::new(
+                    Rule::WriteNotConfinable,
+                    format!("set {} on its own (not in a tuple) so Sluice can check that it references a row in scope", check.column),
+                ));
+            }
+            let v = std::mem::replace(
+                &mut assignments[*k].value,
+                Expr::Value(Value::Null.with_empty_span()),
+            );
+            assignments[*k].value = self.checked_reference(v, check);
+        }
+        // A tuple target naming a checked column is refused above only if the column was
+        // found; look inside tuples too.
+        for a in assignments.iter() {
+            if let AssignmentTarget::Tuple(ns) = &a.target {
+                let inner: Vec<Ident> = ns
+                    .iter()
+                    .map(|n| self.assigned_column(n, qualifier))
+                    .collect::<Result<_, _>>()?;
+                if let Some((_, check)) = self.reference_checks(t, &inner)?.first() {
+                    return Err(Denial::new(
+                        Rule::WriteNotConfinable,
+                        format!("set {} on its own (not in a tuple) so Sluice can check that it references a row in scope", check.column),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -590,6 +639,25 @@ impl Checker<'_> {
             None => {}
             Some(q) => {
                 self.query(q)?;
+                // Without a column list the source sets every column, in the table's order.
+                let set: Vec<Ident> = if named.is_empty() {
+                    t.qualified()
+                        .and_then(|k| self.scope.schema.table(&k))
+                        .map(|s| s.columns.iter().map(|c| self.quoted(&c.name)).collect())
+                        .unwrap_or_default()
+                } else {
+                    named.clone()
+                };
+                let checks = self.reference_checks(&t, &set)?;
+                if !checks.is_empty() {
+                    if named.is_empty() {
+                        return Err(Denial::new(
+                            Rule::WriteNotConfinable,
+                            format!("INSERT into {} must name its columns (it sets a foreign key Sluice checks)", t.key),
+                        ));
+                    }
+                    self.check_references_in(&mut q.body, &checks)?;
+                }
                 if !missing.is_empty() {
                     let values: Vec<Expr> = missing.iter().map(|(_, v)| v.clone()).collect();
                     add_columns(&mut q.body, &values)?;
@@ -638,6 +706,7 @@ impl Checker<'_> {
                         }
                         Ok(())
                     })?;
+                    self.check_assigned_references(&t, &qualifier, assignments)?;
                     self.confine_where(&t, &qualifier, selection)?;
                 }
             }
@@ -663,6 +732,7 @@ impl Checker<'_> {
                 });
                 self.in_duplicate_key_update = false;
                 walked?;
+                self.check_assigned_references(&t, &qualifier, assignments)?;
             }
             Some(_) => return Err(construct("this ON clause of INSERT")),
         }
