@@ -35,6 +35,11 @@ use crate::Dialect;
 pub(crate) struct ReferenceCheck {
     /// The target's column, as the role file and the schema spell it.
     pub column: String,
+    /// What a client is told when the value is refused (PostgreSQL, where the refusal can
+    /// carry it: see [`refusal`]).
+    message: String,
+    /// The referencing column's type class.
+    class: crate::schema::TypeClass,
     /// The referenced column of the rows the role sees (of none, `WHERE FALSE`, when the role
     /// may not read the table: the query still gives the value its type).
     visible: Query,
@@ -140,10 +145,18 @@ impl Checker<'_> {
                     )
                 }
             };
+            let class = table
+                .column(column)
+                .map_or(crate::schema::TypeClass::Other, |c| c.class);
             checks.push((
                 *k,
                 ReferenceCheck {
+                    message: format!(
+                        "sluice: {}.{column} must reference a {} row this token can read; nothing was written",
+                        t.key, referenced.key
+                    ),
                     column: column.clone(),
+                    class,
                     visible,
                 },
             ));
@@ -210,10 +223,10 @@ impl Checker<'_> {
     /// `v` checked against the rows the role may reference.
     pub(crate) fn checked_reference(&self, v: Expr, check: &ReferenceCheck) -> Expr {
         match self.scope.dialect {
-            Dialect::PostgreSql => guard(v, check),
+            Dialect::PostgreSql => guard(v, check, Dialect::PostgreSql),
             Dialect::MySql => {
                 let x = Expr::CompoundIdentifier(vec![Ident::new("x"), Ident::new("v")]);
-                let body = guard(x, check);
+                let body = guard(x, check, Dialect::MySql);
                 let inner = simple_query(
                     vec![SelectItem::ExprWithAlias {
                         expr: nested(v),
@@ -248,7 +261,7 @@ impl Checker<'_> {
 
 /// `CASE WHEN (v) IN (visible) OR (v) IS NULL THEN (v) ELSE <two rows> END`, with `v` read
 /// as `at`.
-fn guard(at: Expr, check: &ReferenceCheck) -> Expr {
+fn guard(at: Expr, check: &ReferenceCheck, dialect: Dialect) -> Expr {
     // IN first: PostgreSQL types an undeclared parameter from its first use.
     let condition = Expr::BinaryOp {
         left: Box::new(Expr::In {
@@ -260,16 +273,7 @@ fn guard(at: Expr, check: &ReferenceCheck) -> Expr {
         op: sqlparser::ast::BinaryOperator::Or,
         right: Box::new(Expr::IsNull(Box::new(nested(at.clone())))),
     };
-    let one = |e: Expr| SetExpr::Select(Box::new(select_of(e)));
-    let two_rows = Query {
-        body: Box::new(SetExpr::SetOperation {
-            op: SetOperator::Union,
-            set_quantifier: SetQuantifier::All,
-            left: Box::new(one(nested(at.clone()))),
-            right: Box::new(one(nested(at.clone()))),
-        }),
-        ..simple_query(vec![], vec![], None)
-    };
+    let refused = refusal(at.clone(), check, dialect);
     Expr::Case {
         case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
         end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
@@ -278,8 +282,48 @@ fn guard(at: Expr, check: &ReferenceCheck) -> Expr {
             condition,
             result: nested(at),
         }],
-        else_result: Some(Box::new(Expr::Subquery(Box::new(two_rows)))),
+        else_result: Some(Box::new(refused)),
     }
+}
+
+/// An expression that fails when evaluated. On PostgreSQL, for a whole-number or uuid column,
+/// a cast of the message that cannot succeed: its error quotes the message (22P02). The
+/// message is a scalar subquery so that the planner cannot fold the cast, and fail, before
+/// the branch is taken. Elsewhere: a scalar subquery of two rows (PostgreSQL 21000, MySQL
+/// 1242), which fails for any type in any sql_mode.
+fn refusal(at: Expr, check: &ReferenceCheck, dialect: Dialect) -> Expr {
+    use crate::schema::TypeClass;
+    let cast_to = match (dialect, check.class) {
+        (Dialect::PostgreSql, TypeClass::Integer) => Some(sqlparser::ast::DataType::BigInt(None)),
+        (Dialect::PostgreSql, TypeClass::Uuid) => Some(sqlparser::ast::DataType::Uuid),
+        _ => None,
+    };
+    if let Some(data_type) = cast_to {
+        let message = Expr::Value(
+            sqlparser::ast::Value::SingleQuotedString(check.message.clone()).with_empty_span(),
+        );
+        return Expr::Cast {
+            kind: sqlparser::ast::CastKind::Cast,
+            expr: Box::new(Expr::Subquery(Box::new(simple_query(
+                vec![SelectItem::UnnamedExpr(message)],
+                vec![],
+                None,
+            )))),
+            data_type,
+            format: None,
+        };
+    }
+    let one = |e: Expr| SetExpr::Select(Box::new(select_of(e)));
+    let two_rows = Query {
+        body: Box::new(SetExpr::SetOperation {
+            op: SetOperator::Union,
+            set_quantifier: SetQuantifier::All,
+            left: Box::new(one(nested(at.clone()))),
+            right: Box::new(one(nested(at))),
+        }),
+        ..simple_query(vec![], vec![], None)
+    };
+    Expr::Subquery(Box::new(two_rows))
 }
 
 /// `DEFAULT` in a VALUES row: the column's default, not a value the client wrote.
