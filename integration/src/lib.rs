@@ -31,6 +31,7 @@ mod process;
 pub mod raw;
 pub mod rental;
 mod scratch;
+pub mod side_channel;
 
 use std::sync::OnceLock;
 
