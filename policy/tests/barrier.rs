@@ -163,7 +163,7 @@ fn leakproof_conjuncts_move_inside_the_fence_so_indexes_still_serve() {
             "reader",
             "SELECT r.id FROM reservations r JOIN customers c ON c.id = r.customer_id WHERE r.id = 7 AND c.name ~ 'x'"
         ),
-        r#"SELECT r.id FROM (SELECT * FROM "public"."reservations" WHERE (lower(tenant_id) = 'acme') AND (id = 7) OFFSET 0) r JOIN (SELECT "id", "tenant_id", "name", "email" FROM "public"."customers" WHERE (tenant_id = 'acme') OFFSET 0) c ON c.id = r.customer_id WHERE c.name ~ 'x'"#
+        r#"SELECT r.id FROM (SELECT * FROM "public"."reservations" WHERE (lower(tenant_id) = 'acme') AND (id = 7) OFFSET 0) r JOIN (SELECT "id", "tenant_id", "name", "email" FROM "public"."customers" WHERE (tenant_id = 'acme') OFFSET 0) c ON c.id = r.customer_id WHERE c.name ~ (SELECT 'x')"#
     );
     // Never into the nullable side of an outer join, never a hidden column.
     let out = pg(

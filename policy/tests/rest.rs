@@ -20,7 +20,7 @@ use sluice_policy::rest::{
 };
 use sluice_policy::roles::RbacConfig;
 use sluice_policy::{
-    authorize, authorize_statement, Authorized, Denial, Dialect, Engine, Rule, Scope,
+    authorize, authorize_statement, Authorized, Denial, Dialect, Rule, Scope,
 };
 use sluice_tokens::Claims;
 use sqlparser::ast::{Expr, Statement, Value};

@@ -607,3 +607,80 @@ fn literal_fits(dialect: Dialect, class: TypeClass, k: Kind, form: Form) -> bool
         (Dialect::MySql, Kind::Boolean) => class == T::Integer,
     }
 }
+
+/// PostgreSQL estimates the selectivity of a pattern or containment operator with a constant
+/// operand by running the operator over the column's statistics (most common values and
+/// histogram: every tenant's values), at planning, whatever fences the query has. A pattern
+/// whose cost depends on those values (a catastrophic regex) is then a timing channel, and an
+/// operator that fails on some value an error one. Under a barrier the constant operand of
+/// such an operator is handed to PostgreSQL as a scalar subquery, which the planner does not
+/// fold: the estimator sees no constant and uses its default selectivity. The value, and so the
+/// answer, is the same.
+pub(crate) fn hide_constants_from_estimators(stmt: &mut Statement) {
+    use sqlparser::ast::visit_expressions_mut;
+    let _ = visit_expressions_mut(stmt, |e| {
+        match e {
+            Expr::Like { expr, pattern, .. }
+            | Expr::ILike { expr, pattern, .. }
+            | Expr::SimilarTo { expr, pattern, .. } => {
+                if !constant(expr) {
+                    blind(pattern)
+                }
+            }
+            Expr::BinaryOp { left, op, right } if estimates_by_evaluating(op) => {
+                match (constant(left), constant(right)) {
+                    (true, false) => blind(left),
+                    (false, true) => blind(right),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+fn estimates_by_evaluating(op: &BinaryOperator) -> bool {
+    use BinaryOperator as B;
+    matches!(
+        op,
+        B::PGRegexMatch
+            | B::PGRegexIMatch
+            | B::PGRegexNotMatch
+            | B::PGRegexNotIMatch
+            | B::PGLikeMatch
+            | B::PGILikeMatch
+            | B::PGNotLikeMatch
+            | B::PGNotILikeMatch
+            | B::AtArrow
+            | B::ArrowAt
+            | B::PGOverlap
+            | B::AtAt
+            | B::AtQuestion
+            | B::Question
+            | B::QuestionAnd
+            | B::QuestionPipe
+    )
+}
+
+/// A literal, possibly cast or in parentheses.
+fn constant(e: &Expr) -> bool {
+    match e {
+        Expr::Value(_) | Expr::TypedString(_) => true,
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => constant(expr),
+        _ => false,
+    }
+}
+
+/// A constant operand becomes `(SELECT <it>)`.
+fn blind(e: &mut Box<Expr>) {
+    if !constant(e) {
+        return;
+    }
+    let value = std::mem::replace(
+        e.as_mut(),
+        Expr::Value(Value::Null.with_empty_span()),
+    );
+    let q = super::query::simple_query(vec![SelectItem::UnnamedExpr(value)], vec![], None);
+    **e = Expr::Subquery(Box::new(q));
+}

@@ -192,9 +192,14 @@ fn authorize_tokens(scope: &Scope<'_>, tokens: Vec<TokenWithSpan>) -> Result<Aut
             &scope.config.default_schema,
             scope.database,
         );
-        checker.barrier = !proof.statement(&stmt);
+        // Only a table the role sees in part needs a barrier: of a table it sees whole,
+        // nothing is hidden (its statistics included).
+        checker.barrier = checker.names_confined_table(&stmt) && !proof.statement(&stmt);
         checker.proof = Some(proof);
         let kind = checker.statement(&mut stmt)?;
+        if checker.barrier && scope.dialect == Dialect::PostgreSql {
+            leakproof::hide_constants_from_estimators(&mut stmt);
+        }
         let sql = render::render(&mut stmt, scope.dialect)?;
         checked.push(crate::decision::CheckedStatement {
             sql,
@@ -254,6 +259,32 @@ impl<'s> Checker<'s> {
             proof: None,
             pushdown: Vec::new(),
         }
+    }
+
+    /// Whether `stmt` names a table (or something the engine cannot resolve, which may be one)
+    /// that the role sees only in part: a row filter or a column limit.
+    fn names_confined_table(&self, stmt: &Statement) -> bool {
+        let mut confined = false;
+        let _ = sqlparser::ast::visit_relations(stmt, |name| {
+            let partial = match self.resolve_table(name) {
+                Ok(t) => match self.role().tables.get(&t.key) {
+                    Some(g) => {
+                        g.columns_for(Operation::Select) != crate::roles::ColumnSet::All
+                            || !g.filters.is_empty()
+                    }
+                    // Not granted: the statement is denied, or it is a CTE's name.
+                    None => true,
+                },
+                Err(_) => true,
+            };
+            confined |= partial;
+            if partial {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        });
+        confined
     }
 
     fn role(&self) -> &'s EffectiveRole {
