@@ -6,7 +6,10 @@
 //! - `authorize` never panics;
 //! - every allowed output re-parses in the same dialect;
 //! - re-authorizing an output is allowed, touches the same tables with the same operations,
-//!   and for a role without filters or column limits gives back the same text (a fixpoint).
+//!   and for a role without filters or column limits gives back the same text (a fixpoint);
+//! - the barrier: without a schema nothing is proven leakproof, so an output may leave a
+//!   confined table unfenced, or a confined write's condition unguarded, only when the input
+//!   evaluates nothing (columns, literals, parameters and count/min/max alone).
 //!
 //! Case count: `PROPTEST_CASES` (default 3000 per property here; CI runs the default).
 
@@ -226,7 +229,24 @@ fn check(role: &str, dialect: Dialect, sql: &str) -> Result<(), TestCaseError> {
     let Ok(first) = authorize(&scope, sql) else {
         return Ok(());
     };
+    let evaluates = evaluates_something(dialect, sql);
     for stmt in &first.statements {
+        if role == "confined" && evaluates {
+            let out = Parser::parse_sql(parser_dialect(dialect), &stmt.sql)
+                .map_err(|e| TestCaseError::fail(format!("{e}")))?;
+            for s in &out {
+                prop_assert!(
+                    !has_unfenced_confined_table(s),
+                    "a confined table runs unfenced under an expression not proven leakproof: {sql:?} -> {:?}",
+                    stmt.sql
+                );
+                prop_assert!(
+                    !has_unguarded_write_condition(s),
+                    "a confined write's condition runs unguarded: {sql:?} -> {:?}",
+                    stmt.sql
+                );
+            }
+        }
         let reparsed = Parser::parse_sql(parser_dialect(dialect), &stmt.sql);
         prop_assert!(
             reparsed.is_ok(),
@@ -270,6 +290,87 @@ fn check(role: &str, dialect: Dialect, sql: &str) -> Result<(), TestCaseError> {
         }
     }
     Ok(())
+}
+
+/// Whether the input holds an expression that evaluates something on a row (anything but a
+/// column, a literal, a parameter, parentheses, and count/min/max of a column or `*`).
+fn evaluates_something(dialect: Dialect, sql: &str) -> bool {
+    use sqlparser::ast::{visit_expressions, Expr, FunctionArg, FunctionArgExpr, FunctionArguments};
+    let Ok(stmts) = Parser::parse_sql(parser_dialect(dialect), sql) else {
+        return true;
+    };
+    visit_expressions(&stmts, |e| {
+        let plain = match e {
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_) | Expr::Nested(_) => true,
+            Expr::Function(f) => {
+                let name = f.name.to_string().to_ascii_lowercase();
+                matches!(name.as_str(), "count" | "min" | "max")
+                    && matches!(&f.args, FunctionArguments::List(l) if l.args.iter().all(|a| matches!(
+                        a,
+                        FunctionArg::Unnamed(FunctionArgExpr::Wildcard)
+                            | FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(_) | Expr::CompoundIdentifier(_)))
+                    )))
+            }
+            _ => false,
+        };
+        if plain {
+            std::ops::ControlFlow::Continue(())
+        } else {
+            std::ops::ControlFlow::Break(())
+        }
+    })
+    .is_break()
+}
+
+/// A derived table over a confined base table (its WHERE holds the role's filter) without the
+/// fence (`OFFSET 0` / `LIMIT 18446744073709551615`).
+fn has_unfenced_confined_table(s: &sqlparser::ast::Statement) -> bool {
+    use sqlparser::ast::{Query, SetExpr, Visit, Visitor};
+    struct Find(bool);
+    impl Visitor for Find {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &Query) -> std::ops::ControlFlow<()> {
+            if let SetExpr::Select(sel) = q.body.as_ref() {
+                let confined_base = sel.from.len() == 1
+                    && sel.from[0].joins.is_empty()
+                    && sel
+                        .selection
+                        .as_ref()
+                        .is_some_and(|w| w.to_string().contains("tenant_id = 'acme'"))
+                    && {
+                        let f = sel.from[0].relation.to_string();
+                        f.contains("\"reservations\"") || f.contains("\"customers\"")
+                            || f.contains("`reservations`") || f.contains("`customers`")
+                    };
+                if confined_base && q.limit_clause.is_none() {
+                    self.0 = true;
+                    return std::ops::ControlFlow::Break(());
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut f = Find(false);
+    let _ = s.visit(&mut f);
+    f.0
+}
+
+/// An UPDATE or DELETE of the confined `reservations` whose WHERE holds more than the role's
+/// filter, with no `CASE WHEN` guard.
+fn has_unguarded_write_condition(s: &sqlparser::ast::Statement) -> bool {
+    use sqlparser::ast::Statement;
+    let (target, selection) = match s {
+        Statement::Update(u) => (u.table.relation.to_string(), u.selection.as_ref()),
+        Statement::Delete(d) => (format!("{d}"), d.selection.as_ref()),
+        _ => return false,
+    };
+    if !target.contains("reservations") {
+        return false;
+    }
+    let Some(w) = selection else { return false };
+    let w = w.to_string();
+    let more_than_filter = !w.ends_with("tenant_id = 'acme')") || w.matches(" AND ").count() > 0;
+    more_than_filter && !w.contains("CASE WHEN")
 }
 
 fn parser_dialect(d: Dialect) -> &'static dyn sqlparser::dialect::Dialect {
