@@ -242,3 +242,29 @@ fn a_write_references_only_rows_in_scope() {
     .unwrap_err();
     assert_eq!(d.rule, Rule::WriteNotConfinable);
 }
+
+#[test]
+fn mysql_parameters_keep_their_order() {
+    // `?` are numbered by position: nothing holding one may move past another.
+    let out = my(
+        "writer",
+        "UPDATE reservations SET status = ? WHERE notes REGEXP ? AND id = ?",
+    );
+    assert_eq!(
+        out,
+        "UPDATE `rental`.`reservations` SET status = ? WHERE (lower(reservations.tenant_id) = 'acme') AND CASE WHEN (lower(reservations.tenant_id) = 'acme') THEN (notes REGEXP ? AND id = ?) END"
+    );
+    let out = my(
+        "reader",
+        "SELECT c.id FROM customers c JOIN reservations r ON r.customer_id = c.id AND r.status = ? WHERE c.id = ? AND c.name REGEXP 'x'",
+    );
+    let positions: Vec<usize> = out.match_indices('?').map(|(i, _)| i).collect();
+    assert_eq!(positions.len(), 2, "{out}");
+    assert!(out.contains("r.status = ? WHERE c.id = ?"), "{out}");
+    // On PostgreSQL `$n` can move, so the proven part stays a plain condition.
+    let out = pg(
+        "writer",
+        "UPDATE reservations SET status = $1 WHERE notes ~ $2 AND id = $3",
+    );
+    assert!(out.contains("AND (id = $3) AND CASE WHEN"), "{out}");
+}

@@ -628,9 +628,14 @@ pub(crate) fn hide_constants_from_estimators(stmt: &mut Statement) {
                 }
             }
             Expr::BinaryOp { left, op, right } if estimates_by_evaluating(op) => {
+                // A pattern is text; the operand of a containment operator keeps its type only
+                // if the client wrote one (`'…'::jsonb`): an untyped literal or parameter in a
+                // subquery would become text and no longer match the operator.
+                let pattern = is_pattern(op);
+                let typed = |e: &Expr| pattern || matches!(e, Expr::Cast { .. } | Expr::TypedString(_));
                 match (constant(left), constant(right)) {
-                    (true, false) => blind(left),
-                    (false, true) => blind(right),
+                    (true, false) if typed(left) => blind(left),
+                    (false, true) if typed(right) => blind(right),
                     _ => {}
                 }
             }
@@ -638,6 +643,21 @@ pub(crate) fn hide_constants_from_estimators(stmt: &mut Statement) {
         }
         ControlFlow::<()>::Continue(())
     });
+}
+
+fn is_pattern(op: &BinaryOperator) -> bool {
+    use BinaryOperator as B;
+    matches!(
+        op,
+        B::PGRegexMatch
+            | B::PGRegexIMatch
+            | B::PGRegexNotMatch
+            | B::PGRegexNotIMatch
+            | B::PGLikeMatch
+            | B::PGILikeMatch
+            | B::PGNotLikeMatch
+            | B::PGNotILikeMatch
+    )
 }
 
 fn estimates_by_evaluating(op: &BinaryOperator) -> bool {
