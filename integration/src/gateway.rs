@@ -28,6 +28,8 @@ pub struct GatewayOptions {
     pub max_sessions_per_token: usize,
     /// Also open the HTTP door (REST), in front of the same backend.
     pub http: bool,
+    /// How often the backend's catalog is checked for schema changes.
+    pub schema_refresh: Duration,
 }
 
 impl Default for GatewayOptions {
@@ -43,6 +45,7 @@ impl Default for GatewayOptions {
             allow_plaintext: false,
             max_sessions_per_token: 8,
             http: false,
+            schema_refresh: Duration::from_secs(30),
         }
     }
 }
@@ -123,6 +126,7 @@ impl Gateway {
         config.statement_timeout = opts.statement_timeout;
         config.drain_timeout = opts.drain_timeout;
         config.idle_transaction_timeout = opts.idle_transaction_timeout;
+        config.schema_refresh = opts.schema_refresh;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -219,7 +223,14 @@ impl Gateway {
         self.dir.path().join("roles.yaml")
     }
 
-    /// Re-reads roles and revocations, as SIGHUP does.
+    /// The gateway's gate: what it decides with (its schemas, its generation).
+    pub fn gate(&self) -> std::sync::Arc<sluice_proxy::gate::Gate> {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.as_ref().expect("the gateway runs").gate.clone()
+    }
+
+    /// Re-reads roles and revocations, and asks for the backend's schema to be read again, as
+    /// SIGHUP does.
     pub fn reload(&self) -> Result<()> {
         let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         running.as_ref().context("gateway stopped")?.reload()

@@ -8,6 +8,10 @@ use crate::{MariaDbServer, PgServer};
 pub const SCHEMA_PG: &str = include_str!("../fixtures/rental_schema_pg.sql");
 pub const SCHEMA_MARIADB: &str = include_str!("../fixtures/rental_schema_mariadb.sql");
 pub const DATA: &str = include_str!("../fixtures/rental_data.sql");
+/// Keys, references, indexes, a view and more tables on top of the seeded database (the rental
+/// schema itself has primary keys only): what the schema model and `sluice check --db` read.
+pub const KEYS_PG: &str = include_str!("../fixtures/rental_keys_pg.sql");
+pub const KEYS_MARIADB: &str = include_str!("../fixtures/rental_keys_mariadb.sql");
 
 /// mission.md's roles, with column limits that hide `customers.ssn` and
 /// `reservations.internal_score`, INSERT for the support role, and a role with no tenant filter
@@ -61,5 +65,19 @@ pub fn seed_mariadb(server: &MariaDbServer) -> Result<String> {
     let db = server.create_unique_database("rental")?;
     server.exec(&db, SCHEMA_MARIADB)?;
     server.exec(&db, DATA)?;
+    Ok(db)
+}
+
+/// [`seed_pg`], then [`KEYS_PG`].
+pub fn seed_pg_with_keys(server: &PgServer) -> Result<String> {
+    let db = seed_pg(server)?;
+    server.exec(&db, KEYS_PG)?;
+    Ok(db)
+}
+
+/// [`seed_mariadb`], then [`KEYS_MARIADB`].
+pub fn seed_mariadb_with_keys(server: &MariaDbServer) -> Result<String> {
+    let db = seed_mariadb(server)?;
+    server.exec(&db, KEYS_MARIADB)?;
     Ok(db)
 }

@@ -1,12 +1,13 @@
 //! The backend's schema, as a value: tables, their columns and types, keys and foreign keys.
 //!
-//! The proxy reads it from the database at start and on reload (`proxy/src/schema.rs`) and hands
-//! it to the engine with the role file; the engine never asks the database anything. The engine
-//! uses it to prove expressions leakproof (a comparison is leakproof only between values of one
-//! type class, so no conversion can fail or warn on a row: see `engine/leakproof.rs`) and for
-//! the rule that a write may only reference rows in scope (foreign keys). A table the model does
-//! not hold is not an error: what the engine cannot prove about it is treated as unsafe (its
-//! tables are fenced, its writes refused where a proof is needed).
+//! The proxy reads it from the database at start, on reload and on change (`proxy/src/schema/`)
+//! and hands it to the engine with the role file; the engine never asks the database anything.
+//! The engine uses it to prove expressions leakproof (a comparison is leakproof only between
+//! values of one type class, so no conversion can fail or warn on a row: see
+//! `engine/leakproof.rs`) and for the rule that a write may only reference rows in scope
+//! (foreign keys). A table the model does not hold is not an error: what the engine cannot prove
+//! about it is treated as unsafe (its tables are fenced, its writes refused where a proof is
+//! needed).
 
 use std::collections::BTreeMap;
 
@@ -24,7 +25,9 @@ pub struct TableSchema {
     /// In the table's order.
     pub columns: Vec<ColumnSchema>,
     pub primary_key: Vec<String>,
-    /// Unique constraints and unique indexes other than the primary key.
+    /// Unique constraints and unique indexes other than the primary key, partial ones and ones
+    /// on expressions included: a write can collide on each of them, but one that lists fewer
+    /// columns than it constrains does not prove those columns identify a row.
     pub unique: Vec<Key>,
     /// Every index, unique or not (the primary key's too).
     pub indexes: Vec<Key>,
@@ -44,7 +47,8 @@ pub struct ColumnSchema {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
     pub name: String,
-    /// Empty for an index on expressions only.
+    /// The key's columns in order, up to its first expression (empty for a key that starts
+    /// with one, or is on expressions only). PostgreSQL's INCLUDE columns are not key columns.
     pub columns: Vec<String>,
 }
 
@@ -80,25 +84,41 @@ pub enum TypeClass {
 
 impl TypeClass {
     pub fn is_numeric(self) -> bool {
-        matches!(self, TypeClass::Integer | TypeClass::Decimal | TypeClass::Float)
+        matches!(
+            self,
+            TypeClass::Integer | TypeClass::Decimal | TypeClass::Float
+        )
     }
 
     /// Classifies a PostgreSQL type by its `format_type` name (`integer`, `character
     /// varying(20)`, `timestamp with time zone`, …) or its internal name (`int4`, `varchar`).
     pub fn of_postgres(type_name: &str) -> TypeClass {
         let t = type_name.trim().to_ascii_lowercase();
-        let base = t.split('(').next().unwrap_or("").trim();
-        if base.ends_with("[]") {
+        // An array's name ends in `[]` after its element's modifier (`numeric(8,2)[]`).
+        if t.ends_with(']') {
             return TypeClass::Other;
         }
-        match base {
+        // `format_type` writes a modifier inside the name, before a time zone: `timestamp(3)
+        // with time zone`, `time(0) without time zone`. Drop it wherever it is.
+        let mut unmodified = String::with_capacity(t.len());
+        let mut depth = 0usize;
+        for c in t.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                c if depth == 0 => unmodified.push(c),
+                _ => {}
+            }
+        }
+        let base = unmodified.split_whitespace().collect::<Vec<_>>().join(" ");
+        match base.as_str() {
             "smallint" | "integer" | "bigint" | "int2" | "int4" | "int8" | "int" => {
                 TypeClass::Integer
             }
             "numeric" | "decimal" => TypeClass::Decimal,
             "real" | "double precision" | "float4" | "float8" => TypeClass::Float,
-            "text" | "character varying" | "varchar" | "character" | "char" | "bpchar"
-            | "name" | "citext" => TypeClass::Text,
+            "text" | "character varying" | "varchar" | "character" | "char" | "bpchar" | "name"
+            | "citext" => TypeClass::Text,
             "date" => TypeClass::Date,
             "timestamp without time zone" | "timestamp" => TypeClass::Timestamp,
             "timestamp with time zone" | "timestamptz" => TypeClass::TimestampTz,
@@ -152,10 +172,41 @@ impl TableSchema {
         if let Some(c) = self.columns.iter().find(|c| c.name == name) {
             return Some(c);
         }
-        let mut folded = self.columns.iter().filter(|c| c.name.eq_ignore_ascii_case(name));
+        let mut folded = self
+            .columns
+            .iter()
+            .filter(|c| c.name.eq_ignore_ascii_case(name));
         match (folded.next(), folded.next()) {
             (Some(c), None) => Some(c),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TypeClass;
+
+    #[test]
+    fn postgres_modifiers_do_not_hide_the_time_zone_or_the_array() {
+        let cases = [
+            ("integer", TypeClass::Integer),
+            ("character varying(32)", TypeClass::Text),
+            ("numeric(8,2)", TypeClass::Decimal),
+            ("timestamp(3) with time zone", TypeClass::TimestampTz),
+            ("timestamp(3) without time zone", TypeClass::Timestamp),
+            ("timestamp with time zone", TypeClass::TimestampTz),
+            ("time(0) with time zone", TypeClass::Other),
+            ("time(0) without time zone", TypeClass::Time),
+            ("numeric(8,2)[]", TypeClass::Other),
+            ("character varying(20)[]", TypeClass::Other),
+            ("text[]", TypeClass::Other),
+            ("integer[][]", TypeClass::Other),
+            ("bit varying(5)", TypeClass::Other),
+            ("interval(3)", TypeClass::Other),
+        ];
+        for (name, class) in cases {
+            assert_eq!(TypeClass::of_postgres(name), class, "{name}");
         }
     }
 }

@@ -30,7 +30,24 @@ pub enum Command {
     /// Create, inspect and revoke tokens
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Validate a role file, and explain what a role may do
+    /// Validate a role file, explain what a role may do, and (with --db) lint it against the
+    /// database's schema
+    ///
+    /// Without --db: loads the role file and reports its errors with file, line and column.
+    ///
+    /// With --db: also reads the database's schema (as `sluice serve` does) and reports, per
+    /// role, what confinement cannot hide and the schema can: (1) unique keys and primary keys
+    /// of tables the role may INSERT or UPDATE that leave out a column the role's row filter
+    /// reads, when the role may write the key's columns: a write that collides with another
+    /// tenant's row fails with a duplicate-key error (23505, 1062) or is skipped by ON CONFLICT
+    /// DO NOTHING, so an agent can probe which values other tenants hold (fix: add the filter's
+    /// column to the key); (2) filtered tables the role may UPDATE or DELETE (or SELECT … FOR
+    /// UPDATE) with no index that starts with a column the filter reads: such a write scans,
+    /// and locks or waits on, other tenants' rows (fix: index that column); (3) tables the
+    /// role file names that the database lacks, and filter columns a table lacks.
+    ///
+    /// Exit status: 0 when the role file is valid and there is nothing to report, 1 when there
+    /// are findings, 2 on errors (an invalid role file, a database that cannot be read).
     Check(CheckArgs),
     /// Run the gateway: the PostgreSQL and MySQL doors, and the HTTP door (REST and MCP)
     Serve(ServeArgs),
@@ -151,6 +168,16 @@ pub struct CheckArgs {
     /// Print the resolved grants, columns, filters and denies of this role
     #[arg(long, env = "SLUICE_EXPLAIN", value_name = "ROLE")]
     pub explain: Option<String>,
+    /// Database to lint the role file against, as a serve backend is given:
+    /// postgres://USER:PASSWORD@HOST:PORT/DB or mysql://USER:PASSWORD@HOST:PORT/DB (prefer the
+    /// env var: it keeps the password out of the process list)
+    #[arg(
+        long,
+        env = "SLUICE_CHECK_DB",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub db: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -320,6 +347,10 @@ pub struct ServeArgs {
     /// whole pool
     #[arg(long, env = "SLUICE_MAX_SESSIONS_PER_TOKEN", default_value_t = 8)]
     pub max_sessions_per_token: usize,
+    /// How often the backends' catalogs are checked for schema changes (the schema the policy
+    /// engine decides with is read at start, on SIGHUP, and when this check sees a change)
+    #[arg(long, env = "SLUICE_SCHEMA_REFRESH", value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    pub schema_refresh: Duration,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -1,19 +1,19 @@
 //! What every door shares: token verification, the revocation list, the policy engine and the
 //! per-token rate limits. Doors call [`Gate`]; they never decide anything themselves.
 //!
-//! Roles and revocations can be replaced while sessions run (SIGHUP, the revocation watcher).
-//! Each statement reads the current ones, so a reload applies to the next statement of every
-//! open session.
+//! Roles, revocations and the backends' schemas can be replaced while sessions run (SIGHUP, the
+//! revocation watcher, the schema refresh). Each statement reads the current ones, so a reload
+//! applies to the next statement of every open session.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sluice_policy::roles::{EffectiveRole, RbacConfig};
-use sluice_policy::{Authorized, Denial, Dialect, Engine};
+use sluice_policy::{Authorized, BackendSchemas, Denial, Dialect, Engine, Schema};
 use sluice_tokens::{Claims, RevocationList, TokenError, Verifier};
 
 /// What the policy engine's caches may hold in all (decisions by text and statement families).
@@ -23,6 +23,9 @@ pub struct Gate {
     verifier: Verifier,
     revocations: RwLock<Arc<RevocationList>>,
     engine: RwLock<Arc<Engine>>,
+    /// What the engine is built from; held while a new engine is built, so that a role reload
+    /// and a schema refresh at the same time both take effect.
+    engine_inputs: Mutex<(Arc<RbacConfig>, BackendSchemas)>,
     /// The roles of the current role file, shared by every session that uses them.
     roles: RwLock<Arc<HashMap<String, Arc<EffectiveRole>>>>,
     generation: AtomicU64,
@@ -67,12 +70,20 @@ impl std::fmt::Display for RateLimited {
 }
 
 impl Gate {
+    /// A gate that knows no table of either backend yet ([`Gate::replace_schema`] tells it).
     pub fn new(verifier: Verifier, roles: RbacConfig, revocations: RevocationList) -> Gate {
+        let roles = Arc::new(roles);
+        let schemas = BackendSchemas::default();
         Gate {
             verifier,
             revocations: RwLock::new(Arc::new(revocations)),
             roles: RwLock::new(Arc::new(shared_roles(&roles))),
-            engine: RwLock::new(Arc::new(Engine::new(Arc::new(roles), DECISION_CACHE_BYTES))),
+            engine: RwLock::new(Arc::new(Engine::with_schemas(
+                roles.clone(),
+                schemas.clone(),
+                DECISION_CACHE_BYTES,
+            ))),
+            engine_inputs: Mutex::new((roles, schemas)),
             generation: AtomicU64::new(1),
             limits: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -181,9 +192,32 @@ impl Gate {
     }
 
     pub fn replace_roles(&self, roles: RbacConfig) {
+        let mut inputs = self.engine_inputs.lock().unwrap_or_else(|p| p.into_inner());
         *self.roles.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(shared_roles(&roles));
-        *self.engine.write().unwrap_or_else(|p| p.into_inner()) =
-            Arc::new(Engine::new(Arc::new(roles), DECISION_CACHE_BYTES));
+        inputs.0 = Arc::new(roles);
+        self.rebuild_engine(&inputs);
+    }
+
+    /// Replaces what the engine knows of one backend's tables. Like a role reload, this starts
+    /// a new engine (empty caches) and a new generation, so prepared statements are checked
+    /// again before they next run.
+    pub fn replace_schema(&self, dialect: Dialect, schema: Arc<Schema>) {
+        let mut inputs = self.engine_inputs.lock().unwrap_or_else(|p| p.into_inner());
+        match dialect {
+            Dialect::PostgreSql => inputs.1.postgres = schema,
+            Dialect::MySql => inputs.1.mysql = schema,
+        }
+        self.rebuild_engine(&inputs);
+    }
+
+    /// What the engine currently knows of the backends' tables.
+    pub fn schemas(&self) -> BackendSchemas {
+        self.engine().schemas().clone()
+    }
+
+    fn rebuild_engine(&self, (roles, schemas): &(Arc<RbacConfig>, BackendSchemas)) {
+        let engine = Engine::with_schemas(roles.clone(), schemas.clone(), DECISION_CACHE_BYTES);
+        *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(engine);
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 

@@ -11,6 +11,7 @@ pub mod gate;
 pub mod http;
 pub mod mysql;
 pub mod pg;
+pub mod schema;
 pub mod serve;
 pub mod tls;
 

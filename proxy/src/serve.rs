@@ -9,16 +9,24 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 use sluice_tokens::{RevocationList, Verifier};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::audit::Audit;
 use crate::files;
 use crate::gate::Gate;
 use crate::pg::{BackendTarget, PgDoor, PgDoorConfig, PoolMode};
+use crate::schema::SchemaSource;
 
 /// How often the revocation list file is checked for changes.
 const REVOCATION_POLL: Duration = Duration::from_millis(500);
+
+/// How long start waits for the backends' schemas before serving without them.
+const SCHEMA_START_WAIT: Duration = Duration::from_secs(5);
+
+/// The first retry of a schema that could not be read; each next one waits twice as long, up
+/// to the refresh interval.
+const SCHEMA_FIRST_RETRY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -49,6 +57,9 @@ pub struct ServeConfig {
     pub max_clients: usize,
     /// MySQL door: most sessions one token may hold at once.
     pub max_sessions_per_token: usize,
+    /// How often the backends' catalogs are checked for schema changes (a fingerprint query;
+    /// the schema is read again only when it changed).
+    pub schema_refresh: Duration,
 }
 
 impl ServeConfig {
@@ -76,6 +87,7 @@ impl ServeConfig {
             drain_timeout: Duration::from_secs(30),
             max_clients: 20_000,
             max_sessions_per_token: 8,
+            schema_refresh: Duration::from_secs(30),
         }
     }
 }
@@ -90,6 +102,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     doors: Vec<JoinHandle<()>>,
     watcher: Option<JoinHandle<()>>,
+    schemas: SchemaWatch,
     audit_task: JoinHandle<()>,
 }
 
@@ -163,12 +176,14 @@ pub fn http_runner(config: &ServeConfig, user: &str) -> Result<crate::http::Runn
     )
 }
 
-/// Loads and checks every file, binds every listener, and starts serving.
+/// Loads and checks every file, reads the backends' schemas (waiting at most a few seconds),
+/// binds every listener, and starts serving.
 pub async fn start(config: ServeConfig) -> Result<Running> {
     let gate = Arc::new(load_gate(&config)?);
     let (audit, audit_task) = open_audit(&config).await?;
     let tls = crate::tls::server_config(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let schemas = start_schemas(&config, gate.clone(), shutdown_rx.clone()).await?;
 
     let mut doors = Vec::new();
     let mut pg_addr = None;
@@ -267,14 +282,18 @@ pub async fn start(config: ServeConfig) -> Result<Running> {
         shutdown,
         doors,
         watcher,
+        schemas,
         audit_task,
     })
 }
 
 impl Running {
-    /// Re-reads the role file and the revocation list. On an error, the old ones stay in force
-    /// and the error says what is wrong with the new file.
+    /// Re-reads the role file and the revocation list, and asks for the backends' schemas to be
+    /// read again (in the background: a slow backend does not hold up the roles; the refresh
+    /// logs what changed). On an error, the old roles and revocations stay in force and the
+    /// error says what is wrong with the new file.
     pub fn reload(&self) -> Result<()> {
+        self.schemas.reload.notify_one();
         let roles = files::load_roles(&self.config.rbac_config)?;
         let revocations = match &self.config.revocations {
             Some(p) => Some(files::load_revocations(p)?),
@@ -296,6 +315,9 @@ impl Running {
         }
         if let Some(w) = self.watcher {
             w.abort();
+        }
+        if let Some(t) = self.schemas.task {
+            t.abort();
         }
         // Every Audit sender lives in a door; with the doors gone the writer drains and ends.
         let _ = self.audit_task.await;
@@ -352,4 +374,185 @@ pub(crate) async fn watch_revocations(
             ),
         }
     }
+}
+
+/// The background refresh of the backends' schemas: its task, and the way to ask it for a
+/// full read now.
+pub(crate) struct SchemaWatch {
+    pub(crate) reload: Arc<Notify>,
+    pub(crate) task: Option<JoinHandle<()>>,
+}
+
+/// The schema of every backend the configuration names, read before serving (each waited for
+/// at most [`SCHEMA_START_WAIT`]), then kept current by a background task.
+///
+/// A backend that cannot be read at start does not stop the gateway: the doors behave as they
+/// always do towards an unreachable backend, the engine decides without that schema (it proves
+/// less, so it denies or fences more), and the read is retried in the background.
+pub(crate) async fn start_schemas(
+    config: &ServeConfig,
+    gate: Arc<Gate>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<SchemaWatch> {
+    let mut sources = Vec::new();
+    if let Some(url) = &config.pg_backend {
+        let target = BackendTarget::parse(url).map_err(anyhow::Error::msg)?;
+        sources.push(SchemaSource::Postgres(target));
+    }
+    if let Some(url) = &config.mysql_backend {
+        sources.push(SchemaSource::MySql(crate::mysql::BackendTarget::parse(
+            url,
+        )?));
+    }
+    let reload = Arc::new(Notify::new());
+    if sources.is_empty() {
+        return Ok(SchemaWatch { reload, task: None });
+    }
+    // Read at once (each in a task of its own), then waited for in order.
+    let reads: Vec<_> = sources
+        .iter()
+        .map(|source| {
+            let source = source.clone();
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                match tokio::time::timeout(SCHEMA_START_WAIT, source.load()).await {
+                    Ok(Ok(loaded)) => {
+                        tracing::info!(
+                            "schema of the {source}: {} tables and views, read in {} ms",
+                            loaded.schema.tables.len(),
+                            started.elapsed().as_millis()
+                        );
+                        Some(loaded)
+                    }
+                    Ok(Err(e)) => {
+                        schema_unknown(&source, &e.to_string());
+                        None
+                    }
+                    Err(_) => {
+                        let why = format!("no answer within {SCHEMA_START_WAIT:?}");
+                        schema_unknown(&source, &why);
+                        None
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut known = Vec::new();
+    for (source, read) in sources.iter().zip(reads) {
+        known.push(read.await.ok().flatten().map(|loaded| {
+            gate.replace_schema(source.dialect(), Arc::new(loaded.schema));
+            loaded.fingerprint
+        }));
+    }
+    let task = tokio::spawn(watch_schemas(
+        sources.into_iter().zip(known).collect(),
+        gate,
+        config.schema_refresh,
+        reload.clone(),
+        shutdown,
+    ));
+    Ok(SchemaWatch {
+        reload,
+        task: Some(task),
+    })
+}
+
+fn schema_unknown(source: &SchemaSource, why: &str) {
+    tracing::warn!(
+        "the schema of the {source} is unknown ({why}); until it can be read the policy engine \
+         decides without it (more conservatively: more statements fenced or denied), and it is \
+         retried in the background"
+    );
+}
+
+/// Keeps the gate's schemas current: every `interval`, each backend's fingerprint is compared
+/// with the one of the schema in force, and the schema is read again only when it differs (and
+/// swapped in only when the model differs: a table rewrite changes the fingerprint, not the
+/// model). A backend whose schema is unknown is retried sooner, with a growing wait. `reload`
+/// asks for a full read of every backend now. A backend that cannot be read keeps the schema
+/// last read from it.
+async fn watch_schemas(
+    mut sources: Vec<(SchemaSource, Option<String>)>,
+    gate: Arc<Gate>,
+    interval: Duration,
+    reload: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut retry = SCHEMA_FIRST_RETRY.min(interval);
+    // A schema unknown at start was reported then.
+    let mut failing: Vec<bool> = sources.iter().map(|(_, f)| f.is_none()).collect();
+    loop {
+        let unknown = sources.iter().any(|(_, f)| f.is_none());
+        let wait = if unknown { retry } else { interval };
+        let forced = tokio::select! {
+            _ = tokio::time::sleep(wait) => false,
+            _ = reload.notified() => true,
+            _ = shutdown.changed() => return,
+        };
+        retry = if unknown {
+            (retry * 2).min(interval)
+        } else {
+            SCHEMA_FIRST_RETRY.min(interval)
+        };
+        for ((source, known), failing) in sources.iter_mut().zip(failing.iter_mut()) {
+            let was_known = known.is_some();
+            let outcome = refresh_schema(source, known, forced, &gate).await;
+            match outcome {
+                Ok(()) => {
+                    // A first read says so itself.
+                    if std::mem::take(failing) && was_known {
+                        tracing::info!("the schema of the {source} can be checked again");
+                    }
+                }
+                Err(e) => {
+                    // Said once per outage, not at every retry.
+                    if !std::mem::replace(failing, true) {
+                        match known {
+                            Some(_) => tracing::warn!(
+                                "cannot check the schema of the {source} ({e}); the schema read \
+                                 before stays in force, and the check is retried"
+                            ),
+                            None => schema_unknown(source, &e.to_string()),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One check of one backend: reads the schema when it is unknown, forced, or its fingerprint
+/// changed, and swaps it in when the model changed.
+async fn refresh_schema(
+    source: &SchemaSource,
+    known: &mut Option<String>,
+    forced: bool,
+    gate: &Gate,
+) -> Result<(), crate::schema::SchemaError> {
+    if let (Some(fingerprint), false) = (known.as_deref(), forced) {
+        if source.fingerprint().await? == fingerprint {
+            return Ok(());
+        }
+    }
+    let loaded = source.load().await?;
+    let was_unknown = known.is_none();
+    *known = Some(loaded.fingerprint);
+    let current = gate.schemas();
+    let current = current.for_dialect(source.dialect());
+    if was_unknown {
+        tracing::info!(
+            "schema of the {source} read: {} tables and views",
+            loaded.schema.tables.len()
+        );
+    } else if *current == loaded.schema {
+        return Ok(());
+    } else {
+        tracing::info!(
+            "schema of the {source} changed ({}); prepared statements are checked again before \
+             they next run",
+            crate::schema::changes(current, &loaded.schema, 10)
+        );
+    }
+    gate.replace_schema(source.dialect(), Arc::new(loaded.schema));
+    Ok(())
 }

@@ -635,6 +635,77 @@ fn check_validates_and_explains() {
 }
 
 #[test]
+fn check_db_lints_the_role_file_against_the_database() {
+    use sluice_integration::rental::{self, seed_mariadb, seed_mariadb_with_keys, seed_pg};
+    let tmp = tempfile::tempdir().unwrap();
+    let roles = tmp.path().join("roles.yaml");
+    std::fs::write(&roles, rental::ROLES).unwrap();
+    let roles = roles.to_str().unwrap();
+    let pg = sluice_integration::shared_pg();
+    let my = sluice_integration::shared_mariadb();
+
+    // No index on tenant_id: agent_support's UPDATE of reservations scans every tenant's rows.
+    for (url, effect) in [
+        (pg.url(&seed_pg(pg).unwrap()), "40001"),
+        (my.url(&seed_mariadb(my).unwrap()), "1205"),
+    ] {
+        let o = run(&["check", "--rbac-config", roles, "--db", &url]);
+        assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+        let out = stdout(&o);
+        let findings: Vec<&str> = out.lines().filter(|l| l.starts_with("role ")).collect();
+        assert_eq!(findings.len(), 1, "{out}");
+        assert!(
+            findings[0].starts_with(
+                "role agent_support, table reservations: no index starts with tenant_id"
+            ) && findings[0].contains("CREATE INDEX ON reservations (tenant_id)")
+                && findings[0].contains(effect),
+            "{out}"
+        );
+        assert!(out.ends_with("1 finding(s)\n"), "{out}");
+    }
+
+    // With an index that starts with tenant_id, and unique keys no role of the file can write.
+    let db = rental::seed_pg_with_keys(pg).unwrap();
+    let o = sluice()
+        .args(["check", "--rbac-config", roles])
+        .env("SLUICE_CHECK_DB", pg.url(&db))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).ends_with("nothing to report\n"),
+        "{}",
+        stdout(&o)
+    );
+    let url = my.url(&seed_mariadb_with_keys(my).unwrap());
+    let o = run(&["check", "--rbac-config", roles, "--db", &url]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+
+    // A database that cannot be read is an error that does not repeat the password.
+    let o = run(&[
+        "check",
+        "--rbac-config",
+        roles,
+        "--db",
+        "postgres://app:hunter2secret@127.0.0.1:1/rental",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot read the schema of the PostgreSQL backend 127.0.0.1:1/rental"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("hunter2secret"), "{}", stderr(&o));
+
+    let o = run(&["check", "--help"]);
+    assert!(
+        stdout(&o).contains("--db <URL>") && stdout(&o).contains("unique keys"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
 fn serve_validates_before_listening() {
     let keys = Keys::new();
     // A bad backend connection string is reported without echoing it (it holds a password).

@@ -7,7 +7,8 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::{PoolMode, ServeArgs};
 
-/// Runs the gateway until SIGTERM/SIGINT; SIGHUP reloads roles and revocations.
+/// Runs the gateway until SIGTERM/SIGINT; SIGHUP reloads roles, revocations and the backends'
+/// schemas.
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -38,6 +39,11 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     config.idle_transaction_timeout = a.idle_transaction_timeout;
     config.max_clients = a.max_clients;
     config.max_sessions_per_token = a.max_sessions_per_token;
+    anyhow::ensure!(
+        !a.schema_refresh.is_zero(),
+        "--schema-refresh must be longer than zero, e.g. 30s"
+    );
+    config.schema_refresh = a.schema_refresh;
     if config.pg_listen.is_none() && config.mysql_listen.is_none() && config.http_listen.is_none() {
         anyhow::bail!(
             "nothing to serve: give --pg-listen (and --pg-backend), --mysql-listen (and --mysql-backend) or --http-listen"
@@ -71,7 +77,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = hup.recv() => match running.reload() {
-                    Ok(()) => tracing::info!("roles and revocations reloaded"),
+                    Ok(()) => tracing::info!("roles and revocations reloaded; reading the backends' schemas again"),
                     Err(e) => tracing::error!("reload failed, the previous configuration stays in force: {e:#}"),
                 },
             }

@@ -219,6 +219,7 @@ pub async fn stdio(config: ServeConfig, token: &str) -> anyhow::Result<()> {
     let runner = crate::serve::http_runner(&config, "sluice mcp stdio")?;
     let (audit, audit_task) = crate::serve::open_audit(&config).await?;
     let (stop, stop_rx) = watch::channel(false);
+    let schemas = crate::serve::start_schemas(&config, gate.clone(), stop_rx.clone()).await?;
     let watcher = config
         .revocations
         .clone()
@@ -246,6 +247,9 @@ pub async fn stdio(config: ServeConfig, token: &str) -> anyhow::Result<()> {
     let _ = stop.send(true);
     if let Some(w) = watcher {
         let _ = w.await;
+    }
+    if let Some(t) = schemas.task {
+        t.abort();
     }
     // The last Audit sender went with the server: the writer drains and ends.
     let _ = tokio::time::timeout(Duration::from_secs(5), audit_task).await;

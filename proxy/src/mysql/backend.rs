@@ -62,6 +62,20 @@ impl BackendTarget {
         Ok(BackendTarget { opts, database })
     }
 
+    /// One connection outside the pools, with the target's own settings (over TCP, as the
+    /// pools connect), for a short job: the server's version, the schema.
+    pub async fn connect(&self, timeout: Duration) -> Result<Conn, AcquireError> {
+        let opts = OptsBuilder::from_opts(self.opts.clone()).prefer_socket(false);
+        match tokio::time::timeout(timeout, Conn::new(opts)).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(AcquireError::Unreachable(self.display(), e.to_string())),
+            Err(_) => Err(AcquireError::Unreachable(
+                self.display(),
+                format!("no answer within {timeout:?}"),
+            )),
+        }
+    }
+
     /// `host:port/database`, for messages (never the credentials).
     pub fn display(&self) -> String {
         format!(
@@ -128,16 +142,7 @@ impl Pools {
                 let fail = |e: mysql_async::Error| {
                     AcquireError::Unreachable(self.target.display(), e.to_string())
                 };
-                let connect = Conn::new(self.base_opts());
-                let mut conn = tokio::time::timeout(self.acquire_timeout, connect)
-                    .await
-                    .map_err(|_| {
-                        AcquireError::Unreachable(
-                            self.target.display(),
-                            format!("no answer within {:?}", self.acquire_timeout),
-                        )
-                    })?
-                    .map_err(fail)?;
+                let mut conn = self.target.connect(self.acquire_timeout).await?;
                 let version: Option<String> =
                     conn.query_first("SELECT VERSION()").await.map_err(fail)?;
                 let _ = conn.disconnect().await;

@@ -1,0 +1,226 @@
+//! MySQL's and MariaDB's schema: the backend's database only, from `information_schema`, in one
+//! multi-statement round trip (fingerprint first, then columns, indexes and foreign keys).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Row, Value};
+use sluice_policy::roles::TableName;
+use sluice_policy::schema::{ColumnSchema, ForeignKey, Key};
+use sluice_policy::{Schema, TypeClass};
+
+use super::{leading_columns, Loaded, SchemaError, CATALOG_TIMEOUT};
+use crate::mysql::backend::BackendTarget;
+
+/// How long connecting may take (PostgreSQL's default, which its URL can change).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Tables, system-versioned tables and views; not MariaDB's sequences.
+const TABLE_TYPES: &str = "('BASE TABLE', 'SYSTEM VERSIONED', 'VIEW')";
+
+/// A sum of row hashes (order-free) over what the model is read from. Each hash is 60 bits of
+/// an MD5, summed as integers so the sum is exact.
+fn fingerprint_sql() -> String {
+    format!(
+        "SELECT CONCAT(COUNT(*), '-', \
+                COALESCE(SUM(CAST(CONV(SUBSTR(MD5(x), 1, 15), 16, 10) AS UNSIGNED)), 0)) \
+         FROM ( \
+           SELECT CONCAT_WS(':', 't', TABLE_NAME, TABLE_TYPE) AS x FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN {TABLE_TYPES} \
+           UNION ALL \
+           SELECT CONCAT_WS(':', 'c', TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, \
+                            IS_NULLABLE) FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() \
+           UNION ALL \
+           SELECT CONCAT_WS(':', 'i', TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, \
+                            COALESCE(COLUMN_NAME, '(expression)')) FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = DATABASE() \
+           UNION ALL \
+           SELECT CONCAT_WS(':', 'f', TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION, COLUMN_NAME, \
+                            REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME) \
+             FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL \
+         ) AS s"
+    )
+}
+
+fn catalog_sql() -> String {
+    format!(
+        "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.IS_NULLABLE, \
+                t.TABLE_TYPE \
+         FROM information_schema.COLUMNS c JOIN information_schema.TABLES t \
+           ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
+         WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE IN {TABLE_TYPES} \
+         ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION; \
+         SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME \
+         FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() \
+         ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX; \
+         SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, \
+                k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME \
+         FROM information_schema.KEY_COLUMN_USAGE k \
+         JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
+           ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME \
+          AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME \
+         WHERE k.TABLE_SCHEMA = DATABASE() \
+         ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
+    )
+}
+
+pub(super) async fn load(target: &BackendTarget) -> Result<Loaded, SchemaError> {
+    let sql = format!("{}; {}", fingerprint_sql(), catalog_sql());
+    let sets = query(target, &sql, 4).await?;
+    let [fingerprint, columns, statistics, references] = &sets[..] else {
+        return Err(SchemaError::Unreadable(format!(
+            "expected four result sets, got {}",
+            sets.len()
+        )));
+    };
+    let fingerprint = fingerprint
+        .first()
+        .and_then(|r| text(r, 0))
+        .ok_or_else(|| SchemaError::Unreadable("no fingerprint".into()))?;
+    let (schema, views) = model(&target.database, columns, statistics, references)?;
+    Ok(Loaded {
+        schema,
+        fingerprint,
+        views,
+    })
+}
+
+pub(super) async fn fingerprint(target: &BackendTarget) -> Result<String, SchemaError> {
+    let sets = query(target, &fingerprint_sql(), 1).await?;
+    sets.first()
+        .and_then(|rows| rows.first())
+        .and_then(|r| text(r, 0))
+        .ok_or_else(|| SchemaError::Unreadable("no fingerprint".into()))
+}
+
+/// Runs `sql` (`sets` statements) on a fresh connection and returns each result set's rows.
+async fn query(
+    target: &BackendTarget,
+    sql: &str,
+    sets: usize,
+) -> Result<Vec<Vec<Row>>, SchemaError> {
+    let mut conn = target
+        .connect(CONNECT_TIMEOUT)
+        .await
+        .map_err(|e| SchemaError::Unreachable(e.to_string()))?;
+    let read = async {
+        let mut result = conn.query_iter(sql).await?;
+        let mut out = Vec::with_capacity(sets);
+        while !result.is_empty() {
+            out.push(result.collect::<Row>().await?);
+        }
+        Ok::<_, mysql_async::Error>(out)
+    };
+    let out = tokio::time::timeout(CATALOG_TIMEOUT, read)
+        .await
+        .map_err(|_| SchemaError::Unreachable("the catalog query did not finish".into()))?
+        .map_err(|e| match e {
+            mysql_async::Error::Server(s) => {
+                SchemaError::Refused(format!("{} ({})", s.message, s.code))
+            }
+            other => SchemaError::Unreachable(other.to_string()),
+        })?;
+    let _ = conn.disconnect().await;
+    Ok(out)
+}
+
+/// A value as text (information_schema sends names as strings, positions as numbers).
+fn text(row: &Row, i: usize) -> Option<String> {
+    match row.as_ref(i)? {
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::Int(n) => Some(n.to_string()),
+        Value::UInt(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn model(
+    database: &str,
+    columns: &[Row],
+    statistics: &[Row],
+    references: &[Row],
+) -> Result<(Schema, BTreeSet<TableName>), SchemaError> {
+    let name = |table: String| TableName {
+        schema: Some(database.to_string()),
+        name: table,
+    };
+    let missing = |what: &str| SchemaError::Unreadable(format!("a row without {what}"));
+    let mut schema = Schema::default();
+    let mut views = BTreeSet::new();
+    for r in columns {
+        let table = name(text(r, 0).ok_or_else(|| missing("TABLE_NAME"))?);
+        let data_type = text(r, 2).unwrap_or_default();
+        if text(r, 5).as_deref() == Some("VIEW") {
+            views.insert(table.clone());
+        }
+        schema
+            .tables
+            .entry(table)
+            .or_default()
+            .columns
+            .push(ColumnSchema {
+                name: text(r, 1).ok_or_else(|| missing("COLUMN_NAME"))?,
+                class: TypeClass::of_mysql(&data_type),
+                data_type: text(r, 3).unwrap_or(data_type),
+                nullable: text(r, 4).as_deref() == Some("YES"),
+            });
+    }
+    // Index parts in order, grouped by table and index: (unique, [column or expression]).
+    type Parts = (bool, Vec<Option<String>>);
+    let mut indexes: BTreeMap<(String, String), Parts> = BTreeMap::new();
+    for r in statistics {
+        let table = text(r, 0).ok_or_else(|| missing("TABLE_NAME"))?;
+        let index = text(r, 1).ok_or_else(|| missing("INDEX_NAME"))?;
+        let unique = text(r, 2).as_deref() == Some("0");
+        indexes
+            .entry((table, index))
+            .or_insert((unique, Vec::new()))
+            .1
+            .push(text(r, 3));
+    }
+    for ((table, index), (unique, parts)) in indexes {
+        let Some(t) = schema.tables.get_mut(&name(table)) else {
+            continue;
+        };
+        let key = Key {
+            columns: leading_columns(parts),
+            name: index,
+        };
+        if key.name == "PRIMARY" {
+            t.primary_key = key.columns.clone();
+        } else if unique {
+            t.unique.push(key.clone());
+        }
+        t.indexes.push(key);
+    }
+    // Rows come ordered by table, constraint and position: a new constraint starts a new key.
+    for r in references {
+        let table = name(text(r, 0).ok_or_else(|| missing("TABLE_NAME"))?);
+        let constraint = text(r, 1).ok_or_else(|| missing("CONSTRAINT_NAME"))?;
+        let Some(t) = schema.tables.get_mut(&table) else {
+            continue;
+        };
+        let references = TableName {
+            schema: text(r, 3),
+            name: text(r, 4).ok_or_else(|| missing("REFERENCED_TABLE_NAME"))?,
+        };
+        let same = t.foreign_keys.last().is_some_and(|f| f.name == constraint);
+        if !same {
+            t.foreign_keys.push(ForeignKey {
+                name: constraint,
+                columns: Vec::new(),
+                references,
+                referenced_columns: Vec::new(),
+            });
+        }
+        let fk = t.foreign_keys.last_mut().expect("pushed above");
+        fk.columns
+            .push(text(r, 2).ok_or_else(|| missing("COLUMN_NAME"))?);
+        fk.referenced_columns
+            .push(text(r, 5).ok_or_else(|| missing("REFERENCED_COLUMN_NAME"))?);
+    }
+    Ok((schema, views))
+}
