@@ -118,7 +118,10 @@ fn leakproof_statements_leave_the_planner_free() {
         assert!(!out.contains("OFFSET 0"), "{sql} → {out}");
         assert!(out.contains(PC) || out.contains("lower(tenant_id) = 'acme')"), "{out}");
     }
-    let out = my("reader", "SELECT id FROM customers WHERE id = ? AND name = 'x'");
+    let out = my(
+        "reader",
+        "SELECT id FROM customers WHERE id = ? AND name = 'x'",
+    );
     assert_eq!(
         out,
         format!("SELECT id FROM {MC}) AS customers WHERE id = ? AND name = 'x'")
@@ -133,7 +136,10 @@ fn a_condition_that_can_fail_fences_every_confined_table() {
         format!("SELECT id FROM {PC} OFFSET 0) AS customers WHERE name::BOOL")
     );
     assert_eq!(
-        pg("reader", "SELECT id FROM customers WHERE regexp_like('a', 'a', name)"),
+        pg(
+            "reader",
+            "SELECT id FROM customers WHERE regexp_like('a', 'a', name)"
+        ),
         format!("SELECT id FROM {PC} OFFSET 0) AS customers WHERE regexp_like('a', 'a', name)")
     );
     assert_eq!(
@@ -144,17 +150,26 @@ fn a_condition_that_can_fail_fences_every_confined_table() {
         format!("SELECT id FROM {MC} LIMIT 18446744073709551615) AS customers WHERE CAST(CASE WHEN name LIKE 'X%' THEN name ELSE '1' END AS SIGNED) = 1")
     );
     // A number against a text column converts every row in MySQL (a warning per row).
-    assert!(my("reader", "SELECT id FROM customers WHERE name = 5").contains("LIMIT 18446744073709551615)"));
+    assert!(my("reader", "SELECT id FROM customers WHERE name = 5")
+        .contains("LIMIT 18446744073709551615)"));
     // A MySQL parameter against a text column: the client may bind a number.
-    assert!(my("reader", "SELECT id FROM customers WHERE name = ?").contains("LIMIT 18446744073709551615)"));
+    assert!(my("reader", "SELECT id FROM customers WHERE name = ?")
+        .contains("LIMIT 18446744073709551615)"));
     // A renamed column cannot be typed by its new name.
-    assert!(pg("reader", "SELECT * FROM (SELECT name AS id FROM customers) s WHERE id = 5").contains("OFFSET 0"));
+    assert!(pg(
+        "reader",
+        "SELECT * FROM (SELECT name AS id FROM customers) s WHERE id = 5"
+    )
+    .contains("OFFSET 0"));
 }
 
 #[test]
 fn leakproof_conjuncts_move_inside_the_fence_so_indexes_still_serve() {
     assert_eq!(
-        pg("reader", "SELECT id FROM customers WHERE id = 5 AND name::bool"),
+        pg(
+            "reader",
+            "SELECT id FROM customers WHERE id = 5 AND name::bool"
+        ),
         format!("SELECT id FROM {PC} AND (id = 5) OFFSET 0) AS customers WHERE name::BOOL")
     );
     // Qualified conjuncts move into their own table; a join condition stays above the fences.
@@ -170,15 +185,27 @@ fn leakproof_conjuncts_move_inside_the_fence_so_indexes_still_serve() {
         "reader",
         "SELECT r.id FROM reservations r LEFT JOIN customers c ON c.id = r.customer_id WHERE c.id IS NULL AND r.notes::int > 0",
     );
-    assert!(out.contains("WHERE c.id IS NULL AND r.notes::INT > 0"), "{out}");
-    let out = pg("reader", "SELECT id FROM customers WHERE ssn = 'x' AND name::bool");
-    assert!(out.contains("OFFSET 0) AS customers WHERE ssn = 'x' AND name::BOOL"), "{out}");
+    assert!(
+        out.contains("WHERE c.id IS NULL AND r.notes::INT > 0"),
+        "{out}"
+    );
+    let out = pg(
+        "reader",
+        "SELECT id FROM customers WHERE ssn = 'x' AND name::bool",
+    );
+    assert!(
+        out.contains("OFFSET 0) AS customers WHERE ssn = 'x' AND name::BOOL"),
+        "{out}"
+    );
 }
 
 #[test]
 fn write_conditions_run_behind_the_filter() {
     assert_eq!(
-        pg("writer", "UPDATE reservations SET status = 'x' WHERE id = 3 AND notes::bool"),
+        pg(
+            "writer",
+            "UPDATE reservations SET status = 'x' WHERE id = 3 AND notes::bool"
+        ),
         r#"UPDATE "public"."reservations" SET status = 'x' WHERE (lower(reservations.tenant_id) = 'acme') AND (id = 3) AND CASE WHEN (lower(reservations.tenant_id) = 'acme') THEN (notes::BOOL) END"#
     );
     assert_eq!(
@@ -187,20 +214,34 @@ fn write_conditions_run_behind_the_filter() {
     );
     // Leakproof writes keep the plain form.
     assert_eq!(
-        pg("writer", "UPDATE reservations SET status = 'x' WHERE id = 3"),
+        pg(
+            "writer",
+            "UPDATE reservations SET status = 'x' WHERE id = 3"
+        ),
         r#"UPDATE "public"."reservations" SET status = 'x' WHERE (lower(reservations.tenant_id) = 'acme') AND (id = 3)"#
     );
 }
 
 #[test]
 fn without_a_schema_nothing_is_proven() {
-    let out = one(run("reader", Dialect::PostgreSql, false, "SELECT id FROM customers WHERE id = 5"));
+    let out = one(run(
+        "reader",
+        Dialect::PostgreSql,
+        false,
+        "SELECT id FROM customers WHERE id = 5",
+    ));
     assert!(out.contains("OFFSET 0"), "{out}");
 }
 
 #[test]
 fn explain_needs_the_roles_consent() {
-    let d = run("reader", Dialect::PostgreSql, true, "EXPLAIN SELECT * FROM customers").unwrap_err();
+    let d = run(
+        "reader",
+        Dialect::PostgreSql,
+        true,
+        "EXPLAIN SELECT * FROM customers",
+    )
+    .unwrap_err();
     assert_eq!(d.rule, Rule::StatementNotAllowed);
     assert!(d.message.contains("explain: true"), "{}", d.message);
     assert!(pg("planner", "EXPLAIN SELECT * FROM customers").starts_with("EXPLAIN SELECT"));
@@ -212,20 +253,40 @@ fn a_write_references_only_rows_in_scope() {
     // PostgreSQL: an integer key refused by a cast whose error quotes what happened.
     let refused = "CAST((SELECT 'sluice: reservations.customer_id must reference a customers row this token can read; nothing was written') AS BIGINT)";
     assert_eq!(
-        pg("booker", "INSERT INTO reservations (customer_id, status) VALUES (1, 'new'), ($1, 'new')"),
+        pg(
+            "booker",
+            "INSERT INTO reservations (customer_id, status) VALUES (1, 'new'), ($1, 'new')"
+        ),
         format!(
             r#"INSERT INTO "public"."reservations" (customer_id, status, "tenant_id") VALUES (CASE WHEN (1) IN {visible} OR (1) IS NULL THEN (1) ELSE {refused} END, 'new', 'acme'), (CASE WHEN ($1) IN {visible} OR ($1) IS NULL THEN ($1) ELSE {refused} END, 'new', 'acme')"#
         )
     );
-    let out = pg("booker", "UPDATE reservations SET customer_id = 7 WHERE id = 3");
-    assert!(out.contains(&format!("SET customer_id = CASE WHEN (7) IN {visible} OR (7) IS NULL THEN")), "{out}");
+    let out = pg(
+        "booker",
+        "UPDATE reservations SET customer_id = 7 WHERE id = 3",
+    );
+    assert!(
+        out.contains(&format!(
+            "SET customer_id = CASE WHEN (7) IN {visible} OR (7) IS NULL THEN"
+        )),
+        "{out}"
+    );
     // MySQL writes the client's value once: its `?` are numbered by position.
-    let out = my("booker", "INSERT INTO reservations (customer_id, status) VALUES (?, ?)");
+    let out = my(
+        "booker",
+        "INSERT INTO reservations (customer_id, status) VALUES (?, ?)",
+    );
     assert_eq!(out.matches('?').count(), 2, "{out}");
     assert!(out.contains("FROM (SELECT (?) AS v) AS x"), "{out}");
-    assert!(out.contains("ELSE (SELECT x.v UNION ALL SELECT x.v) END"), "{out}");
+    assert!(
+        out.contains("ELSE (SELECT x.v UNION ALL SELECT x.v) END"),
+        "{out}"
+    );
     // A role that cannot read customers at all may reference none of them.
-    let out = pg("blind_booker", "INSERT INTO reservations (customer_id) VALUES (1)");
+    let out = pg(
+        "blind_booker",
+        "INSERT INTO reservations (customer_id) VALUES (1)",
+    );
     assert!(
         out.contains(r#"CASE WHEN (1) IN (SELECT "id" FROM "public"."customers" WHERE false) OR (1) IS NULL THEN (1) ELSE"#),
         "{out}"

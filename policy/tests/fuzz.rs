@@ -295,7 +295,9 @@ fn check(role: &str, dialect: Dialect, sql: &str) -> Result<(), TestCaseError> {
 /// Whether the input holds an expression that evaluates something on a row (anything but a
 /// column, a literal, a parameter, parentheses, and count/min/max of a column or `*`).
 fn evaluates_something(dialect: Dialect, sql: &str) -> bool {
-    use sqlparser::ast::{visit_expressions, Expr, FunctionArg, FunctionArgExpr, FunctionArguments};
+    use sqlparser::ast::{
+        visit_expressions, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    };
     let Ok(stmts) = Parser::parse_sql(parser_dialect(dialect), sql) else {
         return true;
     };
@@ -339,8 +341,10 @@ fn has_unfenced_confined_table(s: &sqlparser::ast::Statement) -> bool {
                         .is_some_and(|w| w.to_string().contains("tenant_id = 'acme'"))
                     && {
                         let f = sel.from[0].relation.to_string();
-                        f.contains("\"reservations\"") || f.contains("\"customers\"")
-                            || f.contains("`reservations`") || f.contains("`customers`")
+                        f.contains("\"reservations\"")
+                            || f.contains("\"customers\"")
+                            || f.contains("`reservations`")
+                            || f.contains("`customers`")
                     };
                 if confined_base && q.limit_clause.is_none() {
                     self.0 = true;

@@ -19,9 +19,7 @@ use sluice_policy::rest::{
     Nulls, OrderTerm, Params, Predicate, Range, RestError, Selected, Truth,
 };
 use sluice_policy::roles::RbacConfig;
-use sluice_policy::{
-    authorize, authorize_statement, Authorized, Denial, Dialect, Rule, Scope,
-};
+use sluice_policy::{authorize, authorize_statement, Authorized, Denial, Dialect, Rule, Scope};
 use sluice_tokens::Claims;
 use sqlparser::ast::{Expr, Statement, Value};
 

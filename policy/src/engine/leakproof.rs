@@ -32,9 +32,8 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint,
-    JoinOperator, ObjectName, ObjectNamePart, OnConflictAction, OnInsert, Select, SelectItem,
-    Statement, TableFactor, TableWithJoins, UnaryOperator, UpdateTableFromKind, Value, Visit,
-    Visitor,
+    ObjectName, ObjectNamePart, OnConflictAction, OnInsert, Select, SelectItem, Statement,
+    TableFactor, TableWithJoins, UnaryOperator, UpdateTableFromKind, Value, Visit, Visitor,
 };
 
 use crate::roles::TableName;
@@ -337,25 +336,15 @@ impl Visitor for Proof<'_, '_> {
 impl Proof<'_, '_> {
     fn joins(&self, twj: &TableWithJoins) -> ControlFlow<()> {
         for j in &twj.joins {
-            let c = match &j.join_operator {
-                JoinOperator::Join(c)
-                | JoinOperator::Inner(c)
-                | JoinOperator::Left(c)
-                | JoinOperator::LeftOuter(c)
-                | JoinOperator::Right(c)
-                | JoinOperator::RightOuter(c)
-                | JoinOperator::FullOuter(c)
-                | JoinOperator::CrossJoin(c)
-                | JoinOperator::StraightJoin(c) => c,
-                _ => return ControlFlow::Break(()),
+            let mut op = j.join_operator.clone();
+            let Some(c) = super::query::join_constraint(&mut op) else {
+                return ControlFlow::Break(());
             };
             match c {
                 JoinConstraint::On(e) => self.condition_root(e)?,
                 // USING and NATURAL compare same-named columns: prove them as `a.c = b.c`
                 // would be proven only with the tables' types; stay conservative.
-                JoinConstraint::Using(_) | JoinConstraint::Natural => {
-                    return ControlFlow::Break(())
-                }
+                JoinConstraint::Using(_) | JoinConstraint::Natural => return ControlFlow::Break(()),
                 JoinConstraint::None => {}
                 JoinConstraint::UsingAlias(..) => return ControlFlow::Break(()),
             }
@@ -411,11 +400,11 @@ impl Proof<'_, '_> {
     }
 
     fn column_is_condition(&self, parts: &[Ident]) -> bool {
-        match (self.names.dialect, self.names.class_of(parts)) {
-            (Dialect::PostgreSql, Some(TypeClass::Boolean)) => true,
-            (Dialect::MySql, Some(TypeClass::Integer)) => true,
-            _ => false,
-        }
+        matches!(
+            (self.names.dialect, self.names.class_of(parts)),
+            (Dialect::PostgreSql, Some(TypeClass::Boolean))
+                | (Dialect::MySql, Some(TypeClass::Integer))
+        )
     }
 
     /// One node of an expression tree, its children being proven on their own visit.
@@ -510,12 +499,11 @@ impl Proof<'_, '_> {
                     _ => false,
                 }
             }
-            (Operand::Column(c), Operand::Literal(k)) | (Operand::Literal(k), Operand::Column(c)) => {
-                match self.names.class_of(c) {
-                    Some(class) => literal_fits(dialect, class, k, form),
-                    None => false,
-                }
-            }
+            (Operand::Column(c), Operand::Literal(k))
+            | (Operand::Literal(k), Operand::Column(c)) => match self.names.class_of(c) {
+                Some(class) => literal_fits(dialect, class, k, form),
+                None => false,
+            },
             // Constants against constants are folded once, whatever they are.
             (Operand::Literal(_), Operand::Literal(_)) => true,
             _ => false,
@@ -622,17 +610,18 @@ pub(crate) fn hide_constants_from_estimators(stmt: &mut Statement) {
         match e {
             Expr::Like { expr, pattern, .. }
             | Expr::ILike { expr, pattern, .. }
-            | Expr::SimilarTo { expr, pattern, .. } => {
-                if !constant(expr) {
-                    blind(pattern)
-                }
+            | Expr::SimilarTo { expr, pattern, .. }
+                if !constant(expr) =>
+            {
+                blind(pattern)
             }
             Expr::BinaryOp { left, op, right } if estimates_by_evaluating(op) => {
                 // A pattern is text; the operand of a containment operator keeps its type only
                 // if the client wrote one (`'…'::jsonb`): an untyped literal or parameter in a
                 // subquery would become text and no longer match the operator.
                 let pattern = is_pattern(op);
-                let typed = |e: &Expr| pattern || matches!(e, Expr::Cast { .. } | Expr::TypedString(_));
+                let typed =
+                    |e: &Expr| pattern || matches!(e, Expr::Cast { .. } | Expr::TypedString(_));
                 match (constant(left), constant(right)) {
                     (true, false) if typed(left) => blind(left),
                     (false, true) if typed(right) => blind(right),
@@ -662,25 +651,18 @@ fn is_pattern(op: &BinaryOperator) -> bool {
 
 fn estimates_by_evaluating(op: &BinaryOperator) -> bool {
     use BinaryOperator as B;
-    matches!(
-        op,
-        B::PGRegexMatch
-            | B::PGRegexIMatch
-            | B::PGRegexNotMatch
-            | B::PGRegexNotIMatch
-            | B::PGLikeMatch
-            | B::PGILikeMatch
-            | B::PGNotLikeMatch
-            | B::PGNotILikeMatch
-            | B::AtArrow
-            | B::ArrowAt
-            | B::PGOverlap
-            | B::AtAt
-            | B::AtQuestion
-            | B::Question
-            | B::QuestionAnd
-            | B::QuestionPipe
-    )
+    is_pattern(op)
+        || matches!(
+            op,
+            B::AtArrow
+                | B::ArrowAt
+                | B::PGOverlap
+                | B::AtAt
+                | B::AtQuestion
+                | B::Question
+                | B::QuestionAnd
+                | B::QuestionPipe
+        )
 }
 
 /// A literal, possibly cast or in parentheses.
@@ -697,10 +679,7 @@ fn blind(e: &mut Box<Expr>) {
     if !constant(e) {
         return;
     }
-    let value = std::mem::replace(
-        e.as_mut(),
-        Expr::Value(Value::Null.with_empty_span()),
-    );
+    let value = std::mem::replace(e.as_mut(), Expr::Value(Value::Null.with_empty_span()));
     let q = super::query::simple_query(vec![SelectItem::UnnamedExpr(value)], vec![], None);
     **e = Expr::Subquery(Box::new(q));
 }

@@ -20,16 +20,16 @@
 //! (its check reads the table `WHERE FALSE`, which gives the value its type and reads nothing).
 //! Composite foreign keys into a confined table are refused (not checked).
 
-use sqlparser::ast::{
-    Expr, Ident, ObjectName, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias,
-    TableFactor, TableWithJoins,
-};
 use super::names::ResolvedTable;
 use super::query::simple_query;
 use super::Checker;
 use crate::decision::{Denial, Rule};
 use crate::roles::{ColumnSet, Operation};
 use crate::Dialect;
+use sqlparser::ast::{
+    Expr, Ident, ObjectName, Query, SelectItem, SetExpr, SetOperator, SetQuantifier, TableAlias,
+    TableFactor, TableWithJoins,
+};
 
 /// The check of one foreign-key column of a write's target.
 pub(crate) struct ReferenceCheck {
@@ -97,12 +97,16 @@ impl Checker<'_> {
             };
             let visible = match grant {
                 None => simple_query(
-                    vec![SelectItem::UnnamedExpr(Expr::Identifier(self.quoted(refcol)))],
+                    vec![SelectItem::UnnamedExpr(Expr::Identifier(
+                        self.quoted(refcol),
+                    ))],
                     vec![TableWithJoins {
                         relation: super::query::plain_table(referenced.rendered.clone(), None),
                         joins: vec![],
                     }],
-                    Some(Expr::Value(sqlparser::ast::Value::Boolean(false).with_empty_span())),
+                    Some(Expr::Value(
+                        sqlparser::ast::Value::Boolean(false).with_empty_span(),
+                    )),
                 ),
                 Some(g) => {
                     let readable = match g.columns_for(Operation::Select) {

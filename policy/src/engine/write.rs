@@ -21,8 +21,8 @@ use sqlparser::ast::{
 
 use super::expr::ColumnGuard;
 use super::names::ResolvedTable;
-use super::render::{check_ident, check_name};
 use super::query::{and, conjuncts};
+use super::render::{check_ident, check_name};
 use super::{construct, Checker};
 use crate::decision::{Denial, Rule, StatementKind};
 use crate::roles::{claim_literal, ColumnSet, Operation, TableGrant};
@@ -454,18 +454,9 @@ impl Checker<'_> {
         };
         let filter = qualify(filter, qualifier);
         for j in joins {
-            use sqlparser::ast::{JoinConstraint as C, JoinOperator as O};
-            let c = match &mut j.join_operator {
-                O::Join(c)
-                | O::Inner(c)
-                | O::Left(c)
-                | O::LeftOuter(c)
-                | O::Right(c)
-                | O::RightOuter(c)
-                | O::FullOuter(c)
-                | O::CrossJoin(c)
-                | O::StraightJoin(c) => c,
-                _ => return Err(construct("this kind of join in an UPDATE")),
+            use sqlparser::ast::JoinConstraint as C;
+            let Some(c) = super::query::join_constraint(&mut j.join_operator) else {
+                return Err(construct("this kind of join in an UPDATE"));
             };
             match c {
                 C::On(e) => {
