@@ -12,12 +12,12 @@
 #            token for one tenant;
 #   pre      directly: the rendering of the engine before the barrier (the derived-table rewrite
 #            without any fence), written out by hand below;
-#   current  directly: what the gateway renders now, read from its audit log;
-#   typed    directly: what the engine renders when it knows the backend's column types
-#            (integration/examples/render.rs reads them from information_schema), which is what
-#            the gateway will send once it loads the schema. Until then `Gate` builds the engine
-#            without types, nothing is proven leakproof, and every statement with a condition is
-#            fenced: the "current" column shows that mode.
+#   current  directly: what the gateway renders, read from its audit log (the gateway loads the
+#            backend's schema at start, so it proves typed comparisons leakproof);
+#   typed    directly: what the engine renders with the column types that
+#            integration/examples/render.rs reads from information_schema: a check that the
+#            gateway's rendering is the engine's with the schema (without a schema the gateway
+#            fences every statement with a condition, and 'current' departs from 'typed').
 # It prints, per statement, the median latency of each, the ratios Sluice/pre, current/pre and
 # typed/pre (target for the renderings: <= 1.2x), the CPU time the gateway and the database
 # spent per statement (utime + stime deltas from /proc), then every rendering with its plan
@@ -893,10 +893,8 @@ echo "  $CLIENTS client(s); median of $REPEAT round(s) of ${DURATION}s, targets 
 echo "  machine busy before measuring: ${BUSY_BEFORE}% (load average $LOAD_BEFORE), after: ${BUSY_AFTER}% (others' share: over 10% disturbs the numbers)"
 # shellcheck disable=SC2086
 [[ -z $GW_IDLE ]] || echo "  the gateway idle (during the direct runs) used $(median $GW_IDLE)% of one core (median; at most $(maximum $GW_IDLE)%)"
-echo "  gateway: built without the backend's column types (Gate uses Engine::new), so it proves nothing"
-echo "  leakproof and fences every statement with a condition: that is the 'current' column. 'typed' is"
-echo "  the engine's rendering with the column types (integration/examples/render.rs), what the"
-echo "  gateway sends once it loads the schema."
+echo "  'current' is the gateway's rendering (audit log); 'typed' the engine's with the column types"
+echo "  read by integration/examples/render.rs: the two agree when the gateway has loaded the schema."
 for engine in $ENGINES; do
     echo
     echo "== $engine: mean latency per statement (us), median over rounds"
