@@ -287,6 +287,24 @@ fn cases() -> Vec<Case> {
         my("my/UPDATE ... JOIN", Error,
             "UPDATE reservations r JOIN customers c ON c.id = r.customer_id SET r.status = r.status WHERE CAST(c.notes AS SIGNED) = 0",
             "UPDATE reservations r JOIN customers c ON c.id = r.customer_id SET r.status = r.status WHERE CAST(c.memo AS SIGNED) = 0").writing(),
+        // Red team: an IN list that mixes a number and a string is proven leakproof (each item
+        // alone fits an integer column), but MariaDB then compares every row as a number and
+        // converts the string once per row scanned, with a warning each time, before the filter.
+        // Red team: a string literal against an integer column is proven leakproof ("converted
+        // once"), but MariaDB converts it lazily, at the first row the comparison meets: the
+        // warning count says whether the scan met any row, another tenant's included.
+        my("my/redteam string literal against an integer column (id range)", Warnings,
+            "SELECT id FROM reservations WHERE id BETWEEN 11 AND 20 AND tenant_no = 'x'",
+            "SELECT id FROM reservations WHERE id BETWEEN 500 AND 510 AND tenant_no = 'x'"),
+        my("my/redteam string literal against an integer column (indexed value)", Warnings,
+            "SELECT id FROM reservations WHERE status = 'Gxyzzy-hold' AND tenant_no = 'x'",
+            "SELECT id FROM reservations WHERE status = 'Qxyzzy-hold' AND tenant_no = 'x'"),
+        my("my/redteam IN list mixing a number and a string (id range)", Warnings,
+            "SELECT id FROM customers WHERE id BETWEEN 11 AND 13 AND id IN (0, 'x')",
+            "SELECT id FROM customers WHERE id BETWEEN 14 AND 16 AND id IN (0, 'x')"),
+        my("my/redteam IN list mixing a number and a string (indexed value)", Warnings,
+            "SELECT id FROM reservations WHERE status = 'Gxyzzy-hold' AND id IN (0, 'x')",
+            "SELECT id FROM reservations WHERE status = 'Qxyzzy-hold' AND id IN (0, 'x')"),
         // ---- MariaDB: counts, plans, foreign keys, time -------------------------------------
         my("my/row count", Rows,
             "SELECT count(*) FROM customers WHERE name LIKE 'G%'",
