@@ -1,0 +1,158 @@
+//! Red-team findings against the confinement barrier (each test fails on main 39c5644). Gateway rule 4: no expression the client wrote runs on a row outside
+//! the token's scope unless it is proven leakproof. With the backend's schema the engine proves
+//! plain comparisons leakproof and leaves the planner free; anything else fences every confined
+//! table (PostgreSQL `OFFSET 0`, MySQL a LIMIT no table reaches), moves the leakproof conjuncts
+//! of a table inside its fence, and guards the conditions of a write with `CASE WHEN (filter)`.
+//! Each test here fails on the engine before the barrier (commit 2afdd08), which rendered every
+//! statement unfenced and unguarded.
+
+use std::collections::BTreeMap;
+
+use sluice_policy::roles::RbacConfig;
+use sluice_policy::{authorize, Authorized, Denial, Dialect, Scope};
+use sluice_tokens::Claims;
+
+include!("common/rental_schema.rs");
+
+const ROLES: &str = r#"
+default_schema: public
+roles:
+  reader:
+    tables:
+      customers: [SELECT]
+      reservations: [SELECT]
+      vehicles: [SELECT]
+    columns:
+      customers:
+        SELECT: [id, tenant_id, name, email]
+    filters:
+      customers: "tenant_id = {{ token.tenant_id }}"
+      reservations: "lower(tenant_id) = {{ token.tenant_id }}"
+  writer:
+    inherits: reader
+    tables:
+      reservations: [SELECT, UPDATE, DELETE]
+  planner:
+    inherits: reader
+    explain: true
+  booker:
+    tables:
+      customers: [SELECT]
+      reservations: [SELECT, INSERT, UPDATE]
+    columns:
+      customers:
+        SELECT: [id, name]
+    filters:
+      customers: "tenant_id = {{ token.tenant_id }}"
+      reservations: "tenant_id = {{ token.tenant_id }}"
+  blind_booker:
+    tables:
+      reservations: [SELECT, INSERT]
+    filters:
+      reservations: "tenant_id = {{ token.tenant_id }}"
+"#;
+
+fn claims(role: &str) -> Claims {
+    Claims {
+        role: role.to_string(),
+        tenant_id: Some("acme".to_string()),
+        exp: 2_000_000_000,
+        iat: 1_900_000_000,
+        nbf: 1_900_000_000,
+        jti: "0123456789abcdef0123456789abcdef".into(),
+        label: None,
+        extra: BTreeMap::new(),
+    }
+}
+
+fn run(role: &str, dialect: Dialect, with_schema: bool, sql: &str) -> Result<Authorized, Denial> {
+    let cfg = RbacConfig::from_yaml("barrier.yaml", ROLES).expect("roles load");
+    let c = claims(role);
+    let schema = rental_schema(dialect);
+    let scope = Scope {
+        config: &cfg,
+        role: cfg.role(role).expect("role"),
+        claims: &c,
+        dialect,
+        database: Some("rental"),
+        schema: if with_schema {
+            &schema
+        } else {
+            sluice_policy::Schema::empty()
+        },
+    };
+    authorize(&scope, sql)
+}
+
+fn pg(role: &str, sql: &str) -> String {
+    one(run(role, Dialect::PostgreSql, true, sql))
+}
+
+fn my(role: &str, sql: &str) -> String {
+    one(run(role, Dialect::MySql, true, sql))
+}
+
+fn one(r: Result<Authorized, Denial>) -> String {
+    let a = r.unwrap_or_else(|d| panic!("denied: {d}"));
+    assert_eq!(a.statements.len(), 1);
+    a.statements[0].sql.clone()
+}
+
+
+
+
+
+const MY_FENCE: &str = "LIMIT 18446744073709551615)";
+
+/// MariaDB 10.11 converts a string constant compared with an integer or decimal column lazily,
+/// at the first row the comparison is evaluated on (`Truncated incorrect DECIMAL value`, one
+/// warning), and an IN list that mixes a number and a string once per row. Unfenced, the
+/// comparison runs before the role's filter on a merged derived table: the warning count says
+/// whether (or how many) rows of other tenants the scan met. Measured on the rendering of these
+/// statements: `… WHERE id BETWEEN 20 AND 29 AND internal_score = 'abc'` gives 1 warning when
+/// only globex rows have ids 20-29 and 0 when nobody has; `… AND id IN (1, 'abc')` gives one
+/// warning per globex row in the range.
+#[test]
+fn mysql_string_literal_against_a_numeric_column_is_not_leakproof() {
+    for sql in [
+        "SELECT id FROM reservations WHERE id BETWEEN 20 AND 29 AND internal_score = 'abc'",
+        "SELECT id FROM reservations WHERE price = 'abc'",
+        "SELECT id FROM reservations WHERE internal_score IN ('abc')",
+        "SELECT id FROM reservations WHERE id IN (1, 'abc')",
+        "SELECT id FROM reservations WHERE internal_score IN (TRUE, 'abc')",
+    ] {
+        let out = my("reader", sql);
+        assert!(out.contains(MY_FENCE), "{sql}\n → {out}");
+    }
+}
+
+/// The reference check writes the client's value three times on PostgreSQL (`CASE WHEN (v) IN
+/// (…) OR (v) IS NULL THEN (v) …`); a volatile value is evaluated anew each time, so the value
+/// checked is not the value written. Run on PostgreSQL 15: of 8 runs of the rendering below, 3
+/// were refused, 2 wrote customer 1 and 1 wrote globex's customer 11 into an acme reservation
+/// (and with `ELSE 99`, a customer nobody has, the FK violation 23503 tells existence).
+#[test]
+fn pg_reference_check_evaluates_the_value_once() {
+    let out = pg(
+        "booker",
+        "INSERT INTO reservations (id, tenant_id, customer_id) VALUES (100, 'acme', CASE WHEN random() < 0.5 THEN 1 ELSE 11 END)",
+    );
+    assert!(out.matches("random()").count() <= 1, "{out}");
+    let out = pg(
+        "booker",
+        "UPDATE reservations SET customer_id = CASE WHEN random() < 0.5 THEN 1 ELSE 11 END WHERE id = 5",
+    );
+    assert!(out.matches("random()").count() <= 1, "{out}");
+}
+
+/// A PostgreSQL parameter's type is the client's when it declares one in Parse: `price = $1`
+/// with `$1` declared `float8` compares `price::float8` on every row, and a numeric too large
+/// for a double fails with an error quoting it. On PostgreSQL 15 with the filter
+/// `lower(trim(tenant_id)) = 'acme'` (costlier than the cast, so planned after it), the
+/// rendering `… WHERE price = $1` executed with `$1 float8` fails with
+/// `"99999…" is out of range for type double precision`, globex's value.
+#[test]
+fn pg_parameter_against_a_numeric_column_is_not_leakproof() {
+    let out = pg("reader", "SELECT id FROM reservations WHERE price = $1");
+    assert!(out.contains("OFFSET 0"), "{out}");
+}
