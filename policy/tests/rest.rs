@@ -1193,7 +1193,13 @@ fn a_read_is_confined_to_the_tokens_tenant() {
             dialect,
             rest::count(dialect, &name("reservations"), &p),
         );
-        assert!(out.contains("WHERE (tenant_id = 'acme')) AS"), "{out}");
+        // (MySQL: `id > '0'` compares a string with a number, which is not proven leakproof,
+        // so the derived table is fenced.)
+        assert!(
+            out.contains("WHERE (tenant_id = 'acme')) AS")
+                || out.contains("WHERE (tenant_id = 'acme') LIMIT 18446744073709551615) AS"),
+            "{out}"
+        );
     }
     // Hidden columns do not exist in the confined table (the backend reports them missing).
     let out = sql(
@@ -1302,7 +1308,7 @@ fn allowed_writes_are_confined() {
             MySql,
             rest::update(MySql, &name("reservations"), &p, &set, None).unwrap()
         ),
-        "UPDATE `rental`.`reservations` SET `notes` = 'late', `status` = 'open' WHERE (`reservations`.tenant_id = 'acme') AND (`id` = '1')"
+        "UPDATE `rental`.`reservations` SET `notes` = 'late', `status` = 'open' WHERE (`reservations`.tenant_id = 'acme') AND CASE WHEN (`reservations`.tenant_id = 'acme') THEN (`id` = '1') END"
     );
     // The tenant column is filled in by the engine.
     let rows = rest::parse_insert_body(

@@ -573,24 +573,29 @@ fn literal_fits(dialect: Dialect, class: TypeClass, k: Kind, form: Form) -> bool
     match (dialect, k) {
         (_, Kind::Null) => true,
         (_, Kind::Number) => class.is_numeric(),
-        // PostgreSQL gives a quoted literal or a parameter the column's type when it parses
-        // the statement: a bad value fails before any row is read.
-        (Dialect::PostgreSql, Kind::String | Kind::Parameter) => class != T::Other,
+        // PostgreSQL gives a quoted literal the column's type when it parses the statement: a
+        // bad value fails before any row is read.
+        (Dialect::PostgreSql, Kind::String) => class != T::Other,
+        // A parameter takes the column's type unless the client declares another at Parse:
+        // `numeric_col = $1` with `$1` declared float8 casts every row to float8, and a value
+        // too large fails quoting it. Only classes whose every implicit conversion succeeds.
+        (Dialect::PostgreSql, Kind::Parameter) => {
+            matches!(class, T::Integer | T::Text | T::Boolean | T::Uuid)
+        }
         (Dialect::PostgreSql, Kind::Boolean) => class == T::Boolean,
-        (Dialect::MySql, Kind::String) => match class {
-            T::Text | T::Date | T::Timestamp | T::Time => true,
-            T::Integer | T::Decimal | T::Float => form != Form::Between,
-            _ => false,
-        },
+        // A string against a number converts lazily, at the first row the comparison meets:
+        // its warning tells whether the scan met any row, other tenants' included.
+        (Dialect::MySql, Kind::String) => {
+            matches!(class, T::Text | T::Date | T::Timestamp | T::Time)
+        }
         // A MySQL parameter's type is the client's choice at execute; it is converted once
         // for a numeric or temporal column, but a number against a text column converts every
         // row (with a warning for each row that is not a number).
+        // The client chooses a parameter's type at execute: a string bound against a number
+        // converts lazily (above), a number against text every row. Only temporal columns,
+        // whose conversion of a bound value was seen to warn alike with or without rows.
         (Dialect::MySql, Kind::Parameter) => {
-            form == Form::Compare
-                && matches!(
-                    class,
-                    T::Integer | T::Decimal | T::Float | T::Date | T::Timestamp | T::Time
-                )
+            form == Form::Compare && matches!(class, T::Date | T::Timestamp | T::Time)
         }
         (Dialect::MySql, Kind::Boolean) => class == T::Integer,
     }

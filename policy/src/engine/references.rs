@@ -185,7 +185,7 @@ impl Checker<'_> {
                             continue;
                         }
                         let v = std::mem::replace(cell, Expr::Value(sqlparser::ast::Value::Null.with_empty_span()));
-                        *cell = self.checked_reference(v, check);
+                        *cell = self.checked_reference(v, check)?;
                     }
                 }
                 Ok(())
@@ -195,7 +195,7 @@ impl Checker<'_> {
                     match s.projection.get_mut(*k) {
                         Some(SelectItem::UnnamedExpr(e)) | Some(SelectItem::ExprWithAlias { expr: e, .. }) => {
                             let v = std::mem::replace(e, Expr::Value(sqlparser::ast::Value::Null.with_empty_span()));
-                            *e = self.checked_reference(v, check);
+                            *e = self.checked_reference(v, check)?;
                         }
                         _ => {
                             return Err(Denial::new(
@@ -224,8 +224,40 @@ impl Checker<'_> {
         }
     }
 
-    /// `v` checked against the rows the role may reference.
-    pub(crate) fn checked_reference(&self, v: Expr, check: &ReferenceCheck) -> Expr {
+    /// `v` checked against the rows the role may reference. On PostgreSQL the check reads
+    /// `v` three times, so a value that could differ between readings (a function such as
+    /// `random()`, a subquery) is refused: the value checked must be the value written.
+    pub(crate) fn checked_reference(
+        &self,
+        v: Expr,
+        check: &ReferenceCheck,
+    ) -> Result<Expr, Denial> {
+        if self.scope.dialect == Dialect::PostgreSql {
+            let varies = sqlparser::ast::visit_expressions(&v, |e| match e {
+                Expr::Function(_)
+                | Expr::Subquery(_)
+                | Expr::Exists { .. }
+                | Expr::In {
+                    target: sqlparser::ast::InTarget::Subquery(_),
+                    ..
+                } => std::ops::ControlFlow::Break(()),
+                _ => std::ops::ControlFlow::Continue(()),
+            })
+            .is_break();
+            if varies {
+                return Err(Denial::new(
+                    Rule::WriteNotConfinable,
+                    format!(
+                        "the value of {} must be a literal, a parameter or a column (not a function or subquery) so Sluice can check that it references a row in scope",
+                        check.column
+                    ),
+                ));
+            }
+        }
+        Ok(self.checked_reference_unchecked(v, check))
+    }
+
+    fn checked_reference_unchecked(&self, v: Expr, check: &ReferenceCheck) -> Expr {
         match self.scope.dialect {
             Dialect::PostgreSql => guard(v, check, Dialect::PostgreSql),
             Dialect::MySql => {

@@ -417,7 +417,7 @@ impl Checker<'_> {
                 &mut assignments[*k].value,
                 Expr::Value(Value::Null.with_empty_span()),
             );
-            assignments[*k].value = self.checked_reference(v, check);
+            assignments[*k].value = self.checked_reference(v, check)?;
         }
         // A tuple target naming a checked column is refused above only if the column was
         // found; look inside tuples too.
