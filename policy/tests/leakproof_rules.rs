@@ -1,10 +1,8 @@
-//! Red-team findings against the confinement barrier (each test fails on main 39c5644). Gateway rule 4: no expression the client wrote runs on a row outside
-//! the token's scope unless it is proven leakproof. With the backend's schema the engine proves
-//! plain comparisons leakproof and leaves the planner free; anything else fences every confined
-//! table (PostgreSQL `OFFSET 0`, MySQL a LIMIT no table reaches), moves the leakproof conjuncts
-//! of a table inside its fence, and guards the conditions of a write with `CASE WHEN (filter)`.
-//! Each test here fails on the engine before the barrier (commit 2afdd08), which rendered every
-//! statement unfenced and unguarded.
+//! The rules of the leakproof proof where the engines convert values in ways a comparison hides
+//! (found by a red-team review of the barrier; each test failed on 39c5644): MySQL converts a
+//! string compared with a number at the first row it meets, and a mixed IN list at every row;
+//! a PostgreSQL client may declare a parameter's type; a foreign-key value must be the value
+//! the reference check read. See policy/tests/barrier.rs for the barrier's renderings.
 
 use std::collections::BTreeMap;
 
