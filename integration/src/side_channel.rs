@@ -399,12 +399,22 @@ impl Agent {
 
     /// Runs `sql` through `door` and records what the client sees.
     pub async fn run(&mut self, door: Door, sql: &str) -> Observed {
+        self.run_bound(door, sql, &[]).await
+    }
+
+    /// [`Agent::run`] with values bound to the statement's parameters (MySQL prepared
+    /// statements only).
+    pub async fn run_bound(&mut self, door: Door, sql: &str, binds: &[Bind]) -> Observed {
+        assert!(
+            binds.is_empty() || door == Door::MyPrepared,
+            "values are bound only through MySQL prepared statements"
+        );
         let started = Instant::now();
         let seen = match door {
             Door::PgSimple => self.pg().simple(sql).await,
             Door::PgExtended => self.pg().extended(sql).await,
             Door::MyText => my_text(self.my(), sql).await,
-            Door::MyPrepared => my_prepared(self.my(), sql).await,
+            Door::MyPrepared => my_prepared(self.my(), sql, binds).await,
             Door::Mcp => mcp_query(self.mcp.0, &self.mcp.1, sql).await,
         };
         Observed {
@@ -560,10 +570,35 @@ async fn my_text(conn: &mut mysql_async::Conn, sql: &str) -> Seen {
     seen
 }
 
-async fn my_prepared(conn: &mut mysql_async::Conn, sql: &str) -> Seen {
+/// A value bound to a MySQL prepared statement's `?`, with the type the client sends it as.
+#[derive(Clone, Copy, Debug)]
+pub enum Bind {
+    /// MYSQL_TYPE_VAR_STRING.
+    Str(&'static str),
+    /// MYSQL_TYPE_LONGLONG.
+    Int(i64),
+    /// MYSQL_TYPE_DOUBLE.
+    Double(f64),
+}
+
+async fn my_prepared(conn: &mut mysql_async::Conn, sql: &str, binds: &[Bind]) -> Seen {
     let mut seen = Seen::default();
+    let params = if binds.is_empty() {
+        mysql_async::Params::Empty
+    } else {
+        mysql_async::Params::Positional(
+            binds
+                .iter()
+                .map(|b| match *b {
+                    Bind::Str(s) => mysql_async::Value::Bytes(s.as_bytes().to_vec()),
+                    Bind::Int(i) => mysql_async::Value::Int(i),
+                    Bind::Double(d) => mysql_async::Value::Double(d),
+                })
+                .collect(),
+        )
+    };
     let result = async {
-        let mut r = conn.exec_iter(sql, ()).await?;
+        let mut r = conn.exec_iter(sql, params).await?;
         let rows: Vec<mysql_async::Row> = r.collect().await?;
         seen.rows = rows.into_iter().map(my_row).collect();
         seen.affected = Some(r.affected_rows());

@@ -113,6 +113,63 @@ async fn reads_are_confined_in_text_and_prepared_protocols() {
     assert_eq!(rows[0].len(), 4);
 }
 
+/// The engine may move a condition holding a `?` (into a fenced derived table), and proves
+/// `id >= ?` leakproof only for a number: the door binds each value to its place in whichever
+/// rendering runs (the unfenced one for numbers and integer strings, the fenced fallback for
+/// other values), and the answers are the direct connection's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bound_values_reach_their_places_in_either_rendering() {
+    use mysql_async::Value;
+    let gw = gateway();
+    let token = gw.token("agent_readonly", Some("acme"), 600);
+    let mut c = gw.mysql_conn(&token).await;
+    let mut d = direct(&gw).await;
+    let through = "SELECT ?, id, name FROM customers WHERE name REGEXP ? AND id >= ? ORDER BY id";
+    let directly = "SELECT ?, id, name FROM customers WHERE tenant_id = 'acme' AND name REGEXP ? AND id >= ? ORDER BY id";
+    let stmt = c.prep(through).await.unwrap();
+    let values: [(&str, Value); 5] = [
+        ("an integer", Value::Int(3)),
+        ("an integer as a string", Value::Bytes(b"3".to_vec())),
+        ("a double", Value::Double(2.5)),
+        ("a decimal string (fallback)", Value::Bytes(b"2.5".to_vec())),
+        ("a date (fallback)", Value::Date(2026, 1, 1, 0, 0, 0, 0)),
+    ];
+    for (what, v) in values {
+        let params = vec![
+            Value::Bytes(b"tag".to_vec()),
+            Value::Bytes(b"^[A-H]".to_vec()),
+            v,
+        ];
+        let got: Vec<(String, i64, String)> = c
+            .exec(&stmt, params.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let want: Vec<(String, i64, String)> = d.exec(directly, params).await.unwrap();
+        assert_eq!(got, want, "{what}");
+        if what != "a date (fallback)" {
+            assert!(
+                !got.is_empty() && got.iter().all(|r| r.0 == "tag" && r.1 >= 3),
+                "{what}: {got:?}"
+            );
+        }
+    }
+    // The same statement again, with an integer after the fallback ran.
+    let got: Vec<(String, i64, String)> = c.exec(&stmt, ("t", "^A", 1)).await.unwrap();
+    assert_eq!(got, [("t".to_string(), 1, "Alice Smith".to_string())]);
+    // Another tenant's id is out of reach whichever way it is bound.
+    for v in [
+        Value::Int(11),
+        Value::Bytes(b"11".to_vec()),
+        Value::Bytes(b"11.0".to_vec()),
+    ] {
+        let n: Option<i64> = c
+            .exec_first("SELECT count(*) FROM customers WHERE id = ?", vec![v])
+            .await
+            .unwrap();
+        assert_eq!(n, Some(0));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denials_carry_mysql_codes_and_the_session_goes_on() {
     let gw = gateway();

@@ -22,7 +22,7 @@
 use std::time::Duration;
 
 use sluice_integration::side_channel::{
-    canaries_in, Agent, Door, Engine, Observed, Seen, Site, SHAPES,
+    canaries_in, Agent, Bind, Door, Engine, Observed, Seen, Site, SHAPES,
 };
 use sluice_integration::{shared_mariadb, shared_pg};
 
@@ -59,6 +59,8 @@ struct Case {
     /// False everywhere (or harmless).
     no: &'static str,
     writes: bool,
+    /// Values bound to the `?`s of both runs (MySQL prepared statements only).
+    binds: &'static [Bind],
 }
 
 /// Longest a true run may take beyond the false run.
@@ -74,6 +76,7 @@ const fn pg(name: &'static str, what: What, yes: &'static str, no: &'static str)
         yes,
         no,
         writes: false,
+        binds: &[],
     }
 }
 
@@ -87,6 +90,7 @@ const fn my(name: &'static str, what: What, yes: &'static str, no: &'static str)
         yes,
         no,
         writes: false,
+        binds: &[],
     }
 }
 
@@ -98,6 +102,13 @@ impl Case {
 
     const fn through(mut self, doors: &'static [Door]) -> Case {
         self.doors = Some(doors);
+        self
+    }
+
+    /// Runs through MySQL prepared statements with `binds` bound.
+    const fn bound(mut self, binds: &'static [Bind]) -> Case {
+        self.binds = binds;
+        self.doors = Some(&[Door::MyPrepared]);
         self
     }
 
@@ -220,6 +231,27 @@ fn cases() -> Vec<Case> {
             r"SELECT count(*) FROM reservations WHERE id < 0 AND notes ~ '^Q[a-z]{5}(a+)(a+)\1\2\1\2$'")
             .through(&[Door::PgSimple])
             .only(&["eq"]),
+        // ---- MariaDB: bound values of another kind than the column's --------------------------
+        // The engine proves `col = ?` leakproof on the condition that the value is of the
+        // column's kind; a string bound against a number (or a number against text) converts
+        // per row, with a warning for each row it cannot convert. The door must notice and run
+        // the fenced rendering.
+        my("my/bound string against a number column", Warnings,
+            "SELECT id FROM customers WHERE name = 'Gxyzzy Canary' AND id > ?",
+            "SELECT id FROM customers WHERE name = 'Qxyzzy Nobody' AND id > ?")
+            .bound(&[Bind::Str("abc")]),
+        my("my/bound number against a text column", Warnings,
+            "SELECT id FROM customers WHERE name = 'Gxyzzy Canary' AND email = ?",
+            "SELECT id FROM customers WHERE name = 'Qxyzzy Nobody' AND email = ?")
+            .bound(&[Bind::Int(0)]),
+        my("my/bound double against a text column, moved into a fence", Warnings,
+            "SELECT id FROM customers WHERE name LIKE 'G%' AND email = ?",
+            "SELECT id FROM customers WHERE name LIKE 'Q%' AND email = ?")
+            .bound(&[Bind::Double(0.5)]),
+        my("my/bound integer as a string, moved into a fence", Warnings,
+            "SELECT id FROM customers WHERE name LIKE 'G%' AND id = ? AND CAST(notes AS SIGNED) = 0",
+            "SELECT id FROM customers WHERE name LIKE 'Q%' AND id = ? AND CAST(notes AS SIGNED) = 0")
+            .bound(&[Bind::Str("11")]),
         // ---- MariaDB: warnings and errors ---------------------------------------------------
         my("my/CAST AS SIGNED", Warnings,
             "SELECT id FROM customers WHERE CAST(notes AS SIGNED) = 0",
@@ -425,8 +457,8 @@ async fn run_engine(site: &Site, cases: &[&Case], tally: &mut Tally) {
             for &door in case.doors.unwrap_or(Door::all(site.engine)) {
                 let check = format!("{} [{door:?}, {}]", case.name, shape.name);
                 // The false run first: a cold cache slows the first run, never the true one.
-                let no = agent.run(door, case.no).await;
-                let yes = agent.run(door, case.yes).await;
+                let no = agent.run_bound(door, case.no, case.binds).await;
+                let yes = agent.run_bound(door, case.yes, case.binds).await;
                 if verbose {
                     println!(
                         "{check} false: {} ({:?}) | true: {} ({:?})",

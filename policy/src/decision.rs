@@ -34,6 +34,46 @@ pub struct CheckedStatement {
     pub discards_all: bool,
     /// For [`StatementKind::Reset`]: `RESET ALL`.
     pub resets_all: bool,
+    /// MySQL `?` parameters: where each of `sql`'s goes, and what the values must be for `sql`
+    /// to be the statement that runs. Empty for statements without `?` and for PostgreSQL.
+    pub parameters: Parameters,
+}
+
+/// How a MySQL statement's `?` parameters reach the backend.
+///
+/// The rewrite may move a condition that holds a `?` (into a confined table's fenced derived
+/// table, ahead of conditions that stay outside it), so the rendered statement's `?`s are not
+/// always in the client's order: `order[i]` is the client's parameter (counted from 0) that the
+/// rendered statement's `i`-th `?` takes.
+///
+/// A MySQL client chooses each parameter's type when it executes, and how MySQL compares a
+/// value with a column depends on it (a string against a number column converts per row and
+/// warns on the rows it cannot convert: a channel). The engine proves the rendering in `sql`
+/// leakproof on the condition that each parameter's value has the kind in `needs`; the door
+/// checks the values at every execution and runs `fallback` (the rendering proven for any
+/// value: every confined table fenced) when one does not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Parameters {
+    pub order: Vec<usize>,
+    /// Per client parameter: what its value must be for `sql` to run. Empty: nothing needed.
+    pub needs: Vec<ParameterNeed>,
+    /// The rendering for values that do not meet `needs`, with its own order. `None` when
+    /// `needs` asks nothing.
+    pub fallback: Option<Box<(String, Vec<usize>)>>,
+}
+
+/// What a bound value must be for a rendering that counted on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParameterNeed {
+    /// Anything.
+    Any,
+    /// NULL or a number (an integer, or a finite float): compared with a number column
+    /// without a conversion that could warn.
+    Number,
+    /// NULL or a string of valid UTF-8: compared with a text column without converting the
+    /// column's values.
+    Text,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -17,7 +17,10 @@ pub mod roles;
 pub mod schema;
 
 pub use cache::{BackendSchemas, Engine, EngineStats};
-pub use decision::{Authorized, CheckedStatement, DeallocateTarget, Denial, Rule, StatementKind};
+pub use decision::{
+    Authorized, CheckedStatement, DeallocateTarget, Denial, ParameterNeed, Parameters, Rule,
+    StatementKind,
+};
 pub use dialect::{placeholder_count, Dialect};
 pub use engine::{
     authorize, authorize_statement, pg_parameter_type_allowed, Scope, MAX_OPERATORS, MAX_SQL_BYTES,

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use sluice_policy::roles::RbacConfig;
-use sluice_policy::{authorize, Authorized, Denial, Dialect, Rule, Scope};
+use sluice_policy::{authorize, Authorized, Denial, Dialect, ParameterNeed, Rule, Scope};
 use sluice_tokens::Claims;
 
 include!("common/barrier_harness.rs");
@@ -43,12 +43,28 @@ fn leakproof_statements_leave_the_planner_free() {
         format!("SELECT id FROM {MC}) AS customers WHERE id = 5 AND name = 'x'")
     );
     // MySQL: the client types a `?` at execute, and a string against a number converts at
-    // the first row met (a warning that says whether any row was scanned): fenced.
-    let out = my(
+    // the first row met (a warning that says whether any row was scanned). The rendering is
+    // unfenced on the condition that the value is a number, which the door checks at each
+    // execution; for any other value it runs the fenced fallback.
+    let c = my_checked(
         "reader",
         "SELECT id FROM customers WHERE id = ? AND name = 'x'",
     );
-    assert!(out.contains("LIMIT 18446744073709551615)"), "{out}");
+    assert_eq!(
+        c.sql,
+        format!("SELECT id FROM {MC}) AS customers WHERE id = ? AND name = 'x'")
+    );
+    assert_eq!(c.parameters.order, [0]);
+    assert_eq!(c.parameters.needs, [ParameterNeed::Number]);
+    let (fallback, order) = *c.parameters.fallback.expect("a fallback");
+    assert!(
+        fallback.contains("LIMIT 18446744073709551615)"),
+        "{fallback}"
+    );
+    assert_eq!(order, [0]);
+    // Nothing confined: nothing to count on, no fallback.
+    let c = my_checked("reader", "SELECT id FROM vehicles WHERE id = ?");
+    assert!(c.parameters.needs.is_empty() && c.parameters.fallback.is_none());
 }
 
 #[test]
@@ -75,9 +91,21 @@ fn a_condition_that_can_fail_fences_every_confined_table() {
     // A number against a text column converts every row in MySQL (a warning per row).
     assert!(my("reader", "SELECT id FROM customers WHERE name = 5")
         .contains("LIMIT 18446744073709551615)"));
-    // A MySQL parameter against a text column: the client may bind a number.
-    assert!(my("reader", "SELECT id FROM customers WHERE name = ?")
+    // A MySQL parameter against a text column: the client may bind a number, so the
+    // unfenced rendering needs a string and the fenced one takes anything else.
+    let c = my_checked("reader", "SELECT id FROM customers WHERE name = ?");
+    assert!(!c.sql.contains("LIMIT"), "{}", c.sql);
+    assert_eq!(c.parameters.needs, [ParameterNeed::Text]);
+    assert!(c
+        .parameters
+        .fallback
+        .expect("a fallback")
+        .0
         .contains("LIMIT 18446744073709551615)"));
+    // Against a column of no class the proof handles, nothing is counted on: fenced.
+    let c = my_checked("reader", "SELECT id FROM customers WHERE name REGEXP ?");
+    assert!(c.sql.contains("LIMIT 18446744073709551615)"), "{}", c.sql);
+    assert!(c.parameters.fallback.is_none());
     // A renamed column cannot be typed by its new name.
     assert!(pg(
         "reader",
@@ -228,23 +256,55 @@ fn a_write_references_only_rows_in_scope() {
 }
 
 #[test]
-fn mysql_parameters_keep_their_order() {
-    // `?` are numbered by position: nothing holding one may move past another.
-    let out = my(
+fn mysql_parameters_bind_to_their_places_wherever_the_rewrite_moves_them() {
+    // `?` are bound by position: when a proven condition holding one moves (out of the guard
+    // of a write, into a fenced derived table), the rendering says which of the client's
+    // parameters each `?` of its text takes.
+    let c = my_checked(
         "writer",
         "UPDATE reservations SET status = ? WHERE notes REGEXP ? AND id = ?",
     );
     assert_eq!(
-        out,
+        c.sql,
+        "UPDATE `rental`.`reservations` SET status = ? WHERE (lower(reservations.tenant_id) = 'acme') AND (id = ?) AND CASE WHEN (lower(reservations.tenant_id) = 'acme') THEN (notes REGEXP ?) END"
+    );
+    assert_eq!(c.parameters.order, [0, 2, 1]);
+    assert_eq!(
+        c.parameters.needs,
+        [
+            ParameterNeed::Any,
+            ParameterNeed::Any,
+            ParameterNeed::Number
+        ]
+    );
+    // For a value that is not a number, `id = ?` is not proven and stays behind the guard.
+    let (fallback, order) = *c.parameters.fallback.expect("a fallback");
+    assert_eq!(
+        fallback,
         "UPDATE `rental`.`reservations` SET status = ? WHERE (lower(reservations.tenant_id) = 'acme') AND CASE WHEN (lower(reservations.tenant_id) = 'acme') THEN (notes REGEXP ? AND id = ?) END"
     );
-    let out = my(
+    assert_eq!(order, [0, 1, 2]);
+    // A conjunct moved into the first table's fence comes before a join condition's `?`.
+    let c = my_checked(
         "reader",
         "SELECT c.id FROM customers c JOIN reservations r ON r.customer_id = c.id AND r.status = ? WHERE c.id = ? AND c.name REGEXP 'x'",
     );
-    let positions: Vec<usize> = out.match_indices('?').map(|(i, _)| i).collect();
-    assert_eq!(positions.len(), 2, "{out}");
-    assert!(out.contains("r.status = ? WHERE c.id = ?"), "{out}");
+    assert!(
+        c.sql
+            .contains("AND (id = ?) LIMIT 18446744073709551615) c JOIN"),
+        "{}",
+        c.sql
+    );
+    assert!(c.sql.contains("r.status = ?"), "{}", c.sql);
+    assert_eq!(c.parameters.order, [1, 0]);
+    let (fallback, order) = *c.parameters.fallback.expect("a fallback");
+    assert!(
+        fallback.contains("r.status = ? WHERE c.id = ?"),
+        "{fallback}"
+    );
+    assert_eq!(order, [0, 1]);
+    // Literal text that looks like a numbered parameter is refused before parsing.
+    assert!(run("reader", Dialect::MySql, true, "SELECT '__sluice_p0__'").is_err());
     // On PostgreSQL `$n` can move, so the proven part stays a plain condition.
     let out = pg(
         "writer",

@@ -14,8 +14,11 @@
 //!   parameter (or two columns) whose types convert nothing per row: the column's type class
 //!   (from the backend's [`Schema`]) must match the other side's kind (numbers with numeric
 //!   columns; strings with text or, on PostgreSQL, any typed column, since PostgreSQL types a
-//!   literal when it parses it; MySQL parameters only with numeric and temporal columns, whose
-//!   conversion of the parameter happens once);
+//!   literal when it parses it; PostgreSQL parameters with the classes whose every implicit
+//!   conversion succeeds; MySQL parameters with temporal columns in `=`-style comparisons, and
+//!   with number and text columns on the condition that the bound value is of the column's
+//!   kind: the proof records the condition ([`crate::ParameterNeed`]), the door checks it on
+//!   every execution and runs the fenced fallback rendering when a value does not meet it);
 //! - `IS [NOT] NULL`, `AND`, `OR`, `NOT` and parentheses of those; as a condition on its own,
 //!   a column only if it is boolean (PostgreSQL) or an integer (MySQL, which converts anything
 //!   else per row, with a warning);
@@ -27,6 +30,7 @@
 //! Anything the proof cannot type is not leakproof: the statement is fenced, which costs
 //! planning freedom, never confinement.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
@@ -36,6 +40,7 @@ use sqlparser::ast::{
     TableFactor, TableWithJoins, UnaryOperator, UpdateTableFromKind, Value, Visit, Visitor,
 };
 
+use crate::decision::ParameterNeed;
 use crate::roles::TableName;
 use crate::schema::{Schema, TypeClass};
 use crate::Dialect;
@@ -44,6 +49,10 @@ use crate::Dialect;
 /// or of one condition.
 pub(crate) struct Leakproof<'a> {
     names: Names<'a>,
+    /// MySQL: the proof may count on the kind of each bound value (the door checks it at
+    /// execute, see [`crate::Parameters`]); what it counted on is kept in `needs`.
+    typed_parameters: bool,
+    needs: RefCell<BTreeMap<usize, ParameterNeed>>,
 }
 
 impl<'a> Leakproof<'a> {
@@ -53,6 +62,7 @@ impl<'a> Leakproof<'a> {
         schema: &'a Schema,
         default_schema: &'a str,
         database: Option<&'a str>,
+        typed_parameters: bool,
     ) -> Leakproof<'a> {
         let mut names = Names::default_for(dialect, schema, default_schema, database);
         if stmt.visit(&mut names).is_break() {
@@ -60,18 +70,35 @@ impl<'a> Leakproof<'a> {
             names.unknown_relation = true;
             names.qualifiers.clear();
         }
-        Leakproof { names }
+        Leakproof {
+            names,
+            typed_parameters,
+            needs: RefCell::default(),
+        }
+    }
+
+    /// What the proofs asked so far counted on, by parameter number.
+    pub(crate) fn into_needs(self) -> BTreeMap<usize, ParameterNeed> {
+        self.needs.into_inner()
+    }
+
+    fn proof(&self) -> Proof<'_, 'a> {
+        Proof {
+            names: &self.names,
+            typed_parameters: self.typed_parameters,
+            needs: &self.needs,
+        }
     }
 
     /// Whether every expression of `stmt` is proven leakproof.
     pub(crate) fn statement(&self, stmt: &Statement) -> bool {
-        let mut proof = Proof { names: &self.names };
+        let mut proof = self.proof();
         stmt.visit(&mut proof).is_continue()
     }
 
     /// Whether `e`, read as a condition, is proven leakproof (every node of it).
     pub(crate) fn condition(&self, e: &Expr) -> bool {
-        let mut proof = Proof { names: &self.names };
+        let mut proof = self.proof();
         proof.condition(e) && e.visit(&mut proof).is_continue()
     }
 }
@@ -253,6 +280,8 @@ impl Visitor for Names<'_> {
 /// The second pass: every expression node, and every condition, proven.
 struct Proof<'n, 'a> {
     names: &'n Names<'a>,
+    typed_parameters: bool,
+    needs: &'n RefCell<BTreeMap<usize, ParameterNeed>>,
 }
 
 impl Visitor for Proof<'_, '_> {
@@ -489,9 +518,55 @@ impl Proof<'_, '_> {
         }
     }
 
+    /// Whether a literal of kind `k` meets a column of class `class` without a conversion per
+    /// row.
+    fn literal_fits(&self, class: TypeClass, k: Kind, form: Form) -> bool {
+        use TypeClass as T;
+        match (self.names.dialect, k) {
+            (_, Kind::Null) => true,
+            (_, Kind::Number) => class.is_numeric(),
+            // PostgreSQL gives a quoted literal the column's type when it parses the statement:
+            // a bad value fails before any row is read.
+            (Dialect::PostgreSql, Kind::String) => class != T::Other,
+            // A parameter takes the column's type unless the client declares another at Parse:
+            // `numeric_col = $1` with `$1` declared float8 casts every row to float8, and a
+            // value too large fails quoting it. Only classes whose every implicit conversion
+            // succeeds.
+            (Dialect::PostgreSql, Kind::Parameter(_)) => {
+                matches!(class, T::Integer | T::Text | T::Boolean | T::Uuid)
+            }
+            (Dialect::PostgreSql, Kind::Boolean) => class == T::Boolean,
+            // A string against a number converts lazily, at the first row the comparison
+            // meets: its warning tells whether the scan met any row, other tenants' included.
+            (Dialect::MySql, Kind::String) => {
+                matches!(class, T::Text | T::Date | T::Timestamp | T::Time)
+            }
+            // The client chooses a parameter's type at execute: a string bound against a number
+            // converts lazily (above), a number against text every row. Temporal columns
+            // convert a bound value alike with or without rows. Numbers and text hold when the
+            // value is of the column's kind, which the door checks at every execution (it runs
+            // the fallback rendering otherwise).
+            (Dialect::MySql, Kind::Parameter(n)) => {
+                let need = match class {
+                    T::Date | T::Timestamp | T::Time if form == Form::Compare => return true,
+                    c if c.is_numeric() => ParameterNeed::Number,
+                    T::Text => ParameterNeed::Text,
+                    _ => return false,
+                };
+                match n {
+                    Some(n) if self.typed_parameters => {
+                        self.needs.borrow_mut().insert(n, need);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            (Dialect::MySql, Kind::Boolean) => class == T::Integer,
+        }
+    }
+
     /// Whether comparing `a` with `b` converts nothing per row that could fail or warn.
     fn comparable(&self, a: &Expr, b: &Expr, form: Form) -> bool {
-        let dialect = self.names.dialect;
         match (operand(a), operand(b)) {
             (Operand::Column(x), Operand::Column(y)) => {
                 match (self.names.class_of(x), self.names.class_of(y)) {
@@ -501,7 +576,7 @@ impl Proof<'_, '_> {
             }
             (Operand::Column(c), Operand::Literal(k))
             | (Operand::Literal(k), Operand::Column(c)) => match self.names.class_of(c) {
-                Some(class) => literal_fits(dialect, class, k, form),
+                Some(class) => self.literal_fits(class, k, form),
                 None => false,
             },
             // Constants against constants are folded once, whatever they are.
@@ -527,7 +602,8 @@ enum Kind {
     String,
     Boolean,
     Null,
-    Parameter,
+    /// A `$n` or `?` parameter; MySQL's numbered ([`super::render::number_parameters`]).
+    Parameter(Option<usize>),
 }
 
 enum Operand<'e> {
@@ -562,42 +638,8 @@ fn literal_kind(v: &Value) -> Option<Kind> {
         | Value::NationalStringLiteral(_) => Some(Kind::String),
         Value::Boolean(_) => Some(Kind::Boolean),
         Value::Null => Some(Kind::Null),
-        Value::Placeholder(_) => Some(Kind::Parameter),
+        Value::Placeholder(p) => Some(Kind::Parameter(super::render::parameter_number(p))),
         _ => None,
-    }
-}
-
-/// Whether a literal of kind `k` meets a column of class `class` without a conversion per row.
-fn literal_fits(dialect: Dialect, class: TypeClass, k: Kind, form: Form) -> bool {
-    use TypeClass as T;
-    match (dialect, k) {
-        (_, Kind::Null) => true,
-        (_, Kind::Number) => class.is_numeric(),
-        // PostgreSQL gives a quoted literal the column's type when it parses the statement: a
-        // bad value fails before any row is read.
-        (Dialect::PostgreSql, Kind::String) => class != T::Other,
-        // A parameter takes the column's type unless the client declares another at Parse:
-        // `numeric_col = $1` with `$1` declared float8 casts every row to float8, and a value
-        // too large fails quoting it. Only classes whose every implicit conversion succeeds.
-        (Dialect::PostgreSql, Kind::Parameter) => {
-            matches!(class, T::Integer | T::Text | T::Boolean | T::Uuid)
-        }
-        (Dialect::PostgreSql, Kind::Boolean) => class == T::Boolean,
-        // A string against a number converts lazily, at the first row the comparison meets:
-        // its warning tells whether the scan met any row, other tenants' included.
-        (Dialect::MySql, Kind::String) => {
-            matches!(class, T::Text | T::Date | T::Timestamp | T::Time)
-        }
-        // A MySQL parameter's type is the client's choice at execute; it is converted once
-        // for a numeric or temporal column, but a number against a text column converts every
-        // row (with a warning for each row that is not a number).
-        // The client chooses a parameter's type at execute: a string bound against a number
-        // converts lazily (above), a number against text every row. Only temporal columns,
-        // whose conversion of a bound value was seen to warn alike with or without rows.
-        (Dialect::MySql, Kind::Parameter) => {
-            form == Form::Compare && matches!(class, T::Date | T::Timestamp | T::Time)
-        }
-        (Dialect::MySql, Kind::Boolean) => class == T::Integer,
     }
 }
 

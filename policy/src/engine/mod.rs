@@ -30,14 +30,14 @@ mod statement;
 pub(crate) mod template;
 mod write;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sluice_tokens::Claims;
 use sqlparser::ast::Statement;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
-use crate::decision::{Authorized, Denial, Rule};
+use crate::decision::{Authorized, CheckedStatement, Denial, ParameterNeed, Rule};
 use crate::roles::{EffectiveRole, Operation, RbacConfig, TableName};
 use crate::Dialect;
 
@@ -90,9 +90,12 @@ pub fn authorize(scope: &Scope<'_>, sql: &str) -> Result<Authorized, Denial> {
         ));
     }
     let dialect = scope.dialect.parser_dialect();
-    let tokens = Tokenizer::new(dialect, sql)
+    let mut tokens = Tokenizer::new(dialect, sql)
         .tokenize_with_location()
         .map_err(|e| Denial::new(Rule::SyntaxError, format!("syntax error: {e}")))?;
+    if scope.dialect == Dialect::MySql {
+        render::number_parameters(&mut tokens);
+    }
     authorize_token_stream(scope, tokens)
 }
 
@@ -183,25 +186,73 @@ fn authorize_tokens(scope: &Scope<'_>, tokens: Vec<TokenWithSpan>) -> Result<Aut
         .parse_statements()
         .map_err(|e| Denial::new(Rule::SyntaxError, format!("syntax error: {e}")))?;
     let mut checked = Vec::with_capacity(statements.len());
-    for mut stmt in statements {
-        let mut checker = Checker::new(scope);
-        let proof = leakproof::Leakproof::learn(
-            &stmt,
-            scope.dialect,
-            scope.schema,
-            &scope.config.default_schema,
-            scope.database,
-        );
-        // Only a table the role sees in part needs a barrier: of a table it sees whole,
-        // nothing is hidden (its statistics included).
-        checker.barrier = checker.names_confined_table(&stmt) && !proof.statement(&stmt);
-        checker.proof = Some(proof);
-        let kind = checker.statement(&mut stmt)?;
-        if checker.barrier && scope.dialect == Dialect::PostgreSql {
-            leakproof::hide_constants_from_estimators(&mut stmt);
+    for stmt in statements {
+        checked.push(check_statement(scope, stmt)?);
+    }
+    Ok(Authorized {
+        statements: checked,
+    })
+}
+
+/// Checks, rewrites and renders one statement.
+///
+/// A MySQL statement with `?` parameters is checked twice when the proof counted on the kind of
+/// a bound value (a number against a number column, a string against a text column): once on
+/// that condition, once for any value (the fallback the door runs when a value does not meet
+/// it). See [`crate::Parameters`].
+fn check_statement(scope: &Scope<'_>, stmt: Statement) -> Result<CheckedStatement, Denial> {
+    let typed = scope.dialect == Dialect::MySql && render::has_parameters(&stmt);
+    let original = typed.then(|| stmt.clone());
+    let (mut checked, needs) = check_once(scope, stmt, typed)?;
+    if let (Some(original), false) = (original, needs.is_empty()) {
+        let (fallback, _) = check_once(scope, original, false)?;
+        if fallback.sql != checked.sql {
+            let n = checked.parameters.order.iter().max().map_or(0, |m| m + 1);
+            let mut dense = vec![ParameterNeed::Any; n];
+            for (i, need) in needs {
+                if let Some(slot) = dense.get_mut(i) {
+                    *slot = need;
+                }
+            }
+            checked.parameters.needs = dense;
+            checked.parameters.fallback = Some(Box::new((fallback.sql, fallback.parameters.order)));
         }
-        let sql = render::render(&mut stmt, scope.dialect)?;
-        checked.push(crate::decision::CheckedStatement {
+    }
+    Ok(checked)
+}
+
+/// One check of a statement. `typed`: the proof may count on the kind of each bound value,
+/// and returns what it counted on.
+fn check_once(
+    scope: &Scope<'_>,
+    mut stmt: Statement,
+    typed: bool,
+) -> Result<(CheckedStatement, BTreeMap<usize, ParameterNeed>), Denial> {
+    let mut checker = Checker::new(scope);
+    let proof = leakproof::Leakproof::learn(
+        &stmt,
+        scope.dialect,
+        scope.schema,
+        &scope.config.default_schema,
+        scope.database,
+        typed,
+    );
+    // Only a table the role sees in part needs a barrier: of a table it sees whole,
+    // nothing is hidden (its statistics included).
+    checker.barrier = checker.names_confined_table(&stmt) && !proof.statement(&stmt);
+    checker.proof = Some(proof);
+    let kind = checker.statement(&mut stmt)?;
+    if checker.barrier && scope.dialect == Dialect::PostgreSql {
+        leakproof::hide_constants_from_estimators(&mut stmt);
+    }
+    let (sql, order) = render::render_with_parameters(&mut stmt, scope.dialect)?;
+    let needs = checker
+        .proof
+        .take()
+        .map(leakproof::Leakproof::into_needs)
+        .unwrap_or_default();
+    Ok((
+        CheckedStatement {
             sql,
             kind,
             touches: checker.touches.into_iter().collect(),
@@ -209,11 +260,13 @@ fn authorize_tokens(scope: &Scope<'_>, tokens: Vec<TokenWithSpan>) -> Result<Aut
             deallocate: checker.deallocate,
             discards_all: checker.discards_all,
             resets_all: checker.resets_all,
-        });
-    }
-    Ok(Authorized {
-        statements: checked,
-    })
+            parameters: crate::decision::Parameters {
+                order,
+                ..Default::default()
+            },
+        },
+        needs,
+    ))
 }
 
 /// The state of one statement's walk.

@@ -576,10 +576,10 @@ impl Checker<'_> {
             .then(|| eligible.keys().next().cloned())
             .flatten();
         let mut kept = Vec::new();
-        let mysql = self.scope.dialect == Dialect::MySql;
         for conjunct in conjuncts(selection.take().expect("checked above")) {
-            // MySQL numbers `?` by position: a conjunct holding one stays where it is.
-            let target = (proof.condition(&conjunct) && !(mysql && has_placeholder(&conjunct)))
+            // A MySQL `?` may move: the rendering says which parameter each `?` takes.
+            let target = proof
+                .condition(&conjunct)
                 .then(|| self.sole_reference(&conjunct, only.as_deref(), &eligible))
                 .flatten();
             match target {
@@ -787,16 +787,6 @@ pub(crate) fn conjuncts(e: Expr) -> Vec<Expr> {
         }
         other => vec![other],
     }
-}
-
-fn has_placeholder(e: &Expr) -> bool {
-    sqlparser::ast::visit_expressions(e, |x| match x {
-        Expr::Value(v) if matches!(v.value, sqlparser::ast::Value::Placeholder(_)) => {
-            std::ops::ControlFlow::Break(())
-        }
-        _ => std::ops::ControlFlow::Continue(()),
-    })
-    .is_break()
 }
 
 /// `c.col` → `col`: a pushed conjunct reads the one table of its derived table.

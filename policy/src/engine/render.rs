@@ -37,6 +37,71 @@ use crate::Dialect;
 
 pub(crate) const RESERVED_PREFIX: &str = "__sluice";
 const LITERAL_PREFIX: &str = "__sluice_lit_";
+/// A MySQL `?` parameter while the engine holds the statement: `__sluice_p<n>__`, the client's
+/// `n`-th parameter (from 0).
+const PARAMETER_PREFIX: &str = "__sluice_p";
+
+/// Gives each MySQL `?` of an input its number, in the order the client binds them, so that
+/// the rewrite may move a condition holding one (into a fenced derived table) and the door
+/// still binds each value to its place ([`render_with_parameters`]). Input holding the reserved
+/// prefix is refused before this, so the numbered parameters are the only names holding it.
+pub(crate) fn number_parameters(tokens: &mut [sqlparser::tokenizer::TokenWithSpan]) {
+    use sqlparser::tokenizer::Token;
+    let mut n = 0usize;
+    for t in tokens {
+        if matches!(&t.token, Token::Placeholder(p) if p == "?") {
+            t.token = Token::Placeholder(format!("{PARAMETER_PREFIX}{n}__"));
+            n += 1;
+        }
+    }
+}
+
+/// The number of a parameter numbered by [`number_parameters`].
+pub(crate) fn parameter_number(placeholder: &str) -> Option<usize> {
+    placeholder
+        .strip_prefix(PARAMETER_PREFIX)?
+        .strip_suffix("__")?
+        .parse()
+        .ok()
+}
+
+/// Whether `stmt` holds a numbered parameter.
+pub(crate) fn has_parameters(stmt: &Statement) -> bool {
+    let mut found = false;
+    let _ = sqlparser::ast::visit_expressions(stmt, |e| {
+        if let sqlparser::ast::Expr::Value(v) = e {
+            if let Value::Placeholder(p) = &v.value {
+                found |= parameter_number(p).is_some();
+            }
+        }
+        if found {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    found
+}
+
+/// Writes each numbered parameter of a rendered text back as `?`, and says whose it is.
+fn unnumber_parameters(text: String) -> Result<(String, Vec<usize>), Denial> {
+    if !text.contains(PARAMETER_PREFIX) {
+        return Ok((text, Vec::new()));
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut order = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(pos) = rest.find(PARAMETER_PREFIX) {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + PARAMETER_PREFIX.len()..];
+        let end = after.find("__").ok_or_else(internal)?;
+        order.push(after[..end].parse().map_err(|_| internal())?);
+        out.push('?');
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok((out, order))
+}
 /// Longest identifier rendered. PostgreSQL silently cuts names to 63 bytes, so two names that
 /// differ only after that are one name to it and two to the engine; MySQL refuses names over 64
 /// characters (aliases over 256), so there the limit only has to allow aliases.
@@ -52,20 +117,37 @@ pub(crate) fn max_identifier_bytes(dialect: Dialect) -> usize {
 /// names (`DELETE FROM t NULL WHERE …`, `WHERE select = 1`) that its rendering writes in a way
 /// that reads back as something else, or not at all; such statements are refused, not sent.
 pub(crate) fn render(stmt: &mut Statement, dialect: Dialect) -> Result<String, Denial> {
-    let sql = render_text(stmt, dialect)?;
+    let (sql, order) = render_with_parameters(stmt, dialect)?;
+    if !order.is_empty() {
+        // Only [`authorize`](super::authorize)'s output may hold numbered parameters.
+        return Err(internal());
+    }
+    Ok(sql)
+}
+
+/// [`render`] for a statement whose MySQL `?` parameters were numbered by
+/// [`number_parameters`]: each is written back as `?`, and the answer says which of the
+/// client's parameters each `?` of the text takes, in order.
+pub(crate) fn render_with_parameters(
+    stmt: &mut Statement,
+    dialect: Dialect,
+) -> Result<(String, Vec<usize>), Denial> {
+    let (sql, order) = render_text(stmt, dialect)?;
     let ambiguous = || construct("a statement that uses SQL keywords as bare names (quote them)");
     let mut again = sqlparser::parser::Parser::parse_sql(dialect.parser_dialect(), &sql)
         .map_err(|_| ambiguous())?;
     match again.as_mut_slice() {
         [one] => match render_text(one, dialect) {
-            Ok(same) if same == sql => Ok(sql),
+            Ok((same, _)) if same == sql => Ok((sql, order)),
             _ => Err(ambiguous()),
         },
         _ => Err(ambiguous()),
     }
 }
 
-fn render_text(stmt: &mut Statement, dialect: Dialect) -> Result<String, Denial> {
+/// The text of `stmt`, its numbered parameters written back as `?` (before the literals go in,
+/// so a literal's text is never read as one) and whose each is.
+fn render_text(stmt: &mut Statement, dialect: Dialect) -> Result<(String, Vec<usize>), Denial> {
     if dialect == Dialect::MySql {
         parenthesize_concat_operands(stmt);
     }
@@ -76,8 +158,8 @@ fn render_text(stmt: &mut Statement, dialect: Dialect) -> Result<String, Denial>
     if let ControlFlow::Break(denial) = stmt.visit(&mut swap) {
         return Err(denial);
     }
-    let text = stmt.to_string();
-    substitute(&text, &swap.literals)
+    let (text, order) = unnumber_parameters(stmt.to_string())?;
+    Ok((substitute(&text, &swap.literals)?, order))
 }
 
 /// MySQL with `PIPES_AS_CONCAT` (pinned by the MySQL door) binds `||` tighter than every binary

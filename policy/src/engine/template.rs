@@ -275,6 +275,7 @@ mod tests {
             deallocate: None,
             discards_all: false,
             resets_all: false,
+            parameters: Default::default(),
         }
     }
 

@@ -366,17 +366,9 @@ impl Checker<'_> {
             Some(w) => {
                 let proven = |c: &Expr| self.proof.as_ref().is_some_and(|p| p.condition(c));
                 let all = conjuncts(w);
-                // MySQL numbers `?` by position: the parts keep their order there (the proven
-                // prefix stays plain, the rest is guarded); PostgreSQL's `$n` can move.
-                let (plain, guarded): (Vec<Expr>, Vec<Expr>) = match self.scope.dialect {
-                    crate::Dialect::PostgreSql => all.into_iter().partition(|c| proven(c)),
-                    crate::Dialect::MySql => {
-                        let k = all.iter().take_while(|c| proven(c)).count();
-                        let mut all = all;
-                        let rest = all.split_off(k);
-                        (all, rest)
-                    }
-                };
+                // A MySQL `?` may move: the rendering says which parameter each `?` takes.
+                let (plain, guarded): (Vec<Expr>, Vec<Expr>) =
+                    all.into_iter().partition(|c| proven(c));
                 let mut out = filter.clone();
                 for p in plain {
                     out = and(Some(out), Expr::Nested(Box::new(p)));

@@ -87,3 +87,10 @@ fn one(r: Result<Authorized, Denial>) -> String {
     assert_eq!(a.statements.len(), 1);
     a.statements[0].sql.clone()
 }
+
+/// The one checked MySQL statement, whole (its parameters' order, needs and fallback).
+fn my_checked(role: &str, sql: &str) -> sluice_policy::CheckedStatement {
+    let a = run(role, Dialect::MySql, true, sql).unwrap_or_else(|d| panic!("denied: {d}"));
+    assert_eq!(a.statements.len(), 1);
+    a.statements.into_iter().next().expect("one statement")
+}

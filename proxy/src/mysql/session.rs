@@ -18,7 +18,7 @@ use mysql_common::io::ParseBuf;
 use mysql_common::proto::{MyDeserialize, MySerialize};
 use mysql_common::value::{BinValue, ValueDeserializer};
 use sluice_policy::roles::EffectiveRole;
-use sluice_policy::{Authorized, Denial, Dialect, StatementKind};
+use sluice_policy::{Authorized, Denial, Dialect, ParameterNeed, Parameters, StatementKind};
 use sluice_tokens::Claims;
 
 use super::handshake::{CLIENT_DEPRECATE_EOF, CLIENT_MULTI_STATEMENTS};
@@ -62,9 +62,16 @@ pub struct SessionInfo {
 struct Prepared {
     client_sql: Arc<str>,
     rendered: Arc<str>,
+    /// Which client parameter each `?` of `rendered` takes, what the values must be for
+    /// `rendered` to run, and the rendering that runs otherwise ([`Parameters`]).
+    parameters: Arc<Parameters>,
+    /// How many parameters the client binds (its statement's `?`s).
+    params: u16,
     /// The role-file generation it was authorized under.
     generation: u64,
     backend: Statement,
+    /// The fallback rendering, prepared on the backend the first time a value needs it.
+    fallback: Option<Statement>,
     /// Parameter types from the last execute that sent them.
     types: Option<Vec<(ColumnType, ColumnFlags)>>,
     long_data: HashMap<u16, Vec<u8>>,
@@ -75,7 +82,9 @@ struct Prepared {
 
 impl Prepared {
     fn bytes(&self) -> usize {
-        self.client_sql.len() + self.rendered.len()
+        self.client_sql.len()
+            + self.rendered.len()
+            + self.parameters.fallback.as_ref().map_or(0, |f| f.0.len())
     }
     fn long_data_bytes(&self) -> usize {
         self.long_data.values().map(Vec::len).sum()
@@ -459,13 +468,17 @@ impl Session {
                     self.audit_refused(sql, "protocol", message).await;
                     return Ok(());
                 }
-                a.statements[0].sql.clone()
+                (
+                    a.statements[0].sql.clone(),
+                    Arc::new(a.statements[0].parameters.clone()),
+                )
             }
             Err(d) => {
                 self.deny(sql, d).await;
                 return Ok(());
             }
         };
+        let (rendered, parameters) = rendered;
         let started = Instant::now();
         let backend = match self.conn.prep(rendered.as_str()).await {
             Ok(s) => s,
@@ -475,9 +488,16 @@ impl Session {
                 return Ok(());
             }
         };
-        // The rewrite keeps the client's placeholders in order and adds none; should that
-        // ever not hold, the parameters would bind to the wrong places: refuse instead.
-        if usize::from(backend.num_params()) != count_placeholders(sql) {
+        // Every `?` of the rendering takes one of the client's parameters, and each of the
+        // client's is taken; should that ever not hold, the values would bind to the wrong
+        // places: refuse instead.
+        let n = count_placeholders(sql);
+        if !binds_every_parameter(&parameters.order, n, backend.num_params())
+            || parameters
+                .fallback
+                .as_ref()
+                .is_some_and(|f| !binds_every_parameter(&f.1, n, f.1.len() as u16))
+        {
             let message = "the statement's parameters cannot be confined as written [sluice: construct_not_allowed]";
             self.error(1235, "42000", message);
             self.audit_refused(sql, "construct_not_allowed", message)
@@ -492,11 +512,18 @@ impl Session {
         let mut b = vec![0x00];
         b.extend_from_slice(&id.to_le_bytes());
         b.extend_from_slice(&backend.num_columns().to_le_bytes());
-        b.extend_from_slice(&backend.num_params().to_le_bytes());
+        b.extend_from_slice(&(n as u16).to_le_bytes());
         b.push(0);
         b.extend_from_slice(&0u16.to_le_bytes());
         self.io.write(&b);
-        for defs in [backend.params(), &backend.columns()[..]] {
+        // Parameter definitions in the client's order.
+        let params: Vec<Column> = (0..n)
+            .filter_map(|j| {
+                let at = parameters.order.iter().position(|&i| i == j)?;
+                backend.params().get(at).cloned()
+            })
+            .collect();
+        for defs in [&params[..], &backend.columns()[..]] {
             if defs.is_empty() {
                 continue;
             }
@@ -513,8 +540,11 @@ impl Session {
             Prepared {
                 client_sql: sql.into(),
                 rendered: rendered.into(),
+                parameters,
+                params: n as u16,
                 generation,
                 backend,
+                fallback: None,
                 types: None,
                 long_data: HashMap::new(),
                 long_data_overflow: false,
@@ -531,7 +561,7 @@ impl Session {
         let param = u16::from_le_bytes([body[4], body[5]]);
         let held: usize = self.prepared.values().map(Prepared::long_data_bytes).sum();
         if let Some(p) = self.prepared.get_mut(&id) {
-            if param < p.backend.num_params() {
+            if param < p.params {
                 if held + body.len() - 6 <= MAX_LONG_DATA_BYTES {
                     p.long_data
                         .entry(param)
@@ -580,17 +610,66 @@ impl Session {
         if !self.reauthorize(id).await? {
             return Ok(());
         }
-        let (client_sql, rendered, stmt) = {
-            let p = &self.prepared[&id];
-            (p.client_sql.clone(), p.rendered.clone(), p.backend.clone())
-        };
+        let client_sql = self.prepared[&id].client_sql.clone();
         if !self.admit(&client_sql, 1).await {
             return Ok(());
         }
         let started = Instant::now();
+        let (rendered, stmt, params) = match self.rendering_for(id, params).await {
+            Ok(chosen) => chosen,
+            Err((rendered, ran)) => {
+                self.audited(&client_sql, &rendered, ran, started).await?;
+                return Ok(());
+            }
+        };
         let ran = self.run_binary(&stmt, params).await;
         self.audited(&client_sql, &rendered, ran, started).await?;
         Ok(())
+    }
+
+    /// The rendering to run for these values, with the values in its `?` order: the prepared
+    /// one when every value is of the kind its proof counted on, else the fallback (prepared on
+    /// the backend the first time it is needed). The decision is made on each execution's own
+    /// values.
+    async fn rendering_for(
+        &mut self,
+        id: u32,
+        mut params: Vec<Value>,
+    ) -> Result<(Arc<str>, Statement, Vec<Value>), (Arc<str>, Result<Ran, End>)> {
+        let p = &self.prepared[&id];
+        let parameters = p.parameters.clone();
+        if meet_needs(&parameters.needs, &mut params) {
+            let params = in_order(&parameters.order, params);
+            return Ok((p.rendered.clone(), p.backend.clone(), params));
+        }
+        let Some((sql, order)) = parameters.fallback.as_deref() else {
+            // The engine sets needs only with a fallback; never run a rendering whose
+            // condition does not hold.
+            let message = "internal error: a bound value does not fit the checked statement and there is no other rendering; please report it";
+            let rendered = p.rendered.clone();
+            self.error(1235, "42000", message);
+            return Err((rendered, Ok(Ran::Failed(message.into()))));
+        };
+        let sql: Arc<str> = sql.as_str().into();
+        let stmt = match p.fallback.clone() {
+            Some(stmt) => stmt,
+            None => {
+                let stmt = match self.conn.prep(&*sql).await {
+                    Ok(stmt) => stmt,
+                    Err(e) => return Err((sql, self.backend_failed(e).await)),
+                };
+                if usize::from(stmt.num_params()) != order.len() {
+                    let message = "the statement's parameters cannot be confined as written [sluice: construct_not_allowed]";
+                    self.error(1235, "42000", message);
+                    return Err((sql, Ok(Ran::Failed(message.into()))));
+                }
+                if let Some(p) = self.prepared.get_mut(&id) {
+                    p.fallback = Some(stmt.clone());
+                }
+                stmt
+            }
+        };
+        Ok((sql, stmt, in_order(order, params)))
     }
 
     /// A statement prepared under an older role file is authorized again. If its rewrite is
@@ -614,6 +693,7 @@ impl Session {
                 a.statements.len() == 1
                     && self.runnable(a).is_ok()
                     && *a.statements[0].sql == *self.prepared[&id].rendered
+                    && a.statements[0].parameters == *self.prepared[&id].parameters
             }
             Err(d) => {
                 self.deny(&client_sql, d).await;
@@ -636,7 +716,7 @@ impl Session {
     /// The parameters of a COM_STMT_EXECUTE, decoded with the types the client declared.
     fn decode_params(&mut self, id: u32, body: &[u8]) -> Result<Vec<Value>, String> {
         let p = self.prepared.get_mut(&id).expect("checked by the caller");
-        let n = usize::from(p.backend.num_params());
+        let n = usize::from(p.params);
         let malformed = || "malformed COM_STMT_EXECUTE packet".to_string();
         // id (4), flags (1), iteration count (4)
         let rest = body.get(9..).ok_or_else(malformed)?;
@@ -996,6 +1076,76 @@ fn parameter_type_supported(t: ColumnType) -> bool {
             | MYSQL_TYPE_TIME
             | MYSQL_TYPE_NULL
     )
+}
+
+/// Whether `order` (which client parameter each `?` of a rendering takes) binds `placeholders`
+/// `?`s, each to one of the client's `n` parameters, and takes every one of them.
+fn binds_every_parameter(order: &[usize], n: usize, placeholders: u16) -> bool {
+    let mut taken = vec![false; n];
+    for &i in order {
+        match taken.get_mut(i) {
+            Some(t) => *t = true,
+            None => return false,
+        }
+    }
+    order.len() == usize::from(placeholders) && taken.iter().all(|t| *t)
+}
+
+/// Whether each value is of the kind the rendering's proof counted on ([`ParameterNeed`]); if
+/// so, an integer sent as a string is turned into the integer (the same comparison, with no
+/// conversion left to the server). Values are left as they came otherwise.
+fn meet_needs(needs: &[ParameterNeed], params: &mut [Value]) -> bool {
+    if needs.is_empty() {
+        return true;
+    }
+    let met = |need: ParameterNeed, v: &Value| match (need, v) {
+        (ParameterNeed::Any, _) | (_, Value::NULL) => true,
+        (ParameterNeed::Number, Value::Int(_) | Value::UInt(_)) => true,
+        (ParameterNeed::Number, Value::Float(f)) => f.is_finite(),
+        (ParameterNeed::Number, Value::Double(f)) => f.is_finite(),
+        (ParameterNeed::Number, Value::Bytes(b)) => integer_text(b).is_some(),
+        (ParameterNeed::Text, Value::Bytes(b)) => std::str::from_utf8(b).is_ok(),
+        _ => false,
+    };
+    let all = params
+        .iter()
+        .enumerate()
+        .all(|(i, v)| met(needs.get(i).copied().unwrap_or(ParameterNeed::Any), v));
+    if !all {
+        return false;
+    }
+    for (v, need) in params.iter_mut().zip(needs) {
+        if let (ParameterNeed::Number, Value::Bytes(b)) = (need, &*v) {
+            *v = integer_text(b).expect("checked above");
+        }
+    }
+    true
+}
+
+/// A string that is a plain integer (`-12`, `007`; no spaces, signs only in front), as the
+/// integer value: MySQL compares it with a number column exactly as the string.
+fn integer_text(b: &[u8]) -> Option<Value> {
+    let digits = b
+        .strip_prefix(b"-")
+        .or_else(|| b.strip_prefix(b"+"))
+        .unwrap_or(b);
+    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let text = std::str::from_utf8(b).ok()?;
+    let text = text.strip_prefix('+').unwrap_or(text);
+    text.parse::<i64>()
+        .map(Value::Int)
+        .ok()
+        .or_else(|| text.parse::<u64>().map(Value::UInt).ok())
+}
+
+/// The values in a rendering's `?` order.
+fn in_order(order: &[usize], params: Vec<Value>) -> Vec<Value> {
+    if order.iter().enumerate().all(|(k, &i)| k == i) && order.len() == params.len() {
+        return params;
+    }
+    order.iter().map(|&i| params[i].clone()).collect()
 }
 
 fn read_u32(body: &[u8]) -> Option<u32> {
