@@ -252,6 +252,10 @@ fn cases() -> Vec<Case> {
             "SELECT id FROM customers WHERE name LIKE 'G%' AND id = ? AND CAST(notes AS SIGNED) = 0",
             "SELECT id FROM customers WHERE name LIKE 'Q%' AND id = ? AND CAST(notes AS SIGNED) = 0")
             .bound(&[Bind::Str("11")]),
+        // A plain number in a string converts without a warning: proven, left unfenced.
+        my("my/plain number in a string against a number column", Warnings,
+            "SELECT id FROM customers WHERE name = 'Gxyzzy Canary' AND id > '-5' AND id IN ('1', 2.5)",
+            "SELECT id FROM customers WHERE name = 'Qxyzzy Nobody' AND id > '-5' AND id IN ('1', 2.5)"),
         // ---- MariaDB: warnings and errors ---------------------------------------------------
         my("my/CAST AS SIGNED", Warnings,
             "SELECT id FROM customers WHERE CAST(notes AS SIGNED) = 0",

@@ -36,6 +36,34 @@ fn mysql_string_literal_against_a_numeric_column_is_not_leakproof() {
     }
 }
 
+/// A string that is a plain number converts without a warning in every form (MariaDB 10.11:
+/// `id IN (1, '2')`, `id BETWEEN '1' AND 3.5`, `price = '1.50'`, a 30-digit string, all 0
+/// warnings), so REST filters (which quote every value) and clients that quote numbers keep the
+/// unfenced rendering. Exponents, spaces, signs other than a leading minus stay fenced.
+#[test]
+fn mysql_plain_number_in_a_string_is_leakproof() {
+    for sql in [
+        "SELECT id FROM reservations WHERE id = '7'",
+        "SELECT id FROM reservations WHERE price = '12.50'",
+        "SELECT id FROM reservations WHERE id IN (1, '2')",
+        "SELECT id FROM reservations WHERE id BETWEEN '20' AND 29 AND internal_score > '-1'",
+    ] {
+        let out = my("reader", sql);
+        assert!(!out.contains(MY_FENCE), "{sql}\n → {out}");
+    }
+    for sql in [
+        "SELECT id FROM reservations WHERE price = '1e3'",
+        "SELECT id FROM reservations WHERE id = ' 7'",
+        "SELECT id FROM reservations WHERE id = '+7'",
+        "SELECT id FROM reservations WHERE id = '7.'",
+        "SELECT id FROM reservations WHERE id = '0x10'",
+        "SELECT id FROM reservations WHERE id = '1234567890123456789012345678901'",
+    ] {
+        let out = my("reader", sql);
+        assert!(out.contains(MY_FENCE), "{sql}\n → {out}");
+    }
+}
+
 /// The reference check writes the client's value three times on PostgreSQL (`CASE WHEN (v) IN
 /// (…) OR (v) IS NULL THEN (v) …`); a volatile value is evaluated anew each time, so the value
 /// checked is not the value written. Run on PostgreSQL 15: of 8 runs of the rendering below, 3

@@ -527,7 +527,7 @@ impl Proof<'_, '_> {
             (_, Kind::Number) => class.is_numeric(),
             // PostgreSQL gives a quoted literal the column's type when it parses the statement:
             // a bad value fails before any row is read.
-            (Dialect::PostgreSql, Kind::String) => class != T::Other,
+            (Dialect::PostgreSql, Kind::String | Kind::NumericString) => class != T::Other,
             // A parameter takes the column's type unless the client declares another at Parse:
             // `numeric_col = $1` with `$1` declared float8 casts every row to float8, and a
             // value too large fails quoting it. Only classes whose every implicit conversion
@@ -540,6 +540,11 @@ impl Proof<'_, '_> {
             // meets: its warning tells whether the scan met any row, other tenants' included.
             (Dialect::MySql, Kind::String) => {
                 matches!(class, T::Text | T::Date | T::Timestamp | T::Time)
+            }
+            // Unless it is a plain number, which converts without a warning (a REST filter's
+            // value, a client that quotes its numbers).
+            (Dialect::MySql, Kind::NumericString) => {
+                class.is_numeric() || matches!(class, T::Text | T::Date | T::Timestamp | T::Time)
             }
             // The client chooses a parameter's type at execute: a string bound against a number
             // converts lazily (above), a number against text every row. Temporal columns
@@ -600,6 +605,8 @@ enum Form {
 enum Kind {
     Number,
     String,
+    /// A string holding a plain number ([`plain_number`]).
+    NumericString,
     Boolean,
     Null,
     /// A `$n` or `?` parameter; MySQL's numbered ([`super::render::number_parameters`]).
@@ -629,13 +636,28 @@ fn operand(e: &Expr) -> Operand<'_> {
     }
 }
 
+/// `-12`, `3.50`: a string MySQL converts to a number without a warning (no spaces, no
+/// exponent, at most 30 digits on each side of the point).
+fn plain_number(s: &str) -> bool {
+    let digits = |d: &str| (1..=30).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit());
+    let s = s.strip_prefix('-').unwrap_or(s);
+    match s.split_once('.') {
+        Some((int, frac)) => digits(int) && digits(frac),
+        None => digits(s),
+    }
+}
+
 fn literal_kind(v: &Value) -> Option<Kind> {
     match v {
         Value::Number(..) => Some(Kind::Number),
-        Value::SingleQuotedString(_)
-        | Value::DoubleQuotedString(_)
-        | Value::EscapedStringLiteral(_)
-        | Value::NationalStringLiteral(_) => Some(Kind::String),
+        Value::SingleQuotedString(s)
+        | Value::DoubleQuotedString(s)
+        | Value::EscapedStringLiteral(s)
+        | Value::NationalStringLiteral(s) => Some(if plain_number(s) {
+            Kind::NumericString
+        } else {
+            Kind::String
+        }),
         Value::Boolean(_) => Some(Kind::Boolean),
         Value::Null => Some(Kind::Null),
         Value::Placeholder(p) => Some(Kind::Parameter(super::render::parameter_number(p))),

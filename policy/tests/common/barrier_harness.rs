@@ -88,6 +88,7 @@ fn one(r: Result<Authorized, Denial>) -> String {
     a.statements[0].sql.clone()
 }
 
+#[allow(dead_code)] // leakproof_rules.rs does not use it
 /// The one checked MySQL statement, whole (its parameters' order, needs and fallback).
 fn my_checked(role: &str, sql: &str) -> sluice_policy::CheckedStatement {
     let a = run(role, Dialect::MySql, true, sql).unwrap_or_else(|d| panic!("denied: {d}"));
