@@ -93,6 +93,13 @@ pub const SHAPES: &[Shape] = &[
         name: "numeric",
         filter: "tenant_no = {{ token.tenant_no }}",
     },
+    // A mistake a role author can make: a numeric claim against a text column. MySQL would
+    // convert every row the filter reads, other tenants' too, each with a warning; the engine
+    // refuses the filter there. PostgreSQL refuses `text = integer` before reading a row.
+    Shape {
+        name: "text_vs_number",
+        filter: "lower(tenant_id) = {{ token.tenant_no }}",
+    },
 ];
 
 /// One role per shape, named `shape_<name>`.

@@ -1308,7 +1308,7 @@ fn allowed_writes_are_confined() {
             MySql,
             rest::update(MySql, &name("reservations"), &p, &set, None).unwrap()
         ),
-        "UPDATE `rental`.`reservations` SET `notes` = 'late', `status` = 'open' WHERE (`reservations`.tenant_id = 'acme') AND CASE WHEN (`reservations`.tenant_id = 'acme') THEN (`id` = '1') END"
+        "UPDATE `rental`.`reservations` SET `notes` = 'late', `status` = 'open' WHERE (`reservations`.tenant_id = 'acme') AND (`id` = '1')"
     );
     // The tenant column is filled in by the engine.
     let rows = rest::parse_insert_body(

@@ -523,11 +523,6 @@ impl Proof<'_, '_> {
     fn literal_fits(&self, class: TypeClass, k: Kind, form: Form) -> bool {
         use TypeClass as T;
         match (self.names.dialect, k) {
-            (_, Kind::Null) => true,
-            (_, Kind::Number) => class.is_numeric(),
-            // PostgreSQL gives a quoted literal the column's type when it parses the statement:
-            // a bad value fails before any row is read.
-            (Dialect::PostgreSql, Kind::String | Kind::NumericString) => class != T::Other,
             // A parameter takes the column's type unless the client declares another at Parse:
             // `numeric_col = $1` with `$1` declared float8 casts every row to float8, and a
             // value too large fails quoting it. Only classes whose every implicit conversion
@@ -535,22 +530,11 @@ impl Proof<'_, '_> {
             (Dialect::PostgreSql, Kind::Parameter(_)) => {
                 matches!(class, T::Integer | T::Text | T::Boolean | T::Uuid)
             }
-            (Dialect::PostgreSql, Kind::Boolean) => class == T::Boolean,
-            // A string against a number converts lazily, at the first row the comparison
-            // meets: its warning tells whether the scan met any row, other tenants' included.
-            (Dialect::MySql, Kind::String) => {
-                matches!(class, T::Text | T::Date | T::Timestamp | T::Time)
-            }
-            // Unless it is a plain number, which converts without a warning (a REST filter's
-            // value, a client that quotes its numbers).
-            (Dialect::MySql, Kind::NumericString) => {
-                class.is_numeric() || matches!(class, T::Text | T::Date | T::Timestamp | T::Time)
-            }
             // The client chooses a parameter's type at execute: a string bound against a number
-            // converts lazily (above), a number against text every row. Temporal columns
-            // convert a bound value alike with or without rows. Numbers and text hold when the
-            // value is of the column's kind, which the door checks at every execution (it runs
-            // the fallback rendering otherwise).
+            // converts lazily (see `constant_fits`), a number against text every row. Temporal
+            // columns convert a bound value alike with or without rows. Numbers and text hold
+            // when the value is of the column's kind, which the door checks at every execution
+            // (it runs the fallback rendering otherwise).
             (Dialect::MySql, Kind::Parameter(n)) => {
                 let need = match class {
                     T::Date | T::Timestamp | T::Time if form == Form::Compare => return true,
@@ -566,7 +550,7 @@ impl Proof<'_, '_> {
                     _ => false,
                 }
             }
-            (Dialect::MySql, Kind::Boolean) => class == T::Integer,
+            (dialect, k) => constant_fits(dialect, class, k),
         }
     }
 
@@ -661,6 +645,116 @@ fn literal_kind(v: &Value) -> Option<Kind> {
         Value::Boolean(_) => Some(Kind::Boolean),
         Value::Null => Some(Kind::Null),
         Value::Placeholder(p) => Some(Kind::Parameter(super::render::parameter_number(p))),
+        _ => None,
+    }
+}
+
+/// Whether a constant of kind `k` meets a column of class `class` without a conversion per row.
+fn constant_fits(dialect: Dialect, class: TypeClass, k: Kind) -> bool {
+    use TypeClass as T;
+    match (dialect, k) {
+        (_, Kind::Null) => true,
+        (_, Kind::Number) => class.is_numeric(),
+        // PostgreSQL gives a quoted literal the column's type when it parses the statement: a
+        // bad value fails before any row is read.
+        (Dialect::PostgreSql, Kind::String | Kind::NumericString) => class != T::Other,
+        (Dialect::PostgreSql, Kind::Boolean) => class == T::Boolean,
+        // A string against a number converts lazily, at the first row the comparison meets:
+        // its warning tells whether the scan met any row, other tenants' included.
+        (Dialect::MySql, Kind::String) => {
+            matches!(class, T::Text | T::Date | T::Timestamp | T::Time)
+        }
+        // Unless it is a plain number, which converts without a warning (a REST filter's
+        // value, a client that quotes its numbers).
+        (Dialect::MySql, Kind::NumericString) => {
+            class.is_numeric() || matches!(class, T::Text | T::Date | T::Timestamp | T::Time)
+        }
+        (Dialect::MySql, Kind::Boolean) => class == T::Integer,
+        (_, Kind::Parameter(_)) => false,
+    }
+}
+
+/// The first comparison in a role's bound filter (its claims written in) that MySQL would
+/// evaluate by converting a column's value per row: a number against a text column, a word
+/// against a number column. A filter runs on every row a scan meets, other tenants' included,
+/// and each such conversion warns (the warning count is the client's to read), so the engine
+/// refuses to run it. Returns the column and the constant, as written.
+pub(crate) fn filter_conversion(
+    filter: &Expr,
+    column_class: impl Fn(&Ident) -> Option<TypeClass>,
+) -> Option<(String, String)> {
+    let mut found = None;
+    let mut check = |col: &Expr, constant: &Expr| {
+        let Operand::Literal(k) = operand(constant) else {
+            return;
+        };
+        let Some(c) = column_read(col) else {
+            return;
+        };
+        if let Some(class) = column_class(c) {
+            if !constant_fits(Dialect::MySql, class, k) && found.is_none() {
+                found = Some((c.value.clone(), constant.to_string()));
+            }
+        }
+    };
+    let _ = sqlparser::ast::visit_expressions(filter, |e| {
+        match e {
+            Expr::BinaryOp { left, op, right }
+                if matches!(
+                    op,
+                    BinaryOperator::Eq
+                        | BinaryOperator::NotEq
+                        | BinaryOperator::Lt
+                        | BinaryOperator::LtEq
+                        | BinaryOperator::Gt
+                        | BinaryOperator::GtEq
+                ) =>
+            {
+                check(left, right);
+                check(right, left);
+            }
+            Expr::In {
+                expr,
+                target: sqlparser::ast::InTarget::List(list),
+                ..
+            } => list.iter().for_each(|i| check(expr, i)),
+            Expr::Between {
+                expr, low, high, ..
+            } => {
+                check(expr, low);
+                check(expr, high);
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
+/// The column whose value (or whose value passed through a function that keeps its kind:
+/// `lower`, `coalesce`, `trim`, …) `e` is.
+fn column_read(e: &Expr) -> Option<&Ident> {
+    match e {
+        Expr::Nested(inner) => column_read(inner),
+        Expr::Identifier(c) => Some(c),
+        Expr::CompoundIdentifier(parts) => parts.last(),
+        Expr::Trim { expr, .. } => column_read(expr),
+        Expr::Function(f) => {
+            let name = f.name.to_string().to_ascii_lowercase();
+            let keeps_kind = matches!(
+                name.as_str(),
+                "lower" | "upper" | "lcase" | "ucase" | "ltrim" | "rtrim" | "coalesce" | "ifnull"
+            );
+            let FunctionArguments::List(list) = &f.args else {
+                return None;
+            };
+            match list.args.first() {
+                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))) if keeps_kind => {
+                    column_read(arg)
+                }
+                _ => None,
+            }
+        }
         _ => None,
     }
 }

@@ -506,7 +506,7 @@ impl Checker<'_> {
                 .map(|c| SelectItem::UnnamedExpr(Expr::Identifier(self.quoted(c))))
                 .collect(),
         };
-        let mut selection = self.bound_filters(grant)?;
+        let mut selection = self.bound_filters(table, grant)?;
         for conjunct in pushed {
             selection = Some(and(selection, Expr::Nested(Box::new(conjunct))));
         }
@@ -680,12 +680,29 @@ impl Checker<'_> {
 
     /// The role's filters on a table, bound to the token's claims and AND-ed, each in
     /// parentheses so no operator precedence can join them to anything else.
-    pub(crate) fn bound_filters(&self, grant: &TableGrant) -> Result<Option<Expr>, Denial> {
+    pub(crate) fn bound_filters(
+        &self,
+        table: &ResolvedTable,
+        grant: &TableGrant,
+    ) -> Result<Option<Expr>, Denial> {
         let mut out: Option<Expr> = None;
+        let schema = table.qualified().and_then(|k| self.scope.schema.table(&k));
         for f in &grant.filters {
             let e = f
                 .bind(self.scope.dialect, self.scope.claims)
                 .map_err(|e| Denial::new(Rule::ClaimInvalid, e.to_string()))?;
+            if let (Dialect::MySql, Some(schema)) = (self.scope.dialect, schema) {
+                let class = |c: &Ident| schema.column(&c.value).map(|c| c.class);
+                if let Some((column, constant)) = super::leakproof::filter_conversion(&e, class) {
+                    return Err(Denial::new(
+                        Rule::ClaimInvalid,
+                        format!(
+                            "the role's filter on {} compares {column} with {constant}, which MySQL converts on every row it reads, other tenants' too (a warning per row, which the client sees); make both sides the same kind in the role file or the token's claims (quote a number compared with a text column)",
+                            table.key
+                        ),
+                    ));
+                }
+            }
             let e = Expr::Nested(Box::new(e));
             out = Some(match out {
                 None => e,

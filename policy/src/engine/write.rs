@@ -352,7 +352,7 @@ impl Checker<'_> {
         qualifier: &Ident,
         selection: &mut Option<Expr>,
     ) -> Result<(), Denial> {
-        let Some(filter) = self.bound_filters(self.grant(t))? else {
+        let Some(filter) = self.bound_filters(t, self.grant(t))? else {
             return Ok(());
         };
         let filter = qualify(filter, qualifier);
@@ -441,7 +441,7 @@ impl Checker<'_> {
         if !self.barrier {
             return Ok(());
         }
-        let Some(filter) = self.bound_filters(self.grant(t))? else {
+        let Some(filter) = self.bound_filters(t, self.grant(t))? else {
             return Ok(());
         };
         let filter = qualify(filter, qualifier);
