@@ -60,6 +60,54 @@ pub struct Parameters {
     /// The rendering for values that do not meet `needs`, with its own order. `None` when
     /// `needs` asks nothing.
     pub fallback: Option<Box<(String, Vec<usize>)>>,
+    /// Parameters written into a column the role's filter pins (INSERT values, UPDATE SET):
+    /// the door runs the statement only if each such value is the token's, and refuses it
+    /// otherwise, before anything is sent (both renderings). PostgreSQL and MySQL alike.
+    pub pinned: Vec<PinnedParameter>,
+}
+
+/// A parameter whose value must be the token's claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PinnedParameter {
+    /// The client's parameter, counted from 0 (`$1` is 0).
+    pub parameter: usize,
+    /// The table and column it is written into, for the refusal's message.
+    pub table: String,
+    pub column: String,
+    /// The value it must hold.
+    pub value: sluice_tokens::ClaimValue,
+    /// The column's type class, when the schema is known: how a PostgreSQL door reads a value
+    /// sent in binary without a declared type.
+    pub class: Option<crate::schema::TypeClass>,
+}
+
+impl PinnedParameter {
+    /// Whether a value sent as text is exactly the claim.
+    pub fn holds_text(&self, text: &[u8]) -> bool {
+        match &self.value {
+            sluice_tokens::ClaimValue::Str(s) => text == s.as_bytes(),
+            sluice_tokens::ClaimValue::Int(i) => text == i.to_string().as_bytes(),
+        }
+    }
+
+    /// Whether an integer value is the claim.
+    pub fn holds_integer(&self, v: i128) -> bool {
+        matches!(self.value, sluice_tokens::ClaimValue::Int(i) if i128::from(i) == v)
+    }
+
+    /// The refusal when a value is not the claim: nothing is run.
+    pub fn refusal(&self) -> Denial {
+        Denial::new(
+            Rule::WriteNotConfinable,
+            format!(
+                "parameter {} (counted from 1) is written into column {} of {}, which must hold the token's value {}; bind that value (or leave the column out and Sluice fills it in); nothing was written",
+                self.parameter + 1,
+                self.column,
+                self.table,
+                self.value
+            ),
+        )
+    }
 }
 
 /// What a bound value must be for a rendering that counted on it.

@@ -18,8 +18,8 @@ pub mod schema;
 
 pub use cache::{BackendSchemas, Engine, EngineStats};
 pub use decision::{
-    Authorized, CheckedStatement, DeallocateTarget, Denial, ParameterNeed, Parameters, Rule,
-    StatementKind,
+    Authorized, CheckedStatement, DeallocateTarget, Denial, ParameterNeed, Parameters,
+    PinnedParameter, Rule, StatementKind,
 };
 pub use dialect::{placeholder_count, Dialect};
 pub use engine::{

@@ -62,7 +62,7 @@ pub struct ForeignKey {
 
 /// Types grouped so that comparing two values of one class converts nothing that could fail or
 /// warn. `Other` is never proven safe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum TypeClass {
     /// Whole numbers (smallint … bigint, MySQL's unsigned and YEAR too).
     Integer,

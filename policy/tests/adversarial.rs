@@ -91,7 +91,21 @@ fn check(c: &Case, r: &Result<Authorized, Denial>) -> Result<(), String> {
             .statements
             .iter()
             .all(|s| bad.iter().all(|b| !s.sql.contains(b))),
-        (Sql(sql), Ok(a)) => a.statements.len() == 1 && a.statements[0].sql == *sql,
+        (Sql(sql), Ok(a)) => {
+            a.statements.len() == 1
+                && a.statements[0].sql == *sql
+                && a.statements[0].parameters.pinned.is_empty()
+        }
+        (Pinned(sql, params), Ok(a)) => {
+            a.statements.len() == 1
+                && a.statements[0].sql == *sql
+                && a.statements[0]
+                    .parameters
+                    .pinned
+                    .iter()
+                    .map(|p| p.parameter)
+                    .eq(params.iter().copied())
+        }
         (SqlW(sql, w), Ok(a)) => {
             a.statements.len() == 1 && a.statements[0].sql == *sql && a.statements[0].writes == *w
         }

@@ -262,6 +262,7 @@ fn check_once(
             resets_all: checker.resets_all,
             parameters: crate::decision::Parameters {
                 order,
+                pinned: checker.pinned,
                 ..Default::default()
             },
         },
@@ -293,6 +294,8 @@ pub(crate) struct Checker<'s> {
     /// Per SELECT being walked (innermost last): leakproof WHERE conjuncts to move into the
     /// fenced derived table of a FROM item, by the item's reference name.
     pushdown: Vec<std::collections::BTreeMap<String, Vec<sqlparser::ast::Expr>>>,
+    /// Parameters written into pinned columns (`write.rs`), checked by the door.
+    pinned: Vec<crate::decision::PinnedParameter>,
 }
 
 impl<'s> Checker<'s> {
@@ -311,6 +314,7 @@ impl<'s> Checker<'s> {
             barrier: true,
             proof: None,
             pushdown: Vec::new(),
+            pinned: Vec::new(),
         }
     }
 

@@ -65,6 +65,19 @@ pub(crate) fn parameter_number(placeholder: &str) -> Option<usize> {
         .ok()
 }
 
+/// The client's parameter (counted from 0) a placeholder stands for: PostgreSQL `$n` is
+/// `n - 1`, a MySQL `?` its number from [`number_parameters`]. `None` for anything else.
+pub(crate) fn parameter_index(dialect: Dialect, placeholder: &str) -> Option<usize> {
+    match dialect {
+        Dialect::PostgreSql => placeholder
+            .strip_prefix('$')?
+            .parse::<usize>()
+            .ok()?
+            .checked_sub(1),
+        Dialect::MySql => parameter_number(placeholder),
+    }
+}
+
 /// Whether `stmt` holds a numbered parameter.
 pub(crate) fn has_parameters(stmt: &Statement) -> bool {
     let mut found = false;

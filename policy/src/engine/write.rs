@@ -149,7 +149,16 @@ impl Checker<'_> {
                         .find(|(c, _)| self.column_is(c, &column))
                         .and_then(|(_, claim)| self.scope.claims.get(claim));
                     let same = match (&a.target, pinned_to) {
-                        (AssignmentTarget::ColumnName(_), Some(v)) => literal_equals(&a.value, &v),
+                        (AssignmentTarget::ColumnName(_), Some(v)) => {
+                            match pinned_value(&a.value, &v, self.scope.dialect) {
+                                Pinned::Literal => true,
+                                Pinned::Parameter(i) => {
+                                    self.pin(i, t, &column.value, &v);
+                                    true
+                                }
+                                Pinned::Other => false,
+                            }
+                        }
                         _ => false,
                     };
                     if !same {
@@ -614,7 +623,10 @@ impl Checker<'_> {
             let literal = claim_literal(claim, &value)
                 .map_err(|e| Denial::new(Rule::ClaimInvalid, e.to_string()))?;
             match named.iter().position(|n| self.column_is(col, n)) {
-                Some(k) => self.check_pinned_values(source.as_deref(), k, col, &value, &t)?,
+                Some(k) => {
+                    fill_defaults(source.as_deref_mut(), k, &literal);
+                    self.check_pinned_values(source.as_deref(), k, col, &value, &t)?
+                }
                 None => missing.push((col.clone(), literal)),
             }
         }
@@ -739,7 +751,7 @@ impl Checker<'_> {
     /// A pinned column given explicitly: every row the source produces must hold exactly the
     /// claim there (each VALUES row, or the select list of each SELECT, with no `*` before it).
     fn check_pinned_values(
-        &self,
+        &mut self,
         source: Option<&sqlparser::ast::Query>,
         k: usize,
         col: &str,
@@ -755,9 +767,34 @@ impl Checker<'_> {
                 ),
             )
         };
+        let mut parameters = Vec::new();
         match source {
-            Some(q) if pinned_in(&q.body, k, claim) => Ok(()),
+            Some(q) if pinned_in(&q.body, k, claim, self.scope.dialect, &mut parameters) => {
+                for i in parameters {
+                    self.pin(i, t, col, claim);
+                }
+                Ok(())
+            }
             _ => Err(refuse()),
+        }
+    }
+
+    /// Records that parameter `i` is written into the pinned `column`: the door checks its
+    /// value against the claim on every execution.
+    fn pin(&mut self, i: usize, t: &ResolvedTable, column: &str, claim: &ClaimValue) {
+        let p = crate::decision::PinnedParameter {
+            parameter: i,
+            table: t.key.to_string(),
+            column: column.to_string(),
+            value: claim.clone(),
+            class: t
+                .qualified()
+                .and_then(|k| self.scope.schema.table(&k))
+                .and_then(|s| s.column(column))
+                .map(|c| c.class),
+        };
+        if !self.pinned.contains(&p) {
+            self.pinned.push(p);
         }
     }
 }
@@ -847,12 +884,26 @@ fn width_may_be(body: &SetExpr, n: usize) -> bool {
 }
 
 /// Whether every row `body` produces holds exactly the claim at position `k`.
-fn pinned_in(body: &SetExpr, k: usize, claim: &ClaimValue) -> bool {
+fn pinned_in(
+    body: &SetExpr,
+    k: usize,
+    claim: &ClaimValue,
+    dialect: crate::Dialect,
+    parameters: &mut Vec<usize>,
+) -> bool {
+    let mut holds = |e: &Expr| match pinned_value(e, claim, dialect) {
+        Pinned::Literal => true,
+        Pinned::Parameter(i) => {
+            parameters.push(i);
+            true
+        }
+        Pinned::Other => false,
+    };
     match body {
         SetExpr::Values(values) => values
             .rows
             .iter()
-            .all(|row| row.get(k).is_some_and(|e| literal_equals(e, claim))),
+            .all(|row| row.get(k).is_some_and(&mut holds)),
         SetExpr::Select(s) => {
             let before_plain = s.projection.iter().take(k).all(|i| {
                 matches!(
@@ -863,19 +914,62 @@ fn pinned_in(body: &SetExpr, k: usize, claim: &ClaimValue) -> bool {
             before_plain
                 && match s.projection.get(k) {
                     Some(SelectItem::UnnamedExpr(e))
-                    | Some(SelectItem::ExprWithAlias { expr: e, .. }) => literal_equals(e, claim),
+                    | Some(SelectItem::ExprWithAlias { expr: e, .. }) => holds(e),
                     _ => false,
                 }
         }
         SetExpr::SetOperation { left, right, .. } => {
-            pinned_in(left, k, claim) && pinned_in(right, k, claim)
+            pinned_in(left, k, claim, dialect, parameters)
+                && pinned_in(right, k, claim, dialect, parameters)
         }
-        SetExpr::Query(q) => pinned_in(&q.body, k, claim),
+        SetExpr::Query(q) => pinned_in(&q.body, k, claim, dialect, parameters),
         SetExpr::Insert(_)
         | SetExpr::Update(_)
         | SetExpr::Delete(_)
         | SetExpr::Merge(_)
         | SetExpr::Table(_) => false,
+    }
+}
+
+/// What a value written into a pinned column is.
+enum Pinned {
+    /// A literal holding exactly the claim's value.
+    Literal,
+    /// A parameter (counted from 0), whose value the door checks at every execution.
+    Parameter(usize),
+    Other,
+}
+
+fn pinned_value(e: &Expr, claim: &ClaimValue, dialect: crate::Dialect) -> Pinned {
+    if let Expr::Value(v) = e {
+        if let Value::Placeholder(p) = &v.value {
+            return match super::render::parameter_index(dialect, p) {
+                Some(i) => Pinned::Parameter(i),
+                None => Pinned::Other,
+            };
+        }
+    }
+    if literal_equals(e, claim) {
+        Pinned::Literal
+    } else {
+        Pinned::Other
+    }
+}
+
+/// `DEFAULT` written for a pinned column in a VALUES row is the claim: the value the column's
+/// filter requires, filled in as Sluice fills in a column left out (drizzle-orm writes
+/// `DEFAULT` for every column it has no value for).
+fn fill_defaults(source: Option<&mut sqlparser::ast::Query>, k: usize, literal: &Expr) {
+    let Some(q) = source else { return };
+    if let SetExpr::Values(values) = q.body.as_mut() {
+        for row in &mut values.rows {
+            if let Some(cell @ Expr::Identifier(_)) = row.get_mut(k) {
+                if matches!(cell, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+                {
+                    *cell = literal.clone();
+                }
+            }
+        }
     }
 }
 

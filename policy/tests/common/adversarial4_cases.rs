@@ -33,21 +33,26 @@ const ROLES_FILE: &str = "adversarial3_roles.yaml";
 /// column, change a filter column, or slip a pinned session setting.
 fn placeholders() -> Vec<Case> {
     vec![
-        // A placeholder is not the token's value: the pin check refuses it.
+        // A placeholder in a pinned column is allowed only as a pinned parameter: the door runs
+        // the statement only when its value is the token's (checked at every Bind/Execute).
         pg("pg_insert_pinned_placeholder", ED,
             "INSERT INTO reservations (id, tenant_id) VALUES (1, $1)",
-            Deny(Rule::WriteNotConfinable)),
+            Pinned(r#"INSERT INTO "public"."reservations" (id, tenant_id) VALUES (1, $1)"#, &[0])),
         my("my_insert_pinned_placeholder", ED,
-            "INSERT INTO reservations (id, tenant_id) VALUES (1, ?)",
-            Deny(Rule::WriteNotConfinable)),
+            "INSERT INTO reservations (id, tenant_id) VALUES (?, ?)",
+            Pinned("INSERT INTO `rental`.`reservations` (id, tenant_id) VALUES (?, ?)", &[1])),
         pg("pg_insert_select_pinned_placeholder", ED,
             "INSERT INTO reservations (id, tenant_id) SELECT $1, $2",
-            Deny(Rule::WriteNotConfinable)),
+            Pinned(r#"INSERT INTO "public"."reservations" (id, tenant_id) SELECT $1, $2"#, &[1])),
         pg("pg_update_filter_col_placeholder", ED,
             "UPDATE reservations SET tenant_id = $1",
-            Deny(Rule::WriteNotConfinable)),
+            Pinned(r#"UPDATE "public"."reservations" SET tenant_id = $1 WHERE (reservations.tenant_id = 'acme')"#, &[0])),
         pg("pg_upsert_filter_col_placeholder", ED,
             "INSERT INTO reservations (id, tenant_id) VALUES (1, 'acme') ON CONFLICT (id) DO UPDATE SET tenant_id = $1",
+            Pinned(r#"INSERT INTO "public"."reservations" (id, tenant_id) VALUES (1, 'acme') ON CONFLICT(id) DO UPDATE SET tenant_id = $1 WHERE (reservations.tenant_id = 'acme')"#, &[0])),
+        // Still refused: a placeholder inside an expression, a parameter of another kind.
+        pg("pg_update_filter_col_placeholder_expression", ED,
+            "UPDATE reservations SET tenant_id = coalesce($1, 'acme')",
             Deny(Rule::WriteNotConfinable)),
         // Values stay values; the tenant pin is still appended.
         pg("pg_insert_value_placeholder", ED,

@@ -125,6 +125,9 @@ enum Expect {
     Sql(&'static str),
     /// Allowed; one statement, exactly this SQL, and this `writes` flag.
     SqlW(&'static str, bool),
+    /// Allowed; exactly this SQL, and these parameters (from 0) are written into pinned
+    /// columns: the door runs it only when each holds the token's value.
+    Pinned(&'static str, &'static [usize]),
     /// Allowed; exactly these statements.
     Sqls(&'static [&'static str]),
     /// Allowed with this many statements (generated inputs).
@@ -1615,7 +1618,13 @@ fn escape() -> Vec<Case> {
         pg("pg_insert_other_tenant_quoted_col", SUP, r#"INSERT INTO reservations (notes, "tenant_id") VALUES ('x', 'other')"#, Deny(Rule::WriteNotConfinable)),
         pg("pg_insert_other_tenant_upper_col", SUP, "INSERT INTO reservations (notes, TENANT_ID) VALUES ('x', 'other')", Deny(Rule::WriteNotConfinable)),
         pg("pg_insert_second_row_other", SUP, "INSERT INTO reservations (notes, tenant_id) VALUES ('x', 'acme'), ('y', 'other')", Deny(Rule::WriteNotConfinable)),
-        pg("pg_insert_tenant_parameter", SUP, "INSERT INTO reservations (notes, tenant_id) VALUES ('x', $1)", Deny(Rule::WriteNotConfinable)),
+        // A bound tenant value: allowed, and the door runs it only if $1 is the token's value.
+        pg("pg_insert_tenant_parameter", SUP, "INSERT INTO reservations (notes, tenant_id) VALUES ('x', $1)",
+            Pinned(r#"INSERT INTO "public"."reservations" (notes, tenant_id) VALUES ('x', $1)"#, &[0])),
+        pg("pg_insert_tenant_default", SUP, "INSERT INTO reservations (notes, tenant_id) VALUES ('x', DEFAULT), ('y', $1)",
+            Pinned(r#"INSERT INTO "public"."reservations" (notes, tenant_id) VALUES ('x', 'acme'), ('y', $1)"#, &[0])),
+        pg("pg_insert_tenant_quoted_default", SUP, r#"INSERT INTO reservations (notes, tenant_id) VALUES ('x', "default")"#, Deny(Rule::WriteNotConfinable)),
+        pg("pg_insert_tenant_parameter_expression", SUP, "INSERT INTO reservations (notes, tenant_id) VALUES ('x', $1 || '')", Deny(Rule::WriteNotConfinable)),
         pg("pg_insert_no_columns", SUP, "INSERT INTO reservations VALUES (1, 'other', 'x')", Deny(Rule::WriteNotConfinable)),
         pg("pg_insert_default_values", SUP, "INSERT INTO reservations DEFAULT VALUES", Deny(Rule::WriteNotConfinable)),
         pg("pg_insert_select_pins", SUP, "INSERT INTO reservations (notes) SELECT email FROM customers",

@@ -37,6 +37,9 @@ enum Expect {
     DenyAny,
     /// Allowed; one statement, exactly this SQL.
     Sql(&'static str),
+    /// Allowed; exactly this SQL, and these parameters (counted from 0) are written into pinned
+    /// columns: the door runs it only when each holds the token's value.
+    Pinned(&'static str, &'static [usize]),
 }
 use Expect::*;
 
@@ -153,7 +156,11 @@ fn describe(r: &Result<Authorized, Denial>) -> String {
             "ALLOWED: {}",
             a.statements
                 .iter()
-                .map(|s| format!("{} [writes={}]", s.sql, s.writes))
+                .map(|s| {
+                    let pinned: Vec<usize> =
+                        s.parameters.pinned.iter().map(|p| p.parameter).collect();
+                    format!("{} [writes={}, pinned={pinned:?}]", s.sql, s.writes)
+                })
                 .collect::<Vec<_>>()
                 .join(" ;; ")
         ),
@@ -165,7 +172,21 @@ fn check(c: &Case, r: &Result<Authorized, Denial>) -> bool {
     match (&c.expect, r) {
         (Deny(rule), Err(d)) => d.rule == *rule,
         (DenyAny, Err(_)) => true,
-        (Sql(sql), Ok(a)) => a.statements.len() == 1 && a.statements[0].sql == *sql,
+        (Sql(sql), Ok(a)) => {
+            a.statements.len() == 1
+                && a.statements[0].sql == *sql
+                && a.statements[0].parameters.pinned.is_empty()
+        }
+        (Pinned(sql, params), Ok(a)) => {
+            a.statements.len() == 1
+                && a.statements[0].sql == *sql
+                && a.statements[0]
+                    .parameters
+                    .pinned
+                    .iter()
+                    .map(|p| p.parameter)
+                    .eq(params.iter().copied())
+        }
         _ => false,
     }
 }

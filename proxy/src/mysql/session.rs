@@ -18,7 +18,9 @@ use mysql_common::io::ParseBuf;
 use mysql_common::proto::{MyDeserialize, MySerialize};
 use mysql_common::value::{BinValue, ValueDeserializer};
 use sluice_policy::roles::EffectiveRole;
-use sluice_policy::{Authorized, Denial, Dialect, ParameterNeed, Parameters, StatementKind};
+use sluice_policy::{
+    Authorized, Denial, Dialect, ParameterNeed, Parameters, PinnedParameter, StatementKind,
+};
 use sluice_tokens::Claims;
 
 use super::handshake::{CLIENT_DEPRECATE_EOF, CLIENT_MULTI_STATEMENTS};
@@ -614,6 +616,16 @@ impl Session {
         if !self.admit(&client_sql, 1).await {
             return Ok(());
         }
+        // A value written into a column the role's filter pins must be the token's.
+        let parameters = self.prepared[&id].parameters.clone();
+        if let Some(p) = parameters
+            .pinned
+            .iter()
+            .find(|p| !params.get(p.parameter).is_some_and(|v| pinned_holds(p, v)))
+        {
+            self.deny(&client_sql, &p.refusal()).await;
+            return Ok(());
+        }
         let started = Instant::now();
         let (rendered, stmt, params) = match self.rendering_for(id, params).await {
             Ok(chosen) => chosen,
@@ -1138,6 +1150,16 @@ fn integer_text(b: &[u8]) -> Option<Value> {
         .map(Value::Int)
         .ok()
         .or_else(|| text.parse::<u64>().map(Value::UInt).ok())
+}
+
+/// Whether a bound value is exactly the claim a pinned column must hold.
+fn pinned_holds(p: &PinnedParameter, v: &Value) -> bool {
+    match v {
+        Value::Bytes(b) => p.holds_text(b),
+        Value::Int(i) => p.holds_integer(i128::from(*i)),
+        Value::UInt(u) => p.holds_integer(i128::from(*u)),
+        _ => false,
+    }
 }
 
 /// The values in a rendering's `?` order.

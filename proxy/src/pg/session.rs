@@ -59,6 +59,8 @@ struct Prepared {
     local: Option<DeallocateTarget>,
     /// What running it does to the session (applied when it completes).
     effect: Option<Effect>,
+    /// Parameters written into columns the role's filter pins: checked at every Bind.
+    pinned: Arc<[sluice_policy::PinnedParameter]>,
 }
 
 /// What a statement does to the session beyond its result, applied when the server reports it
@@ -747,6 +749,12 @@ impl Session {
             return self.deny_extended(e).await;
         }
         let effect = auth.statements.first().and_then(Effect::of);
+        let pinned: Arc<[sluice_policy::PinnedParameter]> = auth
+            .statements
+            .first()
+            .map(|s| s.parameters.pinned.clone())
+            .unwrap_or_default()
+            .into();
         let text = Arc::new(StatementText {
             sql: rendered,
             param_types: parse.type_oids.clone(),
@@ -768,6 +776,7 @@ impl Session {
             generation,
             local,
             effect,
+            pinned,
         };
         if prepared.local.is_some() {
             self.synth(|out| wire::bodyless(out, b'1'));
@@ -833,7 +842,12 @@ impl Session {
                     .first()
                     .map(|s| s.sql.clone())
                     .unwrap_or_default();
-                if sql != p.text.sql {
+                let pinned = auth
+                    .statements
+                    .first()
+                    .map(|s| &s.parameters.pinned[..])
+                    .unwrap_or_default();
+                if sql != p.text.sql || pinned != &p.pinned[..] {
                     // The role change rewrites this statement differently: the old text must
                     // not run. The client prepares it again.
                     self.statements.remove(name);
@@ -916,6 +930,18 @@ impl Session {
             Ok(p) => p,
             Err(e) => return self.deny_extended(e).await,
         };
+        // A value written into a column the role's filter pins must be the token's, decided on
+        // this Bind's own values.
+        if let Some(pin) = p
+            .pinned
+            .iter()
+            .find(|pin| !bound_value_holds(pin, &bind, &p.text.param_types))
+        {
+            let denial = pin.refusal();
+            self.audit_denied(&p.client_sql, Some(&denial), &denial.message)
+                .await;
+            return self.deny_extended(denial_error(&denial)).await;
+        }
         if p.local.is_some() {
             self.portals.insert(
                 bind.portal_name.clone().unwrap_or_default(),
@@ -1536,6 +1562,59 @@ impl Session {
             ));
         }
         self.door.audit.record(ev).await;
+    }
+}
+
+/// Whether the value a Bind gives a pinned column's parameter is exactly the claim. Text is
+/// compared as sent; binary is read by the parameter's declared type or, undeclared, by the
+/// column's (integers, text, uuid); anything else is not the claim (bind it as text).
+fn bound_value_holds(pin: &sluice_policy::PinnedParameter, bind: &Bind, declared: &[u32]) -> bool {
+    use sluice_policy::schema::TypeClass;
+    let Some(Some(value)) = bind.parameters.get(pin.parameter) else {
+        return false; // absent or NULL
+    };
+    let format = match bind.parameter_format_codes.as_slice() {
+        [] => 0,
+        [one] => *one,
+        many => many.get(pin.parameter).copied().unwrap_or(-1),
+    };
+    if format == 0 {
+        return pin.holds_text(value);
+    }
+    if format != 1 {
+        return false;
+    }
+    let kind = match declared.get(pin.parameter).copied().unwrap_or(0) {
+        20 | 21 | 23 => Some(TypeClass::Integer),
+        25 | 1043 | 1042 | 19 => Some(TypeClass::Text),
+        2950 => Some(TypeClass::Uuid),
+        0 => pin.class,
+        _ => None,
+    };
+    match kind {
+        Some(TypeClass::Integer) => {
+            let v: Option<i128> = match value.len() {
+                2 => Some(i16::from_be_bytes([value[0], value[1]]).into()),
+                4 => Some(i32::from_be_bytes(value[..4].try_into().expect("4 bytes")).into()),
+                8 => Some(i64::from_be_bytes(value[..8].try_into().expect("8 bytes")).into()),
+                _ => None,
+            };
+            v.is_some_and(|v| pin.holds_integer(v))
+        }
+        Some(TypeClass::Text) => pin.holds_text(value),
+        Some(TypeClass::Uuid) if value.len() == 16 => {
+            let hex: String = value.iter().map(|b| format!("{b:02x}")).collect();
+            let text = format!(
+                "{}-{}-{}-{}-{}",
+                &hex[..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..]
+            );
+            pin.holds_text(text.as_bytes())
+        }
+        _ => false,
     }
 }
 
