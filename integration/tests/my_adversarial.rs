@@ -108,7 +108,11 @@ mod suite1 {
                     Expect::Deny(r) | Expect::DenyMsg(r, _) => super::Want::Deny(Some(r)),
                     Expect::DenyAny => super::Want::Deny(None),
                     Expect::Safe(_) => super::Want::Either,
-                    Expect::Sql(_) | Expect::SqlW(..) | Expect::Sqls(_) | Expect::OkN(_) => {
+                    Expect::Sql(_)
+                    | Expect::SqlW(..)
+                    | Expect::Sqls(_)
+                    | Expect::OkN(_)
+                    | Expect::Pinned(..) => {
                         super::Want::Allow
                     }
                 },
@@ -156,7 +160,7 @@ macro_rules! harness_suite {
                         want: match c.expect {
                             Expect::Deny(r) => super::Want::Deny(Some(r)),
                             Expect::DenyAny => super::Want::Deny(None),
-                            Expect::Sql(_) => super::Want::Allow,
+                            Expect::Sql(_) | Expect::Pinned(..) => super::Want::Allow,
                         },
                         ..super::DoorCase::default()
                     })

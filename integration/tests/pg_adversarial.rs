@@ -94,7 +94,11 @@ mod suite1 {
                     Expect::Deny(r) | Expect::DenyMsg(r, _) => super::Want::Deny(Some(r)),
                     Expect::DenyAny => super::Want::Deny(None),
                     Expect::Safe(_) => super::Want::Either,
-                    Expect::Sql(_) | Expect::SqlW(..) | Expect::Sqls(_) | Expect::OkN(_) => {
+                    Expect::Sql(_)
+                    | Expect::SqlW(..)
+                    | Expect::Sqls(_)
+                    | Expect::OkN(_)
+                    | Expect::Pinned(..) => {
                         super::Want::Allow
                     }
                 },
@@ -143,7 +147,7 @@ macro_rules! harness_suite {
                         want: match c.expect {
                             Expect::Deny(r) => super::Want::Deny(Some(r)),
                             Expect::DenyAny => super::Want::Deny(None),
-                            Expect::Sql(_) => super::Want::Allow,
+                            Expect::Sql(_) | Expect::Pinned(..) => super::Want::Allow,
                         },
                         pre: Vec::new(),
                     })
