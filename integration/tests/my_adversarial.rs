@@ -112,9 +112,7 @@ mod suite1 {
                     | Expect::SqlW(..)
                     | Expect::Sqls(_)
                     | Expect::OkN(_)
-                    | Expect::Pinned(..) => {
-                        super::Want::Allow
-                    }
+                    | Expect::Pinned(..) => super::Want::Allow,
                 },
                 ..super::DoorCase::default()
             })
@@ -2032,7 +2030,14 @@ async fn run_case(env: &mut Env, c: &DoorCase, proto: Proto) -> Record {
                             }
                         }
                     }
-                    if expected.is_some() && probe.counts.is_none() {
+                    // A role filter the door refuses for this token (a claim of another kind
+                    // than its column, which MySQL would convert on every row) refuses the
+                    // next client's counts too.
+                    let filter_refused = refused
+                        && outcome
+                            .error()
+                            .is_some_and(|e| e.message.contains("[sluice: claim_invalid]"));
+                    if expected.is_some() && probe.counts.is_none() && !filter_refused {
                         fails.push(
                             "the next client's row counts (allowed by the engine) did not come back"
                                 .to_string(),

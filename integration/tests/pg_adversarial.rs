@@ -98,9 +98,7 @@ mod suite1 {
                     | Expect::SqlW(..)
                     | Expect::Sqls(_)
                     | Expect::OkN(_)
-                    | Expect::Pinned(..) => {
-                        super::Want::Allow
-                    }
+                    | Expect::Pinned(..) => super::Want::Allow,
                 },
                 pre: Vec::new(),
             })
