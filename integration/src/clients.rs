@@ -9,9 +9,27 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// Debian's interpreter, which the Debian client packages (and `scripts/test`'s pip installs)
-/// serve; it need not be the `python3` on PATH.
-pub const PYTHON: &str = "/usr/bin/python3";
+/// The tests' Python: the virtual environment `scripts/test` makes (`target/test-venv`, over
+/// Debian's /usr/bin/python3 with its system packages visible: the Debian client packages, and
+/// the PyPI ones pip installs into the environment, never into the user's site-packages), or
+/// `SLUICE_TEST_PYTHON`. Fails with what to do when it is missing.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("SLUICE_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let venv = target.join("test-venv/bin/python");
+    assert!(
+        venv.exists(),
+        "the tests' Python environment {} is missing: run ./scripts/test, which makes it and \
+         installs the Python clients into it (or set SLUICE_TEST_PYTHON to an interpreter that \
+         has them)",
+        venv.display()
+    );
+    venv
+}
 
 /// A client program that runs longer than this is killed and its test fails.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);

@@ -509,7 +509,7 @@ with urllib.request.urlopen(req, context=ctx) as r:
             "https://127.0.0.1:{}/rest/v1/customers?select=tenant_id",
             addr.port()
         );
-        let out = tokio::process::Command::new("/usr/bin/python3")
+        let out = tokio::process::Command::new(sluice_integration::clients::python())
             .args(["-c", script, &url, &token])
             .output()
             .await

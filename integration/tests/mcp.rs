@@ -17,7 +17,8 @@
 //! - every call is audited with `door: "mcp"` and the tool's name, never the token;
 //! - `sluice token create --format mcp` prints a configuration the SDK connects with.
 //!
-//! The SDK is not in Debian: `./scripts/test` installs it for `/usr/bin/python3` with pip.
+//! The SDK is not in Debian: `./scripts/test` installs it with pip into the tests' Python
+//! environment (`target/test-venv`).
 //! The stdio tests run the `sluice` binary next to this test's own executable, which `cargo
 //! test --workspace` builds (`SLUICE_BIN` overrides).
 
@@ -32,8 +33,6 @@ use serde_json::{json, Value};
 use sluice_integration::rental::{seed_mariadb, seed_pg, ROLES};
 use sluice_integration::{shared_mariadb, shared_pg, Gateway, GatewayOptions};
 
-/// The interpreter scripts/test installs the SDK for (Debian's, as for the other Python clients).
-const PYTHON: &str = "/usr/bin/python3";
 /// A client run that takes longer than this is taken to hang.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Reservation 1 is acme's, 16 globex's; acme has 15 reservations and 10 customers.
@@ -47,18 +46,20 @@ const ACME_RESERVATIONS: usize = 15;
 
 /// Runs mcp_check.py with `spec` and returns its report.
 fn check(spec: Value) -> Value {
-    let probe = Command::new(PYTHON)
+    let python = sluice_integration::clients::python();
+    let probe = Command::new(&python)
         .args(["-c", "import mcp"])
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {PYTHON}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
     assert!(
         probe.status.success(),
-        "the MCP Python SDK (PyPI `mcp`) is missing for {PYTHON}: run ./scripts/test, which \
-         installs it, or `{PYTHON} -m pip install --user --break-system-packages mcp`\n{}",
+        "the MCP Python SDK (PyPI `mcp`) is missing for {}: run ./scripts/test, which \
+         installs it into the tests' Python environment\n{}",
+        python.display(),
         String::from_utf8_lossy(&probe.stderr)
     );
     let clients = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients");
-    let mut child = Command::new(PYTHON)
+    let mut child = Command::new(&python)
         .arg(clients.join("mcp_check.py"))
         .arg(spec.to_string())
         .current_dir(&clients)

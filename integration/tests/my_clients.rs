@@ -28,7 +28,7 @@ use std::process::{Command, Output, Stdio};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value as MyValue};
 use serde_json::{json, Value};
-use sluice_integration::clients::{clients_dir, json_report, require, run, PYTHON};
+use sluice_integration::clients::{clients_dir, json_report, python, require, run};
 use sluice_integration::rental::{seed_mariadb, ROLES};
 use sluice_integration::{shared_mariadb, Gateway, GatewayOptions};
 
@@ -179,7 +179,7 @@ fn tls_request_and_client_hello_in_one_write() {
     let port = f.gw.mysql_addr.expect("MySQL door").port().to_string();
     for _ in 0..3 {
         let output = run(
-            Command::new(PYTHON)
+            Command::new(python())
                 .arg("tls_coalesced_check.py")
                 .arg(&port)
                 .stdin(Stdio::null()),
@@ -696,10 +696,13 @@ fn parse_cli_error(line: &str) -> Option<(u16, String, usize, String)> {
 
 fn pymysql_report(f: &Fixture, tls: bool) -> Value {
     require(
-        Command::new(PYTHON).args(["-c", "import pymysql"]),
-        &format!("PyMySQL for {PYTHON}: apt-get install python3-pymysql"),
+        Command::new(python()).args(["-c", "import pymysql"]),
+        &format!(
+            "PyMySQL for {}: apt-get install python3-pymysql",
+            python().display()
+        ),
     );
-    let mut cmd = Command::new(PYTHON);
+    let mut cmd = Command::new(python());
     cmd.arg("pymysql_check.py").arg(f.url());
     if tls {
         cmd.arg("tls");

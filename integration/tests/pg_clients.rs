@@ -26,7 +26,7 @@
 use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
-use sluice_integration::clients::{json_report, require, run, PYTHON};
+use sluice_integration::clients::{json_report, python, require, run};
 use sluice_integration::rental::{seed_pg, ROLES};
 use sluice_integration::{shared_pg, Gateway, GatewayOptions};
 
@@ -178,7 +178,7 @@ fn asyncpg_pool_and_type_introspection() {
 }
 
 /// A Python client library: its module name and the Debian package that installs it for
-/// [`PYTHON`].
+/// [`python`].
 struct PythonClient {
     module: &'static str,
     package: &'static str,
@@ -193,16 +193,18 @@ const ASYNCPG: PythonClient = PythonClient {
     package: "python3-asyncpg",
 };
 
-/// Runs `script` (in `integration/clients`) with [`PYTHON`] and `dsn`, and parses its report.
+/// Runs `script` (in `integration/clients`) with [`python`] and `dsn`, and parses its report.
 fn python_report(client: PythonClient, script: &str, dsn: &str) -> Value {
     require(
-        Command::new(PYTHON).args(["-c", &format!("import {}", client.module)]),
+        Command::new(python()).args(["-c", &format!("import {}", client.module)]),
         &format!(
-            "{} for {PYTHON}: apt-get install {}",
-            client.module, client.package
+            "{} for {}: apt-get install {}",
+            client.module,
+            python().display(),
+            client.package
         ),
     );
-    json_report(Command::new(PYTHON).arg(script).arg(dsn), script)
+    json_report(Command::new(python()).arg(script).arg(dsn), script)
 }
 
 /// A gateway in front of a freshly seeded rental database, and an `agent_support` token for acme.

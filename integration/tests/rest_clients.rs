@@ -24,14 +24,14 @@
 //! finds no server error (5xx) and no status, content type or body the document does not allow.
 //!
 //! postgrest-py, openapi-spec-validator and schemathesis are not packaged by Debian:
-//! `./scripts/test` installs them from PyPI for Debian's `/usr/bin/python3` (`pip install
-//! --user`). When one is missing its test fails saying what to install; a client that hangs is
-//! killed and fails its test.
+//! `./scripts/test` installs them from PyPI into the tests' Python environment
+//! (`target/test-venv`, see `clients::python`). When one is missing its test fails saying what
+//! to install; a client that hangs is killed and fails its test.
 
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
-use sluice_integration::clients::{json_report, require, run, PYTHON};
+use sluice_integration::clients::{json_report, python, require, run};
 use sluice_integration::rental::{seed_mariadb, seed_pg, ROLES};
 use sluice_integration::{shared_mariadb, shared_pg, Gateway, GatewayOptions};
 
@@ -60,13 +60,13 @@ fn postgrest_py_mariadb() {
 
 fn check(gw: &Gateway, engine: &str) {
     require(
-        Command::new(PYTHON).args(["-c", "import postgrest"]),
-        "postgrest-py: /usr/bin/python3 -m pip install --user --break-system-packages postgrest",
+        Command::new(python()).args(["-c", "import postgrest"]),
+        "postgrest-py in the tests' Python environment: run ./scripts/test",
     );
     let addr = gw.http_addr.expect("HTTP door");
     let token = gw.token("agent_support", Some("acme"), 600);
     let mut report = json_report(
-        Command::new(PYTHON).args([
+        Command::new(python()).args([
             "postgrest_check.py",
             &format!("http://{addr}/rest/v1"),
             &token,
@@ -208,13 +208,12 @@ fn openapi_document_mariadb() {
 /// Fetches `path` with `token` (none: no Authorization header), validating a 200's document.
 fn openapi(gw: &Gateway, path: &str, token: Option<&str>) -> Value {
     require(
-        Command::new(PYTHON).args(["-c", "import openapi_spec_validator"]),
-        "openapi-spec-validator: /usr/bin/python3 -m pip install --user \
-         --break-system-packages openapi-spec-validator",
+        Command::new(python()).args(["-c", "import openapi_spec_validator"]),
+        "openapi-spec-validator in the tests' Python environment: run ./scripts/test",
     );
     let addr = gw.http_addr.expect("HTTP door");
     json_report(
-        Command::new(PYTHON).args([
+        Command::new(python()).args([
             "-c",
             OPENAPI_CHECK,
             &format!("http://{addr}{path}"),
@@ -365,15 +364,15 @@ fn openapi_schemathesis_mariadb() {
 /// no response that breaks the document's schema.
 fn schemathesis(gw: &Gateway, engine: &str) {
     require(
-        Command::new(PYTHON).args(["-c", "import schemathesis"]),
-        "schemathesis: /usr/bin/python3 -m pip install --user --break-system-packages schemathesis",
+        Command::new(python()).args(["-c", "import schemathesis"]),
+        "schemathesis in the tests' Python environment: run ./scripts/test",
     );
     let addr = gw.http_addr.expect("HTTP door");
     let token = gw.token("agent_support", Some("acme"), 600);
     // schemathesis keeps a cache of failures under its working directory: a throwaway one.
     let scratch = tempfile::tempdir().expect("a scratch directory");
     let output = run(
-        Command::new(PYTHON)
+        Command::new(python())
             .current_dir(scratch.path())
             .stdin(Stdio::null())
             .args([
