@@ -102,6 +102,8 @@ pub struct BackendTls {
     /// The name the certificate is checked against (and sent as SNI): the URL's host. `None`
     /// when the host is no valid DNS name, which only modes that check no name accept.
     server_name: Option<ServerName<'static>>,
+    /// `prefer` fell back to plaintext once already (said in the log once, not per connection).
+    fell_back: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl BackendTls {
@@ -123,6 +125,7 @@ impl BackendTls {
                 mode,
                 config: None,
                 server_name,
+                fell_back: Default::default(),
             });
         }
         let roots = match rootcert {
@@ -161,6 +164,7 @@ impl BackendTls {
             mode,
             config: Some(backend_tls::client_config(&verify)?),
             server_name,
+            fell_back: Default::default(),
         })
     }
 
@@ -194,7 +198,19 @@ impl BackendTls {
         stream.read_exact(&mut answer).await?;
         match answer[0] {
             b'S' => {}
-            b'N' if self.mode == SslMode::Prefer => return Ok(Stream::Plain(stream)),
+            b'N' if self.mode == SslMode::Prefer => {
+                if !self
+                    .fell_back
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        "the PostgreSQL backend at {addr} does not accept TLS, so its \
+                         connections are in plaintext (sslmode=prefer; require or verify-full \
+                         would refuse)"
+                    );
+                }
+                return Ok(Stream::Plain(stream));
+            }
             b'N' => {
                 return Err(BackendError::Tls(format!(
                     "the PostgreSQL backend at {addr} does not accept TLS connections (it \

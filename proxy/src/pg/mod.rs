@@ -102,6 +102,12 @@ impl PgDoor {
         audit: Audit,
         shutdown: watch::Receiver<bool>,
     ) -> Arc<PgDoor> {
+        tracing::info!(
+            "PostgreSQL backend {}:{}: {}",
+            config.backend.host,
+            config.backend.port,
+            config.backend.tls.describe()
+        );
         Arc::new(PgDoor {
             gate,
             audit,
