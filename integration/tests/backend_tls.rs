@@ -90,15 +90,19 @@ fn start_error(r: anyhow::Result<Gateway>) -> String {
     }
 }
 
-/// A statement through the gateway's PostgreSQL door works.
+/// Statements through the gateway's PostgreSQL door work. In transaction pool mode each one
+/// takes a backend connection from the pool and gives it back, so the later ones run on a
+/// connection the pool checked and reused.
 async fn pg_serves(gw: &Gateway) {
     let token = gw.token("agent_readonly", Some("acme"), 600);
     let client = gw.client(&token).await;
-    let row = client
-        .query_one("SELECT count(*) FROM vehicles", &[])
-        .await
-        .unwrap_or_else(|e| panic!("{}", sluice_integration::db_message(&e)));
-    assert!(row.get::<_, i64>(0) > 0);
+    for _ in 0..3 {
+        let row = client
+            .query_one("SELECT count(*) FROM vehicles", &[])
+            .await
+            .unwrap_or_else(|e| panic!("{}", sluice_integration::db_message(&e)));
+        assert!(row.get::<_, i64>(0) > 0);
+    }
 }
 
 /// (encrypted, plaintext) connections the gateway holds to `db`, seen by the server.
@@ -117,6 +121,25 @@ async fn pg_gateway_connections(pg: &PgServer, db: &str) -> (i64, i64) {
         .await
         .expect("pg_stat_ssl");
     (row.get(0), row.get(1))
+}
+
+/// The server pids of the gateway's connections to `db`.
+async fn pg_gateway_pids(pg: &PgServer, db: &str) -> Vec<i32> {
+    let (client, conn) = tokio_postgres::connect(&pg.url(db), tokio_postgres::NoTls)
+        .await
+        .expect("a direct superuser connection");
+    tokio::spawn(conn);
+    client
+        .query(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE application_name = 'sluice' AND datname = $1 ORDER BY pid",
+            &[&db],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
 
 /// A statement through the gateway's MySQL door works.
@@ -144,6 +167,10 @@ async fn pg_require_and_prefer_encrypt_every_backend_connection() {
             tls >= 1 && plain == 0,
             "{params:?}: the gateway's backend connections: {tls} encrypted, {plain} in plaintext"
         );
+        // An idle TLS connection goes back to the pool and is reused, not replaced.
+        let pids = pg_gateway_pids(pg, &db).await;
+        pg_serves(&gw).await;
+        assert_eq!(pg_gateway_pids(pg, &db).await, pids, "{params:?}");
     }
 }
 
