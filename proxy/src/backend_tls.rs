@@ -114,9 +114,18 @@ pub fn explain(e: &rustls::Error, ca_param: &str) -> String {
         ),
         rustls::Error::InvalidCertificate(
             C::NotValidForName | C::NotValidForNameContext { .. },
-        ) => ": the server's certificate does not name the host the URL connects to; connect \
-             by a name the certificate holds, or check only the chain (verify-ca / VERIFY_CA)"
-            .to_string(),
+        ) => {
+            // mysql_async 0.37.1 checks the name under VERIFY_CA too (see mysql/backend.rs).
+            let instead = if ca_param == "sslrootcert" {
+                ", or check only the chain (sslmode=verify-ca)"
+            } else {
+                ""
+            };
+            format!(
+                ": the server's certificate does not name the host the URL connects to; \
+                 connect by a name the certificate holds{instead}"
+            )
+        }
         rustls::Error::InvalidCertificate(
             C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
         ) => ": the server's certificate is outside its validity period".to_string(),
