@@ -131,8 +131,14 @@ impl Gateway {
             .worker_threads(2)
             .enable_all()
             .build()?;
-        let running = off_runtime(|| runtime.block_on(serve::start(config)))
-            .context("the gateway did not start")?;
+        let running = match off_runtime(|| runtime.block_on(serve::start(config))) {
+            Ok(running) => running,
+            Err(e) => {
+                // A runtime may not be dropped inside a test's own async runtime.
+                off_runtime(|| drop(runtime));
+                return Err(e.context("the gateway did not start"));
+            }
+        };
         Ok(Gateway {
             // A MySQL-only gateway has no PostgreSQL door; its pg_addr is never connected to.
             pg_addr: running

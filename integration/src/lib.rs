@@ -22,6 +22,7 @@
 //! daemonised), from one never-ending thread, with a parent-death signal; see `lifetime.rs`.
 
 mod binaries;
+pub mod certs;
 pub mod clients;
 mod gateway;
 mod lifetime;
@@ -63,6 +64,28 @@ pub fn shared_mariadb() -> &'static MariaDbServer {
         Ok(server) => server,
         Err(e) => panic!("the shared MariaDB test server could not be started: {e}"),
     }
+}
+
+/// The `sluice` binary next to the running test's executable (`<target>/<profile>/deps/…`), or
+/// `$SLUICE_BIN`. `cargo test --workspace` (./scripts/test) builds it; a test binary run alone
+/// needs `cargo build -p sluice-proxy --bin sluice` first, and fails saying so.
+pub fn sluice_bin() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("SLUICE_BIN") {
+        return std::path::PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable");
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("a target directory")
+        .join("sluice");
+    assert!(
+        bin.exists(),
+        "{} not found: `cargo test --workspace` (./scripts/test) builds it; alone, run `cargo \
+         build -p sluice-proxy --bin sluice` first, or set SLUICE_BIN",
+        bin.display()
+    );
+    bin
 }
 
 /// A database name that is unique within this test process: `{prefix}_{n}`.

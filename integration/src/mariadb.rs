@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use mysql_async::prelude::Queryable;
 
 use crate::binaries::MariaDbBinaries;
+use crate::certs::ServerCert;
 use crate::lifetime;
 use crate::process::{block_on, start_on_free_port, Log, ServerProcess};
 use crate::scratch::{RunAs, ScratchDir};
@@ -26,6 +27,10 @@ pub struct MariaDbServer {
     data_dir: PathBuf,
     run_dir: PathBuf,
     log: PathBuf,
+    /// Options beyond the defaults (TLS).
+    extra_args: Vec<String>,
+    /// Clients must use TLS (`require_secure_transport`): the harness's own connections too.
+    tls_only: bool,
     /// `None` while stopped. Declared before `scratch` so the server stops before its
     /// directory is removed.
     process: Mutex<Option<ServerProcess>>,
@@ -36,6 +41,17 @@ impl MariaDbServer {
     /// Creates a data directory with `mariadb-install-db` and starts `mariadbd` on it, waiting
     /// until it accepts connections.
     pub fn start() -> Result<MariaDbServer> {
+        MariaDbServer::start_with(None, false)
+    }
+
+    /// A server that also accepts TLS with `cert`. With `tls_only`, it refuses every
+    /// connection that is not encrypted (`require_secure_transport=ON`): a client it accepts
+    /// has proven it uses TLS.
+    pub fn start_with_tls(cert: &ServerCert, tls_only: bool) -> Result<MariaDbServer> {
+        MariaDbServer::start_with(Some(cert), tls_only)
+    }
+
+    fn start_with(cert: Option<&ServerCert>, tls_only: bool) -> Result<MariaDbServer> {
         let binaries = MariaDbBinaries::locate()?;
         let run_as = RunAs::system_user_if_root("mysql", "mariadb-server")?;
         let scratch = ScratchDir::new("mariadb", run_as)?;
@@ -44,12 +60,29 @@ impl MariaDbServer {
             data_dir: scratch.path().join("data"),
             run_dir: scratch.subdir("run", run_as)?,
             log: scratch.path().join("mariadbd.log"),
+            extra_args: Vec::new(),
+            tls_only,
             binaries,
             run_as,
             process: Mutex::new(None),
             scratch,
         };
         server.install_db()?;
+        if let Some(cert) = cert {
+            let dir = server.scratch.subdir("tls", run_as)?;
+            let (crt, key) = (dir.join("server.crt"), dir.join("server.key"));
+            crate::scratch::write_private(&crt, &cert.cert_pem, run_as)?;
+            crate::scratch::write_private(&key, &cert.key_pem, run_as)?;
+            server.extra_args = vec![
+                format!("--ssl-cert={}", crt.display()),
+                format!("--ssl-key={}", key.display()),
+            ];
+            if tls_only {
+                server
+                    .extra_args
+                    .push("--require-secure-transport=ON".to_string());
+            }
+        }
         let (port, process) = start_on_free_port(|port| server.launch(port, Log::Fresh))?;
         server.port = port;
         *server.process.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(process);
@@ -111,7 +144,7 @@ impl MariaDbServer {
     }
 
     fn run_sql(&self, db: Option<&str>, sql: &str) -> Result<()> {
-        let opts = opts(self.port, db);
+        let opts = opts(self.port, db, self.tls_only);
         block_on(async {
             let mut conn = mysql_async::Conn::new(opts).await?;
             // Drops every result set, so multi-statement scripts run to the end.
@@ -176,11 +209,12 @@ impl MariaDbServer {
                 "--innodb-buffer-pool-size=64M",
                 // Containers often limit Linux AIO contexts; several servers at once run out.
                 "--innodb-use-native-aio=0",
-            ]);
+            ])
+            .args(&self.extra_args);
         self.prepare(&mut cmd);
         // SIGTERM is mariadbd's normal shutdown.
         let mut process = ServerProcess::spawn(cmd, libc::SIGTERM, &self.log, log)?;
-        let opts = opts(port, None);
+        let opts = opts(port, None, self.tls_only);
         process.wait_until_ready("mariadbd", || async {
             mysql_async::Conn::new(opts.clone())
                 .await?
@@ -206,8 +240,11 @@ impl Drop for MariaDbServer {
     }
 }
 
-fn opts(port: u16, db: Option<&str>) -> mysql_async::Opts {
+fn opts(port: u16, db: Option<&str>, tls: bool) -> mysql_async::Opts {
+    // The harness's own connections do not check the test's certificate.
+    let ssl = tls.then(|| mysql_async::SslOpts::default().with_danger_accept_invalid_certs(true));
     mysql_async::OptsBuilder::default()
+        .ssl_opts(ssl)
         .ip_or_hostname(HOST)
         .tcp_port(port)
         .user(Some(SUPERUSER))

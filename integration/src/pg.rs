@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use anyhow::{bail, Context, Result};
 
 use crate::binaries::PgBinaries;
+use crate::certs::ServerCert;
 use crate::lifetime;
 use crate::process::{block_on, start_on_free_port, Log, ServerProcess};
 use crate::scratch::{RunAs, ScratchDir};
@@ -25,6 +26,8 @@ pub struct PgServer {
     data_dir: PathBuf,
     socket_dir: PathBuf,
     log: PathBuf,
+    /// Settings beyond the defaults (TLS).
+    extra_settings: Vec<String>,
     /// `None` while stopped. Declared before `scratch` so the server stops before its
     /// directory is removed.
     process: Mutex<Option<ServerProcess>>,
@@ -35,6 +38,16 @@ impl PgServer {
     /// Creates a cluster with `initdb` and starts `postgres` on it, waiting until it accepts
     /// connections.
     pub fn start() -> Result<PgServer> {
+        PgServer::start_with(None)
+    }
+
+    /// A server that also accepts TLS (`ssl=on`) with `cert`; plaintext clients are still
+    /// accepted, so a client's `sslmode` decides.
+    pub fn start_with_tls(cert: &ServerCert) -> Result<PgServer> {
+        PgServer::start_with(Some(cert))
+    }
+
+    fn start_with(cert: Option<&ServerCert>) -> Result<PgServer> {
         let binaries = PgBinaries::locate()?;
         let run_as = RunAs::system_user_if_root("postgres", "postgresql")?;
         let scratch = ScratchDir::new("pg", run_as)?;
@@ -43,12 +56,24 @@ impl PgServer {
             data_dir: scratch.path().join("data"),
             socket_dir: scratch.subdir("socket", run_as)?,
             log: scratch.path().join("postgres.log"),
+            extra_settings: Vec::new(),
             binaries,
             run_as,
             process: Mutex::new(None),
             scratch,
         };
         server.init_cluster()?;
+        if let Some(cert) = cert {
+            let dir = server.scratch.subdir("tls", run_as)?;
+            let (crt, key) = (dir.join("server.crt"), dir.join("server.key"));
+            crate::scratch::write_private(&crt, &cert.cert_pem, run_as)?;
+            crate::scratch::write_private(&key, &cert.key_pem, run_as)?;
+            server.extra_settings = vec![
+                "ssl=on".to_string(),
+                format!("ssl_cert_file={}", crt.display()),
+                format!("ssl_key_file={}", key.display()),
+            ];
+        }
         let (port, process) = start_on_free_port(|port| server.launch(port, Log::Fresh))?;
         server.port = port;
         *server.process.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(process);
@@ -160,6 +185,9 @@ impl PgServer {
             "shared_buffers=32MB",
             "TimeZone=UTC",
         ] {
+            cmd.arg("-c").arg(setting);
+        }
+        for setting in &self.extra_settings {
             cmd.arg("-c").arg(setting);
         }
         self.prepare(&mut cmd);

@@ -144,10 +144,29 @@ impl RunAs {
         cmd.uid(self.uid).gid(self.gid);
     }
 
-    fn give(self, path: &Path) -> Result<()> {
+    pub(crate) fn give(self, path: &Path) -> Result<()> {
         std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
             .with_context(|| format!("cannot hand {} to uid {}", path.display(), self.uid))
     }
+}
+
+/// Writes `contents` to a new file readable by its owner only (a server's private key must
+/// be), owned by `owner` if given.
+pub(crate) fn write_private(path: &Path, contents: &str, owner: Option<RunAs>) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(owner) = owner {
+        owner.give(path)?;
+    }
+    Ok(())
 }
 
 fn lookup_user(name: &str) -> Result<Option<RunAs>> {

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sluice_integration::rental::{seed_mariadb, seed_pg, ROLES};
-use sluice_integration::{shared_mariadb, shared_pg, Gateway, GatewayOptions};
+use sluice_integration::{shared_mariadb, shared_pg, sluice_bin, Gateway, GatewayOptions};
 
 /// A client run that takes longer than this is taken to hang.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -216,26 +216,6 @@ fn raw_post(gw: &Gateway, authorization: Option<&str>) -> (u16, String) {
         .expect("a status line");
     let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, body.to_string())
-}
-
-/// The `sluice` binary next to this test's executable (`<target>/<profile>/deps/mcp-…`).
-fn sluice_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SLUICE_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("test executable");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("a target directory")
-        .join("sluice");
-    assert!(
-        bin.exists(),
-        "{} not found: `cargo test --workspace` (./scripts/test) builds it; alone, run `cargo \
-         build -p sluice-proxy --bin sluice` first, or set SLUICE_BIN",
-        bin.display()
-    );
-    bin
 }
 
 fn sluice(args: &[&str]) -> String {

@@ -169,8 +169,8 @@ pub struct CheckArgs {
     #[arg(long, env = "SLUICE_EXPLAIN", value_name = "ROLE")]
     pub explain: Option<String>,
     /// Database to lint the role file against, as a serve backend is given:
-    /// postgres://USER:PASSWORD@HOST:PORT/DB or mysql://USER:PASSWORD@HOST:PORT/DB (prefer the
-    /// env var: it keeps the password out of the process list)
+    /// postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=… or mysql://USER:PASSWORD@HOST:PORT/DB?ssl-mode=…
+    /// (prefer the env var: it keeps the password out of the process list)
     #[arg(
         long,
         env = "SLUICE_CHECK_DB",
@@ -208,7 +208,8 @@ pub struct McpStdioArgs {
     /// Revocation list file; watched while the process runs, so a revoked token stops working
     #[arg(long, env = "SLUICE_REVOCATIONS", value_name = "FILE")]
     pub revocations: Option<PathBuf>,
-    /// PostgreSQL backend, e.g. postgres://app:secret@db:5432/rental (prefer the env var)
+    /// PostgreSQL backend, e.g. postgres://app:secret@db:5432/rental?sslmode=verify-full&sslrootcert=ca.pem
+    /// (prefer the env var); parameters: see serve --help
     #[arg(
         long,
         env = "SLUICE_PG_BACKEND",
@@ -216,7 +217,8 @@ pub struct McpStdioArgs {
         hide_env_values = true
     )]
     pub pg_backend: Option<String>,
-    /// MySQL/MariaDB backend, e.g. mysql://app:secret@db:3306/rental (prefer the env var)
+    /// MySQL/MariaDB backend, e.g. mysql://app:secret@db:3306/rental?ssl-mode=VERIFY_IDENTITY&ssl-ca=ca.pem
+    /// (prefer the env var); parameters: see serve --help
     #[arg(
         long,
         env = "SLUICE_MYSQL_BACKEND",
@@ -268,7 +270,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_PG_LISTEN", value_name = "ADDR")]
     pub pg_listen: Option<SocketAddr>,
     /// PostgreSQL backend, e.g. postgres://app:secret@db:5432/rental (prefer the env var: it
-    /// keeps the password out of the process list)
+    /// keeps the password out of the process list). Parameters: sslmode (disable, prefer
+    /// [default], require, verify-ca, verify-full), sslrootcert=FILE (the CA, PEM; needed by
+    /// verify-*), connect_timeout; any other parameter stops the start. Connections are
+    /// encrypted as sslmode says, or the gateway does not start
     #[arg(
         long,
         env = "SLUICE_PG_BACKEND",
@@ -280,7 +285,9 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_MYSQL_LISTEN", value_name = "ADDR")]
     pub mysql_listen: Option<SocketAddr>,
     /// MySQL/MariaDB backend, e.g. mysql://app:secret@db:3306/rental (prefer the env var: it
-    /// keeps the password out of the process list)
+    /// keeps the password out of the process list). Parameters: ssl-mode (DISABLED, PREFERRED
+    /// [default], REQUIRED, VERIFY_CA, VERIFY_IDENTITY), ssl-ca=FILE (the CA, PEM; needed by
+    /// VERIFY_*); any other parameter stops the start
     #[arg(
         long,
         env = "SLUICE_MYSQL_BACKEND",

@@ -5,6 +5,7 @@
 //! allowed? rewritten to what?) is made by [`gate::Gate`], which asks the policy crate.
 
 pub mod audit;
+pub mod backend_tls;
 pub mod door;
 pub mod files;
 pub mod gate;

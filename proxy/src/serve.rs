@@ -16,7 +16,7 @@ use crate::audit::Audit;
 use crate::files;
 use crate::gate::Gate;
 use crate::pg::{BackendTarget, PgDoor, PgDoorConfig, PoolMode};
-use crate::schema::SchemaSource;
+use crate::schema::{SchemaError, SchemaSource};
 
 /// How often the revocation list file is checked for changes.
 const REVOCATION_POLL: Duration = Duration::from_millis(500);
@@ -422,16 +422,17 @@ pub(crate) async fn start_schemas(
                             loaded.schema.tables.len(),
                             started.elapsed().as_millis()
                         );
-                        Some(loaded)
+                        Ok(Some(loaded))
                     }
+                    Ok(Err(SchemaError::Tls(why))) => Err(why),
                     Ok(Err(e)) => {
                         schema_unknown(&source, &e.to_string());
-                        None
+                        Ok(None)
                     }
                     Err(_) => {
                         let why = format!("no answer within {SCHEMA_START_WAIT:?}");
                         schema_unknown(&source, &why);
-                        None
+                        Ok(None)
                     }
                 }
             })
@@ -439,7 +440,15 @@ pub(crate) async fn start_schemas(
         .collect();
     let mut known = Vec::new();
     for (source, read) in sources.iter().zip(reads) {
-        known.push(read.await.ok().flatten().map(|loaded| {
+        // A backend that is down may come back; one that cannot be encrypted as its URL asks
+        // is misconfigured, and serving would only fail every client.
+        let loaded = read.await.ok().transpose().map_err(|why| {
+            anyhow::anyhow!(
+                "the {source} cannot be connected to as its URL asks, so the gateway does not \
+                 start: {why}"
+            )
+        })?;
+        known.push(loaded.flatten().map(|loaded| {
             gate.replace_schema(source.dialect(), Arc::new(loaded.schema));
             loaded.fingerprint
         }));

@@ -722,7 +722,7 @@ fn serve_validates_before_listening() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("not a valid connection string"),
+        stderr(&o).contains("parameter `nonsense_option` is refused"),
         "{}",
         stderr(&o)
     );
@@ -744,7 +744,7 @@ fn serve_validates_before_listening() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("--mysql-backend: unknown parameter nonsense_option"),
+        stderr(&o).contains("--mysql-backend: the parameter `nonsense_option` is refused"),
         "{}",
         stderr(&o)
     );

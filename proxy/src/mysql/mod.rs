@@ -248,7 +248,7 @@ impl MyDoor {
                 tracing::error!("MySQL door: {e}");
                 let (code, message) = match e {
                     backend::AcquireError::Exhausted(..) => (1040, e.to_string()),
-                    backend::AcquireError::Unreachable(..) => (
+                    backend::AcquireError::Unreachable(..) | backend::AcquireError::Tls(_) => (
                         2003,
                         "the database behind the gateway cannot be reached; try again later"
                             .to_string(),

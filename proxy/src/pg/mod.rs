@@ -9,6 +9,7 @@
 //! [`crate::gate`] and the policy crate.
 
 pub(crate) mod backend;
+mod conninfo;
 mod frame;
 pub(crate) mod pool;
 mod session;
@@ -20,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use crate::door::ClientStream;
@@ -101,6 +102,12 @@ impl PgDoor {
         audit: Audit,
         shutdown: watch::Receiver<bool>,
     ) -> Arc<PgDoor> {
+        tracing::info!(
+            "PostgreSQL backend {}:{}: {}",
+            config.backend.host,
+            config.backend.port,
+            config.backend.tls.describe()
+        );
         Arc::new(PgDoor {
             gate,
             audit,
@@ -178,11 +185,8 @@ impl PgDoor {
                 .and_then(|slot| slot.get())
         };
         if let Some((addr, bpid, bsecret)) = target {
-            if let Ok(mut s) = TcpStream::connect(addr).await {
-                use tokio::io::AsyncWriteExt;
-                let mut buf = bytes::BytesMut::new();
-                postgres_protocol::message::frontend::cancel_request(bpid, bsecret, &mut buf);
-                let _ = s.write_all(&buf).await;
+            if let Err(e) = self.pools.target().cancel(addr, bpid, bsecret).await {
+                tracing::warn!("a client's cancel request did not reach the backend: {e}");
             }
         }
     }

@@ -30,10 +30,8 @@ impl managed::Manager for Connector {
         }
         // An idle connection has nothing to read. If it has (the server's goodbye after a
         // restart) or is closed, it is dead: better found here than by a client's statement.
-        let mut probe = [0u8; 1];
-        match conn.reader.get_mut().try_read(&mut probe) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            _ => return Err(RecycleError::message("connection closed by the server")),
+        if !conn.reader.get_mut().is_quiet() {
+            return Err(RecycleError::message("connection closed by the server"));
         }
         if conn.dirty {
             conn.reset().await.map_err(RecycleError::Backend)?;
@@ -115,6 +113,10 @@ impl Pools {
         if conn.broken || conn.unsynced || conn.status != b'I' || conn.reader.buffered() != 0 {
             drop(Object::take(conn));
         }
+    }
+
+    pub fn target(&self) -> &BackendTarget {
+        &self.target
     }
 
     pub fn close(&self) {

@@ -52,6 +52,10 @@ pub enum SchemaError {
     /// The backend cannot be reached (the message says which and why).
     #[error("{0}")]
     Unreachable(String),
+    /// The connection cannot be encrypted as the backend URL asks (the server offers no TLS,
+    /// or its certificate fails the check): a configuration error, not an outage.
+    #[error("{0}")]
+    Tls(String),
     #[error("the backend refused the catalog query: {0}")]
     Refused(String),
     #[error("the catalog query's answer is unreadable: {0}")]

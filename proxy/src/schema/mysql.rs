@@ -11,7 +11,7 @@ use sluice_policy::schema::{ColumnSchema, ForeignKey, Key};
 use sluice_policy::{Schema, TypeClass};
 
 use super::{leading_columns, Loaded, SchemaError, CATALOG_TIMEOUT};
-use crate::mysql::backend::BackendTarget;
+use crate::mysql::backend::{AcquireError, BackendTarget};
 
 /// How long connecting may take (PostgreSQL's default, which its URL can change).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -102,10 +102,10 @@ async fn query(
     sql: &str,
     sets: usize,
 ) -> Result<Vec<Vec<Row>>, SchemaError> {
-    let mut conn = target
-        .connect(CONNECT_TIMEOUT)
-        .await
-        .map_err(|e| SchemaError::Unreachable(e.to_string()))?;
+    let mut conn = target.connect(CONNECT_TIMEOUT).await.map_err(|e| match e {
+        AcquireError::Tls(m) => SchemaError::Tls(m),
+        other => SchemaError::Unreachable(other.to_string()),
+    })?;
     let read = async {
         let mut result = conn.query_iter(sql).await?;
         let mut out = Vec::with_capacity(sets);

@@ -16,7 +16,7 @@ use sluice_policy::schema::{ColumnSchema, ForeignKey, Key, TableSchema};
 use sluice_policy::{Schema, TypeClass};
 
 use super::{leading_columns, Loaded, SchemaError, CATALOG_TIMEOUT};
-use crate::pg::backend::{BackendConn, BackendTarget, Profile, QueryError};
+use crate::pg::backend::{BackendConn, BackendError, BackendTarget, Profile, QueryError};
 
 /// The relations in the model: tables (`r`), partitioned tables (`p`), views (`v`) and
 /// materialized views (`m`). Foreign tables are left out: what the engine proves about a
@@ -159,7 +159,10 @@ async fn query(target: &BackendTarget, sql: &str) -> Result<Vec<Option<String>>,
     };
     let mut conn = BackendConn::connect(target, &profile)
         .await
-        .map_err(|e| SchemaError::Unreachable(e.to_string()))?;
+        .map_err(|e| match e {
+            BackendError::Tls(m) => SchemaError::Tls(m),
+            other => SchemaError::Unreachable(other.to_string()),
+        })?;
     let (rows, _) = tokio::time::timeout(
         CATALOG_TIMEOUT + target.connect_timeout,
         conn.query_texts(sql),
