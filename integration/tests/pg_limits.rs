@@ -284,6 +284,20 @@ async fn a_backend_that_goes_away_gives_a_clean_error_and_is_reconnected() {
     let e = c.simple_query("SELECT 1").await.unwrap_err();
     assert_eq!(sqlstate(&e), "08006", "{}", db_message(&e));
     assert!(db_message(&e).contains("unavailable"), "{}", db_message(&e));
+    // Retrying helps, and nothing names the backend's address or account (the gateway's log
+    // does).
+    let told = format!("{:?}", e.as_db_error());
+    assert!(told.contains("retry later"), "{told}");
+    for secret in [
+        pg.port().to_string(),
+        "127.0.0.1".to_string(),
+        "postgres".to_string(),
+    ] {
+        assert!(
+            !told.contains(&secret),
+            "the client is told {secret:?}: {told}"
+        );
+    }
     let e = c.query("SELECT 1", &[]).await.unwrap_err();
     assert_eq!(sqlstate(&e), "08006", "{}", db_message(&e));
     pg.restart().unwrap();
@@ -301,4 +315,42 @@ async fn a_backend_that_goes_away_gives_a_clean_error_and_is_reconnected() {
         .await
         .unwrap();
     assert_eq!(rows[0].get::<_, i64>(0), 10);
+}
+
+/// A backend URL that names a database the server does not have is the gateway's
+/// misconfiguration: clients are told that retrying does not mend it and to tell the operator,
+/// and nothing names the backend's address, account or database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misconfigured_backend_is_not_reported_as_an_outage() {
+    let pg = shared_pg();
+    let wrong = pg.url("no_such_database_here");
+    let gw = Gateway::start_pg(
+        &wrong,
+        "no_such_database_here",
+        ROLES,
+        GatewayOptions::default(),
+    )
+    .unwrap();
+    let token = gw.token("agent_readonly", Some("acme"), 600);
+    let told = match tokio_postgres::connect(&gw.pg_url(&token), tokio_postgres::NoTls).await {
+        Err(e) => (sqlstate(&e), format!("{:?}", e.as_db_error())),
+        Ok((c, conn)) => {
+            tokio::spawn(conn);
+            let e = c.simple_query("SELECT 1").await.unwrap_err();
+            (sqlstate(&e), format!("{:?}", e.as_db_error()))
+        }
+    };
+    assert_eq!(told.0, "08004", "{}", told.1);
+    assert!(told.1.contains("tell the gateway's operator"), "{}", told.1);
+    for secret in [
+        pg.port().to_string(),
+        "127.0.0.1".to_string(),
+        "postgres".to_string(),
+    ] {
+        assert!(
+            !told.1.contains(&secret),
+            "the client is told {secret:?}: {}",
+            told.1
+        );
+    }
 }

@@ -434,10 +434,49 @@ pub enum BackendError {
     /// TLS as `sslmode` asks for cannot be had: a configuration error, not an outage.
     #[error("{0}")]
     Tls(String),
+    /// The server is up but takes no connection now (too many, starting, shutting down).
+    #[error("the PostgreSQL backend takes no connection now: {0}")]
+    Busy(String),
     #[error("the PostgreSQL backend connection failed: {0}")]
     Io(String),
     #[error("the PostgreSQL backend sent an unexpected message during {0}")]
     Protocol(&'static str),
+}
+
+impl BackendError {
+    /// Whether the gateway's configuration is at fault (credentials, database, privileges,
+    /// TLS, authentication method), which retrying does not mend; otherwise the backend is
+    /// down or busy.
+    pub fn is_misconfiguration(&self) -> bool {
+        matches!(
+            self,
+            BackendError::Refused(_) | BackendError::UnsupportedAuth(_) | BackendError::Tls(_)
+        )
+    }
+
+    /// What a client is told when no backend connection can be had: whether retrying helps or
+    /// the gateway's operator must act, and never the backend's address, account or words
+    /// (the gateway's log has them: this logs the whole error).
+    pub fn client_error(&self, fatal: bool) -> super::wire::PgError {
+        tracing::warn!("PostgreSQL door: no backend connection: {self}");
+        let new = |code, message: &str| {
+            if fatal {
+                super::wire::PgError::fatal(code, message)
+            } else {
+                super::wire::PgError::error(code, message)
+            }
+        };
+        if self.is_misconfiguration() {
+            new(
+                "08004",
+                "the gateway cannot open a connection to the database behind it: its configuration is wrong",
+            )
+            .hint("this is not mended by retrying: tell the gateway's operator, whose log names the cause")
+        } else {
+            new("08006", "the database behind the gateway is unavailable")
+                .hint("retry later; the gateway reconnects when the database is back")
+        }
+    }
 }
 
 impl From<FrameError> for BackendError {
@@ -702,7 +741,22 @@ impl BackendConn {
                     self.status = body.first().copied().unwrap_or(b'I');
                     return Ok(());
                 }
-                b'E' => return Err(BackendError::Refused(error_message(&frame))),
+                b'E' => {
+                    // Too many connections, starting up or shutting down: an outage. Anything
+                    // else at startup (credentials, database, privileges) is the URL's fault.
+                    let code = error_field(&frame, b'C').unwrap_or_default();
+                    let message = error_message(&frame);
+                    return Err(
+                        if code.starts_with("53")
+                            || code.starts_with("57P")
+                            || code.starts_with("08")
+                        {
+                            BackendError::Busy(message)
+                        } else {
+                            BackendError::Refused(message)
+                        },
+                    );
+                }
                 b'N' => {}
                 _ => return Err(BackendError::Protocol("startup")),
             }

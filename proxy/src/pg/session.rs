@@ -1153,16 +1153,9 @@ impl Session {
             .pools
             .acquire(&self.profile())
             .await
-            .map_err(|e| {
-                let code = match e {
-                    super::pool::AcquireError::Timeout(..) => "53300",
-                    super::pool::AcquireError::Backend(_) => "08006",
-                };
-                PgError::error(
-                    code,
-                    format!("the database behind the gateway is unavailable: {e}"),
-                )
-                .hint("retry later; the gateway reconnects when the database is back")
+            .map_err(|e| match e {
+                super::pool::AcquireError::Backend(b) => b.client_error(false),
+                timeout => PgError::error("53300", timeout.to_string()),
             })?;
         self.cancel.set(conn.addr, conn.pid, conn.secret);
         // One query each, so that one the server now refuses does not undo the others.
@@ -1641,9 +1634,10 @@ fn no_portal(name: &str) -> PgError {
 }
 
 fn backend_lost(e: super::backend::BackendError) -> PgError {
+    tracing::warn!("PostgreSQL door: lost a backend connection: {e}");
     PgError::fatal(
         "08006",
-        format!("lost the connection to the database behind the gateway: {e}"),
+        "lost the connection to the database behind the gateway",
     )
     .hint("reconnect; the gateway opens a new backend connection")
 }

@@ -275,11 +275,10 @@ async fn startup(
                     p
                 }
                 Err(e) => {
-                    let e = PgError::fatal(
-                        "08006",
-                        format!("the database behind the gateway is unavailable: {e}"),
-                    )
-                    .hint("retry later; the gateway reconnects when the database is back");
+                    let e = match e {
+                        super::pool::AcquireError::Backend(b) => b.client_error(true),
+                        timeout => PgError::fatal("53300", timeout.to_string()),
+                    };
                     return refuse(&mut reader, e).await;
                 }
             }
