@@ -408,3 +408,60 @@ async fn one_token_cannot_take_every_backend_connection_in_session_mode() {
         c.simple_query("SELECT 1").await.unwrap();
     }
 }
+
+/// Command tags are the server's for the statement the client sent: PgJDBC fails every
+/// transaction whose BEGIN comes back tagged START TRANSACTION. A read-only role's BEGIN still
+/// runs READ ONLY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_statements_keep_their_command_tags() {
+    use sluice_integration::raw::RawPg;
+    let gw = gateway(GatewayOptions::default());
+    for role in ["agent_readonly", "agent_support"] {
+        let token = gw.token(role, Some("acme"), 600);
+        let mut c = RawPg::connect(gw.pg_addr, &gw.database, &token)
+            .await
+            .unwrap();
+        for (sql, tag) in [
+            ("BEGIN", "BEGIN"),
+            ("COMMIT", "COMMIT"),
+            ("START TRANSACTION", "START TRANSACTION"),
+            ("ROLLBACK", "ROLLBACK"),
+            ("BEGIN ISOLATION LEVEL SERIALIZABLE", "BEGIN"),
+            ("SHOW transaction_read_only", "SHOW"),
+            ("COMMIT", "COMMIT"),
+        ] {
+            let r = c.query(sql).until_ready().await.unwrap();
+            let complete: Vec<String> = r
+                .iter()
+                .filter(|m| m.tag == b'C')
+                .map(|m| String::from_utf8_lossy(&m.body[..m.body.len() - 1]).into_owned())
+                .collect();
+            assert_eq!(complete, [tag], "{role}: {sql}: {r:?}");
+            if sql.starts_with("SHOW") {
+                let want = if role == "agent_readonly" {
+                    "on"
+                } else {
+                    "off"
+                };
+                let value = r.iter().find(|m| m.tag == b'D').map(|m| m.columns());
+                assert_eq!(value, Some(vec![Some(want.to_string())]), "{role}");
+            }
+        }
+        // Through the extended protocol too (PgJDBC's path).
+        let r = c
+            .parse("", "BEGIN", &[])
+            .bind("", "", &[])
+            .execute("", 0)
+            .sync()
+            .until_ready()
+            .await
+            .unwrap();
+        let complete: Vec<String> = r
+            .iter()
+            .filter(|m| m.tag == b'C')
+            .map(|m| String::from_utf8_lossy(&m.body[..m.body.len() - 1]).into_owned())
+            .collect();
+        assert_eq!(complete, ["BEGIN"], "{role}: {r:?}");
+        c.query("ROLLBACK").until_ready().await.unwrap();
+    }
+}

@@ -180,23 +180,33 @@ fn settings_that_change_parsing_or_identity_are_denied() {
 
 #[test]
 fn read_only_roles_get_read_only_transactions() {
-    for (dialect, begin) in [
-        (Dialect::PostgreSql, "BEGIN"),
-        (Dialect::MySql, "START TRANSACTION"),
+    // PostgreSQL keeps the client's form (its command tag is what drivers check: PgJDBC wants
+    // `BEGIN` back for its BEGIN); MySQL's BEGIN takes no modes, so it becomes START TRANSACTION.
+    for (dialect, begin, read_only, plain) in [
+        (Dialect::PostgreSql, "BEGIN", "BEGIN READ ONLY", "BEGIN"),
+        (
+            Dialect::PostgreSql,
+            "START TRANSACTION",
+            "START TRANSACTION READ ONLY",
+            "START TRANSACTION",
+        ),
+        (
+            Dialect::MySql,
+            "BEGIN",
+            "START TRANSACTION READ ONLY",
+            "START TRANSACTION",
+        ),
+        (
+            Dialect::MySql,
+            "START TRANSACTION",
+            "START TRANSACTION READ ONLY",
+            "START TRANSACTION",
+        ),
     ] {
         let out = run("reader", dialect, begin).unwrap();
-        assert_eq!(
-            out,
-            vec![(
-                StatementKind::Begin,
-                "START TRANSACTION READ ONLY".to_string()
-            )]
-        );
+        assert_eq!(out, vec![(StatementKind::Begin, read_only.to_string())]);
         let out = run("writer", dialect, begin).unwrap();
-        assert_eq!(
-            out,
-            vec![(StatementKind::Begin, "START TRANSACTION".to_string())]
-        );
+        assert_eq!(out, vec![(StatementKind::Begin, plain.to_string())]);
         let err = run("reader", dialect, "START TRANSACTION READ WRITE").unwrap_err();
         assert_eq!(err.rule, Rule::StatementNotAllowed);
         let err = run("reader", dialect, "SET SESSION TRANSACTION READ WRITE").unwrap_err();
@@ -208,10 +218,7 @@ fn read_only_roles_get_read_only_transactions() {
         "BEGIN ISOLATION LEVEL SERIALIZABLE",
     )
     .unwrap();
-    assert_eq!(
-        out[0].1,
-        "START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY"
-    );
+    assert_eq!(out[0].1, "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY");
 }
 
 /// Driver housekeeping: psycopg's statement cache (`DEALLOCATE`), the pool-reset batches of

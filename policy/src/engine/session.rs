@@ -115,9 +115,13 @@ impl Checker<'_> {
                 {
                     modes.push(TransactionMode::AccessMode(TransactionAccessMode::ReadOnly));
                 }
-                // `START TRANSACTION READ ONLY` is valid in both dialects; `BEGIN READ ONLY` is not.
-                *begin = false;
-                *transaction = Some(BeginTransactionKind::Transaction);
+                // MySQL's BEGIN takes no modes: `START TRANSACTION READ ONLY` there. PostgreSQL
+                // keeps the client's form, whose command tag drivers check (PgJDBC expects
+                // `BEGIN` for the BEGIN it sent).
+                if self.scope.dialect == crate::Dialect::MySql {
+                    *begin = false;
+                    *transaction = Some(BeginTransactionKind::Transaction);
+                }
                 Ok(StatementKind::Begin)
             }
             Statement::Commit { modifier, .. } => {

@@ -434,10 +434,10 @@ fn disguise() -> Vec<Case> {
         pg("pg_write_function_lo_unlink", RO, "SELECT lo_unlink(1)", Deny(Rule::FunctionNotAllowed)),
         pg("pg_write_function_pg_notify", RO, "SELECT pg_notify('c', 'x')", Deny(Rule::FunctionNotAllowed)),
         pg("pg_ro_begin_read_write", RO, "BEGIN READ WRITE", Deny(Rule::StatementNotAllowed)),
-        pg("pg_ro_begin_forced_read_only", RO, "BEGIN", Sql("START TRANSACTION READ ONLY")),
+        pg("pg_ro_begin_forced_read_only", RO, "BEGIN", Sql("BEGIN READ ONLY")),
         pg("pg_ro_start_serializable_read_only", RO, "START TRANSACTION ISOLATION LEVEL SERIALIZABLE",
             Sql("START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY")),
-        pg("pg_sup_begin", SUP, "BEGIN", Sql("START TRANSACTION")),
+        pg("pg_sup_begin", SUP, "BEGIN", Sql("BEGIN")),
         pg("pg_ro_set_transaction_rw", RO, "SET TRANSACTION READ WRITE", Deny(Rule::StatementNotAllowed)),
         pg("pg_ro_session_characteristics_rw", RO, "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
             Deny(Rule::StatementNotAllowed)),
@@ -1572,7 +1572,7 @@ fn token() -> Vec<Case> {
         pg("pg_no_grants_table", NONE, "SELECT * FROM vehicles", Deny(Rule::TableNotGranted)),
         my("my_no_grants_table", NONE, "SELECT * FROM customers", Deny(Rule::TableNotGranted)),
         pg("pg_no_grants_constant", NONE, "SELECT 1", Sql("SELECT 1")),
-        pg("pg_no_grants_begin_read_only", NONE, "BEGIN", Sql("START TRANSACTION READ ONLY")),
+        pg("pg_no_grants_begin_read_only", NONE, "BEGIN", Sql("BEGIN READ ONLY")),
         pg("pg_no_grants_insert", NONE, "INSERT INTO reservations (notes) VALUES ('x')", Deny(Rule::TableNotGranted)),
         // NOTE (defense in depth): the token crate refuses an empty tenant_id at issue and
         // verify ("a filter tenant_id = '' might match real rows"), the engine's check at use
