@@ -32,6 +32,7 @@ mod process;
 pub mod raw;
 pub mod rental;
 mod scratch;
+pub use scratch::process_scratch_dir;
 pub mod side_channel;
 
 use std::sync::OnceLock;

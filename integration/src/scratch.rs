@@ -16,6 +16,16 @@ use crate::lifetime;
 /// ones belong to processes that are gone.
 const PREFIX: &str = "sluice-it-";
 
+/// A scratch directory that lives as long as the test process, for files a static holds (test
+/// certificates): removed at exit, or by the next run if this one was killed.
+pub fn process_scratch_dir(kind: &str) -> Result<PathBuf> {
+    let dir = ScratchDir::new(kind, None)?;
+    let path = dir.path().to_path_buf();
+    // Registered with `lifetime` for removal at exit; a static is never dropped.
+    std::mem::forget(dir);
+    Ok(path)
+}
+
 /// A server's private directory (data dir, socket, log), removed on drop and at process exit.
 pub(crate) struct ScratchDir {
     dir: tempfile::TempDir,

@@ -22,7 +22,6 @@ use sluice_integration::{
 
 /// The CA files the tests trust: the one that signed the servers' certificates, and another.
 struct Cas {
-    _dir: tempfile::TempDir,
     /// Signed the TLS servers' certificates (valid for 127.0.0.1 only, not `localhost`).
     right: PathBuf,
     /// A CA that signed nothing here.
@@ -33,14 +32,14 @@ struct Cas {
 fn cas() -> &'static Cas {
     static CAS: OnceLock<Cas> = OnceLock::new();
     CAS.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("a temp dir");
+        // Removed at the process's exit (a static is never dropped).
+        let dir = sluice_integration::process_scratch_dir("tls-cas").expect("a scratch dir");
         let ca = TestCa::new("sluice test CA").expect("a CA");
         let other = TestCa::new("another CA").expect("a CA");
         Cas {
-            right: ca.write_cert(dir.path(), "ca.pem").unwrap(),
-            other: other.write_cert(dir.path(), "other-ca.pem").unwrap(),
+            right: ca.write_cert(&dir, "ca.pem").unwrap(),
+            other: other.write_cert(&dir, "other-ca.pem").unwrap(),
             server_cert: ca.issue(&["127.0.0.1"]).expect("a server certificate"),
-            _dir: dir,
         }
     })
 }
