@@ -424,7 +424,7 @@ pub(crate) async fn start_schemas(
                         );
                         Ok(Some(loaded))
                     }
-                    Ok(Err(SchemaError::Tls(why))) => Err(why),
+                    Ok(Err(SchemaError::Tls(why) | SchemaError::Misconfigured(why))) => Err(why),
                     Ok(Err(e)) => {
                         schema_unknown(&source, &e.to_string());
                         Ok(None)
@@ -440,8 +440,9 @@ pub(crate) async fn start_schemas(
         .collect();
     let mut known = Vec::new();
     for (source, read) in sources.iter().zip(reads) {
-        // A backend that is down may come back; one that cannot be encrypted as its URL asks
-        // is misconfigured, and serving would only fail every client.
+        // A backend that is down may come back; one that refuses the gateway's credentials or
+        // database, or cannot be encrypted as its URL asks, is misconfigured, and serving would
+        // only fail every client.
         let loaded = read.await.ok().transpose().map_err(|why| {
             anyhow::anyhow!(
                 "the {source} cannot be connected to as its URL asks, so the gateway does not \

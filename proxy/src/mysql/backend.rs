@@ -246,6 +246,12 @@ impl BackendTarget {
                 crate::backend_tls::explain(cause, "ssl-ca")
             ));
         }
+        // Access denied (1044, 1045, 1698), unknown database (1049): the URL is wrong.
+        if let mysql_async::Error::Server(s) = &e {
+            if matches!(s.code, 1044 | 1045 | 1049 | 1698) {
+                return AcquireError::Refused(self.display(), e.to_string());
+            }
+        }
         AcquireError::Unreachable(self.display(), e.to_string())
     }
 
@@ -331,6 +337,10 @@ pub enum AcquireError {
     /// TLS as `ssl-mode` asks for cannot be had: a configuration error, not an outage.
     #[error("{0}")]
     Tls(String),
+    /// The server refused the gateway's account or database (access denied, unknown
+    /// database): a configuration error, not an outage.
+    #[error("the MySQL backend at {0} refused the gateway's credentials or database: {1}")]
+    Refused(String, String),
 }
 
 impl Pools {

@@ -248,9 +248,16 @@ impl MyDoor {
                 tracing::error!("MySQL door: {e}");
                 let (code, message) = match e {
                     backend::AcquireError::Exhausted(..) => (1040, e.to_string()),
-                    backend::AcquireError::Unreachable(..) | backend::AcquireError::Tls(_) => (
+                    backend::AcquireError::Unreachable(..) => (
                         2003,
                         "the database behind the gateway cannot be reached; try again later"
+                            .to_string(),
+                    ),
+                    // Not mended by retrying; the gateway's log names the cause.
+                    backend::AcquireError::Tls(_) | backend::AcquireError::Refused(..) => (
+                        2003,
+                        "the gateway cannot open a connection to the database behind it: its \
+                         configuration is wrong; tell the gateway's operator"
                             .to_string(),
                     ),
                 };

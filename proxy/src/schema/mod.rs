@@ -56,6 +56,9 @@ pub enum SchemaError {
     /// or its certificate fails the check): a configuration error, not an outage.
     #[error("{0}")]
     Tls(String),
+    /// The backend refused the gateway's credentials or database: a configuration error.
+    #[error("{0}")]
+    Misconfigured(String),
     #[error("the backend refused the catalog query: {0}")]
     Refused(String),
     #[error("the catalog query's answer is unreadable: {0}")]

@@ -104,6 +104,7 @@ async fn query(
 ) -> Result<Vec<Vec<Row>>, SchemaError> {
     let mut conn = target.connect(CONNECT_TIMEOUT).await.map_err(|e| match e {
         AcquireError::Tls(m) => SchemaError::Tls(m),
+        refused @ AcquireError::Refused(..) => SchemaError::Misconfigured(refused.to_string()),
         other => SchemaError::Unreachable(other.to_string()),
     })?;
     let read = async {

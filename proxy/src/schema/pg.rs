@@ -161,6 +161,7 @@ async fn query(target: &BackendTarget, sql: &str) -> Result<Vec<Option<String>>,
         .await
         .map_err(|e| match e {
             BackendError::Tls(m) => SchemaError::Tls(m),
+            other if other.is_misconfiguration() => SchemaError::Misconfigured(other.to_string()),
             other => SchemaError::Unreachable(other.to_string()),
         })?;
     let (rows, _) = tokio::time::timeout(

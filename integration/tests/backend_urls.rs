@@ -1,7 +1,8 @@
 //! The gateway's connections to its backends are encrypted as the backend URL asks, or the
 //! gateway does not start: PostgreSQL's `sslmode`/`sslrootcert` and MySQL's `ssl-mode`/`ssl-ca`,
-//! against throwaway servers started with TLS on a certificate the test makes, and every URL
-//! parameter the gateway does not honour refused at start.
+//! against throwaway servers started with TLS on a certificate the test makes, every URL
+//! parameter the gateway does not honour refused at start, and a backend that refuses the
+//! gateway's account or database stopping the start.
 //!
 //! Proof of encryption: PostgreSQL's `pg_stat_ssl` for the gateway's own connections
 //! (`application_name = 'sluice'`), read over a direct superuser connection; MariaDB started with
@@ -447,14 +448,15 @@ async fn mysql_required_and_preferred_reach_a_server_that_refuses_plaintext() {
 async fn mysql_disabled_is_refused_by_a_server_that_requires_tls() {
     // The control for the test above: the server does refuse plaintext.
     let my = tls_only_mariadb();
+    // MariaDB answers a plaintext login there with "Access denied" (1045), which the gateway
+    // takes for the configuration error it is: it does not start.
     let db = seed_mariadb(my).unwrap();
-    let gw = start_mysql(&my_url(my, "127.0.0.1", &db, "ssl-mode=DISABLED"), &db).unwrap();
-    let token = gw.token("agent_readonly", Some("acme"), 600);
-    let refused = mysql_async::Conn::new(gw.mysql_opts(&token)).await;
-    assert!(
-        refused.is_err(),
-        "a plaintext backend connection to a server that requires TLS served a client"
-    );
+    let started = start_mysql(&my_url(my, "127.0.0.1", &db, "ssl-mode=DISABLED"), &db);
+    let e = started
+        .err()
+        .expect("a plaintext gateway must not start against a TLS-only server");
+    let e = format!("{e:#}");
+    assert!(e.contains("does not start") && e.contains("1045"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -540,5 +542,36 @@ fn mysql_unknown_and_unsupported_parameters_are_refused_at_start() {
         let o = check_db(&url);
         assert_eq!(o.status.code(), Some(2), "{params}: {}", stderr(&o));
         assert!(stderr(&o).contains(named), "{params}: {}", stderr(&o));
+    }
+}
+
+/// A backend that refuses the gateway's account or database is a configuration error, not an
+/// outage: `serve` stops before `ready` with exit 2 and the reason (never the password), rather
+/// than serve clients that every statement would fail.
+#[test]
+fn a_backend_that_refuses_the_gateways_account_or_database_stops_the_start() {
+    let pg = shared_pg();
+    let o = serve_refuses(
+        "SLUICE_PG_BACKEND",
+        "--pg-listen",
+        &pg.url("no_such_database_here"),
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("does not start") && err.contains("no_such_database_here"),
+        "{err}"
+    );
+    let my = shared_mariadb();
+    for url in [
+        my.url("no_such_database_here"),
+        my.url("rental")
+            .replacen("mysql://root", "mysql://nobody_here:wrong", 1),
+    ] {
+        let o = serve_refuses("SLUICE_MYSQL_BACKEND", "--mysql-listen", &url);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{url}: {err}");
+        assert!(err.contains("does not start"), "{url}: {err}");
+        assert!(!err.contains(":wrong@"), "{err}");
     }
 }
