@@ -61,6 +61,15 @@ impl Reply {
     }
 }
 
+/// The command tags of the CommandComplete messages among `replies`, in order.
+pub fn command_tags(replies: &[Reply]) -> Vec<String> {
+    replies
+        .iter()
+        .filter(|m| m.tag == b'C')
+        .map(|m| String::from_utf8_lossy(m.body.strip_suffix(&[0]).unwrap_or(&m.body)).into_owned())
+        .collect()
+}
+
 /// An authenticated connection.
 pub struct RawPg {
     stream: TcpStream,

@@ -414,7 +414,7 @@ async fn one_token_cannot_take_every_backend_connection_in_session_mode() {
 /// runs READ ONLY.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transaction_statements_keep_their_command_tags() {
-    use sluice_integration::raw::RawPg;
+    use sluice_integration::raw::{command_tags, RawPg};
     let gw = gateway(GatewayOptions::default());
     for role in ["agent_readonly", "agent_support"] {
         let token = gw.token(role, Some("acme"), 600);
@@ -431,12 +431,7 @@ async fn transaction_statements_keep_their_command_tags() {
             ("COMMIT", "COMMIT"),
         ] {
             let r = c.query(sql).until_ready().await.unwrap();
-            let complete: Vec<String> = r
-                .iter()
-                .filter(|m| m.tag == b'C')
-                .map(|m| String::from_utf8_lossy(&m.body[..m.body.len() - 1]).into_owned())
-                .collect();
-            assert_eq!(complete, [tag], "{role}: {sql}: {r:?}");
+            assert_eq!(command_tags(&r), [tag], "{role}: {sql}: {r:?}");
             if sql.starts_with("SHOW") {
                 let want = if role == "agent_readonly" {
                     "on"
@@ -456,12 +451,7 @@ async fn transaction_statements_keep_their_command_tags() {
             .until_ready()
             .await
             .unwrap();
-        let complete: Vec<String> = r
-            .iter()
-            .filter(|m| m.tag == b'C')
-            .map(|m| String::from_utf8_lossy(&m.body[..m.body.len() - 1]).into_owned())
-            .collect();
-        assert_eq!(complete, ["BEGIN"], "{role}: {r:?}");
+        assert_eq!(command_tags(&r), ["BEGIN"], "{role}: {r:?}");
         c.query("ROLLBACK").until_ready().await.unwrap();
     }
 }

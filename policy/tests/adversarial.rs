@@ -29,6 +29,7 @@ const ROLES_DELETE: &str = include_str!("fixtures/adversarial_roles_delete.yaml"
 // The cases (roles, case types and builders, every family): shared with the PostgreSQL-door
 // suite in integration/tests/pg_adversarial.rs.
 include!("common/adversarial_cases.rs");
+include!("common/allowed_as.rs");
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -91,21 +92,8 @@ fn check(c: &Case, r: &Result<Authorized, Denial>) -> Result<(), String> {
             .statements
             .iter()
             .all(|s| bad.iter().all(|b| !s.sql.contains(b))),
-        (Sql(sql), Ok(a)) => {
-            a.statements.len() == 1
-                && a.statements[0].sql == *sql
-                && a.statements[0].parameters.pinned.is_empty()
-        }
-        (Pinned(sql, params), Ok(a)) => {
-            a.statements.len() == 1
-                && a.statements[0].sql == *sql
-                && a.statements[0]
-                    .parameters
-                    .pinned
-                    .iter()
-                    .map(|p| p.parameter)
-                    .eq(params.iter().copied())
-        }
+        (Sql(sql), Ok(a)) => allowed_as(a, sql, &[]),
+        (Pinned(sql, params), Ok(a)) => allowed_as(a, sql, params),
         (SqlW(sql, w), Ok(a)) => {
             a.statements.len() == 1 && a.statements[0].sql == *sql && a.statements[0].writes == *w
         }
