@@ -80,20 +80,15 @@ pub(crate) fn parameter_index(dialect: Dialect, placeholder: &str) -> Option<usi
 
 /// Whether `stmt` holds a numbered parameter.
 pub(crate) fn has_parameters(stmt: &Statement) -> bool {
-    let mut found = false;
-    let _ = sqlparser::ast::visit_expressions(stmt, |e| {
-        if let sqlparser::ast::Expr::Value(v) = e {
-            if let Value::Placeholder(p) = &v.value {
-                found |= parameter_number(p).is_some();
-            }
-        }
-        if found {
+    sqlparser::ast::visit_expressions(stmt, |e| match e {
+        sqlparser::ast::Expr::Value(v)
+            if matches!(&v.value, Value::Placeholder(p) if parameter_number(p).is_some()) =>
+        {
             ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
         }
-    });
-    found
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
 }
 
 /// Writes each numbered parameter of a rendered text back as `?`, and says whose it is.

@@ -962,12 +962,11 @@ fn pinned_value(e: &Expr, claim: &ClaimValue, dialect: crate::Dialect) -> Pinned
 fn fill_defaults(source: Option<&mut sqlparser::ast::Query>, k: usize, literal: &Expr) {
     let Some(q) = source else { return };
     if let SetExpr::Values(values) = q.body.as_mut() {
-        for row in &mut values.rows {
-            if let Some(cell @ Expr::Identifier(_)) = row.get_mut(k) {
-                if matches!(cell, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
-                {
-                    *cell = literal.clone();
-                }
+        for cell in values.rows.iter_mut().filter_map(|row| row.get_mut(k)) {
+            let default = matches!(cell, Expr::Identifier(i)
+                if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"));
+            if default {
+                *cell = literal.clone();
             }
         }
     }

@@ -457,7 +457,7 @@ impl Session {
             Some(self.door.pools.database()),
             sql,
         );
-        let rendered = match &*decision {
+        let (rendered, parameters) = match &*decision {
             Ok(a) => {
                 if let Err(message) = self.runnable(a) {
                     self.error(1064, "42000", &message);
@@ -480,7 +480,6 @@ impl Session {
                 return Ok(());
             }
         };
-        let (rendered, parameters) = rendered;
         let started = Instant::now();
         let backend = match self.conn.prep(rendered.as_str()).await {
             Ok(s) => s,
