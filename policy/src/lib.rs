@@ -12,6 +12,11 @@ mod cache;
 mod decision;
 mod dialect;
 mod engine;
+/// The system catalog relations the engine serves scoped (`engine/catalog.rs`): the schema
+/// loaders read their column lists.
+pub mod catalog {
+    pub use crate::engine::catalog::{MYSQL_SERVED, PG_SERVED};
+}
 pub mod rest;
 pub mod roles;
 pub mod schema;

@@ -18,6 +18,12 @@ use crate::roles::TableName;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Schema {
     pub tables: BTreeMap<TableName, TableSchema>,
+    /// PostgreSQL: the OID of each schema (namespace) holding a table of the model.
+    pub namespaces: BTreeMap<String, u32>,
+    /// The columns, in order, of the system catalog relations the engine serves confined
+    /// (`engine/catalog.rs`), as this backend has them. A catalog relation missing here is
+    /// refused: its rows cannot be projected with its statistics masked.
+    pub catalogs: BTreeMap<TableName, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,8 +38,79 @@ pub struct TableSchema {
     /// Every index, unique or not (the primary key's too).
     pub indexes: Vec<Key>,
     pub foreign_keys: Vec<ForeignKey>,
+    /// What the scoped catalogs need beyond the engine's model.
+    pub catalog: TableCatalog,
 }
 
+/// What the catalogs say of a table beyond what the engine proves with: the backend's
+/// identifiers and definitions, so that the scoped catalogs (`engine/catalog.rs`) can show a
+/// role exactly its tables, columns, keys and defaults and nothing that names a hidden one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableCatalog {
+    /// PostgreSQL: the table's OID (0 on MySQL).
+    pub oid: u32,
+    /// PostgreSQL: the OIDs of the table's row type and of that type's array type.
+    pub row_types: Vec<u32>,
+    /// MySQL: `BASE TABLE` or `VIEW`; PostgreSQL: the relkind letter.
+    pub kind: String,
+    /// Per column, in the table's order (one entry per column of the model).
+    pub columns: Vec<ColumnCatalog>,
+    pub indexes: Vec<IndexCatalog>,
+    pub constraints: Vec<ConstraintCatalog>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnCatalog {
+    /// PostgreSQL's attnum; MySQL's ordinal position.
+    pub number: i32,
+    /// PostgreSQL: the column's type and the types it is made of or gives (array, element,
+    /// domain base, range subtype), every one with an OID at or above 16384 being a user type
+    /// the catalogs show when the column is visible.
+    pub type_oids: Vec<u32>,
+    /// MySQL: the full column type (`int(10) unsigned`).
+    pub column_type: String,
+    pub default: Option<DefaultCatalog>,
+    /// MySQL: `EXTRA` (`auto_increment`, `on update current_timestamp()`, …).
+    pub extra: String,
+}
+
+/// A column's default (or generation) expression.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DefaultCatalog {
+    /// PostgreSQL: the pg_attrdef OID (0 on MySQL).
+    pub oid: u32,
+    /// The expression as the backend shows it.
+    pub text: String,
+    /// Every column of the table the expression reads.
+    pub uses: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexCatalog {
+    pub oid: u32,
+    pub name: String,
+    pub primary: bool,
+    pub unique: bool,
+    /// Key columns in order; `None` for an expression.
+    pub columns: Vec<Option<String>>,
+    /// Every column the index reads: key, INCLUDE, expression and predicate columns. An index
+    /// is shown only when each is visible.
+    pub uses: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConstraintCatalog {
+    /// PostgreSQL: the pg_constraint OID (0 on MySQL).
+    pub oid: u32,
+    pub name: String,
+    /// `p` primary key, `u` unique, `f` foreign key, `c` check, `x` exclusion.
+    pub kind: char,
+    /// Every column of the table the constraint names or reads. A check constraint whose
+    /// columns are not known lists every column of the table.
+    pub uses: Vec<String>,
+    /// A foreign key's table and the columns of it that it names.
+    pub references: Option<(TableName, Vec<String>)>,
+}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnSchema {
     pub name: String,
@@ -156,6 +233,8 @@ impl Schema {
     pub fn empty() -> &'static Schema {
         static EMPTY: Schema = Schema {
             tables: BTreeMap::new(),
+            namespaces: BTreeMap::new(),
+            catalogs: BTreeMap::new(),
         };
         &EMPTY
     }

@@ -90,10 +90,17 @@ impl Checker<'_> {
                 self.expr(b)
             }
             Expr::BinaryOp { left, op, right } => {
-                if matches!(
-                    op,
-                    BinaryOperator::Custom(_) | BinaryOperator::PGCustomBinaryOperator(_)
-                ) {
+                // `OPERATOR(pg_catalog.~)` (psql's catalog queries) names a built-in operator
+                // in the catalog schema, where no user-defined one can shadow it.
+                let builtin = match op {
+                    BinaryOperator::PGCustomBinaryOperator(parts) => matches!(
+                        parts.as_slice(),
+                        [schema, o] if schema == "pg_catalog"
+                            && functions::PG_QUALIFIED_OPERATORS.contains(&o.as_str())
+                    ),
+                    _ => true,
+                };
+                if !builtin || matches!(op, BinaryOperator::Custom(_)) {
                     return Err(construct(format!("the operator {op}")));
                 }
                 self.expr(left)?;
@@ -161,6 +168,12 @@ impl Checker<'_> {
             } => {
                 if format.is_some() {
                     return Err(construct("CAST … FORMAT"));
+                }
+                if let Some(alias) = oid_alias(self.scope.dialect, data_type) {
+                    self.expr(expr)?;
+                    let guarded = self.catalog_cast(expr, alias)?;
+                    *e = guarded;
+                    return Ok(());
                 }
                 check_type(data_type)?;
                 self.expr(expr)
@@ -244,7 +257,13 @@ impl Checker<'_> {
                 check_ident(prefix)?;
                 self.expr(value)
             }
-            Expr::Function(f) => self.function(f),
+            Expr::Function(f) => match self.catalog_call(f)? {
+                Some(guarded) => {
+                    *e = guarded;
+                    Ok(())
+                }
+                None => self.function(f),
+            },
             Expr::Case {
                 operand,
                 conditions,
@@ -532,6 +551,49 @@ impl Checker<'_> {
         }
     }
 
+    /// A call of a catalog function (`engine/catalog.rs`): its arguments checked, and the call
+    /// guarded so it can only name what the role may see. `None`: not a catalog function.
+    fn catalog_call(&mut self, f: &mut Function) -> Result<Option<Expr>, Denial> {
+        if self.scope.dialect != Dialect::PostgreSql {
+            return Ok(None);
+        }
+        let parts = self.parts(&f.name)?;
+        let name = match parts.as_slice() {
+            [single] => self.norm(single),
+            [schema, single] if self.norm(schema) == "pg_catalog" => self.norm(single),
+            _ => return Ok(None),
+        };
+        if !functions::CATALOG_FUNCTIONS.contains(&name.as_str()) {
+            return Ok(None);
+        }
+        if f.uses_odbc_syntax
+            || !matches!(f.parameters, FunctionArguments::None)
+            || !f.within_group.is_empty()
+            || f.filter.is_some()
+            || f.over.is_some()
+        {
+            return Err(construct(format!("this form of call to {name}")));
+        }
+        match &mut f.args {
+            FunctionArguments::List(list) => {
+                for a in list.args.iter_mut() {
+                    match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => self.expr(e)?,
+                        _ => return Err(construct(format!("this form of call to {name}"))),
+                    }
+                }
+            }
+            _ => return Err(construct(format!("this form of call to {name}"))),
+        }
+        match self.catalog_function(&name, f) {
+            Some(guarded) => guarded.map(Some),
+            None => Err(Denial::new(
+                Rule::FunctionNotAllowed,
+                format!("this call of {name} is not allowed through Sluice (check its arguments)"),
+            )),
+        }
+    }
+
     pub(crate) fn window_spec(&mut self, spec: &mut WindowSpec) -> Result<(), Denial> {
         if let Some(n) = &spec.window_name {
             check_ident(n)?;
@@ -579,6 +641,23 @@ fn system_variable(name: &str) -> Result<(), Denial> {
 
 const MAX_PADDED_LENGTH: u64 = 65_535;
 
+/// The OID alias type a cast converts to (`regclass`, `pg_catalog.regtype`, …), if any: such a
+/// cast is a catalog lookup, guarded by `engine/catalog.rs`.
+fn oid_alias(dialect: Dialect, t: &DataType) -> Option<&'static str> {
+    if dialect != Dialect::PostgreSql {
+        return None;
+    }
+    let name = match t {
+        DataType::Regclass => return Some("regclass"),
+        DataType::Custom(name, modifiers) if modifiers.is_empty() => {
+            name.to_string().to_lowercase()
+        }
+        _ => return None,
+    };
+    let bare = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+    functions::OID_ALIASES.iter().find(|a| **a == bare).copied()
+}
+
 /// Types only convert values, except those that look names up in the catalog (`regclass` and
 /// friends), run user-defined input functions (custom types outside a short list), or belong to
 /// other engines. Every variant is listed, so a type a future sqlparser adds is refused until
@@ -600,7 +679,12 @@ fn check_type(t: &DataType) -> Result<(), Denial> {
         }
         DataType::Custom(name, _) => {
             let n = name.to_string().to_lowercase();
-            if functions::CUSTOM_TYPES.contains(&n.as_str()) {
+            // Built-in types written with their schema, as catalog queries do.
+            let n = n.strip_prefix("pg_catalog.").unwrap_or(&n);
+            if functions::CUSTOM_TYPES.contains(&n)
+                || (name.0.len() == 2
+                    && crate::TypeClass::of_postgres(n) != crate::TypeClass::Other)
+            {
                 Ok(())
             } else {
                 Err(construct(format!("the type {name}")))

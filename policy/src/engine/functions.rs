@@ -113,6 +113,9 @@ const POSTGRES: &[&str] = &[
     "pg_advisory_unlock_all",
     "unnest",
     "array",
+    "pg_encoding_to_char",
+    "array_lower",
+    "current_schemas",
     "version",
     "current_schema",
     "current_database",
@@ -361,6 +364,69 @@ pub(crate) const CUSTOM_TYPES: &[&str] = &[
     "int8",
     "float4",
     "float8",
+    // catalog column types (plain values; the OID alias types are guarded apart)
+    "oid",
+    "name",
+    "text",
+    "bool",
+    "\"char\"",
+    "int2vector",
+    "oidvector",
+    "json",
+    "jsonb",
+];
+
+/// Catalog functions: allowed only through `engine/catalog.rs`, which guards their arguments
+/// (an identifier passes only when it is a visible object's) or their answers.
+pub(crate) const CATALOG_FUNCTIONS: &[&str] = &[
+    "pg_get_indexdef",
+    "pg_get_constraintdef",
+    "pg_get_expr",
+    "format_type",
+    "pg_table_is_visible",
+    "pg_type_is_visible",
+    "pg_relation_is_publishable",
+    "pg_get_partkeydef",
+    "col_description",
+    "obj_description",
+    "pg_get_function_result",
+    "pg_get_function_arguments",
+    "pg_get_function_identity_arguments",
+    "to_regclass",
+    "to_regtype",
+    "to_regnamespace",
+    "to_regproc",
+    "to_regprocedure",
+    "pg_get_userbyid",
+    "pg_partition_ancestors",
+    // Definitions of objects the catalogs never show but built-in ones: NULL for the rest.
+    "pg_get_statisticsobjdef_columns",
+    "pg_get_statisticsobjdef",
+    "pg_get_triggerdef",
+    "pg_get_ruledef",
+    "pg_get_viewdef",
+    "pg_get_functiondef",
+];
+
+/// Built-in PostgreSQL operators a query may name schema-qualified, `OPERATOR(pg_catalog.~)`.
+pub(crate) const PG_QUALIFIED_OPERATORS: &[&str] = &[
+    "=", "<>", "!=", "<", ">", "<=", ">=", "~", "!~", "~*", "!~*", "~~", "!~~", "~~*", "!~~*",
+    "||", "+", "-", "*", "/",
+];
+
+/// PostgreSQL's OID alias types: a cast to one looks a name up in the catalog.
+pub(crate) const OID_ALIASES: &[&str] = &[
+    "regclass",
+    "regtype",
+    "regnamespace",
+    "regproc",
+    "regprocedure",
+    "regoper",
+    "regoperator",
+    "regcollation",
+    "regconfig",
+    "regdictionary",
+    "regrole",
 ];
 
 /// MySQL server variables drivers read on connect (`SELECT @@version_comment`, …).

@@ -16,6 +16,7 @@
 //! names; `render` turns the checked AST back into SQL faithfully; `functions` holds the
 //! allowlists.
 
+pub(crate) mod catalog;
 mod expr;
 mod functions;
 mod leakproof;
@@ -201,6 +202,10 @@ fn authorize_tokens(scope: &Scope<'_>, tokens: Vec<TokenWithSpan>) -> Result<Aut
 /// that condition, once for any value (the fallback the door runs when a value does not meet
 /// it). See [`crate::Parameters`].
 fn check_statement(scope: &Scope<'_>, stmt: Statement) -> Result<CheckedStatement, Denial> {
+    let stmt = match catalog::show_as_query(scope, &stmt) {
+        Some(query) => query?,
+        None => stmt,
+    };
     let typed = scope.dialect == Dialect::MySql && render::has_parameters(&stmt);
     let original = typed.then(|| stmt.clone());
     let (mut checked, needs) = check_once(scope, stmt, typed)?;

@@ -6,9 +6,10 @@
 use sqlparser::ast::Spanned;
 use sqlparser::ast::{
     Distinct, Expr, GroupByExpr, GroupByWithModifier, Ident, Join, JoinConstraint, JoinOperator,
-    LimitClause, NamedWindowDefinition, NamedWindowExpr, ObjectName, Offset, OrderBy, OrderByExpr,
-    OrderByKind, Query, Select, SelectFlavor, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
-    SetOperator, TableAlias, TableFactor, TableWithJoins, Values, WildcardAdditionalOptions,
+    LimitClause, NamedWindowDefinition, NamedWindowExpr, ObjectName, ObjectNamePart, Offset,
+    OrderBy, OrderByExpr, OrderByKind, Query, Select, SelectFlavor, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, SetOperator, TableAlias, TableFactor, TableWithJoins,
+    Values, WildcardAdditionalOptions,
 };
 use sqlparser::tokenizer::Span;
 
@@ -177,6 +178,10 @@ impl Checker<'_> {
     }
 
     fn select(&mut self, s: &mut Select) -> Result<(), Denial> {
+        if self.provably_empty(s) {
+            *s = super::catalog::empty_select(&s.projection)?;
+            return Ok(());
+        }
         let Select {
             select_token: _,
             optimizer_hints,
@@ -383,11 +388,49 @@ impl Checker<'_> {
                 index_directives: _,
                 inheritance,
             } => {
-                if args.is_some() {
-                    return Err(Denial::new(
-                        Rule::FunctionNotAllowed,
-                        format!("table function {name}(…) is not allowed through Sluice"),
-                    ));
+                if let Some(table_args) = args {
+                    // A few set-returning functions whose rows come from their arguments alone.
+                    let known = match name.0.as_slice() {
+                        [ObjectNamePart::Identifier(f)] => Some(f),
+                        [ObjectNamePart::Identifier(s), ObjectNamePart::Identifier(f)]
+                            if self.norm(s) == "pg_catalog" =>
+                        {
+                            Some(f)
+                        }
+                        _ => None,
+                    }
+                    .filter(|f| {
+                        self.scope.dialect == Dialect::PostgreSql
+                            && ["unnest", "current_schema", "current_schemas"]
+                                .contains(&self.norm(f).as_str())
+                    });
+                    if known.is_none() || table_args.settings.is_some() {
+                        return Err(Denial::new(
+                            Rule::FunctionNotAllowed,
+                            format!("table function {name}(…) is not allowed through Sluice"),
+                        ));
+                    }
+                    if let Some(a) = alias.as_ref() {
+                        check_alias(a)?;
+                    }
+                    for a in table_args.args.iter_mut() {
+                        match a {
+                            sqlparser::ast::FunctionArg::Unnamed(
+                                sqlparser::ast::FunctionArgExpr::Expr(e),
+                            ) => self.expr(e)?,
+                            _ => return Err(construct(format!("this call of {name}"))),
+                        }
+                    }
+                    if !with_hints.is_empty()
+                        || version.is_some()
+                        || !partitions.is_empty()
+                        || json_path.is_some()
+                        || sample.is_some()
+                        || inheritance.is_some()
+                    {
+                        return Err(construct(format!("this form of table reference ({name})")));
+                    }
+                    return Ok(());
                 }
                 if !with_hints.is_empty()
                     || version.is_some()
@@ -403,6 +446,31 @@ impl Checker<'_> {
                     check_alias(a)?;
                 }
                 if self.is_cte(name) || self.is_dual(name, alias.as_ref()) {
+                    return Ok(());
+                }
+                if let Some(source) = self.catalog_source(name) {
+                    if self.locking {
+                        return Err(Denial::new(
+                            Rule::StatementNotAllowed,
+                            format!("{name} is a catalog: it cannot be locked FOR UPDATE/SHARE"),
+                        ));
+                    }
+                    let alias = match (alias.take(), name.0.last()) {
+                        (Some(a), _) => a,
+                        (None, Some(ObjectNamePart::Identifier(i))) => TableAlias {
+                            explicit: true,
+                            name: i.clone(),
+                            columns: vec![],
+                            at: None,
+                        },
+                        (None, _) => return Err(construct(format!("the name {name}"))),
+                    };
+                    *tf = TableFactor::Derived {
+                        lateral: false,
+                        subquery: Box::new(source?),
+                        alias: Some(alias),
+                        sample: None,
+                    };
                     return Ok(());
                 }
                 let resolved = self.resolve_table(name)?;

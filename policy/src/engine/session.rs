@@ -34,7 +34,7 @@ const PG_SETTABLE: &[&str] = &[
     "standard_conforming_strings",
 ];
 
-const PG_SHOWABLE: &[&str] = &[
+pub(crate) const PG_SHOWABLE: &[&str] = &[
     "server_version",
     "server_version_num",
     "server_encoding",

@@ -41,6 +41,7 @@ fn rental_schema(dialect: Dialect) -> sluice_policy::Schema {
             unique: vec![],
             indexes: vec![key("customers_pkey", &["id"])],
             foreign_keys: vec![],
+            ..TableSchema::default()
         },
     );
     s.tables.insert(
@@ -56,6 +57,7 @@ fn rental_schema(dialect: Dialect) -> sluice_policy::Schema {
             unique: vec![],
             indexes: vec![key("vehicles_pkey", &["id"])],
             foreign_keys: vec![],
+            ..TableSchema::default()
         },
     );
     s.tables.insert(
@@ -81,6 +83,7 @@ fn rental_schema(dialect: Dialect) -> sluice_policy::Schema {
                 references: name("customers"),
                 referenced_columns: vec!["id".into()],
             }],
+            ..TableSchema::default()
         },
     );
     s

@@ -7,7 +7,9 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value};
 use sluice_policy::roles::TableName;
-use sluice_policy::schema::{ColumnSchema, ForeignKey, Key};
+use sluice_policy::schema::{
+    ColumnCatalog, ColumnSchema, ConstraintCatalog, DefaultCatalog, ForeignKey, IndexCatalog, Key,
+};
 use sluice_policy::{Schema, TypeClass};
 
 use super::{leading_columns, Loaded, SchemaError, CATALOG_TIMEOUT};
@@ -48,7 +50,8 @@ fn fingerprint_sql() -> String {
 fn catalog_sql() -> String {
     format!(
         "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.IS_NULLABLE, \
-                t.TABLE_TYPE \
+                t.TABLE_TYPE, c.ORDINAL_POSITION, \
+                COALESCE(NULLIF(c.GENERATION_EXPRESSION, ''), c.COLUMN_DEFAULT), c.EXTRA \
          FROM information_schema.COLUMNS c JOIN information_schema.TABLES t \
            ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
          WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE IN {TABLE_TYPES} \
@@ -63,16 +66,27 @@ fn catalog_sql() -> String {
            ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME \
           AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME \
          WHERE k.TABLE_SCHEMA = DATABASE() \
-         ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
+         ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION; \
+         SELECT TABLE_NAME, CONSTRAINT_NAME FROM information_schema.TABLE_CONSTRAINTS \
+         WHERE TABLE_SCHEMA = DATABASE() AND CONSTRAINT_TYPE = 'CHECK' \
+         ORDER BY TABLE_NAME, CONSTRAINT_NAME; \
+         SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME IN ({served}) \
+         ORDER BY TABLE_NAME, ORDINAL_POSITION",
+        served = sluice_policy::catalog::MYSQL_SERVED
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
 pub(super) async fn load(target: &BackendTarget) -> Result<Loaded, SchemaError> {
     let sql = format!("{}; {}", fingerprint_sql(), catalog_sql());
-    let sets = query(target, &sql, 4).await?;
-    let [fingerprint, columns, statistics, references] = &sets[..] else {
+    let sets = query(target, &sql, 6).await?;
+    let [fingerprint, columns, statistics, references, checks, catalogs] = &sets[..] else {
         return Err(SchemaError::Unreadable(format!(
-            "expected four result sets, got {}",
+            "expected six result sets, got {}",
             sets.len()
         )));
     };
@@ -80,7 +94,8 @@ pub(super) async fn load(target: &BackendTarget) -> Result<Loaded, SchemaError> 
         .first()
         .and_then(|r| text(r, 0))
         .ok_or_else(|| SchemaError::Unreadable("no fingerprint".into()))?;
-    let (schema, views) = model(&target.database, columns, statistics, references)?;
+    let (mut schema, views) = model(&target.database, columns, statistics, references)?;
+    catalog(&mut schema, &target.database, checks, catalogs);
     Ok(Loaded {
         schema,
         fingerprint,
@@ -157,17 +172,28 @@ fn model(
         if text(r, 5).as_deref() == Some("VIEW") {
             views.insert(table.clone());
         }
-        schema
-            .tables
-            .entry(table)
-            .or_default()
-            .columns
-            .push(ColumnSchema {
-                name: text(r, 1).ok_or_else(|| missing("COLUMN_NAME"))?,
-                class: TypeClass::of_mysql(&data_type),
-                data_type: text(r, 3).unwrap_or(data_type),
-                nullable: text(r, 4).as_deref() == Some("YES"),
-            });
+        let t = schema.tables.entry(table).or_default();
+        t.catalog.kind = text(r, 5).unwrap_or_default();
+        let extra = text(r, 8).unwrap_or_default();
+        t.catalog.columns.push(ColumnCatalog {
+            number: text(r, 6).and_then(|n| n.parse().ok()).unwrap_or(0),
+            column_type: text(r, 3).unwrap_or_default(),
+            // A generated column's expression may read any column: it is shown only with
+            // the whole table.
+            default: text(r, 7).map(|d| DefaultCatalog {
+                oid: 0,
+                text: d,
+                uses: Vec::new(),
+            }),
+            extra,
+            ..ColumnCatalog::default()
+        });
+        t.columns.push(ColumnSchema {
+            name: text(r, 1).ok_or_else(|| missing("COLUMN_NAME"))?,
+            class: TypeClass::of_mysql(&data_type),
+            data_type: text(r, 3).unwrap_or(data_type),
+            nullable: text(r, 4).as_deref() == Some("YES"),
+        });
     }
     // Index parts in order, grouped by table and index: (unique, [column or expression]).
     type Parts = (bool, Vec<Option<String>>);
@@ -186,6 +212,27 @@ fn model(
         let Some(t) = schema.tables.get_mut(&name(table)) else {
             continue;
         };
+        t.catalog.indexes.push(IndexCatalog {
+            oid: 0,
+            name: index.clone(),
+            primary: index == "PRIMARY",
+            unique,
+            uses: if parts.iter().all(Option::is_some) {
+                parts.iter().flatten().cloned().collect()
+            } else {
+                Vec::new()
+            },
+            columns: parts.clone(),
+        });
+        if index == "PRIMARY" || unique {
+            t.catalog.constraints.push(ConstraintCatalog {
+                oid: 0,
+                name: index.clone(),
+                kind: if index == "PRIMARY" { 'p' } else { 'u' },
+                uses: parts.iter().flatten().cloned().collect(),
+                references: None,
+            });
+        }
         let key = Key {
             columns: leading_columns(parts),
             name: index,
@@ -223,5 +270,62 @@ fn model(
         fk.referenced_columns
             .push(text(r, 5).ok_or_else(|| missing("REFERENCED_COLUMN_NAME"))?);
     }
+    for t in schema.tables.values_mut() {
+        // A generated column's expression: its columns are not listed, so all of them.
+        let all: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+        for c in &mut t.catalog.columns {
+            if let Some(d) = &mut c.default {
+                if c.extra.to_ascii_uppercase().contains("GENERATED") {
+                    d.uses = all.clone();
+                }
+            }
+        }
+        for f in &t.foreign_keys {
+            t.catalog.constraints.push(ConstraintCatalog {
+                oid: 0,
+                name: f.name.clone(),
+                kind: 'f',
+                uses: f.columns.clone(),
+                references: Some((f.references.clone(), f.referenced_columns.clone())),
+            });
+        }
+    }
     Ok((schema, views))
+}
+
+/// Check constraints (their columns are not listed, so each reads every column of its table)
+/// and the served catalogs' column lists.
+fn catalog(schema: &mut Schema, database: &str, checks: &[Row], catalogs: &[Row]) {
+    for r in checks {
+        let (Some(table), Some(name)) = (text(r, 0), text(r, 1)) else {
+            continue;
+        };
+        let key = TableName {
+            schema: Some(database.to_string()),
+            name: table,
+        };
+        if let Some(t) = schema.tables.get_mut(&key) {
+            let uses = t.columns.iter().map(|c| c.name.clone()).collect();
+            t.catalog.constraints.push(ConstraintCatalog {
+                oid: 0,
+                name,
+                kind: 'c',
+                uses,
+                references: None,
+            });
+        }
+    }
+    for r in catalogs {
+        let (Some(table), Some(column)) = (text(r, 0), text(r, 1)) else {
+            continue;
+        };
+        schema
+            .catalogs
+            .entry(TableName {
+                schema: Some("information_schema".into()),
+                name: table.to_ascii_uppercase(),
+            })
+            .or_default()
+            .push(column);
+    }
 }

@@ -12,7 +12,12 @@ use bytes::BytesMut;
 use postgres_protocol::message::frontend;
 use serde::Deserialize;
 use sluice_policy::roles::TableName;
-use sluice_policy::schema::{ColumnSchema, ForeignKey, Key, TableSchema};
+use std::collections::BTreeMap;
+
+use sluice_policy::schema::{
+    ColumnCatalog, ColumnSchema, ConstraintCatalog, DefaultCatalog, ForeignKey, IndexCatalog, Key,
+    TableSchema,
+};
 use sluice_policy::{Schema, TypeClass};
 
 use super::{leading_columns, Loaded, SchemaError, CATALOG_TIMEOUT};
@@ -50,52 +55,111 @@ fn fingerprint_sql() -> String {
     )
 }
 
-/// The whole model as one JSON array of relations.
+/// The whole model as one JSON document: the relations (with columns, indexes, constraints,
+/// defaults and the OIDs the scoped catalogs filter by), the schemas' OIDs, and the column
+/// lists of the catalog relations the engine serves.
 ///
 /// Index columns: each key column's name, or null for an expression (INCLUDE columns left
-/// out). Foreign keys: a foreign key to a partitioned table also appears once per partition,
-/// as a constraint whose parent is on the same table; those copies are left out.
+/// out); `uses`: every column the index reads (key, INCLUDE, and from `pg_depend` the columns of
+/// its expressions and predicate). Foreign keys: a foreign key to a partitioned table also
+/// appears once per partition, as a constraint whose parent is on the same table; those copies
+/// are left out. A column's `types`: its type with the array, element, domain base and range
+/// subtype types it is made of.
+#[allow(clippy::format_in_format_args)]
 fn catalog_sql() -> String {
+    let served = sluice_policy::catalog::PG_SERVED
+        .iter()
+        .map(|(s, n)| format!("('{s}', '{n}')"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let names = |rel: &str, nums: &str| {
+        format!(
+            "(SELECT coalesce(json_agg(a.attname ORDER BY k.ord), '[]') \
+               FROM unnest({nums}) WITH ORDINALITY AS k(attnum, ord) \
+               JOIN pg_catalog.pg_attribute a ON a.attrelid = {rel} AND a.attnum = k.attnum)"
+        )
+    };
+    let depends = |class: &str, obj: &str| {
+        format!(
+            "SELECT dp.refobjsubid FROM pg_catalog.pg_depend dp \
+             WHERE dp.classid = '{class}'::pg_catalog.regclass AND dp.objid = {obj} \
+               AND dp.refobjid = c.oid AND dp.refobjsubid > 0"
+        )
+    };
     format!(
-        "SELECT coalesce(json_agg(json_build_object( \
-           'schema', n.nspname, 'name', c.relname, 'kind', c.relkind, \
+        "SELECT json_build_object('relations', (SELECT coalesce(json_agg(json_build_object( \
+           'schema', n.nspname, 'name', c.relname, 'kind', c.relkind, 'oid', c.oid::int8, \
+           'row_types', json_build_array(c.reltype::int8, (SELECT t.typarray::int8 FROM pg_catalog.pg_type t WHERE t.oid = c.reltype)), \
            'columns', (SELECT coalesce(json_agg(json_build_array( \
-                 a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), NOT a.attnotnull) \
+                 a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, a.attnum, \
+                 (SELECT coalesce(json_agg(DISTINCT x::int8), '[]') FROM pg_catalog.pg_type t \
+                    LEFT JOIN pg_catalog.pg_range r ON r.rngtypid = t.oid, \
+                    LATERAL (VALUES (t.oid), (t.typarray), (t.typelem), (t.typbasetype), (r.rngsubtype)) AS v(x) \
+                  WHERE t.oid = a.atttypid AND x IS NOT NULL AND x <> 0), \
+                 (SELECT json_build_object('oid', d.oid::int8, 'text', pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
+                    'uses', {uses_default}) \
+                  FROM pg_catalog.pg_attrdef d WHERE d.adrelid = c.oid AND d.adnum = a.attnum)) \
                  ORDER BY a.attnum), '[]') \
                FROM pg_catalog.pg_attribute a \
                WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), \
            'indexes', (SELECT coalesce(json_agg(json_build_object( \
-                 'name', ic.relname, 'primary', i.indisprimary, 'unique', i.indisunique, \
+                 'oid', i.indexrelid::int8, 'name', ic.relname, 'primary', i.indisprimary, 'unique', i.indisunique, \
                  'columns', (SELECT coalesce(json_agg(a.attname ORDER BY k.ord), '[]') \
                      FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
                      LEFT JOIN pg_catalog.pg_attribute a \
                        ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
-                     WHERE k.ord <= i.indnkeyatts)) \
+                     WHERE k.ord <= i.indnkeyatts), \
+                 'uses', {uses_index}) \
                  ORDER BY ic.relname), '[]') \
                FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
                WHERE i.indrelid = c.oid), \
-           'foreign_keys', (SELECT coalesce(json_agg(json_build_object( \
-                 'name', con.conname, \
-                 'columns', (SELECT coalesce(json_agg(a.attname ORDER BY k.ord), '[]') \
-                     FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord) \
-                     JOIN pg_catalog.pg_attribute a \
-                       ON a.attrelid = con.conrelid AND a.attnum = k.attnum), \
+           'constraints', (SELECT coalesce(json_agg(json_build_object( \
+                 'oid', con.oid::int8, 'name', con.conname, 'kind', con.contype, \
+                 'columns', {own_columns}, 'uses', {uses_constraint}, \
                  'ref_schema', rn.nspname, 'ref_table', rc.relname, \
-                 'ref_columns', (SELECT coalesce(json_agg(a.attname ORDER BY k.ord), '[]') \
-                     FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord) \
-                     JOIN pg_catalog.pg_attribute a \
-                       ON a.attrelid = con.confrelid AND a.attnum = k.attnum)) \
+                 'ref_columns', {ref_columns}) \
                  ORDER BY con.conname), '[]') \
                FROM pg_catalog.pg_constraint con \
-               JOIN pg_catalog.pg_class rc ON rc.oid = con.confrelid \
-               JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace \
-               WHERE con.conrelid = c.oid AND con.contype = 'f' \
+               LEFT JOIN pg_catalog.pg_class rc ON rc.oid = con.confrelid \
+               LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace \
+               WHERE con.conrelid = c.oid \
                  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint p \
                                  WHERE p.oid = con.conparentid AND p.conrelid = con.conrelid)) \
-         ) ORDER BY n.nspname, c.relname), '[]')::text \
+         ) ORDER BY n.nspname, c.relname), '[]') \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind IN ({KINDS}) AND {NAMESPACES}"
+         WHERE c.relkind IN ({KINDS}) AND {NAMESPACES}), \
+         'namespaces', (SELECT coalesce(json_object_agg(n.nspname, n.oid::int8), '{{}}') \
+           FROM pg_catalog.pg_namespace n WHERE {NAMESPACES}), \
+         'catalogs', (SELECT coalesce(json_object_agg(n.nspname || '.' || c.relname, \
+             (SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a \
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)), '{{}}') \
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+           WHERE (n.nspname, c.relname) IN ({served})))::text",
+        uses_default = format!(
+            "(SELECT coalesce(json_agg(DISTINCT ua.attname), '[]') FROM pg_catalog.pg_attribute ua \
+              WHERE ua.attrelid = c.oid AND ua.attnum IN ({}))",
+            depends("pg_catalog.pg_attrdef", "d.oid")
+        ),
+        uses_index = format!(
+            "(SELECT coalesce(json_agg(DISTINCT ua.attname), '[]') FROM pg_catalog.pg_attribute ua \
+              WHERE ua.attrelid = c.oid AND (ua.attnum = ANY (i.indkey::int2[]) OR ua.attnum IN ({})))",
+            depends("pg_catalog.pg_class", "i.indexrelid")
+        ),
+        uses_constraint = format!(
+            "(SELECT coalesce(json_agg(DISTINCT ua.attname), '[]') FROM pg_catalog.pg_attribute ua \
+              WHERE ua.attrelid = c.oid AND (ua.attnum = ANY (con.conkey) OR ua.attnum IN ({})))",
+            depends("pg_catalog.pg_constraint", "con.oid")
+        ),
+        ref_columns = names("con.confrelid", "con.confkey"),
+        own_columns = names("con.conrelid", "con.conkey"),
     )
+}
+
+#[derive(Deserialize)]
+struct Catalog {
+    relations: Vec<Relation>,
+    namespaces: BTreeMap<String, u32>,
+    catalogs: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -103,26 +167,45 @@ struct Relation {
     schema: String,
     name: String,
     kind: String,
-    /// (name, format_type, nullable)
-    columns: Vec<(String, String, bool)>,
+    #[serde(default)]
+    oid: u32,
+    #[serde(default)]
+    row_types: Vec<Option<u32>>,
+    /// (name, format_type, nullable, attnum, type OIDs, default)
+    columns: Vec<Column>,
     indexes: Vec<Index>,
-    foreign_keys: Vec<Reference>,
+    constraints: Vec<Constraint>,
+}
+
+/// (name, format_type, nullable, attnum, type OIDs, default)
+type Column = (String, String, bool, i32, Vec<u32>, Option<DefaultExpr>);
+
+#[derive(Deserialize)]
+struct DefaultExpr {
+    oid: u32,
+    text: Option<String>,
+    uses: Vec<String>,
 }
 
 #[derive(Deserialize)]
 struct Index {
+    oid: u32,
     name: String,
     primary: bool,
     unique: bool,
     columns: Vec<Option<String>>,
+    uses: Vec<String>,
 }
 
 #[derive(Deserialize)]
-struct Reference {
+struct Constraint {
+    oid: u32,
     name: String,
+    kind: String,
     columns: Vec<String>,
-    ref_schema: String,
-    ref_table: String,
+    uses: Vec<String>,
+    ref_schema: Option<String>,
+    ref_table: Option<String>,
     ref_columns: Vec<String>,
 }
 
@@ -184,32 +267,58 @@ async fn query(target: &BackendTarget, sql: &str) -> Result<Vec<Option<String>>,
 
 /// The model from the catalog's JSON.
 fn model(catalog: &str) -> Result<(Schema, BTreeSet<TableName>), SchemaError> {
-    let relations: Vec<Relation> =
+    let catalog: Catalog =
         serde_json::from_str(catalog).map_err(|e| SchemaError::Unreadable(e.to_string()))?;
-    let mut schema = Schema::default();
+    let mut schema = Schema {
+        namespaces: catalog.namespaces,
+        catalogs: catalog
+            .catalogs
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let (s, n) = k.split_once('.')?;
+                Some((
+                    TableName {
+                        schema: Some(s.to_string()),
+                        name: n.to_string(),
+                    },
+                    v,
+                ))
+            })
+            .collect(),
+        ..Schema::default()
+    };
     let mut views = BTreeSet::new();
-    for r in relations {
+    for r in catalog.relations {
         let name = TableName {
             schema: Some(r.schema),
             name: r.name,
         };
-        let mut table = TableSchema {
-            columns: r
-                .columns
-                .into_iter()
-                .map(|(name, data_type, nullable)| ColumnSchema {
-                    class: TypeClass::of_postgres(&data_type),
-                    name,
-                    data_type,
-                    nullable,
-                })
-                .collect(),
-            ..TableSchema::default()
-        };
+        let mut table = TableSchema::default();
+        table.catalog.oid = r.oid;
+        table.catalog.kind = r.kind.clone();
+        table.catalog.row_types = r.row_types.into_iter().flatten().collect();
+        for (name, data_type, nullable, number, type_oids, default) in r.columns {
+            table.catalog.columns.push(ColumnCatalog {
+                number,
+                type_oids,
+                default: default.map(|d| DefaultCatalog {
+                    oid: d.oid,
+                    text: d.text.unwrap_or_default(),
+                    uses: d.uses,
+                }),
+                ..ColumnCatalog::default()
+            });
+            table.columns.push(ColumnSchema {
+                class: TypeClass::of_postgres(&data_type),
+                name,
+                data_type,
+                nullable,
+            });
+        }
         for i in r.indexes {
             let key = Key {
-                name: i.name,
-                columns: leading_columns(i.columns),
+                name: i.name.clone(),
+                columns: leading_columns(i.columns.clone()),
             };
             if i.primary {
                 table.primary_key = key.columns.clone();
@@ -217,20 +326,41 @@ fn model(catalog: &str) -> Result<(Schema, BTreeSet<TableName>), SchemaError> {
                 table.unique.push(key.clone());
             }
             table.indexes.push(key);
+            table.catalog.indexes.push(IndexCatalog {
+                oid: i.oid,
+                name: i.name,
+                primary: i.primary,
+                unique: i.unique,
+                columns: i.columns,
+                uses: i.uses,
+            });
         }
-        table.foreign_keys = r
-            .foreign_keys
-            .into_iter()
-            .map(|f| ForeignKey {
-                name: f.name,
-                columns: f.columns,
-                references: TableName {
-                    schema: Some(f.ref_schema),
-                    name: f.ref_table,
-                },
-                referenced_columns: f.ref_columns,
-            })
-            .collect();
+        for c in r.constraints {
+            let references = match (c.ref_schema, c.ref_table) {
+                (Some(s), Some(t)) => Some(TableName {
+                    schema: Some(s),
+                    name: t,
+                }),
+                _ => None,
+            };
+            if c.kind == "f" {
+                if let Some(to) = &references {
+                    table.foreign_keys.push(ForeignKey {
+                        name: c.name.clone(),
+                        columns: c.columns.clone(),
+                        references: to.clone(),
+                        referenced_columns: c.ref_columns.clone(),
+                    });
+                }
+            }
+            table.catalog.constraints.push(ConstraintCatalog {
+                oid: c.oid,
+                name: c.name,
+                kind: c.kind.chars().next().unwrap_or('?'),
+                uses: c.uses,
+                references: references.map(|t| (t, c.ref_columns)),
+            });
+        }
         if r.kind == "v" || r.kind == "m" {
             views.insert(name.clone());
         }
