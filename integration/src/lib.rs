@@ -22,6 +22,7 @@
 //! daemonised), from one never-ending thread, with a parent-death signal; see `lifetime.rs`.
 
 mod binaries;
+pub mod catalog;
 pub mod certs;
 pub mod clients;
 mod gateway;
