@@ -71,11 +71,17 @@ pub fn seed_mariadb(server: &MariaDbServer) -> Result<String> {
     Ok(db)
 }
 
-/// Panics with the offending lines when `output` holds the canary word (any case).
+/// Panics with the offending lines when `output` holds the canary word (any case). One system
+/// object holds it too, the description of the `es_IC` collation ("Spanish (Canary Islands)"):
+/// a real server shows it, so may the gateway.
 pub fn assert_no_canary(what: &str, output: &str) {
     let lines: Vec<&str> = output
         .lines()
-        .filter(|l| l.to_lowercase().contains(CANARY))
+        .filter(|l| {
+            l.to_lowercase()
+                .replace("canary islands", "")
+                .contains(CANARY)
+        })
         .collect();
     assert!(
         lines.is_empty(),

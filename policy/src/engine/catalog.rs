@@ -431,7 +431,7 @@ impl<'s> Checker<'s> {
                     "{} OR attrelid IN {} OR (attrelid, attnum) IN {}",
                     system("attrelid"),
                     oids(v.index_oids()),
-                    list(v.attributes().iter().map(|(r, n)| format!("({r}, {n})")))
+                    rows(2, v.attributes().iter().map(|(r, n)| format!("({r}, {n})")))
                 )
             }
             ("pg_catalog", "pg_namespace") => {
@@ -464,7 +464,7 @@ impl<'s> Checker<'s> {
                  OR (classoid = 2615 AND objoid IN {})",
                 system("objoid"),
                 oids(v.relation_oids()),
-                list(v.attributes().iter().map(|(r, n)| format!("({r}, {n})"))),
+                rows(2, v.attributes().iter().map(|(r, n)| format!("({r}, {n})"))),
                 oids(v.constraint_oids()),
                 oids(v.type_oids()),
                 oids(v.namespace_oids(self.scope.schema)),
@@ -527,17 +527,21 @@ impl<'s> Checker<'s> {
         let lit = |s: &str| quote_literal(Dialect::PostgreSql, "", s);
         let schema_of = |t: &VisibleTable<'_>| lit(t.name.schema.as_deref().unwrap_or_default());
         let system = "table_schema IN ('pg_catalog', 'information_schema')";
-        let tables = list(
+        let tables = rows(
+            2,
             v.tables
                 .iter()
                 .map(|t| format!("({}, {})", schema_of(t), lit(&t.name.name))),
         );
         let columns = || {
-            list(v.tables.iter().flat_map(|t| {
-                t.columns
-                    .iter()
-                    .map(move |c| format!("({}, {}, {})", schema_of(t), lit(&t.name.name), lit(c)))
-            }))
+            rows(
+                3,
+                v.tables.iter().flat_map(|t| {
+                    t.columns.iter().map(move |c| {
+                        format!("({}, {}, {})", schema_of(t), lit(&t.name.name), lit(c))
+                    })
+                }),
+            )
         };
         // (schema, table, constraint) of visible constraints, with the pseudo-constraints
         // PostgreSQL lists for each NOT NULL column (`<nsp>_<rel>_<attnum>_not_null`).
@@ -569,14 +573,17 @@ impl<'s> Checker<'s> {
             }
             out
         };
-        let triples =
-            |cs: Vec<(&VisibleTable<'_>, String)>| {
-                list(cs.into_iter().map(|(t, n)| {
+        let triples = |cs: Vec<(&VisibleTable<'_>, String)>| {
+            rows(
+                3,
+                cs.into_iter().map(|(t, n)| {
                     format!("({}, {}, {})", schema_of(t), lit(&t.name.name), lit(&n))
-                }))
-            };
+                }),
+            )
+        };
         let pairs = |cs: Vec<(&VisibleTable<'_>, String)>| {
-            list(
+            rows(
+                2,
                 cs.into_iter()
                     .map(|(t, n)| format!("({}, {})", schema_of(t), lit(&n))),
             )
@@ -589,7 +596,7 @@ impl<'s> Checker<'s> {
                 format!("(table_schema, table_name) IN {tables}")
             }
             "columns" => {
-                let defaults = list(v.tables.iter().flat_map(|t| {
+                let defaults = rows(3, v.tables.iter().flat_map(|t| {
                     t.model
                         .columns
                         .iter()
@@ -657,20 +664,26 @@ impl<'s> Checker<'s> {
         let db = lit(self.scope.database.unwrap_or_default());
         let tables = list(v.tables.iter().map(|t| lit(&t.name.name)));
         let columns_of = |which: &dyn Fn(&VisibleTable<'_>, &str) -> bool| {
-            list(v.tables.iter().flat_map(|t| {
-                t.columns
-                    .iter()
-                    .filter(move |c| which(t, c))
-                    .map(move |c| format!("({}, {})", lit(&t.name.name), lit(c)))
-            }))
+            rows(
+                2,
+                v.tables.iter().flat_map(|t| {
+                    t.columns
+                        .iter()
+                        .filter(move |c| which(t, c))
+                        .map(move |c| format!("({}, {})", lit(&t.name.name), lit(c)))
+                }),
+            )
         };
         let named = |kinds: &[char]| {
-            list(v.tables.iter().flat_map(|t| {
-                v.constraints(t)
-                    .filter(|c| kinds.contains(&c.kind))
-                    .map(move |c| format!("({}, {})", lit(&t.name.name), lit(&c.name)))
-                    .collect::<Vec<_>>()
-            }))
+            rows(
+                2,
+                v.tables.iter().flat_map(|t| {
+                    v.constraints(t)
+                        .filter(|c| kinds.contains(&c.kind))
+                        .map(move |c| format!("({}, {})", lit(&t.name.name), lit(&c.name)))
+                        .collect::<Vec<_>>()
+                }),
+            )
         };
         let null_number = "CAST(NULL AS UNSIGNED)".to_string();
         let mut masked: Vec<(&str, String)> = Vec::new();
@@ -772,11 +785,14 @@ impl<'s> Checker<'s> {
             }
             "STATISTICS" => {
                 masked.push(("CARDINALITY", "CAST(NULL AS SIGNED)".into()));
-                let indexes = list(v.tables.iter().flat_map(|t| {
-                    t.indexes()
-                        .map(|i| format!("({}, {})", lit(&t.name.name), lit(&i.name)))
-                        .collect::<Vec<_>>()
-                }));
+                let indexes = rows(
+                    2,
+                    v.tables.iter().flat_map(|t| {
+                        t.indexes()
+                            .map(|i| format!("({}, {})", lit(&t.name.name), lit(&i.name)))
+                            .collect::<Vec<_>>()
+                    }),
+                );
                 format!("TABLE_SCHEMA = {db} AND (TABLE_NAME, INDEX_NAME) IN {indexes}")
             }
             "KEY_COLUMN_USAGE" => format!(
@@ -917,7 +933,7 @@ impl<'s> Checker<'s> {
             }
             ("col_description", [_, _]) => format!(
                 "CASE WHEN ((__sluice_a0)::pg_catalog.oid, (__sluice_a1)::pg_catalog.int4) IN {} THEN __sluice_call END",
-                list(v.attributes().iter().map(|(r, n)| format!("({r}, {n})")))
+                rows(2, v.attributes().iter().map(|(r, n)| format!("({r}, {n})")))
             ),
             ("obj_description", [_, catalog]) => {
                 let set = match catalog {
@@ -986,6 +1002,12 @@ impl<'s> Checker<'s> {
                     name.and_then(|n| self.resolve_table(&n).ok())
                         .and_then(|r| r.qualified())
                         .is_some_and(|q| v.table(&q).is_some())
+                }
+                "regnamespace" => {
+                    let n = s.trim().trim_matches('"');
+                    n == "pg_catalog"
+                        || n == "information_schema"
+                        || v.tables.iter().any(|t| t.name.schema.as_deref() == Some(n))
                 }
                 "regtype" => {
                     let t = s.trim().to_ascii_lowercase();
@@ -1482,6 +1504,17 @@ fn show_create_table(scope: &super::Scope<'_>, table: &str) -> Result<String, De
 
 fn lit_mysql(s: &str) -> String {
     quote_literal(Dialect::MySql, "", s)
+}
+
+/// `((a, b), (c, d))` of `arity`-wide rows, or one row of NULLs for no items (which nothing
+/// is IN; an empty list is a syntax error).
+fn rows(arity: usize, items: impl Iterator<Item = String>) -> String {
+    let v: Vec<String> = items.collect();
+    if v.is_empty() {
+        format!("(({}))", vec!["NULL"; arity].join(", "))
+    } else {
+        format!("({})", v.join(", "))
+    }
 }
 
 /// `(a, b, c)`, or `(NULL)` for no items (which nothing is IN).
