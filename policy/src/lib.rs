@@ -15,7 +15,7 @@ mod engine;
 /// The system catalog relations the engine serves scoped (`engine/catalog.rs`): the schema
 /// loaders read their column lists.
 pub mod catalog {
-    pub use crate::engine::catalog::{MYSQL_SERVED, PG_SERVED};
+    pub use crate::engine::catalog::{visible_tables, VisibleTable, MYSQL_SERVED, PG_SERVED};
 }
 pub mod rest;
 pub mod roles;

@@ -210,6 +210,15 @@ impl Gate {
         self.rebuild_engine(&inputs);
     }
 
+    /// The role file the engine currently decides with.
+    pub fn roles(&self) -> Arc<RbacConfig> {
+        self.engine_inputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
+    }
+
     /// What the engine currently knows of the backends' tables.
     pub fn schemas(&self) -> BackendSchemas {
         self.engine().schemas().clone()

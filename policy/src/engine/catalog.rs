@@ -34,7 +34,7 @@ use sqlparser::parser::Parser;
 use super::render::quote_literal;
 use super::{construct, Checker};
 use crate::decision::{Denial, Rule};
-use crate::roles::{ColumnSet, Operation, TableGrant, TableName};
+use crate::roles::{ColumnSet, EffectiveRole, Operation, RbacConfig, TableGrant, TableName};
 use crate::schema::{ConstraintCatalog, IndexCatalog, TableSchema};
 use crate::Dialect;
 
@@ -123,12 +123,77 @@ const EMPTY_PG: &[&str] = &[
 ];
 
 /// One granted table the model holds, with what of it the role may see.
-pub(crate) struct VisibleTable<'s> {
+pub struct VisibleTable<'s> {
+    /// The table's schema-qualified (PostgreSQL) or database-qualified (MySQL) name.
     pub name: TableName,
+    /// The name the role file grants it by.
+    pub key: &'s TableName,
     pub model: &'s TableSchema,
-    /// The visible columns, in the table's order.
+    /// The visible columns, in the table's order: those some operation of the role may name.
     pub columns: Vec<&'s str>,
     pub grant: &'s TableGrant,
+}
+
+/// The tables `role` sees in the backend's `schema` and, of each, the columns one of its
+/// operations may name: what the scoped catalogs show, and what the REST door's OpenAPI
+/// document and the MCP door's `list_tables`/`describe_table` describe. A granted table the
+/// model does not hold (missing, or the schema not read yet) is not there.
+pub fn visible_tables<'s>(
+    config: &RbacConfig,
+    role: &'s EffectiveRole,
+    dialect: Dialect,
+    database: Option<&str>,
+    schema: &'s crate::Schema,
+) -> Vec<VisibleTable<'s>> {
+    let mut tables = Vec::new();
+    for (key, grant) in &role.tables {
+        let name = TableName {
+            schema: Some(match (&key.schema, dialect) {
+                (Some(s), _) => s.clone(),
+                (None, Dialect::PostgreSql) => config.default_schema.clone(),
+                (None, Dialect::MySql) => match database {
+                    Some(d) => d.to_string(),
+                    None => continue,
+                },
+            }),
+            name: key.name.clone(),
+        };
+        let Some(model) = schema.table(&name) else {
+            continue;
+        };
+        let operations: Vec<Operation> = grant
+            .operations
+            .iter()
+            .copied()
+            .filter(|op| role.permits(key, *op))
+            .collect();
+        if operations.is_empty() {
+            continue;
+        }
+        let sets: Vec<ColumnSet> = operations.iter().map(|op| grant.columns_for(*op)).collect();
+        let columns = model
+            .columns
+            .iter()
+            .filter(|c| {
+                sets.iter().any(|s| match s {
+                    ColumnSet::All => true,
+                    ColumnSet::Only(cols) => cols.iter().any(|n| match dialect {
+                        Dialect::PostgreSql => *n == c.name,
+                        Dialect::MySql => n.to_lowercase() == c.name.to_lowercase(),
+                    }),
+                })
+            })
+            .map(|c| c.name.as_str())
+            .collect();
+        tables.push(VisibleTable {
+            name,
+            key,
+            model,
+            columns,
+            grant,
+        });
+    }
+    tables
 }
 
 impl VisibleTable<'_> {
@@ -265,51 +330,13 @@ impl<'s> Checker<'s> {
     /// What the role may see of the model.
     pub(crate) fn visible(&self) -> Visible<'s> {
         let scope = self.scope;
-        let mut tables = Vec::new();
-        for (key, grant) in &scope.role.tables {
-            let name = TableName {
-                schema: Some(match (&key.schema, scope.dialect) {
-                    (Some(s), _) => s.clone(),
-                    (None, Dialect::PostgreSql) => scope.config.default_schema.clone(),
-                    (None, Dialect::MySql) => match scope.database {
-                        Some(d) => d.to_string(),
-                        None => continue,
-                    },
-                }),
-                name: key.name.clone(),
-            };
-            let Some(model) = scope.schema.table(&name) else {
-                continue;
-            };
-            if grant.operations.is_empty() {
-                continue;
-            }
-            let sets: Vec<ColumnSet> = grant
-                .operations
-                .iter()
-                .map(|op| grant.columns_for(*op))
-                .collect();
-            let columns = model
-                .columns
-                .iter()
-                .filter(|c| {
-                    sets.iter().any(|s| match s {
-                        ColumnSet::All => true,
-                        ColumnSet::Only(cols) => cols.iter().any(|n| match scope.dialect {
-                            Dialect::PostgreSql => *n == c.name,
-                            Dialect::MySql => n.to_lowercase() == c.name.to_lowercase(),
-                        }),
-                    })
-                })
-                .map(|c| c.name.as_str())
-                .collect();
-            tables.push(VisibleTable {
-                name,
-                model,
-                columns,
-                grant,
-            });
-        }
+        let tables = visible_tables(
+            scope.config,
+            scope.role,
+            scope.dialect,
+            scope.database,
+            scope.schema,
+        );
         let mut seen = BTreeSet::new();
         let mut ambiguous = BTreeSet::new();
         for (name, t) in &scope.schema.tables {

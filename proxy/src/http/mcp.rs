@@ -318,6 +318,33 @@ impl McpServer {
             .ok_or_else(|| McpError::invalid_request("no verified token with this request", None))
     }
 
+    /// `f` over the tables the role sees in the schema model (the scoped catalogs' and the
+    /// OpenAPI document's), or the reason there are none to describe yet.
+    fn with_visible<T>(
+        &self,
+        role: &EffectiveRole,
+        f: impl FnOnce(&[sluice_policy::catalog::VisibleTable<'_>]) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let gate = self.backend.gate();
+        let runner = self.backend.runner();
+        let schemas = gate.schemas();
+        let schema = schemas.for_dialect(runner.dialect());
+        if schema.tables.is_empty() {
+            return Err(
+                "the gateway has not read the database's schema yet; retry in a moment".into(),
+            );
+        }
+        let config = gate.roles();
+        let visible = sluice_policy::catalog::visible_tables(
+            &config,
+            role,
+            runner.dialect(),
+            Some(runner.database()),
+            schema,
+        );
+        f(&visible)
+    }
+
     /// One tool call: token, rate limit, the tool, the audit line.
     async fn call(&self, agent: &Agent, name: &str, arguments: JsonObject) -> CallToolResult {
         let gate = self.backend.gate();
@@ -344,8 +371,10 @@ impl McpServer {
         }
         let dialect = self.backend.runner().dialect();
         let outcome = match ToolKind::parse(name) {
-            Some(ToolKind::ListTables) => Ok(list_tables(&role)),
-            Some(ToolKind::DescribeTable) => describe_table(&role, arguments),
+            Some(ToolKind::ListTables) => self.with_visible(&role, |v| Ok(list_tables(&role, v))),
+            Some(ToolKind::DescribeTable) => {
+                self.with_visible(&role, |v| describe_table(&role, v, arguments))
+            }
             Some(ToolKind::Query) => {
                 return match args::<QueryArgs>(arguments) {
                     Ok(a) => call.query(&role, &a.sql).await,
@@ -867,12 +896,16 @@ fn with_min_properties(mut schema: Value) -> Value {
     schema
 }
 
-/// `list_tables`: what the role says, no catalog query.
-fn list_tables(role: &EffectiveRole) -> Value {
-    let tables: Vec<Value> = role
-        .tables
-        .keys()
-        .map(|t| {
+/// `list_tables`: the tables the role sees (granted, and in the database), with what it may
+/// do on each.
+fn list_tables(
+    role: &EffectiveRole,
+    visible: &[sluice_policy::catalog::VisibleTable<'_>],
+) -> Value {
+    let tables: Vec<Value> = visible
+        .iter()
+        .map(|v| {
+            let t = v.key;
             let operations: Vec<&str> = Operation::GRANTABLE
                 .into_iter()
                 .filter(|op| role.permits(t, *op))
@@ -898,35 +931,60 @@ struct DescribeArgs {
     table: String,
 }
 
-/// `describe_table`: the role's columns per operation, from the role file.
-fn describe_table(role: &EffectiveRole, arguments: JsonObject) -> Result<Value, String> {
+/// `describe_table`: the columns the role may use per operation, with their types, from the
+/// schema model; the primary key when the role sees all of it.
+fn describe_table(
+    role: &EffectiveRole,
+    visible: &[sluice_policy::catalog::VisibleTable<'_>],
+    arguments: JsonObject,
+) -> Result<Value, String> {
     let a: DescribeArgs = args(arguments)?;
-    let Some((table, grant)) = role
-        .tables
+    let Some(v) = visible
         .iter()
-        .find(|(t, _)| t.schema.is_none() && t.name == a.table || t.to_string() == a.table)
+        .find(|v| v.key.schema.is_none() && v.key.name == a.table || v.key.to_string() == a.table)
     else {
         return Err(format!(
             "this token has no table {:?}; list_tables shows its tables",
             a.table
         ));
     };
+    let table = v.key;
     let mut operations = Map::new();
     for op in Operation::GRANTABLE {
         if !role.permits(table, op) {
             continue;
         }
-        let columns = match (op, grant.columns_for(op)) {
+        let columns = match (op, v.grant.columns_for(op)) {
             (Operation::Delete, _) => Value::Null,
-            (_, ColumnSet::All) => json!("all"),
-            (_, ColumnSet::Only(cols)) => json!(cols),
+            (_, ColumnSet::All) => json!(v.columns),
+            (_, ColumnSet::Only(cols)) => json!(cols
+                .iter()
+                .filter(|c| v.columns.contains(&c.as_str()))
+                .collect::<Vec<_>>()),
         };
         operations.insert(op.as_str().into(), json!({ "columns": columns }));
     }
+    let types: Map<String, Value> = v
+        .model
+        .columns
+        .iter()
+        .filter(|c| v.columns.contains(&c.name.as_str()))
+        .map(|c| {
+            (
+                c.name.clone(),
+                json!({"type": c.data_type, "nullable": c.nullable}),
+            )
+        })
+        .collect();
+    let key = &v.model.primary_key;
+    let primary_key = (!key.is_empty() && key.iter().all(|k| v.columns.contains(&k.as_str())))
+        .then(|| json!(key));
     Ok(json!({
         "table": table.to_string(),
         "operations": operations,
-        "rows_filtered": !grant.filters.is_empty(),
+        "columns": types,
+        "primary_key": primary_key,
+        "rows_filtered": !v.grant.filters.is_empty(),
     }))
 }
 

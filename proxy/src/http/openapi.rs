@@ -1,11 +1,11 @@
 //! The REST door's OpenAPI 3 document, at `GET /rest/v1/` (and `/openapi.json`), cut to the
 //! token's scope.
 //!
-//! The tables and their columns come from the live schema: `information_schema.columns` of the
-//! schema an unqualified name resolves to (PostgreSQL's `current_schema()`, MySQL's
-//! `DATABASE()`), read on the door's own backend connection (the gateway's backend user, not the
-//! caller's role: this is the gateway describing its backend, not a statement of the caller).
-//! From the role (`EffectiveRole`) only what it may use is kept: a table appears when some
+//! The tables and their columns come from the schema model the policy engine decides with
+//! (`sluice_policy::catalog::visible_tables`, the same tables the scoped catalogs and MCP's
+//! `describe_table` show), for the schema an unqualified name resolves to (the role file's
+//! `default_schema`, MySQL's database). From the role (`EffectiveRole`) only what it may use is
+//! kept: a table appears when some
 //! operation on it is granted and not forbidden; each method appears only for its operation
 //! (GET/SELECT, POST/INSERT, PATCH/UPDATE, DELETE/DELETE); each schema lists only the columns
 //! that operation may touch (the role's column lists, or every column when it has none). Tables
@@ -25,9 +25,8 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{json, Map, Value};
 use sluice_policy::roles::{ColumnSet, EffectiveRole, Operation};
-use sluice_policy::Dialect;
+use sluice_policy::{Dialect, TypeClass};
 
-use super::run::Profile;
 use super::{admit, authenticate, rate_limited, HttpDoor, Peer};
 
 /// The routes of the document (merged into the door's router).
@@ -38,10 +37,11 @@ pub(super) fn routes() -> Router<Arc<HttpDoor>> {
         .route("/openapi.json", get(document))
 }
 
-/// One column of the live schema.
+/// One column of a table the role sees.
 struct Column {
     name: String,
     data_type: String,
+    class: TypeClass,
     nullable: bool,
 }
 
@@ -58,73 +58,74 @@ async fn document(
         return rate_limited(&caller.role);
     }
     let dialect = door.runner.dialect();
-    let schema = match live_schema(&door, dialect).await {
-        Ok(s) => s,
-        Err(e) => return e.response(),
+    let Some(schema) = model_columns(&door, &caller.role, dialect) else {
+        return super::error(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "PGRST002",
+            "the gateway has not read the database's schema yet; retry in a moment",
+            None,
+            None,
+        );
     };
     Json(build(&caller.role, dialect, &schema)).into_response()
 }
 
-/// Columns of every table of the default schema, in their order.
-async fn live_schema(
+/// The columns of every table the role sees, in their order, from the schema model the policy
+/// engine decides with (`sluice_policy::catalog::visible_tables`: the scoped catalogs and MCP
+/// describe the same tables). `None`: the model has not been read.
+fn model_columns(
     door: &HttpDoor,
+    role: &EffectiveRole,
     dialect: Dialect,
-) -> Result<BTreeMap<String, Vec<Column>>, super::run::RunError> {
-    let sql = match dialect {
-        Dialect::MySql => {
-            "SELECT table_name AS t, column_name AS c, data_type AS d, is_nullable AS n \
-             FROM information_schema.columns WHERE table_schema = DATABASE() \
-             ORDER BY table_name, ordinal_position"
-        }
-        _ => {
-            "SELECT table_name AS t, column_name AS c, data_type AS d, is_nullable AS n \
-             FROM information_schema.columns WHERE table_schema = current_schema() \
-             ORDER BY table_name, ordinal_position"
-        }
-    };
-    let profile = Profile {
-        read_only: true,
-        statement_timeout_ms: 10_000,
-    };
-    let rows = door.runner.rows(profile, sql, None).await?;
-    let mut tables: BTreeMap<String, Vec<Column>> = BTreeMap::new();
-    for row in rows {
-        let text = |k: &str| {
-            row.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        tables.entry(text("t")).or_default().push(Column {
-            name: text("c"),
-            data_type: text("d").to_ascii_lowercase(),
-            nullable: text("n") == "YES",
-        });
+) -> Option<BTreeMap<String, Vec<Column>>> {
+    let schemas = door.gate.schemas();
+    let schema = schemas.for_dialect(dialect);
+    if schema.tables.is_empty() {
+        return None;
     }
-    Ok(tables)
+    let config = door.gate.roles();
+    let visible = sluice_policy::catalog::visible_tables(
+        &config,
+        role,
+        dialect,
+        Some(door.runner.database()),
+        schema,
+    );
+    Some(
+        visible
+            .iter()
+            .filter(|t| t.key.schema.is_none())
+            .map(|t| {
+                let columns = t
+                    .model
+                    .columns
+                    .iter()
+                    .map(|c| Column {
+                        name: c.name.clone(),
+                        data_type: c.data_type.to_ascii_lowercase(),
+                        class: c.class,
+                        nullable: c.nullable,
+                    })
+                    .collect();
+                (t.key.name.clone(), columns)
+            })
+            .collect(),
+    )
 }
 
 /// The JSON schema of a column's values as the door returns them.
 fn column_schema(dialect: Dialect, c: &Column) -> Value {
     let t = c.data_type.as_str();
-    let mut s = match dialect {
-        Dialect::MySql => match t {
-            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year" => {
-                json!({"type": "integer"})
-            }
-            "float" | "double" | "real" => json!({"type": "number"}),
-            "json" => json!({}),
-            _ => json!({"type": "string"}),
-        },
-        _ => match t {
-            "smallint" | "integer" | "bigint" => json!({"type": "integer"}),
-            "numeric" | "real" | "double precision" => json!({"type": "number"}),
-            "boolean" => json!({"type": "boolean"}),
-            "json" | "jsonb" => json!({}),
-            "array" => json!({"type": "array", "items": {}}),
-            "date" => json!({"type": "string", "format": "date"}),
-            _ => json!({"type": "string"}),
-        },
+    let mut s = match (dialect, c.class) {
+        _ if t.starts_with("json") => json!({}),
+        (_, TypeClass::Integer) => json!({"type": "integer"}),
+        (Dialect::MySql, TypeClass::Float) => json!({"type": "number"}),
+        (Dialect::MySql, _) => json!({"type": "string"}),
+        (_, TypeClass::Decimal | TypeClass::Float) => json!({"type": "number"}),
+        (_, TypeClass::Boolean) => json!({"type": "boolean"}),
+        _ if t.ends_with(']') => json!({"type": "array", "items": {}}),
+        (_, TypeClass::Date) => json!({"type": "string", "format": "date"}),
+        _ => json!({"type": "string"}),
     };
     if c.nullable && s.get("type").is_some() {
         s["nullable"] = json!(true);
