@@ -565,6 +565,18 @@ fn calls_are_confined_and_denials_name_the_rule() {
                 "INSERT": {"columns": ["customer_id", "vehicle_id", "status", "notes", "starts_on", "price", "tenant_id"]},
                 "UPDATE": {"columns": ["notes", "status"]},
             },
+            // From the schema model, only what the role sees (internal_score is hidden).
+            "columns": {
+                "id": {"type": "integer", "nullable": false},
+                "tenant_id": {"type": "character varying(32)", "nullable": false},
+                "customer_id": {"type": "integer", "nullable": false},
+                "vehicle_id": {"type": "integer", "nullable": false},
+                "status": {"type": "character varying(20)", "nullable": false},
+                "notes": {"type": "character varying(500)", "nullable": true},
+                "starts_on": {"type": "date", "nullable": false},
+                "price": {"type": "numeric(10,2)", "nullable": false},
+            },
+            "primary_key": ["id"],
             "rows_filtered": true,
         }),
         "{:#}",
