@@ -443,6 +443,8 @@ impl Checker<'_> {
     }
 
     fn function(&mut self, f: &mut Function) -> Result<(), Denial> {
+        // current_setting of a setting SHOW may read (checked on the call as written).
+        self.current_setting_allowed(f)?;
         let Function {
             name,
             uses_odbc_syntax,
@@ -478,7 +480,10 @@ impl Checker<'_> {
         };
         // MySQL's VALUES(col) in ON DUPLICATE KEY UPDATE is the value the INSERT proposed.
         let proposed_value = fname == "values" && self.in_duplicate_key_update;
+        // current_setting of a setting SHOW may read.
+        let reads_setting = fname == "current_setting" && self.scope.dialect == Dialect::PostgreSql;
         if !proposed_value
+            && !reads_setting
             && !functions::allowed(self.scope.dialect, &fname)
             && !self.role().functions.contains(&fname)
         {
@@ -554,8 +559,8 @@ impl Checker<'_> {
     /// A call of a catalog function (`engine/catalog.rs`): its arguments checked, and the call
     /// guarded so it can only name what the role may see. `None`: not a catalog function.
     fn catalog_call(&mut self, f: &mut Function) -> Result<Option<Expr>, Denial> {
-        if self.scope.dialect != Dialect::PostgreSql {
-            return Ok(None);
+        if self.scope.dialect == Dialect::MySql {
+            return Ok(self.mysql_account(f));
         }
         let parts = self.parts(&f.name)?;
         let name = match parts.as_slice() {
@@ -592,6 +597,27 @@ impl Checker<'_> {
                 format!("this call of {name} is not allowed through Sluice (check its arguments)"),
             )),
         }
+    }
+
+    /// MySQL's `USER()`, `CURRENT_USER()`, `SESSION_USER()`, `SYSTEM_USER()`: the client's account
+    /// at the gateway, its role (`<role>@sluice`), never the backend's account (the mariadb
+    /// CLI's `status` asks for it).
+    fn mysql_account(&self, f: &Function) -> Option<Expr> {
+        let name = f.name.to_string().to_lowercase();
+        let no_args = match &f.args {
+            FunctionArguments::None => true,
+            FunctionArguments::List(l) => l.args.is_empty(),
+            FunctionArguments::Subquery(_) => false,
+        };
+        (["user", "current_user", "session_user", "system_user"].contains(&name.as_str())
+            && no_args
+            && f.over.is_none())
+        .then(|| {
+            Expr::Value(
+                sqlparser::ast::Value::SingleQuotedString(format!("{}@sluice", self.role().name))
+                    .with_empty_span(),
+            )
+        })
     }
 
     pub(crate) fn window_spec(&mut self, spec: &mut WindowSpec) -> Result<(), Denial> {

@@ -18,6 +18,8 @@ use crate::Dialect;
 
 const PG_SETTABLE: &[&str] = &[
     "application_name",
+    // asyncpg turns JIT compilation off on connect.
+    "jit",
     "client_encoding",
     "datestyle",
     "intervalstyle",
@@ -36,6 +38,7 @@ const PG_SETTABLE: &[&str] = &[
 
 pub(crate) const PG_SHOWABLE: &[&str] = &[
     "server_version",
+    "jit",
     "server_version_num",
     "server_encoding",
     "client_encoding",
@@ -243,6 +246,164 @@ impl Checker<'_> {
         }
     }
 
+    /// `SELECT set_config('TimeZone', 'UTC', false)` (Django),
+    /// `SELECT current_setting('jit') AS cur, set_config('jit', 'off', false) AS new` (asyncpg):
+    /// a SELECT of nothing but `set_config` and `current_setting` calls on literal names is the
+    /// SET it does, checked as one (an allowlisted setting, a literal value; pinned settings
+    /// refused), and a door replays it on each backend as it replays a SET. `false`: not that
+    /// shape, or no `set_config` in it (an ordinary query then; `current_setting` of a showable
+    /// setting is allowed there).
+    pub(crate) fn setting_query(&mut self, q: &sqlparser::ast::Query) -> Result<bool, Denial> {
+        use sqlparser::ast::{
+            FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem, SetExpr,
+        };
+        if !self.pg()
+            || q.with.is_some()
+            || q.order_by.is_some()
+            || q.limit_clause.is_some()
+            || q.fetch.is_some()
+            || !q.locks.is_empty()
+        {
+            return Ok(false);
+        }
+        let SetExpr::Select(select) = q.body.as_ref() else {
+            return Ok(false);
+        };
+        if !select.from.is_empty()
+            || select.selection.is_some()
+            || select.having.is_some()
+            || select.distinct.is_some()
+            || !matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty())
+        {
+            return Ok(false);
+        }
+        let mut sets = Vec::new();
+        for item in &select.projection {
+            let e = match item {
+                SelectItem::UnnamedExpr(e) => e,
+                SelectItem::ExprWithAlias { expr, alias } => {
+                    super::render::check_name(alias)?;
+                    expr
+                }
+                _ => return Ok(false),
+            };
+            let Expr::Function(f) = e else {
+                return Ok(false);
+            };
+            let name = match self.parts(&f.name)?.as_slice() {
+                [n] => self.norm(n),
+                [s, n] if self.norm(s) == "pg_catalog" => self.norm(n),
+                _ => return Ok(false),
+            };
+            let FunctionArguments::List(list) = &f.args else {
+                return Ok(false);
+            };
+            if f.over.is_some() || f.filter.is_some() || !list.clauses.is_empty() {
+                return Ok(false);
+            }
+            let args: Vec<&Expr> = list
+                .args
+                .iter()
+                .map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                    _ => None,
+                })
+                .collect::<Option<_>>()
+                .unwrap_or_default();
+            let text = |e: &Expr| match e {
+                Expr::Value(v) => match &v.value {
+                    Value::SingleQuotedString(s) => Some(s.clone()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match (name.as_str(), args.as_slice()) {
+                ("current_setting", [setting, ..]) if args.len() <= 2 => {
+                    if text(setting).is_none() {
+                        return Ok(false);
+                    }
+                }
+                ("set_config", [setting, value, local]) => {
+                    let (Some(setting), Some(_)) = (text(setting), text(value)) else {
+                        return Err(Denial::new(
+                            Rule::SettingNotAllowed,
+                            "set_config takes a literal setting name and value through Sluice",
+                        ));
+                    };
+                    let local = match local {
+                        Expr::Value(v) => match v.value {
+                            Value::Boolean(b) => b,
+                            _ => return Ok(false),
+                        },
+                        _ => return Ok(false),
+                    };
+                    sets.push((setting, (*value).clone(), local));
+                }
+                _ => return Ok(false),
+            }
+        }
+        if sets.is_empty() {
+            return Ok(false);
+        }
+        for (setting, value, local) in sets {
+            let variable = ObjectName::from(vec![Ident::new(setting.to_lowercase())]);
+            let scope = local.then_some(ContextModifier::Local);
+            self.set_one(scope.as_ref(), &variable, &mut [value])?;
+        }
+        // What remains: the current_setting calls, each of a showable setting.
+        for item in &select.projection {
+            if let SelectItem::UnnamedExpr(Expr::Function(f))
+            | SelectItem::ExprWithAlias {
+                expr: Expr::Function(f),
+                ..
+            } = item
+            {
+                self.current_setting_allowed(f)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// `current_setting('<name>' [, missing_ok])` reads an allowlisted setting (as SHOW does);
+    /// other calls are not this function's business (`Ok` for them).
+    pub(crate) fn current_setting_allowed(
+        &self,
+        f: &sqlparser::ast::Function,
+    ) -> Result<(), Denial> {
+        use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+        let name = match self.parts(&f.name)?.as_slice() {
+            [n] => self.norm(n),
+            [s, n] if self.norm(s) == "pg_catalog" => self.norm(n),
+            _ => return Ok(()),
+        };
+        if name != "current_setting" || !self.pg() {
+            return Ok(());
+        }
+        let setting = match &f.args {
+            FunctionArguments::List(l) => match l.args.first() {
+                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))) => {
+                    match &v.value {
+                        Value::SingleQuotedString(s) => Some(s.to_lowercase()),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        match setting {
+            Some(s) if PG_SHOWABLE.contains(&s.as_str()) => Ok(()),
+            Some(s) => Err(Denial::new(
+                Rule::SettingNotAllowed,
+                format!("current_setting('{s}') is not allowed through Sluice"),
+            )),
+            None => Err(Denial::new(
+                Rule::SettingNotAllowed,
+                "current_setting takes a literal setting name through Sluice",
+            )),
+        }
+    }
+
     fn pg(&self) -> bool {
         self.scope.dialect == Dialect::PostgreSql
     }
@@ -287,7 +448,11 @@ impl Checker<'_> {
                 }
                 Ok(())
             }
-            Set::SetTimeZone { value, .. } => literal_setting("time zone", value),
+            // The SQL standard's `SET TIME ZONE INTERVAL '+00:00' HOUR TO MINUTE` too.
+            Set::SetTimeZone { value, .. } => match value {
+                Expr::Interval(i) if matches!(i.value.as_ref(), Expr::Value(_)) => Ok(()),
+                _ => literal_setting("time zone", value),
+            },
             Set::SetNames {
                 charset_name,
                 collation_name: _,
@@ -355,6 +520,9 @@ impl Checker<'_> {
                 "user variables are not allowed through Sluice (backend connections are shared)",
             ));
         }
+        if self.scope.dialect == Dialect::MySql && name == "sql_mode" {
+            return added_sql_modes(values);
+        }
         let allowed = match self.scope.dialect {
             Dialect::PostgreSql => PG_SETTABLE.contains(&name.as_str()),
             Dialect::MySql => MYSQL_SETTABLE.contains(&name.as_str()),
@@ -393,6 +561,74 @@ impl Checker<'_> {
             ));
         }
         Ok(())
+    }
+}
+
+/// sql_mode flags a client may add to the pinned ones: they make writes stricter or dates
+/// checked, and change neither how a statement parses nor what an operator means (unlike
+/// ANSI_QUOTES, NO_BACKSLASH_ESCAPES, PIPES_AS_CONCAT, HIGH_NOT_PRECEDENCE, IGNORE_SPACE, …).
+const ADDABLE_SQL_MODES: &[&str] = &[
+    "STRICT_TRANS_TABLES",
+    "STRICT_ALL_TABLES",
+    "ERROR_FOR_DIVISION_BY_ZERO",
+    "NO_ZERO_DATE",
+    "NO_ZERO_IN_DATE",
+    "NO_ENGINE_SUBSTITUTION",
+    "NO_AUTO_CREATE_USER",
+    "ONLY_FULL_GROUP_BY",
+];
+
+/// `SET sql_mode = CONCAT(@@sql_mode, ',STRICT_TRANS_TABLES')` (MariaDB Connector/J): modes
+/// added to the pinned ones, each on [`ADDABLE_SQL_MODES`]. Any other value would replace the
+/// pinned modes the engine's rendering relies on.
+fn added_sql_modes(values: &[Expr]) -> Result<(), Denial> {
+    let refuse = || {
+        Denial::new(
+            Rule::SettingNotAllowed,
+            format!(
+                "SET sql_mode: Sluice pins it; only CONCAT(@@sql_mode, ',<modes>') adding {} is allowed",
+                ADDABLE_SQL_MODES.join(", ")
+            ),
+        )
+    };
+    let [Expr::Function(f)] = values else {
+        return Err(refuse());
+    };
+    if !f.name.to_string().eq_ignore_ascii_case("concat") {
+        return Err(refuse());
+    }
+    let sqlparser::ast::FunctionArguments::List(list) = &f.args else {
+        return Err(refuse());
+    };
+    let args: Vec<&Expr> = list
+        .args
+        .iter()
+        .filter_map(|a| match a {
+            sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(e)) => {
+                Some(e)
+            }
+            _ => None,
+        })
+        .collect();
+    let [Expr::Identifier(current), Expr::Value(added)] = args.as_slice() else {
+        return Err(refuse());
+    };
+    let current = current.value.to_lowercase();
+    if list.args.len() != 2 || !["@@sql_mode", "@@session.sql_mode"].contains(&current.as_str()) {
+        return Err(refuse());
+    }
+    let Value::SingleQuotedString(added) = &added.value else {
+        return Err(refuse());
+    };
+    let ok = added
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .all(|m| ADDABLE_SQL_MODES.contains(&m.to_ascii_uppercase().as_str()));
+    if ok {
+        Ok(())
+    } else {
+        Err(refuse())
     }
 }
 

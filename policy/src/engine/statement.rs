@@ -11,6 +11,9 @@ impl Checker<'_> {
     pub(crate) fn statement(&mut self, stmt: &mut Statement) -> Result<StatementKind, Denial> {
         match stmt {
             Statement::Query(q) => {
+                if self.setting_query(q)? {
+                    return Ok(StatementKind::Set);
+                }
                 let names = match self.scope.dialect {
                     Dialect::MySql => client_column_names(&mut q.body),
                     Dialect::PostgreSql => Vec::new(),

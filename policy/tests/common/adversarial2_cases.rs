@@ -194,8 +194,15 @@ fn function_names() -> Vec<Case> {
         pg(
             "pg_catalog_non_allowlisted_denied",
             RO,
-            "SELECT pg_catalog.current_setting('search_path')",
+            "SELECT pg_catalog.pg_read_file('/etc/passwd')",
             Deny(Rule::FunctionNotAllowed),
+        ),
+        pg(
+            // current_setting reads what SHOW may read (search_path is showable).
+            "pg_catalog_current_setting_showable",
+            RO,
+            "SELECT pg_catalog.current_setting('search_path')",
+            Sql("SELECT pg_catalog.current_setting('search_path')"),
         ),
         pg(
             "pg_other_schema_denied",

@@ -651,7 +651,8 @@ fn leave() -> Vec<Case> {
             "pg_set_config",
             RO,
             "SELECT set_config('search_path', 'evil', false)",
-            Deny(Rule::FunctionNotAllowed),
+            // set_config is the SET it does: search_path is pinned.
+            Deny(Rule::SettingNotAllowed),
         ),
         pg(
             "pg_set_search_path",
@@ -663,7 +664,8 @@ fn leave() -> Vec<Case> {
             "pg_current_setting",
             RO,
             "SELECT current_setting('data_directory')",
-            Deny(Rule::FunctionNotAllowed),
+            // current_setting reads only what SHOW may read.
+            Deny(Rule::SettingNotAllowed),
         ),
         pg(
             "pg_query_to_xml",
@@ -964,7 +966,8 @@ fn leave() -> Vec<Case> {
             "my_current_user_fn",
             RO,
             "SELECT CURRENT_USER()",
-            Deny(Rule::FunctionNotAllowed),
+            // The client's account at the gateway (its role), never the backend's.
+            Sql("SELECT 'agent_readonly@sluice' AS `CURRENT_USER()`"),
         ),
         // BUG: bare CURRENT_USER is a MySQL function (user@host of the backend account); the
         // engine reads it as a column name and lets it through, while CURRENT_USER() is denied.
@@ -1860,13 +1863,23 @@ fn drivers() -> Vec<Case> {
         my("my_cast_probe", RO, "SELECT CAST('test plain returns' AS CHAR(60)) AS anon_1", Sql("SELECT CAST('test plain returns' AS CHAR(60)) AS anon_1")),
         // FALSE DENIAL: connection validation queries (HikariCP/Hibernate/DBCP on MySQL).
         my("my_select_from_dual", RO, "SELECT 1 FROM DUAL", Sql("SELECT 1 FROM DUAL")),
-        // FALSE DENIAL: mysql CLI (`status`, prompt), many GUIs.
-        my("my_cli_user", RO, "SELECT DATABASE(), USER() LIMIT 1", Deny(Rule::FunctionNotAllowed)),
+        // mysql CLI (`status`, prompt), many GUIs: the role's account at the gateway.
+        my("my_cli_user", RO, "SELECT DATABASE(), USER() LIMIT 1", Sql("SELECT DATABASE(), 'agent_readonly@sluice' AS `USER()` LIMIT 1")),
         my("my_show_warnings", RO, "SHOW WARNINGS", Deny(Rule::SettingNotAllowed)),
         my("my_show_collation", RO, "SHOW COLLATION", Deny(Rule::StatementNotAllowed)),
         my("my_show_tables", RO, "SHOW TABLES", Deny(Rule::TableNotGranted)),
-        // FALSE DENIAL: Connector/J with jdbcCompliantTruncation adds STRICT_TRANS_TABLES.
-        my("my_connector_j_sql_mode", RO, "SET sql_mode = CONCAT(@@sql_mode, ',STRICT_TRANS_TABLES')", Deny(Rule::SettingNotAllowed)),
+        // Connector/J with jdbcCompliantTruncation adds STRICT_TRANS_TABLES: modes may be added.
+        my("my_connector_j_sql_mode", RO, "SET sql_mode = CONCAT(@@sql_mode, ',STRICT_TRANS_TABLES')", Sql("SET sql_mode = CONCAT(@@sql_mode, ',STRICT_TRANS_TABLES')")),
+        // … but not one that changes how statements parse.
+        my("my_sql_mode_ansi_quotes", RO, "SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')", Deny(Rule::SettingNotAllowed)),
+        my("my_sql_mode_replaced", RO, "SET sql_mode = 'STRICT_TRANS_TABLES'", Deny(Rule::SettingNotAllowed)),
+        // Driver set-up statements as the SETs they do.
+        pg("pg_django_set_config", RO, "SELECT set_config('TimeZone', 'UTC', false)", Sql("SELECT set_config('TimeZone', 'UTC', false)")),
+        pg("pg_asyncpg_jit", RO, "SELECT current_setting('jit') AS cur, set_config('jit', 'off', false) AS new", Sql("SELECT current_setting('jit') AS cur, set_config('jit', 'off', false) AS new")),
+        pg("pg_set_config_pinned", RO, "SELECT set_config('statement_timeout', '0', false)", Deny(Rule::SettingNotAllowed)),
+        pg("pg_set_config_in_a_query", RO, "SELECT set_config('TimeZone', 'UTC', false) FROM customers", Deny(Rule::FunctionNotAllowed)),
+        pg("pg_set_config_computed", RO, "SELECT set_config('TimeZone', lower('UTC'), false)", Deny(Rule::SettingNotAllowed)),
+        pg("pg_sequelize_time_zone", RO, "SET TIME ZONE INTERVAL '+00:00' HOUR TO MINUTE", Sql("SET TIME ZONE INTERVAL '+00:00' HOUR TO MINUTE")),
         // FALSE DENIAL: common SELECT modifiers and operators sqlparser does not read.
         my("my_sql_no_cache", RO, "SELECT SQL_NO_CACHE * FROM vehicles", Deny(Rule::ConstructNotAllowed)),
         my("my_div_operator", RO, "SELECT id DIV 2 FROM vehicles", Sql("SELECT id DIV 2 FROM `rental`.`vehicles` AS vehicles")),
