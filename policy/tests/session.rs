@@ -132,11 +132,11 @@ fn settings_that_change_parsing_or_identity_are_denied() {
         ),
         (
             "SELECT set_config('search_path', 'evil', false)",
-            Rule::FunctionNotAllowed,
+            Rule::SettingNotAllowed,
         ),
         (
-            "SELECT current_setting('search_path')",
-            Rule::FunctionNotAllowed,
+            "SELECT current_setting('hba_file')",
+            Rule::SettingNotAllowed,
         ),
         ("SHOW ALL", Rule::SettingNotAllowed),
         ("SHOW hba_file", Rule::SettingNotAllowed),
