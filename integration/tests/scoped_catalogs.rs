@@ -856,8 +856,9 @@ async fn red_team_mariadb_default_expression_names_a_hidden_column() {
 // while table names are case-sensitive on Linux (lower_case_table_names = 0). The MySQL catalog
 // filters match names with `TABLE_NAME IN ('customers', …)` and `(TABLE_NAME, COLUMN_NAME) IN
 // ((…))`, so an ungranted table `CUSTOMERS` beside the granted `customers` shows in
-// information_schema.TABLES, .COLUMNS, .STATISTICS and SHOW TABLES: its existence, comment,
-// column comments, types and defaults.
+// information_schema.TABLES, .COLUMNS, .STATISTICS, SHOW TABLES, and mixed into SHOW COLUMNS /
+// DESCRIBE / SHOW INDEX of the granted table: its existence, comment, column comments, types
+// and defaults.
 // Fix: compare names in the MySQL filters with a binary collation (`TABLE_NAME COLLATE
 // utf8mb3_bin IN (…)`, or `BINARY TABLE_NAME`) unless the server folds table-name case.
 #[tokio::test]
