@@ -670,3 +670,303 @@ async fn every_mysql_catalog_read_whole_shows_nothing_hidden() {
         .await;
     assert_eq!(r.expect("a condition").len(), 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// RED-TEAM (catalog-redteam): attacks that currently get through. Each test fails on the code it
+// was written against; the comment above it says what leaks and what would fix it.
+// ---------------------------------------------------------------------------------------------
+
+/// The hidden objects' OIDs on the fixture database, read directly: (vault_canary,
+/// customers_ssn_canary_idx, orders_margin_canary_check, kind_canary).
+async fn red_hidden_oids(db: &str) -> (u32, u32, u32, u32) {
+    let direct = tokio_postgres::connect(&shared_pg().url(db), tokio_postgres::NoTls)
+        .await
+        .expect("direct connection");
+    tokio::spawn(direct.1);
+    let row = direct
+        .0
+        .query_one(
+            "SELECT 'vault_canary'::regclass::oid, 'customers_ssn_canary_idx'::regclass::oid, \
+             (SELECT oid FROM pg_constraint WHERE conname = 'orders_margin_canary_check'), \
+             'kind_canary'::regtype::oid",
+            &[],
+        )
+        .await
+        .expect("hidden OIDs");
+    (row.get(0), row.get(1), row.get(2), row.get(3))
+}
+
+// RED-TEAM: a catalog guard evaluates the client's argument more than once. `catalog_cast`
+// renders `(CASE WHEN a::oid < 16384 OR a::oid IN (…) THEN a::oid END)::regclass` and
+// `catalog_function` renders `CASE WHEN (a)::oid < 16384 OR … THEN f(a) END`, with `a` (the
+// client's expression) copied into each place as a tree. A volatile argument (`random()`,
+// `clock_timestamp()`, both allowlisted; or a subquery ordered by one) takes one value in the
+// check and another in the call: `CASE WHEN random() < 0.5 THEN 0 ELSE <hidden oid> END` passes
+// the check as 0 (a built-in) and reaches the call as the hidden OID about a quarter of the time.
+// Over the rows of any catalog this prints the hidden table's name, the hidden index's
+// definition (naming the hidden column), the hidden check's definition and the hidden enum type.
+// The attacker needs no OID from outside: visible OIDs (pg_class) show the range to sweep.
+// Fix: evaluate the argument once, e.g. `(SELECT CASE WHEN x < 16384 OR x IN (…) THEN f(x) END
+// FROM (SELECT (a)::oid AS x OFFSET 0) AS s)` (OFFSET 0 keeps PostgreSQL from inlining the
+// volatile expression back into each use), or refuse volatile functions (and subqueries) in
+// the arguments of catalog functions and OID-alias casts.
+#[tokio::test]
+async fn red_team_volatile_argument_passes_the_guard_as_one_oid_and_runs_as_another() {
+    let (gw, db) = pg_gateway();
+    let client = gw.client(&gw.token("agent", Some(TENANT), 3600)).await;
+    let (table, index, check, kind) = red_hidden_oids(&db).await;
+    let pick = |oid: u32| format!("CASE WHEN random() < 0.5 THEN 0 ELSE {oid} END");
+    for sql in [
+        format!(
+            "SELECT DISTINCT ({})::regclass::text FROM pg_attribute",
+            pick(table)
+        ),
+        format!(
+            "SELECT DISTINCT pg_get_indexdef({}) FROM pg_attribute",
+            pick(index)
+        ),
+        format!(
+            "SELECT DISTINCT pg_get_constraintdef({}) FROM pg_attribute",
+            pick(check)
+        ),
+        format!(
+            "SELECT DISTINCT format_type({}, -1) FROM pg_attribute",
+            pick(kind)
+        ),
+    ] {
+        let rows = client
+            .simple_query(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {}", sluice_integration::db_message(&e)));
+        assert_no_canary(&sql, &rows_text(&rows));
+    }
+}
+
+// RED-TEAM: an untyped string literal meets a reg* value and PostgreSQL reads the literal with
+// regclass's (regtype's, regproc's) input function: a catalog lookup the engine never sees as a
+// cast. The guarded cast `1259::regclass` (pg_class, a built-in) is allowed and has type
+// regclass; a literal beside it in a UNION, COALESCE, CASE, VALUES, ARRAY or IN list is coerced
+// to regclass (a plain comparison is not: `=` resolves to oid's operator): `'<oid>'` prints the relation's name, `'<name>'` errors when no such
+// relation exists and not when one does (an existence oracle). Served catalog columns are
+// reg*-typed too (pg_type.typinput…, pg_operator.oprcode, pg_proc.prosupport, pg_am.amhandler,
+// pg_range.rngcanonical: regproc), so `SELECT typinput … UNION ALL SELECT '<oid or name>'`
+// names any function or probes for a hidden one, with no cast at all. A parameter in the
+// literal's place is inferred regclass the same way (`… UNION ALL SELECT $1`).
+// Fix: never let a reg*-typed expression reach the client's expressions: render the guarded
+// casts as their text (`…::regclass::text`) or keep them `oid` and name objects through a
+// guarded function; mask the served catalogs' reg* columns as `oid` (`typinput::oid AS
+// typinput`); or refuse untyped literals and parameters that meet a reg* expression.
+#[tokio::test]
+async fn red_team_untyped_literal_coerced_to_regclass_is_an_unguarded_lookup() {
+    let (gw, db) = pg_gateway();
+    let client = gw.client(&gw.token("agent", Some(TENANT), 3600)).await;
+    let (table, _, _, kind) = red_hidden_oids(&db).await;
+    for sql in [
+        format!("SELECT 1259::regclass UNION ALL SELECT '{table}'"),
+        format!("SELECT COALESCE(NULL::regclass, '{table}')::text"),
+        format!("SELECT CASE WHEN true THEN '{table}' ELSE 1259::regclass END::text"),
+        format!("SELECT 23::regtype UNION ALL SELECT '{kind}'"),
+    ] {
+        let rows = client
+            .simple_query(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {}", sluice_integration::db_message(&e)));
+        assert_no_canary(&sql, &rows_text(&rows));
+    }
+    // An existence oracle: a hidden relation and a missing one must answer alike.
+    let probe = |name: &'static str| {
+        let client = &client;
+        async move {
+            match client
+                .simple_query(&format!("SELECT 1259::regclass UNION ALL SELECT '{name}'"))
+                .await
+            {
+                Ok(rows) => format!("ok: {}", rows_text(&rows)),
+                Err(e) => format!("error: {}", sluice_integration::db_message(&e).replace(name, "<name>")),
+            }
+        }
+    };
+    assert_eq!(probe("vault_canary").await, probe("no_such_table").await);
+    // The same through an IN list (PostgreSQL resolves the list and the left side to one type),
+    // also what the REST door writes for `?col=in.(…)`.
+    let listed = |name: &'static str| {
+        let client = &client;
+        async move {
+            match client
+                .simple_query(&format!(
+                    "SELECT count(*) FROM pg_class WHERE oid::regclass IN ('{name}', 'customers')"
+                ))
+                .await
+            {
+                Ok(rows) => format!("ok: {}", rows_text(&rows)),
+                Err(e) => format!("error: {}", sluice_integration::db_message(&e).replace(name, "<name>")),
+            }
+        }
+    };
+    assert_eq!(listed("vault_canary").await, listed("no_such_table").await);
+}
+
+// RED-TEAM: MariaDB's DEFAULT (expression) may read other columns, and the MySQL schema loader
+// records a non-generated default as reading none (`uses: Vec::new()`), so a visible column
+// whose default reads a hidden one prints the hidden column's name in
+// information_schema.COLUMNS.COLUMN_DEFAULT (not masked there), SHOW COLUMNS, DESCRIBE and
+// SHOW CREATE TABLE (`show_create_table` writes `DEFAULT …` without looking at `uses` at all).
+// Fix: treat a MySQL default like a generated column's expression (shown only with the whole
+// table, or when its text names no hidden column), mask COLUMN_DEFAULT with the same rule as
+// PostgreSQL's column_default, and check `uses` in show_create_table.
+#[tokio::test]
+async fn red_team_mariadb_default_expression_names_a_hidden_column() {
+    use mysql_async::prelude::Queryable;
+    let my = shared_mariadb();
+    let db = catalog::seed_mariadb(my).expect("fixture");
+    my.exec(
+        &db,
+        "ALTER TABLE customers ALTER COLUMN email SET DEFAULT (concat(ssn_canary, '@x'))",
+    )
+    .expect("a default reading a hidden column");
+    let gw = Gateway::start_mysql(
+        &my.url(&db),
+        &db,
+        catalog::ROLES_MARIADB,
+        GatewayOptions::default(),
+    )
+    .expect("gateway starts");
+    let mut conn = gw.mysql_conn(&gw.token("agent", Some(TENANT), 3600)).await;
+    for sql in [
+        "SELECT COLUMN_NAME, COLUMN_DEFAULT FROM information_schema.COLUMNS WHERE TABLE_NAME = 'customers'",
+        "SHOW COLUMNS FROM customers",
+        "DESCRIBE customers",
+        "SHOW CREATE TABLE customers",
+    ] {
+        let rows: Vec<mysql_async::Row> = conn
+            .query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        for r in &rows {
+            for i in 0..r.len() {
+                if let Some(mysql_async::Value::Bytes(b)) = r.as_ref(i) {
+                    assert_no_canary(sql, &String::from_utf8_lossy(b));
+                }
+            }
+        }
+    }
+}
+
+// RED-TEAM: MariaDB compares information_schema names case-insensitively (utf8mb3_general_ci),
+// while table names are case-sensitive on Linux (lower_case_table_names = 0). The MySQL catalog
+// filters match names with `TABLE_NAME IN ('customers', …)` and `(TABLE_NAME, COLUMN_NAME) IN
+// ((…))`, so an ungranted table `CUSTOMERS` beside the granted `customers` shows in
+// information_schema.TABLES, .COLUMNS, .STATISTICS, SHOW TABLES, and mixed into SHOW COLUMNS /
+// DESCRIBE / SHOW INDEX of the granted table: its existence, comment, column comments, types
+// and defaults.
+// Fix: compare names in the MySQL filters with a binary collation (`TABLE_NAME COLLATE
+// utf8mb3_bin IN (…)`, or `BINARY TABLE_NAME`) unless the server folds table-name case.
+#[tokio::test]
+async fn red_team_mariadb_catalog_filter_ignores_case_of_table_names() {
+    use mysql_async::prelude::Queryable;
+    let my = shared_mariadb();
+    let db = catalog::seed_mariadb(my).expect("fixture");
+    my.exec(
+        &db,
+        "CREATE TABLE CUSTOMERS (id int, name varchar(10) COMMENT 'column_canary') COMMENT 'table_canary'",
+    )
+    .expect("a table whose name differs from a granted one only in case");
+    let gw = Gateway::start_mysql(
+        &my.url(&db),
+        &db,
+        catalog::ROLES_MARIADB,
+        GatewayOptions::default(),
+    )
+    .expect("gateway starts");
+    let mut conn = gw.mysql_conn(&gw.token("agent", Some(TENANT), 3600)).await;
+    let tables: Vec<String> = conn
+        .query("SELECT TABLE_NAME FROM information_schema.TABLES ORDER BY 1")
+        .await
+        .expect("tables");
+    assert_eq!(tables, ["customers", "orders"], "information_schema.TABLES");
+    let shown: Vec<String> = conn.query("SHOW TABLES").await.expect("SHOW TABLES");
+    assert_eq!(shown, ["customers", "orders"], "SHOW TABLES");
+    for sql in [
+        "SELECT TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES",
+        "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_COMMENT FROM information_schema.COLUMNS",
+    ] {
+        let rows: Vec<mysql_async::Row> = conn
+            .query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        for r in &rows {
+            for i in 0..r.len() {
+                if let Some(mysql_async::Value::Bytes(b)) = r.as_ref(i) {
+                    assert_no_canary(sql, &String::from_utf8_lossy(b));
+                }
+            }
+        }
+    }
+}
+
+// RED-TEAM (low): `catalog_cast` checks a regclass literal with sqlparser's
+// `parse_object_name`, which stops at the first token that cannot continue a name and does not
+// require the end of the string; PostgreSQL's regclass input reads the whole string as one name
+// (`SplitIdentifierString`: anything but `.`, `"` and spaces). `'customers-canary'::regclass`
+// is checked as `customers` (granted) and looked up as "customers-canary": an existence oracle
+// (and the OID and name) for every relation whose name is a granted table's name followed by a
+// character such as `-`, `/`, `,`, `[`, `+`.
+// Fix: refuse the literal unless the parser consumed all of it (next token EOF), and render
+// the name the engine resolved (quoted, schema-qualified) instead of the client's string.
+#[tokio::test]
+async fn red_team_regclass_literal_checked_on_a_prefix_of_the_name() {
+    let pg = shared_pg();
+    let db = catalog::seed_pg(pg).expect("fixture");
+    pg.exec(&db, "CREATE TABLE \"customers-canary\" (x int)")
+        .expect("a hidden table whose name starts with a granted one's");
+    let gw = Gateway::start_pg(&pg.url(&db), &db, catalog::ROLES, GatewayOptions::default())
+        .expect("gateway starts");
+    let client = gw.client(&gw.token("agent", Some(TENANT), 3600)).await;
+    let probe = |name: &'static str| {
+        let client = &client;
+        async move {
+            match client
+                .simple_query(&format!("SELECT '{name}'::regclass::oid"))
+                .await
+            {
+                Ok(rows) => format!("ok ({} rows)", rows.len()),
+                Err(e) => format!(
+                    "error: {}",
+                    sluice_integration::db_message(&e).replace(name, "<name>")
+                ),
+            }
+        }
+    };
+    assert_eq!(
+        probe("customers-canary").await,
+        probe("customers-nothing").await,
+        "a hidden relation and a missing one must answer alike"
+    );
+}
+
+// RED-TEAM (low): pg_class shows counts that include hidden objects: `relnatts` counts the
+// hidden columns (customers: 9 with 7 visible; orders: 5 with 4 visible) and `relchecks` the
+// hidden check constraints (orders: 2 with 1 visible), so the client learns that hidden columns
+// and checks exist and how many. (Attnum gaps in pg_attribute tell the hidden columns'
+// positions too; that one is harder to mask without breaking clients that loop over attnums.)
+// Fix: mask `relchecks` with the count of visible checks per table, and `relnatts` with the
+// highest visible attnum (or the visible count), as `reltuples` is masked.
+#[tokio::test]
+async fn red_team_pg_class_counts_hidden_columns_and_checks() {
+    let (gw, _db) = pg_gateway();
+    let client = gw.client(&gw.token("agent", Some(TENANT), 3600)).await;
+    for (table, visible_columns, visible_checks) in [("customers", 7i16, 1i16), ("orders", 4, 1)]
+    {
+        let rows = client
+            .simple_query(&format!(
+                "SELECT relnatts, relchecks FROM pg_class WHERE relname = '{table}'"
+            ))
+            .await
+            .expect("pg_class");
+        assert_eq!(
+            rows_text(&rows),
+            format!("{visible_columns}|{visible_checks}|\n"),
+            "{table}: relnatts and relchecks count hidden columns and checks"
+        );
+    }
+}
