@@ -781,8 +781,12 @@ async fn red_team_untyped_literal_coerced_to_regclass_is_an_unguarded_lookup() {
                 .simple_query(&format!("SELECT 1259::regclass UNION ALL SELECT '{name}'"))
                 .await
             {
-                Ok(rows) => format!("ok: {}", rows_text(&rows)),
-                Err(e) => format!("error: {}", sluice_integration::db_message(&e).replace(name, "<name>")),
+                // The literal comes back as the client wrote it (text, no lookup).
+                Ok(rows) => format!("ok: {}", rows_text(&rows).replace(name, "<name>")),
+                Err(e) => format!(
+                    "error: {}",
+                    sluice_integration::db_message(&e).replace(name, "<name>")
+                ),
             }
         }
     };
@@ -799,7 +803,10 @@ async fn red_team_untyped_literal_coerced_to_regclass_is_an_unguarded_lookup() {
                 .await
             {
                 Ok(rows) => format!("ok: {}", rows_text(&rows)),
-                Err(e) => format!("error: {}", sluice_integration::db_message(&e).replace(name, "<name>")),
+                Err(e) => format!(
+                    "error: {}",
+                    sluice_integration::db_message(&e).replace(name, "<name>")
+                ),
             }
         }
     };
@@ -955,8 +962,7 @@ async fn red_team_regclass_literal_checked_on_a_prefix_of_the_name() {
 async fn red_team_pg_class_counts_hidden_columns_and_checks() {
     let (gw, _db) = pg_gateway();
     let client = gw.client(&gw.token("agent", Some(TENANT), 3600)).await;
-    for (table, visible_columns, visible_checks) in [("customers", 7i16, 1i16), ("orders", 4, 1)]
-    {
+    for (table, visible_columns, visible_checks) in [("customers", 7i16, 1i16), ("orders", 4, 1)] {
         let rows = client
             .simple_query(&format!(
                 "SELECT relnatts, relchecks FROM pg_class WHERE relname = '{table}'"

@@ -205,10 +205,6 @@ impl VisibleTable<'_> {
         columns.iter().all(|c| self.shows(c))
     }
 
-    fn whole(&self) -> bool {
-        self.columns.len() == self.model.columns.len()
-    }
-
     pub fn indexes(&self) -> impl Iterator<Item = &IndexCatalog> {
         self.model
             .catalog
@@ -444,12 +440,33 @@ impl<'s> Checker<'s> {
         let rows = match (schema, relation) {
             ("pg_catalog", r) if EMPTY_PG.contains(&r) => "false".to_string(),
             ("pg_catalog", "pg_class") => {
+                // Counts of columns and checks: the visible ones.
+                let mut natts = String::from("CASE oid");
+                let mut checks = String::from("CASE oid");
+                for t in &v.tables {
+                    let last = t
+                        .model
+                        .columns
+                        .iter()
+                        .zip(&t.model.catalog.columns)
+                        .filter(|(c, _)| t.shows(&c.name))
+                        .map(|(_, cat)| cat.number)
+                        .max()
+                        .unwrap_or(0);
+                    let n = v.constraints(t).filter(|c| c.kind == 'c').count();
+                    let _ = write!(natts, " WHEN {} THEN {last}", t.model.catalog.oid);
+                    let _ = write!(checks, " WHEN {} THEN {n}", t.model.catalog.oid);
+                }
                 masked = vec![
                     ("reltuples", "(-1)::real".into()),
                     ("relpages", "0".into()),
                     ("relallvisible", "0".into()),
                     ("relacl", "NULL::pg_catalog.aclitem[]".into()),
                 ];
+                if !v.tables.is_empty() {
+                    masked.push(("relnatts", format!("({natts} ELSE relnatts END)::int2")));
+                    masked.push(("relchecks", format!("({checks} ELSE relchecks END)::int2")));
+                }
                 format!("{} OR oid IN {}", system("oid"), oids(v.relation_oids()))
             }
             ("pg_catalog", "pg_attribute") => {
@@ -471,6 +488,16 @@ impl<'s> Checker<'s> {
             }
             ("pg_catalog", "pg_type") => {
                 masked = vec![("typacl", "NULL::pg_catalog.aclitem[]".into())];
+                masked.extend(as_oids(&[
+                    "typinput",
+                    "typoutput",
+                    "typreceive",
+                    "typsend",
+                    "typmodin",
+                    "typmodout",
+                    "typanalyze",
+                    "typsubscript",
+                ]));
                 format!("{} OR oid IN {}", system("oid"), oids(v.type_oids()))
             }
             ("pg_catalog", "pg_index") => format!(
@@ -501,11 +528,14 @@ impl<'s> Checker<'s> {
                 system("enumtypid"),
                 oids(v.type_oids())
             ),
-            ("pg_catalog", "pg_range") => format!(
-                "{} OR rngtypid IN {}",
-                system("rngtypid"),
-                oids(v.type_oids())
-            ),
+            ("pg_catalog", "pg_range") => {
+                masked = as_oids(&["rngcanonical", "rngsubdiff"]);
+                format!(
+                    "{} OR rngtypid IN {}",
+                    system("rngtypid"),
+                    oids(v.type_oids())
+                )
+            }
             ("pg_catalog", "pg_inherits") => {
                 let t = oids(v.table_oids());
                 format!("inhrelid IN {t} AND inhparent IN {t}")
@@ -518,11 +548,20 @@ impl<'s> Checker<'s> {
                 "datname = pg_catalog.current_database()".to_string()
             }
             ("pg_catalog", "pg_settings") => format!(
-                "name IN {}",
+                "lower(name) IN {}",
                 list(super::session::PG_SHOWABLE.iter().map(|s| lit(s)))
             ),
             ("pg_catalog", "pg_proc") => {
                 masked = vec![("proacl", "NULL::pg_catalog.aclitem[]".into())];
+                masked.extend(as_oids(&["prosupport"]));
+                system("oid")
+            }
+            ("pg_catalog", "pg_operator") => {
+                masked = as_oids(&["oprcode", "oprrest", "oprjoin"]);
+                system("oid")
+            }
+            ("pg_catalog", "pg_am") => {
+                masked = as_oids(&["amhandler"]);
                 system("oid")
             }
             ("pg_catalog", "pg_extension") | ("pg_catalog", "pg_language") => {
@@ -681,6 +720,9 @@ impl<'s> Checker<'s> {
         })
     }
 
+    /// MySQL compares `information_schema` names without case (its collation), but table and
+    /// database names are case-sensitive on a server that keeps their case: the filters compare
+    /// their bytes (`CAST(x AS BINARY)`), so `CUSTOMERS` is not `customers`.
     fn mysql_catalog_source(&self, relation: &str) -> Result<Query, Denial> {
         if !MYSQL_SERVED.contains(&relation) {
             return Err(self.not_served(&format!("information_schema.{relation}")));
@@ -731,11 +773,13 @@ impl<'s> Checker<'s> {
                 }
                 masked.push(("UPDATE_TIME", "CAST(NULL AS DATETIME)".into()));
                 masked.push(("CHECK_TIME", "CAST(NULL AS DATETIME)".into()));
-                format!("TABLE_SCHEMA = {db} AND TABLE_NAME IN {tables}")
+                format!("CAST(TABLE_SCHEMA AS BINARY) = {db} AND CAST(TABLE_NAME AS BINARY) IN {tables}")
             }
             "VIEWS" => {
                 masked.push(("VIEW_DEFINITION", "''".into()));
-                format!("TABLE_SCHEMA = {db} AND TABLE_NAME IN {tables}")
+                // The view's definer is a backend account.
+                masked.push(("DEFINER", "''".into()));
+                format!("CAST(TABLE_SCHEMA AS BINARY) = {db} AND CAST(TABLE_NAME AS BINARY) IN {tables}")
             }
             "COLUMNS" => {
                 let key = |t: &VisibleTable<'_>, c: &str| -> &'static str {
@@ -759,7 +803,7 @@ impl<'s> Checker<'s> {
                 for t in &v.tables {
                     for c in &t.columns {
                         let at = format!(
-                            " WHEN TABLE_NAME = {} AND COLUMN_NAME = {} THEN ",
+                            " WHEN CAST(TABLE_NAME AS BINARY) = {} AND COLUMN_NAME = {} THEN ",
                             lit(&t.name.name),
                             lit(c)
                         );
@@ -786,8 +830,14 @@ impl<'s> Checker<'s> {
                         .collect();
                         let _ = write!(privileges, "{at}{}", lit(&ops.join(",")));
                     }
-                    if t.whole() {
-                        generated.push(lit(&t.name.name));
+                    for (c, cat) in t.model.columns.iter().zip(&t.model.catalog.columns) {
+                        let shown = cat
+                            .default
+                            .as_ref()
+                            .is_some_and(|d| t.shows(&c.name) && t.shows_all(&d.uses));
+                        if shown {
+                            generated.push(format!("({}, {})", lit(&t.name.name), lit(&c.name)));
+                        }
                     }
                 }
                 key_case.push_str(" ELSE '' END");
@@ -798,15 +848,21 @@ impl<'s> Checker<'s> {
                 }
                 masked.push(("COLUMN_KEY", key_case));
                 masked.push(("PRIVILEGES", privileges));
+                // A default or generation expression that reads a hidden column is withheld.
+                let defaults = rows(2, generated.iter().cloned());
+                masked.push((
+                    "COLUMN_DEFAULT",
+                    format!("CASE WHEN (CAST(TABLE_NAME AS BINARY), COLUMN_NAME) IN {defaults} THEN COLUMN_DEFAULT END"),
+                ));
                 masked.push((
                     "GENERATION_EXPRESSION",
                     format!(
-                        "CASE WHEN TABLE_NAME IN {} THEN GENERATION_EXPRESSION ELSE NULL END",
-                        list(generated.into_iter())
+                        "CASE WHEN (CAST(TABLE_NAME AS BINARY), COLUMN_NAME) IN {} THEN GENERATION_EXPRESSION END",
+                        rows(2, generated.into_iter())
                     ),
                 ));
                 format!(
-                    "TABLE_SCHEMA = {db} AND (TABLE_NAME, COLUMN_NAME) IN {}",
+                    "CAST(TABLE_SCHEMA AS BINARY) = {db} AND (CAST(TABLE_NAME AS BINARY), COLUMN_NAME) IN {}",
                     columns_of(&|_, _| true)
                 )
             }
@@ -820,25 +876,25 @@ impl<'s> Checker<'s> {
                             .collect::<Vec<_>>()
                     }),
                 );
-                format!("TABLE_SCHEMA = {db} AND (TABLE_NAME, INDEX_NAME) IN {indexes}")
+                format!("CAST(TABLE_SCHEMA AS BINARY) = {db} AND (CAST(TABLE_NAME AS BINARY), INDEX_NAME) IN {indexes}")
             }
             "KEY_COLUMN_USAGE" => format!(
-                "TABLE_SCHEMA = {db} AND (TABLE_NAME, CONSTRAINT_NAME) IN {}",
+                "CAST(TABLE_SCHEMA AS BINARY) = {db} AND (CAST(TABLE_NAME AS BINARY), CONSTRAINT_NAME) IN {}",
                 named(&['p', 'u', 'f'])
             ),
             "REFERENTIAL_CONSTRAINTS" => format!(
-                "CONSTRAINT_SCHEMA = {db} AND (TABLE_NAME, CONSTRAINT_NAME) IN {}",
+                "CAST(CONSTRAINT_SCHEMA AS BINARY) = {db} AND (CAST(TABLE_NAME AS BINARY), CONSTRAINT_NAME) IN {}",
                 named(&['f'])
             ),
             "TABLE_CONSTRAINTS" => format!(
-                "TABLE_SCHEMA = {db} AND (TABLE_NAME, CONSTRAINT_NAME) IN {}",
+                "CAST(TABLE_SCHEMA AS BINARY) = {db} AND (CAST(TABLE_NAME AS BINARY), CONSTRAINT_NAME) IN {}",
                 named(&['p', 'u', 'f', 'c'])
             ),
             "CHECK_CONSTRAINTS" => format!(
-                "CONSTRAINT_SCHEMA = {db} AND (TABLE_NAME, CONSTRAINT_NAME) IN {}",
+                "CAST(CONSTRAINT_SCHEMA AS BINARY) = {db} AND (CAST(TABLE_NAME AS BINARY), CONSTRAINT_NAME) IN {}",
                 named(&['c'])
             ),
-            "SCHEMATA" => format!("SCHEMA_NAME IN ({db}, 'information_schema')"),
+            "SCHEMATA" => format!("CAST(SCHEMA_NAME AS BINARY) IN ({db}, 'information_schema')"),
             "CHARACTER_SETS" | "COLLATIONS" | "ENGINES" => "TRUE".to_string(),
             _ => return Err(self.not_served(&format!("information_schema.{relation}"))),
         };
@@ -910,28 +966,42 @@ impl<'s> Checker<'s> {
             _ => vec![],
         };
         let v = self.visible();
-        let call = Expr::Function(f.clone());
         let oids = |o: Vec<u32>| list(o.iter().map(u32::to_string));
-        // Templates name the call `__sluice_call` and its arguments `__sluice_a<i>`; the
-        // checked expressions are put in their place as trees, never as text.
-        let guard = |i: usize, set: &str| {
-            format!(
-                "CASE WHEN (__sluice_a{i})::pg_catalog.oid < {FIRST_NORMAL_OID} OR (__sluice_a{i})::pg_catalog.oid IN {set} THEN __sluice_call END"
+        // Each guarded argument is evaluated once, in a derived table of its own, and the call
+        // gets that value: an argument that changes between evaluations (`random()`) cannot be
+        // checked as one object and used as another. Templates name the argument
+        // `__sluice_a<i>` and the call `__sluice_call`; the checked expressions are put in
+        // their place as trees, never as text.
+        let guarded = |i: usize, set: &str| -> Result<Expr, Denial> {
+            let call = call_with(f, &[(i, guard_column("x"))]);
+            fill(
+                &format!(
+                    "(SELECT CASE WHEN {G}.x < {FIRST_NORMAL_OID} OR {G}.x IN {set} THEN __sluice_call END \
+                     FROM (SELECT (__sluice_a{i})::pg_catalog.oid AS x OFFSET 0) AS {G})"
+                ),
+                &call,
+                &args,
             )
         };
-        let guard_output = |set: &str| {
-            format!(
-                "CASE WHEN (__sluice_call)::pg_catalog.oid < {FIRST_NORMAL_OID} OR (__sluice_call)::pg_catalog.oid IN {set} THEN __sluice_call END"
+        // A lookup by name answers an OID, and only a visible object's.
+        let looked_up = |set: &str| -> Result<Expr, Denial> {
+            fill(
+                &format!(
+                    "(SELECT CASE WHEN {G}.x < {FIRST_NORMAL_OID} OR {G}.x IN {set} THEN {G}.x END \
+                     FROM (SELECT (__sluice_call)::pg_catalog.oid AS x OFFSET 0) AS {G})"
+                ),
+                &Expr::Function(f.clone()),
+                &args,
             )
         };
-        let sql = match (name, args.as_slice()) {
-            ("pg_get_indexdef", [_, ..]) => guard(0, &oids(v.index_oids())),
-            ("pg_get_constraintdef", [_, ..]) => guard(0, &oids(v.constraint_oids())),
-            ("format_type", [_, _]) => guard(0, &oids(v.type_oids())),
-            ("pg_type_is_visible", [_]) => guard(0, &oids(v.type_oids())),
+        Some(match (name, args.as_slice()) {
+            ("pg_get_indexdef", [_, ..]) => guarded(0, &oids(v.index_oids())),
+            ("pg_get_constraintdef", [_, ..]) => guarded(0, &oids(v.constraint_oids())),
+            ("format_type", [_, _]) => guarded(0, &oids(v.type_oids())),
+            ("pg_type_is_visible", [_]) => guarded(0, &oids(v.type_oids())),
             ("pg_table_is_visible", [_])
             | ("pg_relation_is_publishable", [_])
-            | ("pg_get_partkeydef", [_]) => guard(0, &oids(v.relation_oids())),
+            | ("pg_get_partkeydef", [_]) => guarded(0, &oids(v.relation_oids())),
             ("pg_get_expr", [_, _, ..]) => {
                 // The expression is a visible object's (only visible catalog rows can be read);
                 // deparsed against another visible table it could still print that table's
@@ -941,7 +1011,7 @@ impl<'s> Checker<'s> {
                     for c in &t.model.columns {
                         if !t.shows(&c.name) {
                             hidden.push(format!(
-                                "((__sluice_a1)::pg_catalog.oid = {} AND pg_catalog.strpos(pg_catalog.lower(__sluice_call), {}) > 0)",
+                                "({G}.x = {} AND pg_catalog.strpos(pg_catalog.lower(d.text), {}) > 0)",
                                 t.model.catalog.oid,
                                 quote_literal(Dialect::PostgreSql, "", &c.name.to_lowercase())
                             ));
@@ -953,15 +1023,31 @@ impl<'s> Checker<'s> {
                 } else {
                     hidden.join(" OR ")
                 };
-                format!(
-                    "CASE WHEN (__sluice_a1)::pg_catalog.oid IN {} AND NOT ({hidden}) THEN __sluice_call END",
-                    oids(v.table_oids())
+                let call = call_with(f, &[(1, guard_column("x"))]);
+                fill(
+                    &format!(
+                        "(SELECT CASE WHEN {G}.x IN {} THEN \
+                           (SELECT CASE WHEN NOT ({hidden}) THEN d.text END \
+                            FROM (SELECT __sluice_call AS text OFFSET 0) AS d) END \
+                         FROM (SELECT (__sluice_a1)::pg_catalog.oid AS x OFFSET 0) AS {G})",
+                        oids(v.table_oids())
+                    ),
+                    &call,
+                    &args,
                 )
             }
-            ("col_description", [_, _]) => format!(
-                "CASE WHEN ((__sluice_a0)::pg_catalog.oid, (__sluice_a1)::pg_catalog.int4) IN {} THEN __sluice_call END",
-                rows(2, v.attributes().iter().map(|(r, n)| format!("({r}, {n})")))
-            ),
+            ("col_description", [_, _]) => {
+                let call = call_with(f, &[(0, guard_column("x")), (1, guard_column("n"))]);
+                fill(
+                    &format!(
+                        "(SELECT CASE WHEN ({G}.x, {G}.n) IN {} THEN __sluice_call END \
+                         FROM (SELECT (__sluice_a0)::pg_catalog.oid AS x, (__sluice_a1)::pg_catalog.int4 AS n OFFSET 0) AS {G})",
+                        rows(2, v.attributes().iter().map(|(r, n)| format!("({r}, {n})")))
+                    ),
+                    &call,
+                    &args,
+                )
+            }
             ("obj_description", [_, catalog]) => {
                 let set = match catalog {
                     Expr::Value(sv) => match &sv.value {
@@ -976,7 +1062,7 @@ impl<'s> Checker<'s> {
                     },
                     _ => "(NULL)".to_string(),
                 };
-                guard(0, &set)
+                guarded(0, &set)
             }
             ("pg_get_function_result", [_])
             | ("pg_get_function_arguments", [_])
@@ -986,29 +1072,41 @@ impl<'s> Checker<'s> {
             | ("pg_get_triggerdef", [_, ..])
             | ("pg_get_ruledef", [_, ..])
             | ("pg_get_viewdef", [_, ..])
-            | ("pg_get_functiondef", [_]) => guard(0, "(NULL)"),
-            // Lookups by name answer only with what the role may see.
-            ("to_regclass", [_]) => guard_output(&oids(v.relation_oids())),
-            ("to_regtype", [_]) => guard_output(&oids(v.type_oids())),
-            ("to_regnamespace", [_]) => guard_output(&oids(v.namespace_oids(self.scope.schema))),
-            ("to_regproc", [_]) | ("to_regprocedure", [_]) => guard_output("(NULL)"),
+            | ("pg_get_functiondef", [_]) => guarded(0, "(NULL)"),
+            // Lookups by name answer only with what the role may see, as an OID (never a
+            // value of an OID alias type, which would turn a client's string next to it into
+            // a lookup: see `catalog_cast`).
+            ("to_regclass", [_]) => looked_up(&oids(v.relation_oids())),
+            ("to_regtype", [_]) => looked_up(&oids(v.type_oids())),
+            ("to_regnamespace", [_]) => looked_up(&oids(v.namespace_oids(self.scope.schema))),
+            ("to_regproc", [_]) | ("to_regprocedure", [_]) => looked_up("(NULL)"),
             // Ancestors of a partition may be tables the role does not see: only the relation
             // itself is answered (when visible).
-            ("pg_partition_ancestors", [_]) => format!(
-                "CASE WHEN (__sluice_a0)::pg_catalog.oid IN {} THEN ((__sluice_a0)::pg_catalog.oid)::pg_catalog.regclass END",
-                oids(v.table_oids())
+            ("pg_partition_ancestors", [_]) => fill(
+                &format!(
+                    "(SELECT CASE WHEN {G}.x IN {} THEN {G}.x END \
+                     FROM (SELECT (__sluice_a0)::pg_catalog.oid AS x OFFSET 0) AS {G})",
+                    oids(v.table_oids())
+                ),
+                &Expr::Function(f.clone()),
+                &args,
             ),
             // The owner of an object is a backend account: not the client's business.
-            ("pg_get_userbyid", [_]) => "NULL::pg_catalog.name".to_string(),
+            ("pg_get_userbyid", [_]) => parse_expr("NULL::pg_catalog.name"),
             _ => return None,
-        };
-        Some(fill(&sql, &call, &args))
+        })
     }
 
-    /// A cast to an OID alias type (`regclass`, `regtype`, …). A name written as a literal is
-    /// resolved by the engine (a table must be granted and exist in the model); any other value
-    /// is turned into an OID first (so a name in a column or parameter cannot probe for hidden
-    /// objects by the lookup's error) and passes only when it is a visible object's.
+    /// A cast to an OID alias type (`regclass`, `regtype`, …), answered as an OID: a value of
+    /// an OID alias type would make PostgreSQL read a client's string next to it (in a UNION,
+    /// a CASE, a comparison) as a name to look up. Where the cast's value is shown (a select
+    /// item, or cast on to text), [`display_name`] turns the OID into its name there and then.
+    ///
+    /// A name written as a literal is resolved by the engine: a table must be one the role
+    /// sees (its OID comes from the model; the backend looks nothing up), a type a built-in
+    /// one, a schema one holding a visible table. Any other value is turned into an OID first
+    /// (so a name in a column or parameter cannot probe for hidden objects by the lookup's
+    /// error), evaluated once, and passes only when it is a visible object's.
     pub(crate) fn catalog_cast(&self, inner: &Expr, alias: &str) -> Result<Expr, Denial> {
         let v = self.visible();
         let oids = |o: Vec<u32>| list(o.iter().map(u32::to_string));
@@ -1020,52 +1118,66 @@ impl<'s> Checker<'s> {
             _ => None,
         };
         if let Some(s) = literal.filter(|s| s.parse::<u32>().is_err()) {
-            let allowed = match alias {
-                "regclass" => {
-                    let name = Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
-                        .try_with_sql(&s)
-                        .and_then(|mut p| p.parse_object_name(false))
-                        .ok();
-                    name.and_then(|n| self.resolve_table(&n).ok())
-                        .and_then(|r| r.qualified())
-                        .is_some_and(|q| v.table(&q).is_some())
-                }
-                "regnamespace" => {
-                    let n = s.trim().trim_matches('"');
-                    n == "pg_catalog"
-                        || n == "information_schema"
-                        || v.tables.iter().any(|t| t.name.schema.as_deref() == Some(n))
-                }
-                "regtype" => {
-                    let t = s.trim().to_ascii_lowercase();
-                    let t = t.strip_prefix("pg_catalog.").unwrap_or(&t);
-                    crate::TypeClass::of_postgres(t) != crate::TypeClass::Other
-                        || super::functions::CUSTOM_TYPES.contains(&t)
-                        || ["oid", "json", "jsonb", "bytea", "interval", "hstore"].contains(&t)
-                }
-                _ => false,
-            };
-            if !allowed {
-                return Err(Denial::new(
+            let refused = || {
+                Denial::new(
                     Rule::TableNotGranted,
                     format!(
                         "{s} does not name a {alias} role {} may see",
                         self.role().name
                     ),
-                ));
-            }
-            return Ok(Expr::Cast {
-                kind: sqlparser::ast::CastKind::DoubleColon,
-                expr: Box::new(inner.clone()),
-                data_type: sqlparser::ast::DataType::Custom(
-                    ObjectName::from(vec![
-                        sqlparser::ast::Ident::new("pg_catalog"),
-                        sqlparser::ast::Ident::new(alias),
-                    ]),
-                    vec![],
-                ),
-                format: None,
-            });
+                )
+            };
+            return match alias {
+                "regclass" => {
+                    // The whole string must be one name (PostgreSQL reads it whole).
+                    let name = Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+                        .try_with_sql(&s)
+                        .and_then(|mut p| {
+                            let n = p.parse_object_name(false)?;
+                            p.expect_token(&sqlparser::tokenizer::Token::EOF)?;
+                            Ok(n)
+                        })
+                        .map_err(|_| refused())?;
+                    let oid = self
+                        .resolve_table(&name)
+                        .ok()
+                        .and_then(|r| r.qualified())
+                        .and_then(|q| v.table(&q).map(|t| t.model.catalog.oid))
+                        .filter(|oid| *oid != 0)
+                        .ok_or_else(refused)?;
+                    parse_expr(&format!("{oid}::pg_catalog.oid"))
+                }
+                "regtype" => {
+                    let t = s.trim().to_ascii_lowercase();
+                    let t = t.strip_prefix("pg_catalog.").unwrap_or(&t);
+                    let builtin = crate::TypeClass::of_postgres(t) != crate::TypeClass::Other
+                        || super::functions::CUSTOM_TYPES.contains(&t)
+                        || ["oid", "json", "jsonb", "bytea", "interval"].contains(&t);
+                    if !builtin {
+                        return Err(refused());
+                    }
+                    fill(
+                        "((__sluice_a0)::pg_catalog.regtype)::pg_catalog.oid",
+                        inner,
+                        std::slice::from_ref(inner),
+                    )
+                }
+                "regnamespace" => {
+                    let n = s.as_str();
+                    let visible = n == "pg_catalog"
+                        || n == "information_schema"
+                        || v.tables.iter().any(|t| t.name.schema.as_deref() == Some(n));
+                    if !visible {
+                        return Err(refused());
+                    }
+                    fill(
+                        "((__sluice_a0)::pg_catalog.regnamespace)::pg_catalog.oid",
+                        inner,
+                        std::slice::from_ref(inner),
+                    )
+                }
+                _ => Err(refused()),
+            };
         }
         let set = match alias {
             "regclass" => oids(v.relation_oids()),
@@ -1077,15 +1189,70 @@ impl<'s> Checker<'s> {
                 return Err(construct(format!("casts to {alias}")));
             }
         };
-        let oid = "((__sluice_a0)::pg_catalog.text)::pg_catalog.oid";
         fill(
             &format!(
-                "(CASE WHEN {oid} < {FIRST_NORMAL_OID} OR {oid} IN {set} THEN {oid} END)::pg_catalog.{alias}"
+                "(SELECT CASE WHEN {G}.x < {FIRST_NORMAL_OID} OR {G}.x IN {set} THEN {G}.x END \
+                 FROM (SELECT ((__sluice_a0)::pg_catalog.text)::pg_catalog.oid AS x OFFSET 0) AS {G})"
             ),
             inner,
             std::slice::from_ref(inner),
         )
     }
+}
+
+/// The OID alias type whose name an expression's value shows, when the expression is a cast to
+/// one or a lookup by name (which the engine answers as an OID: [`Checker::catalog_cast`]).
+pub(crate) fn display_alias(dialect: Dialect, e: &Expr) -> Option<&'static str> {
+    if dialect != Dialect::PostgreSql {
+        return None;
+    }
+    match e {
+        Expr::Cast { data_type, .. } => super::expr::oid_alias(dialect, data_type),
+        Expr::Nested(inner) => display_alias(dialect, inner),
+        Expr::Function(f) => {
+            let name = f.name.to_string().to_lowercase();
+            match name.strip_prefix("pg_catalog.").unwrap_or(&name) {
+                "to_regclass" | "pg_partition_ancestors" => Some("regclass"),
+                "to_regtype" => Some("regtype"),
+                "to_regnamespace" => Some("regnamespace"),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `(<oid>)::<alias>::text`: the name of a guarded OID, as text at once (no client string can
+/// meet the alias type's value).
+pub(crate) fn display_name(oid: Expr, alias: &str) -> Result<Expr, Denial> {
+    fill(
+        &format!("((__sluice_a0)::pg_catalog.{alias})::pg_catalog.text"),
+        &oid,
+        std::slice::from_ref(&oid),
+    )
+}
+
+/// The derived table a guard evaluates its argument in (a name no client query needs).
+const G: &str = "sluice_oid_guard";
+
+fn guard_column(column: &str) -> Expr {
+    Expr::CompoundIdentifier(vec![
+        sqlparser::ast::Ident::new(G),
+        sqlparser::ast::Ident::new(column),
+    ])
+}
+
+/// A copy of a call with some arguments replaced.
+fn call_with(f: &Function, replaced: &[(usize, Expr)]) -> Expr {
+    let mut f = f.clone();
+    if let FunctionArguments::List(list) = &mut f.args {
+        for (i, e) in replaced {
+            if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(slot))) = list.args.get_mut(*i) {
+                *slot = e.clone();
+            }
+        }
+    }
+    Expr::Function(f)
 }
 
 /// Aggregates: over no rows they still answer one.
@@ -1460,15 +1627,14 @@ fn show_create_table(scope: &super::Scope<'_>, table: &str) -> Result<String, De
         if !c.nullable {
             line.push_str(" NOT NULL");
         }
-        if let Some(d) = &cat.default {
+        // A default or generation expression that reads a hidden column is left out.
+        if let Some(d) = cat.default.as_ref().filter(|d| t.shows_all(&d.uses)) {
             if cat.extra.to_ascii_uppercase().contains("GENERATED") {
-                if t.whole() {
-                    let _ = write!(line, " GENERATED ALWAYS AS ({}) VIRTUAL", d.text);
-                }
+                let _ = write!(line, " GENERATED ALWAYS AS ({}) VIRTUAL", d.text);
             } else {
                 let _ = write!(line, " DEFAULT {}", d.text);
             }
-        } else if c.nullable {
+        } else if c.nullable && cat.default.is_none() {
             line.push_str(" DEFAULT NULL");
         }
         let extra = cat.extra.to_ascii_lowercase();
@@ -1544,6 +1710,15 @@ fn rows(arity: usize, items: impl Iterator<Item = String>) -> String {
     }
 }
 
+/// Columns of an OID alias type (`regproc`) answered as plain OIDs: a value of such a type
+/// would make PostgreSQL read a client's string next to it as a name to look up.
+fn as_oids(columns: &[&'static str]) -> Vec<(&'static str, String)> {
+    columns
+        .iter()
+        .map(|c| (*c, format!("{c}::pg_catalog.oid")))
+        .collect()
+}
+
 /// `(a, b, c)`, or `(NULL)` for no items (which nothing is IN).
 fn list(items: impl Iterator<Item = String>) -> String {
     let v: Vec<String> = items.collect();
@@ -1565,6 +1740,13 @@ fn parse_query(dialect: Dialect, sql: &str) -> Result<Query, Denial> {
         .and_then(|mut p| p.parse_query())
         .map_err(|e| construct(format!("a catalog query the gateway wrote ({e})")))?;
     Ok(*q)
+}
+
+fn parse_expr(sql: &str) -> Result<Expr, Denial> {
+    Parser::new(Dialect::PostgreSql.parser_dialect())
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| construct(format!("a catalog expression the gateway wrote ({e})")))
 }
 
 /// Parses a PostgreSQL expression template and puts `call` where it says `__sluice_call` and

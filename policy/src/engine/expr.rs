@@ -176,7 +176,19 @@ impl Checker<'_> {
                     return Ok(());
                 }
                 check_type(data_type)?;
-                self.expr(expr)
+                // `x::regclass::text`: the name of the (guarded) OID, shown as text.
+                let shown = is_text(data_type)
+                    .then(|| super::catalog::display_alias(self.scope.dialect, expr))
+                    .flatten();
+                self.expr(expr)?;
+                if let Some(alias) = shown {
+                    let oid = std::mem::replace(
+                        expr.as_mut(),
+                        Expr::Value(sqlparser::ast::Value::Null.with_empty_span()),
+                    );
+                    **expr = super::catalog::display_name(oid, alias)?;
+                }
+                Ok(())
             }
             Expr::Convert {
                 expr,
@@ -667,9 +679,21 @@ fn system_variable(name: &str) -> Result<(), Denial> {
 
 const MAX_PADDED_LENGTH: u64 = 65_535;
 
+/// Whether a cast target is a string type a name can be shown as.
+fn is_text(t: &DataType) -> bool {
+    match t {
+        DataType::Text | DataType::Varchar(_) | DataType::CharacterVarying(_) => true,
+        DataType::Custom(name, m) if m.is_empty() => {
+            let n = name.to_string().to_lowercase();
+            ["text", "name", "pg_catalog.text", "pg_catalog.name"].contains(&n.as_str())
+        }
+        _ => false,
+    }
+}
+
 /// The OID alias type a cast converts to (`regclass`, `pg_catalog.regtype`, …), if any: such a
 /// cast is a catalog lookup, guarded by `engine/catalog.rs`.
-fn oid_alias(dialect: Dialect, t: &DataType) -> Option<&'static str> {
+pub(crate) fn oid_alias(dialect: Dialect, t: &DataType) -> Option<&'static str> {
     if dialect != Dialect::PostgreSql {
         return None;
     }

@@ -290,11 +290,41 @@ impl Checker<'_> {
     }
 
     pub(crate) fn select_item(&mut self, item: &mut SelectItem) -> Result<(), Denial> {
+        // A cast to an OID alias type (or a lookup by name) is answered as an OID; in a column
+        // of the statement's own result, shown to the client, it is the object's name, as text
+        // (`engine/catalog.rs`). Deeper (a subquery, a CTE) it stays an OID.
+        let shown = match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }
+                if self.ctes.len() == 1 =>
+            {
+                super::catalog::display_alias(self.scope.dialect, e)
+            }
+            _ => None,
+        };
+        if let (Some(alias), SelectItem::UnnamedExpr(e)) = (shown, &*item) {
+            // PostgreSQL names such a column after the type or the function.
+            let name = match e {
+                Expr::Function(f) => f.name.0.last().map(|p| p.to_string()).unwrap_or_default(),
+                _ => alias.to_string(),
+            };
+            *item = SelectItem::ExprWithAlias {
+                expr: e.clone(),
+                alias: Ident::with_quote('"', name),
+            };
+        }
         match item {
             SelectItem::UnnamedExpr(e) => self.expr(e),
             SelectItem::ExprWithAlias { expr, alias } => {
                 check_name(alias)?;
-                self.expr(expr)
+                self.expr(expr)?;
+                if let Some(alias) = shown {
+                    let oid = std::mem::replace(
+                        expr,
+                        Expr::Value(sqlparser::ast::Value::Null.with_empty_span()),
+                    );
+                    *expr = super::catalog::display_name(oid, alias)?;
+                }
+                Ok(())
             }
             SelectItem::Wildcard(opts) => self.plain_wildcard(opts),
             SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(n), opts) => {

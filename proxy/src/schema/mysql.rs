@@ -178,8 +178,7 @@ fn model(
         t.catalog.columns.push(ColumnCatalog {
             number: text(r, 6).and_then(|n| n.parse().ok()).unwrap_or(0),
             column_type: text(r, 3).unwrap_or_default(),
-            // A generated column's expression may read any column: it is shown only with
-            // the whole table.
+            // Which columns the expression reads is worked out below, with every column known.
             default: text(r, 7).map(|d| DefaultCatalog {
                 oid: 0,
                 text: d,
@@ -271,13 +270,18 @@ fn model(
             .push(text(r, 5).ok_or_else(|| missing("REFERENCED_COLUMN_NAME"))?);
     }
     for t in schema.tables.values_mut() {
-        // A generated column's expression: its columns are not listed, so all of them.
+        // A default or generation expression may read other columns (MariaDB allows both);
+        // information_schema does not list them, so every column whose name the text holds
+        // counts as read (too many only hides an expression).
         let all: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
         for c in &mut t.catalog.columns {
             if let Some(d) = &mut c.default {
-                if c.extra.to_ascii_uppercase().contains("GENERATED") {
-                    d.uses = all.clone();
-                }
+                let text = d.text.to_lowercase();
+                d.uses = all
+                    .iter()
+                    .filter(|n| text.contains(&n.to_lowercase()))
+                    .cloned()
+                    .collect();
             }
         }
         for f in &t.foreign_keys {
