@@ -370,6 +370,20 @@ impl<'s> Checker<'s> {
         }
     }
 
+    /// Whether a column reference is `schema.relation.column` of a served PostgreSQL catalog
+    /// (SQLAlchemy writes `pg_catalog.pg_class.oid`). Its FROM item became a derived table
+    /// aliased by the relation's name, so the reference is written `relation.column` and then
+    /// checked as if the client had written that.
+    pub(crate) fn catalog_column_qualifier(&self, parts: &[sqlparser::ast::Ident]) -> bool {
+        match parts {
+            [s, r, _] if self.scope.dialect == Dialect::PostgreSql => {
+                let (s, r) = (self.norm(s), self.norm(r));
+                PG_SERVED.iter().any(|(ps, pr)| *ps == s && *pr == r)
+            }
+            _ => false,
+        }
+    }
+
     fn not_served(&self, relation: &str) -> Denial {
         Denial::new(
             Rule::TableNotGranted,

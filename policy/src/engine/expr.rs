@@ -362,11 +362,14 @@ impl Checker<'_> {
         self.guard_column(None, i)
     }
 
-    fn compound_identifier(&mut self, parts: &[Ident]) -> Result<(), Denial> {
-        for p in parts {
+    fn compound_identifier(&mut self, parts: &mut Vec<Ident>) -> Result<(), Denial> {
+        for p in parts.iter() {
             check_ident(p)?;
         }
-        match parts {
+        if self.catalog_column_qualifier(parts) {
+            parts.remove(0);
+        }
+        match parts.as_slice() {
             [q, c]
                 if self.scope.dialect == Dialect::MySql
                     && q.quote_style.is_none()
