@@ -1132,6 +1132,12 @@ impl Checker<'_> {
         if aggregates.found {
             return false;
         }
+        // The empty answer keeps a parameter only where the client gave it a type by a cast;
+        // one typed by the expressions around it would be left without a type.
+        let (parameters, cast) = parameter_counts(s);
+        if parameters != cast {
+            return false;
+        }
         let empty = |tf: &TableFactor| match tf {
             TableFactor::Table {
                 name, args: None, ..
@@ -1177,10 +1183,54 @@ impl Checker<'_> {
     }
 }
 
+fn is_parameter(e: &Expr) -> bool {
+    matches!(e, Expr::Value(v) if matches!(v.value, Value::Placeholder(_)))
+}
+
+/// The parameters in `s`, and how many of them are the operand of a cast (`$1::varchar`).
+fn parameter_counts(s: &sqlparser::ast::Select) -> (usize, usize) {
+    struct Count(usize, usize);
+    impl sqlparser::ast::Visitor for Count {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
+            match e {
+                e if is_parameter(e) => self.0 += 1,
+                Expr::Cast { expr, .. } if is_parameter(expr) => self.1 += 1,
+                _ => {}
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut count = Count(0, 0);
+    let _ = sqlparser::ast::Visit::visit(s, &mut count);
+    (count.0, count.1)
+}
+
+/// The casts of parameters in a provably empty SELECT (`$1::varchar`), in order: the empty
+/// answer keeps them so that each parameter still has the type the client gave it (a client
+/// that sent it untyped gets "could not determine data type of parameter" otherwise). The
+/// caller checks them as any cast.
+pub(crate) fn typed_parameters(s: &sqlparser::ast::Select) -> Vec<Expr> {
+    struct Casts(Vec<Expr>);
+    impl sqlparser::ast::Visitor for Casts {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
+            if matches!(e, Expr::Cast { expr, .. } if is_parameter(expr)) {
+                self.0.push(e.clone());
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut casts = Casts(Vec::new());
+    let _ = sqlparser::ast::Visit::visit(s, &mut casts);
+    casts.0
+}
+
 /// `SELECT NULL AS <name>, … WHERE false`: the answer of a provably empty SELECT, with its
-/// column names.
+/// column names; with `typed` parameter casts, `WHERE false AND (<cast> IS NULL OR …)`.
 pub(crate) fn empty_select(
     projection: &[sqlparser::ast::SelectItem],
+    typed: Vec<Expr>,
 ) -> Result<sqlparser::ast::Select, Denial> {
     use sqlparser::ast::SelectItem;
     let columns: Vec<String> = projection
@@ -1207,10 +1257,30 @@ pub(crate) fn empty_select(
         Dialect::PostgreSql,
         &format!("SELECT {} WHERE false", columns.join(", ")),
     )?;
-    match *q.body {
-        sqlparser::ast::SetExpr::Select(s) => Ok(*s),
-        _ => Err(construct("an empty answer")),
+    let mut s = match *q.body {
+        sqlparser::ast::SetExpr::Select(s) => *s,
+        _ => return Err(construct("an empty answer")),
+    };
+    let typed = typed
+        .into_iter()
+        .map(|cast| Expr::IsNull(Box::new(cast)))
+        .reduce(|a, b| Expr::BinaryOp {
+            left: Box::new(a),
+            op: sqlparser::ast::BinaryOperator::Or,
+            right: Box::new(b),
+        });
+    if let Some(typed) = typed {
+        let no = s
+            .selection
+            .take()
+            .ok_or_else(|| construct("an empty answer"))?;
+        s.selection = Some(Expr::BinaryOp {
+            left: Box::new(no),
+            op: sqlparser::ast::BinaryOperator::And,
+            right: Box::new(Expr::Nested(Box::new(typed))),
+        });
     }
+    Ok(s)
 }
 
 /// MySQL's SHOW statements about the schema, as the `information_schema` queries they are

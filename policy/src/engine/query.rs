@@ -179,7 +179,11 @@ impl Checker<'_> {
 
     fn select(&mut self, s: &mut Select) -> Result<(), Denial> {
         if self.provably_empty(s) {
-            *s = super::catalog::empty_select(&s.projection)?;
+            let mut typed = super::catalog::typed_parameters(s);
+            for cast in typed.iter_mut() {
+                self.expr(cast)?;
+            }
+            *s = super::catalog::empty_select(&s.projection, typed)?;
             return Ok(());
         }
         let Select {
