@@ -384,6 +384,25 @@ impl<'s> Checker<'s> {
         }
     }
 
+    /// Whether `name` names a served PostgreSQL catalog (`pg_class`, `pg_catalog.pg_class`,
+    /// `information_schema.columns`).
+    fn served_catalog_name(&self, name: &ObjectName) -> bool {
+        let parts: Option<Vec<String>> = name
+            .0
+            .iter()
+            .map(|p| match p {
+                ObjectNamePart::Identifier(i) => Some(self.norm(i)),
+                ObjectNamePart::Function(_) => None,
+            })
+            .collect();
+        let served = |s: &str, r: &str| PG_SERVED.iter().any(|(ps, pr)| *ps == s && *pr == r);
+        match parts.as_deref() {
+            Some([s, r]) => served(s, r),
+            Some([r]) => served("pg_catalog", r),
+            _ => false,
+        }
+    }
+
     fn not_served(&self, relation: &str) -> Denial {
         Denial::new(
             Rule::TableNotGranted,
@@ -997,9 +1016,13 @@ impl<'s> Checker<'s> {
                         .try_with_sql(&s)
                         .and_then(|mut p| p.parse_object_name(false))
                         .ok();
-                    name.and_then(|n| self.resolve_table(&n).ok())
-                        .and_then(|r| r.qualified())
-                        .is_some_and(|q| v.table(&q).is_some())
+                    // A served catalog is a system relation, named as a real server names it
+                    // (SQLAlchemy: `'pg_catalog.pg_class'::regclass`).
+                    name.as_ref().is_some_and(|n| self.served_catalog_name(n))
+                        || name
+                            .and_then(|n| self.resolve_table(&n).ok())
+                            .and_then(|r| r.qualified())
+                            .is_some_and(|q| v.table(&q).is_some())
                 }
                 "regtype" => {
                     let t = s.trim().to_ascii_lowercase();
@@ -1032,6 +1055,13 @@ impl<'s> Checker<'s> {
                 format: None,
             });
         }
+        // A value already cast to the type was guarded by that cast (the walk checks the
+        // operand first): `CAST($1::regclass AS regclass)`.
+        if let Expr::Cast { data_type, .. } = inner {
+            if super::expr::oid_alias(self.scope.dialect, data_type) == Some(alias) {
+                return Ok(inner.clone());
+            }
+        }
         let set = match alias {
             "regclass" => oids(v.relation_oids()),
             "regtype" => oids(v.type_oids()),
@@ -1042,7 +1072,16 @@ impl<'s> Checker<'s> {
                 return Err(construct(format!("casts to {alias}")));
             }
         };
-        let oid = "((__sluice_a0)::pg_catalog.text)::pg_catalog.oid";
+        // A parameter is a name (or an OID in digits) the engine never sees: looked up with
+        // to_reg*, which answers NULL rather than an error for a name that does not exist, so
+        // a hidden object and a missing one look alike once the guard below has answered.
+        let lookup = match alias {
+            "regclass" | "regtype" | "regnamespace" if is_parameter(inner) => format!(
+                "(CASE WHEN (__sluice_a0)::pg_catalog.text ~ '^[0-9]+$' THEN ((__sluice_a0)::pg_catalog.text)::pg_catalog.oid ELSE (pg_catalog.to_{alias}((__sluice_a0)::pg_catalog.text))::pg_catalog.oid END)"
+            ),
+            _ => "((__sluice_a0)::pg_catalog.text)::pg_catalog.oid".to_string(),
+        };
+        let oid = lookup.as_str();
         fill(
             &format!(
                 "(CASE WHEN {oid} < {FIRST_NORMAL_OID} OR {oid} IN {set} THEN {oid} END)::pg_catalog.{alias}"

@@ -646,7 +646,7 @@ const MAX_PADDED_LENGTH: u64 = 65_535;
 
 /// The OID alias type a cast converts to (`regclass`, `pg_catalog.regtype`, …), if any: such a
 /// cast is a catalog lookup, guarded by `engine/catalog.rs`.
-fn oid_alias(dialect: Dialect, t: &DataType) -> Option<&'static str> {
+pub(crate) fn oid_alias(dialect: Dialect, t: &DataType) -> Option<&'static str> {
     if dialect != Dialect::PostgreSql {
         return None;
     }
