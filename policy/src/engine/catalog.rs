@@ -393,6 +393,39 @@ impl<'s> Checker<'s> {
         }
     }
 
+    /// Whether a column reference is `schema.relation.column` of a served PostgreSQL catalog
+    /// (SQLAlchemy writes `pg_catalog.pg_class.oid`). Its FROM item became a derived table
+    /// aliased by the relation's name, so the reference is written `relation.column` and then
+    /// checked as if the client had written that.
+    pub(crate) fn catalog_column_qualifier(&self, parts: &[sqlparser::ast::Ident]) -> bool {
+        match parts {
+            [s, r, _] if self.scope.dialect == Dialect::PostgreSql => {
+                let (s, r) = (self.norm(s), self.norm(r));
+                PG_SERVED.iter().any(|(ps, pr)| *ps == s && *pr == r)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `name` names a served PostgreSQL catalog (`pg_class`, `pg_catalog.pg_class`,
+    /// `information_schema.columns`).
+    fn served_catalog_name(&self, name: &ObjectName) -> bool {
+        let parts: Option<Vec<String>> = name
+            .0
+            .iter()
+            .map(|p| match p {
+                ObjectNamePart::Identifier(i) => Some(self.norm(i)),
+                ObjectNamePart::Function(_) => None,
+            })
+            .collect();
+        let served = |s: &str, r: &str| PG_SERVED.iter().any(|(ps, pr)| *ps == s && *pr == r);
+        match parts.as_deref() {
+            Some([s, r]) => served(s, r),
+            Some([r]) => served("pg_catalog", r),
+            _ => false,
+        }
+    }
+
     fn not_served(&self, relation: &str) -> Denial {
         Denial::new(
             Rule::TableNotGranted,
@@ -1138,6 +1171,15 @@ impl<'s> Checker<'s> {
                             Ok(n)
                         })
                         .map_err(|_| refused())?;
+                    // A served catalog is a system relation, named as a real server names it
+                    // (SQLAlchemy: `'pg_catalog.pg_class'::regclass`).
+                    if self.served_catalog_name(&name) {
+                        return fill(
+                            "((__sluice_a0)::pg_catalog.regclass)::pg_catalog.oid",
+                            inner,
+                            std::slice::from_ref(inner),
+                        );
+                    }
                     let oid = self
                         .resolve_table(&name)
                         .ok()
@@ -1189,10 +1231,20 @@ impl<'s> Checker<'s> {
                 return Err(construct(format!("casts to {alias}")));
             }
         };
+        // A parameter is a name (or an OID in digits) the engine never sees: looked up with
+        // to_reg*, which answers NULL rather than an error for a name that does not exist, so
+        // a hidden object and a missing one look alike once the guard has answered. Any other
+        // value must be an OID (in digits): a name there fails alike for every name.
+        let oid = match alias {
+            "regclass" | "regtype" | "regnamespace" if is_parameter(inner) => format!(
+                "(CASE WHEN (__sluice_a0)::pg_catalog.text ~ '^[0-9]+$' THEN ((__sluice_a0)::pg_catalog.text)::pg_catalog.oid ELSE (pg_catalog.to_{alias}((__sluice_a0)::pg_catalog.text))::pg_catalog.oid END)"
+            ),
+            _ => "((__sluice_a0)::pg_catalog.text)::pg_catalog.oid".to_string(),
+        };
         fill(
             &format!(
                 "(SELECT CASE WHEN {G}.x < {FIRST_NORMAL_OID} OR {G}.x IN {set} THEN {G}.x END \
-                 FROM (SELECT ((__sluice_a0)::pg_catalog.text)::pg_catalog.oid AS x OFFSET 0) AS {G})"
+                 FROM (SELECT {oid} AS x OFFSET 0) AS {G})"
             ),
             inner,
             std::slice::from_ref(inner),
@@ -1334,6 +1386,12 @@ impl Checker<'_> {
         if aggregates.found {
             return false;
         }
+        // The empty answer keeps a parameter only where the client gave it a type by a cast;
+        // one typed by the expressions around it would be left without a type.
+        let (parameters, cast) = parameter_counts(s);
+        if parameters != cast {
+            return false;
+        }
         let empty = |tf: &TableFactor| match tf {
             TableFactor::Table {
                 name, args: None, ..
@@ -1379,10 +1437,54 @@ impl Checker<'_> {
     }
 }
 
+fn is_parameter(e: &Expr) -> bool {
+    matches!(e, Expr::Value(v) if matches!(v.value, Value::Placeholder(_)))
+}
+
+/// The parameters in `s`, and how many of them are the operand of a cast (`$1::varchar`).
+fn parameter_counts(s: &sqlparser::ast::Select) -> (usize, usize) {
+    struct Count(usize, usize);
+    impl sqlparser::ast::Visitor for Count {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
+            match e {
+                e if is_parameter(e) => self.0 += 1,
+                Expr::Cast { expr, .. } if is_parameter(expr) => self.1 += 1,
+                _ => {}
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut count = Count(0, 0);
+    let _ = sqlparser::ast::Visit::visit(s, &mut count);
+    (count.0, count.1)
+}
+
+/// The casts of parameters in a provably empty SELECT (`$1::varchar`), in order: the empty
+/// answer keeps them so that each parameter still has the type the client gave it (a client
+/// that sent it untyped gets "could not determine data type of parameter" otherwise). The
+/// caller checks them as any cast.
+pub(crate) fn typed_parameters(s: &sqlparser::ast::Select) -> Vec<Expr> {
+    struct Casts(Vec<Expr>);
+    impl sqlparser::ast::Visitor for Casts {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
+            if matches!(e, Expr::Cast { expr, .. } if is_parameter(expr)) {
+                self.0.push(e.clone());
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut casts = Casts(Vec::new());
+    let _ = sqlparser::ast::Visit::visit(s, &mut casts);
+    casts.0
+}
+
 /// `SELECT NULL AS <name>, … WHERE false`: the answer of a provably empty SELECT, with its
-/// column names.
+/// column names; with `typed` parameter casts, `WHERE false AND (<cast> IS NULL OR …)`.
 pub(crate) fn empty_select(
     projection: &[sqlparser::ast::SelectItem],
+    typed: Vec<Expr>,
 ) -> Result<sqlparser::ast::Select, Denial> {
     use sqlparser::ast::SelectItem;
     let columns: Vec<String> = projection
@@ -1409,10 +1511,30 @@ pub(crate) fn empty_select(
         Dialect::PostgreSql,
         &format!("SELECT {} WHERE false", columns.join(", ")),
     )?;
-    match *q.body {
-        sqlparser::ast::SetExpr::Select(s) => Ok(*s),
-        _ => Err(construct("an empty answer")),
+    let mut s = match *q.body {
+        sqlparser::ast::SetExpr::Select(s) => *s,
+        _ => return Err(construct("an empty answer")),
+    };
+    let typed = typed
+        .into_iter()
+        .map(|cast| Expr::IsNull(Box::new(cast)))
+        .reduce(|a, b| Expr::BinaryOp {
+            left: Box::new(a),
+            op: sqlparser::ast::BinaryOperator::Or,
+            right: Box::new(b),
+        });
+    if let Some(typed) = typed {
+        let no = s
+            .selection
+            .take()
+            .ok_or_else(|| construct("an empty answer"))?;
+        s.selection = Some(Expr::BinaryOp {
+            left: Box::new(no),
+            op: sqlparser::ast::BinaryOperator::And,
+            right: Box::new(Expr::Nested(Box::new(typed))),
+        });
     }
+    Ok(s)
 }
 
 /// MySQL's SHOW statements about the schema, as the `information_schema` queries they are

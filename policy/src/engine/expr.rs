@@ -305,6 +305,24 @@ impl Checker<'_> {
             Expr::Array(a) => self.exprs(&mut a.elem),
             Expr::Interval(i) => self.expr(&mut i.value),
             Expr::CompoundFieldAccess { root, access_chain } => {
+                // `con.conkey[1]`: sqlparser reads the column's name as a field of `con`; it is
+                // the column `con.conkey`, subscripted (PostgreSQL reads a field only in
+                // parentheses: `(x).f`). The name is checked as any column name.
+                let names = access_chain
+                    .iter()
+                    .take_while(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_))))
+                    .count();
+                if names > 0 {
+                    if let Expr::Identifier(first) = root.as_ref() {
+                        let mut parts = vec![first.clone()];
+                        for a in access_chain.drain(..names) {
+                            if let AccessExpr::Dot(Expr::Identifier(i)) = a {
+                                parts.push(i);
+                            }
+                        }
+                        **root = Expr::CompoundIdentifier(parts);
+                    }
+                }
                 self.expr(root)?;
                 for a in access_chain {
                     match a {
@@ -374,11 +392,14 @@ impl Checker<'_> {
         self.guard_column(None, i)
     }
 
-    fn compound_identifier(&mut self, parts: &[Ident]) -> Result<(), Denial> {
-        for p in parts {
+    fn compound_identifier(&mut self, parts: &mut Vec<Ident>) -> Result<(), Denial> {
+        for p in parts.iter() {
             check_ident(p)?;
         }
-        match parts {
+        if self.catalog_column_qualifier(parts) {
+            parts.remove(0);
+        }
+        match parts.as_slice() {
             [q, c]
                 if self.scope.dialect == Dialect::MySql
                     && q.quote_style.is_none()

@@ -112,6 +112,9 @@ const POSTGRES: &[&str] = &[
     // allowed): drivers call it when returning a connection to their pool.
     "pg_advisory_unlock_all",
     "unnest",
+    // The subscripts of an array, like unnest a function of its argument alone (SQLAlchemy's
+    // key reflection numbers index columns with it).
+    "generate_subscripts",
     "array",
     "pg_encoding_to_char",
     "array_lower",

@@ -179,7 +179,11 @@ impl Checker<'_> {
 
     fn select(&mut self, s: &mut Select) -> Result<(), Denial> {
         if self.provably_empty(s) {
-            *s = super::catalog::empty_select(&s.projection)?;
+            let mut typed = super::catalog::typed_parameters(s);
+            for cast in typed.iter_mut() {
+                self.expr(cast)?;
+            }
+            *s = super::catalog::empty_select(&s.projection, typed)?;
             return Ok(());
         }
         let Select {
@@ -557,6 +561,20 @@ impl Checker<'_> {
                 Rule::FunctionNotAllowed,
                 format!("table function {name}(…) is not allowed through Sluice"),
             )),
+            // PostgreSQL's `unnest(a) WITH ORDINALITY AS t (x, n)` (Django's constraint
+            // introspection): rows from its arguments alone, as the table function form above.
+            TableFactor::UNNEST {
+                alias,
+                array_exprs,
+                with_offset: false,
+                with_offset_alias: None,
+                with_ordinality: _,
+            } if self.scope.dialect == Dialect::PostgreSql => {
+                if let Some(a) = alias {
+                    check_alias(a)?;
+                }
+                self.exprs(array_exprs)
+            }
             TableFactor::TableFunction { .. }
             | TableFactor::UNNEST { .. }
             | TableFactor::JsonTable { .. }
