@@ -977,6 +977,26 @@ impl<'s> Checker<'s> {
             _ => None,
         };
         if let Some(s) = literal.filter(|s| s.parse::<u32>().is_err()) {
+            // A served catalog by name (PgJDBC's `'pg_class'::regclass`): a built-in OID, as a
+            // real server shows it. Written qualified so that it cannot resolve to a user table.
+            if alias == "regclass" {
+                if let Some(served) = served_catalog_relation(&s) {
+                    return Ok(Expr::Cast {
+                        kind: sqlparser::ast::CastKind::DoubleColon,
+                        expr: Box::new(Expr::Value(
+                            Value::SingleQuotedString(served).with_empty_span(),
+                        )),
+                        data_type: sqlparser::ast::DataType::Custom(
+                            ObjectName::from(vec![
+                                sqlparser::ast::Ident::new("pg_catalog"),
+                                sqlparser::ast::Ident::new(alias),
+                            ]),
+                            vec![],
+                        ),
+                        format: None,
+                    });
+                }
+            }
             let allowed = match alias {
                 "regclass" => {
                     let name = Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
@@ -1037,6 +1057,18 @@ impl<'s> Checker<'s> {
             std::slice::from_ref(inner),
         )
     }
+}
+
+/// `pg_class`, `pg_catalog.pg_class` or `information_schema.tables` (any case, unquoted) as the
+/// qualified name of the served catalog relation it names; an unqualified name is looked up in
+/// `pg_catalog`, which PostgreSQL searches first.
+fn served_catalog_relation(name: &str) -> Option<String> {
+    let name = name.trim().to_ascii_lowercase();
+    let (schema, relation) = name.split_once('.').unwrap_or(("pg_catalog", &name));
+    PG_SERVED
+        .iter()
+        .find(|(s, r)| *s == schema && *r == relation)
+        .map(|(s, r)| format!("{s}.{r}"))
 }
 
 /// Aggregates: over no rows they still answer one.

@@ -679,6 +679,14 @@ fn leave() -> Vec<Case> {
             // (this scope has none).
             Deny(Rule::TableNotGranted),
         ),
+        // A served catalog's name is a built-in OID (PgJDBC's getTables), written qualified so
+        // that it cannot resolve to a user table; other system relations stay refused.
+        pg("pg_regclass_served_catalog", RO, "SELECT 'pg_class'::regclass",
+            Sql("SELECT 'pg_catalog.pg_class'::pg_catalog.regclass")),
+        pg("pg_regclass_unserved_catalog", RO, "SELECT 'pg_statistic'::regclass",
+            Deny(Rule::TableNotGranted)),
+        pg("pg_regclass_quoted_catalog_name", RO, r#"SELECT '"pg_class"'::regclass"#,
+            Deny(Rule::TableNotGranted)),
         pg(
             "pg_regclass_typed_string",
             RO,
