@@ -703,6 +703,16 @@ fn leave() -> Vec<Case> {
         pg("pg_information_schema_other_function", RO,
             "SELECT information_schema._pg_numeric_precision(23, 0)",
             Deny(Rule::FunctionNotAllowed)),
+        // A series of literal bounds in FROM (PgJDBC's getImportedKeys); a long or computed one
+        // stays refused.
+        pg("pg_short_literal_series", RO, "SELECT n FROM pg_catalog.generate_series(1, 32) pos(n)",
+            Sql("SELECT n FROM pg_catalog.generate_series(1, 32) pos (n)")),
+        pg("pg_long_literal_series", RO, "SELECT n FROM generate_series(1, 100000000) g(n)",
+            Deny(Rule::FunctionNotAllowed)),
+        pg("pg_computed_series", RO, "SELECT n FROM generate_series(1, 10 * 10) g(n)",
+            Deny(Rule::FunctionNotAllowed)),
+        pg("pg_series_in_select_list", RO, "SELECT generate_series(1, 3)",
+            Deny(Rule::FunctionNotAllowed)),
         pg(
             "pg_regclass_typed_string",
             RO,
