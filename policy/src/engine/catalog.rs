@@ -1231,6 +1231,11 @@ pub(crate) fn empty_select(
     }
 }
 
+/// `SHOW COLUMNS`' Default from `information_schema.COLUMNS.COLUMN_DEFAULT`, which MariaDB
+/// writes as SQL (`'anon'`, `NULL`, `current_timestamp()`): a string literal's text unquoted,
+/// the literal NULL as NULL, an expression as it is, as MariaDB's own SHOW COLUMNS shows them.
+const SHOW_DEFAULT: &str = "CASE WHEN COLUMN_DEFAULT = 'NULL' THEN NULL WHEN COLUMN_DEFAULT LIKE '''%''' THEN REPLACE(SUBSTRING(COLUMN_DEFAULT, 2, CHAR_LENGTH(COLUMN_DEFAULT) - 2), '''''', '''') ELSE COLUMN_DEFAULT END";
+
 /// MySQL's SHOW statements about the schema, as the `information_schema` queries they are
 /// (whose rows the catalog filters then confine). `None`: not such a statement.
 pub(crate) fn show_as_query(
@@ -1309,9 +1314,9 @@ pub(crate) fn show_as_query(
             };
             let table = table_of(table)?;
             let cols = if *full {
-                "COLUMN_NAME AS `Field`, COLUMN_TYPE AS `Type`, COLLATION_NAME AS `Collation`, IS_NULLABLE AS `Null`, COLUMN_KEY AS `Key`, COLUMN_DEFAULT AS `Default`, EXTRA AS `Extra`, PRIVILEGES AS `Privileges`, COLUMN_COMMENT AS `Comment`"
+                format!("COLUMN_NAME AS `Field`, COLUMN_TYPE AS `Type`, COLLATION_NAME AS `Collation`, IS_NULLABLE AS `Null`, COLUMN_KEY AS `Key`, {SHOW_DEFAULT} AS `Default`, EXTRA AS `Extra`, PRIVILEGES AS `Privileges`, COLUMN_COMMENT AS `Comment`")
             } else {
-                "COLUMN_NAME AS `Field`, COLUMN_TYPE AS `Type`, IS_NULLABLE AS `Null`, COLUMN_KEY AS `Key`, COLUMN_DEFAULT AS `Default`, EXTRA AS `Extra`"
+                format!("COLUMN_NAME AS `Field`, COLUMN_TYPE AS `Type`, IS_NULLABLE AS `Null`, COLUMN_KEY AS `Key`, {SHOW_DEFAULT} AS `Default`, EXTRA AS `Extra`")
             };
             Ok(format!(
                 "SELECT {cols} FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}{} ORDER BY ORDINAL_POSITION",
@@ -1332,7 +1337,7 @@ pub(crate) fn show_as_query(
         } if hive_format.is_none() && !has_table_keyword => {
             let _ = describe_alias;
             table_of(table_name).map(|table| format!(
-                "SELECT COLUMN_NAME AS `Field`, COLUMN_TYPE AS `Type`, IS_NULLABLE AS `Null`, COLUMN_KEY AS `Key`, COLUMN_DEFAULT AS `Default`, EXTRA AS `Extra` FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+                "SELECT COLUMN_NAME AS `Field`, COLUMN_TYPE AS `Type`, IS_NULLABLE AS `Null`, COLUMN_KEY AS `Key`, {SHOW_DEFAULT} AS `Default`, EXTRA AS `Extra` FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
                 lit(db),
                 lit(&table)
             ))
