@@ -96,6 +96,20 @@ public class JdbcCatalogCheck {
             }
             out.append("],");
 
+            // customers' indexes, as [index name, column name] (PgJDBC also lists the primary
+            // key's index; the ones on hidden columns must not show).
+            out.append("\"customers_indexes\":[");
+            try (ResultSet rs = md.getIndexInfo(catalog, schemaPattern, "customers", false, false)) {
+                boolean first = true;
+                while (rs.next()) {
+                    out.append(first ? "" : ",").append('[')
+                        .append(str(rs.getString("INDEX_NAME"))).append(',')
+                        .append(str(rs.getString("COLUMN_NAME"))).append(']');
+                    first = false;
+                }
+            }
+            out.append("],");
+
             // The ungranted table, asked for by name.
             List<String> vault = new ArrayList<>();
             try (ResultSet rs = md.getColumns(catalog, schemaPattern, "vault_canary", "%")) {

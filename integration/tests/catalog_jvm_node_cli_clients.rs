@@ -251,7 +251,8 @@ fn assert_jdbc_common(report: &Value) {
     assert_eq!(report["names"], json!(["Alice"]), "{shown}");
 }
 
-/// PgJDBC's getTables / getColumns / getPrimaryKeys / getImportedKeys / getExportedKeys.
+/// PgJDBC's getTables / getColumns / getPrimaryKeys / getImportedKeys / getExportedKeys /
+/// getIndexInfo.
 #[test]
 fn pgjdbc_database_metadata() {
     require_jar(PGJDBC_JAR, "libpostgresql-jdbc-java");
@@ -265,6 +266,13 @@ fn pgjdbc_database_metadata() {
     let report = jdbc_report(PGJDBC_JAR, &url, &token, "public", "PgJDBC");
     assert_eq!(report["driver"], json!("PostgreSQL JDBC Driver"));
     assert_jdbc_common(&report);
+    // Not customers_ssn_canary_idx (a hidden column), nor customers_email_when (a unique index
+    // on email whose predicate reads ssn_canary).
+    assert_eq!(
+        report["customers_indexes"],
+        json!([["customers_pkey", "id"], ["customers_tenant", "tenant_id"]]),
+        "{report:#}"
+    );
     assert_eq!(
         report["columns"],
         json!({
@@ -276,7 +284,8 @@ fn pgjdbc_database_metadata() {
 }
 
 /// MariaDB Connector/J's getTables / getColumns / getPrimaryKeys / getImportedKeys /
-/// getExportedKeys (information_schema), with the options the module comment explains.
+/// getExportedKeys / getIndexInfo (information_schema), with the options the module comment
+/// explains.
 #[test]
 fn mariadb_connector_j_database_metadata() {
     require_jar(MARIADB_JAR, "libmariadb-java");
@@ -297,6 +306,16 @@ fn mariadb_connector_j_database_metadata() {
     );
     assert_eq!(report["driver"], json!("MariaDB Connector/J"));
     assert_jdbc_common(&report);
+    // Not customers_ssn_canary_idx nor customers_name_canary (name, ssn_canary).
+    assert_eq!(
+        report["customers_indexes"],
+        json!([
+            ["customers_email", "email"],
+            ["PRIMARY", "id"],
+            ["customers_tenant", "tenant_id"]
+        ]),
+        "{report:#}"
+    );
     assert_eq!(
         report["columns"],
         json!({
