@@ -181,7 +181,11 @@ fn sqlalchemy_pg(driver: &str, module: &Module) {
     assert_eq!(got["views"], json!([]), "{shown}");
 
     let columns = &got["columns"];
-    assert_eq!(names(&columns["customers"], "name"), CUSTOMERS_PG, "{shown}");
+    assert_eq!(
+        names(&columns["customers"], "name"),
+        CUSTOMERS_PG,
+        "{shown}"
+    );
     assert_eq!(names(&columns["orders"], "name"), ORDERS, "{shown}");
     // Types, nullability, defaults (the serial's nextval, 'anon', now()) and comments as the
     // backend has them.
@@ -204,7 +208,11 @@ fn sqlalchemy_pg(driver: &str, module: &Module) {
         json!(["id"]),
         "{shown}"
     );
-    assert_eq!(got["pk"]["customers"]["name"], json!("customers_pkey"), "{shown}");
+    assert_eq!(
+        got["pk"]["customers"]["name"],
+        json!("customers_pkey"),
+        "{shown}"
+    );
 
     // orders → customers is visible; vault_canary's foreign key to customers is not (the canary
     // scan covers every other place it could appear).
@@ -236,7 +244,11 @@ fn sqlalchemy_pg(driver: &str, module: &Module) {
     );
     assert_eq!(
         got["indexes"]["customers"],
-        only(&direct["indexes"]["customers"], "name", &["customers_tenant"]),
+        only(
+            &direct["indexes"]["customers"],
+            "name",
+            &["customers_tenant"]
+        ),
         "{shown}"
     );
     assert_eq!(
@@ -244,7 +256,11 @@ fn sqlalchemy_pg(driver: &str, module: &Module) {
         only(&direct["indexes"]["orders"], "name", &["orders_customer"]),
         "{shown}"
     );
-    assert_eq!(got["unique"], json!({"customers": [], "orders": []}), "{shown}");
+    assert_eq!(
+        got["unique"],
+        json!({"customers": [], "orders": []}),
+        "{shown}"
+    );
     assert_eq!(
         got["checks"]["orders"],
         only(&direct["checks"]["orders"], "name", &["orders_total_check"]),
@@ -335,15 +351,34 @@ fn sqlalchemy_pymysql() {
     );
     for t in TABLES {
         assert_eq!(got["pk"][t], direct["pk"][t], "{shown}");
-        assert_eq!(got["pk"][t]["constrained_columns"], json!(["id"]), "{shown}");
+        assert_eq!(
+            got["pk"][t]["constrained_columns"],
+            json!(["id"]),
+            "{shown}"
+        );
     }
     assert_eq!(got["fks"]["customers"], json!([]), "{shown}");
     assert_eq!(got["fks"]["orders"], direct["fks"]["orders"], "{shown}");
-    assert_eq!(names(&got["fks"]["orders"], "name"), ["orders_customer"], "{shown}");
+    assert_eq!(
+        names(&got["fks"]["orders"], "name"),
+        ["orders_customer"],
+        "{shown}"
+    );
     // The unique key on email is visible (MariaDB has no partial index).
-    assert_eq!(got["unique"], direct["unique"].as_object().map(|u| json!({
-        "customers": u["customers"], "orders": u["orders"]})).unwrap(), "{shown}");
-    assert_eq!(names(&got["unique"]["customers"], "name"), ["customers_email"], "{shown}");
+    assert_eq!(
+        got["unique"],
+        direct["unique"]
+            .as_object()
+            .map(|u| json!({
+        "customers": u["customers"], "orders": u["orders"]}))
+            .unwrap(),
+        "{shown}"
+    );
+    assert_eq!(
+        names(&got["unique"]["customers"], "name"),
+        ["customers_email"],
+        "{shown}"
+    );
     assert_eq!(
         names(&direct["indexes"]["customers"], "name"),
         [
@@ -363,8 +398,7 @@ fn sqlalchemy_pymysql() {
         "{shown}"
     );
     assert_eq!(
-        got["indexes"]["orders"],
-        direct["indexes"]["orders"],
+        got["indexes"]["orders"], direct["indexes"]["orders"],
         "{shown}"
     );
     assert_eq!(

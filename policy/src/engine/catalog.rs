@@ -1173,12 +1173,21 @@ impl<'s> Checker<'s> {
                         .map_err(|_| refused())?;
                     // A served catalog is a system relation, named as a real server names it
                     // (SQLAlchemy: `'pg_catalog.pg_class'::regclass`).
+                    // Written qualified, so that it cannot resolve to a user table.
                     if self.served_catalog_name(&name) {
-                        return fill(
-                            "((__sluice_a0)::pg_catalog.regclass)::pg_catalog.oid",
-                            inner,
-                            std::slice::from_ref(inner),
-                        );
+                        let parts: Vec<String> = name
+                            .0
+                            .iter()
+                            .map(|p| p.to_string().to_ascii_lowercase())
+                            .collect();
+                        let qualified = match parts.as_slice() {
+                            [r] => format!("pg_catalog.{r}"),
+                            _ => parts.join("."),
+                        };
+                        return parse_expr(&format!(
+                            "({}::pg_catalog.regclass)::pg_catalog.oid",
+                            quote_literal(Dialect::PostgreSql, "", &qualified)
+                        ));
                     }
                     let oid = self
                         .resolve_table(&name)
@@ -1537,6 +1546,11 @@ pub(crate) fn empty_select(
     Ok(s)
 }
 
+/// `SHOW COLUMNS`' Default from `information_schema.COLUMNS.COLUMN_DEFAULT`, which MariaDB
+/// writes as SQL (`'anon'`, `NULL`, `current_timestamp()`): a string literal's text unquoted,
+/// the literal NULL as NULL, an expression as it is, as MariaDB's own SHOW COLUMNS shows them.
+const SHOW_DEFAULT: &str = "CASE WHEN COLUMN_DEFAULT = 'NULL' THEN NULL WHEN COLUMN_DEFAULT LIKE '''%''' THEN REPLACE(SUBSTRING(COLUMN_DEFAULT, 2, CHAR_LENGTH(COLUMN_DEFAULT) - 2), '''''', '''') ELSE COLUMN_DEFAULT END";
+
 /// MySQL's SHOW statements about the schema, as the `information_schema` queries they are
 /// (whose rows the catalog filters then confine). `None`: not such a statement.
 pub(crate) fn show_as_query(
@@ -1615,9 +1629,9 @@ pub(crate) fn show_as_query(
             };
             let table = table_of(table)?;
             let cols = if *full {
-                "COLUMN_NAME AS `Field`, COLUMN_TYPE AS `Type`, COLLATION_NAME AS `Collation`, IS_NULLABLE AS `Null`, COLUMN_KEY AS `Key`, COLUMN_DEFAULT AS `Default`, EXTRA AS `Extra`, PRIVILEGES AS `Privileges`, COLUMN_COMMENT AS `Comment`"
+                format!("COLUMN_NAME AS `Field`, COLUMN_TYPE AS `Type`, COLLATION_NAME AS `Collation`, IS_NULLABLE AS `Null`, COLUMN_KEY AS `Key`, {SHOW_DEFAULT} AS `Default`, EXTRA AS `Extra`, PRIVILEGES AS `Privileges`, COLUMN_COMMENT AS `Comment`")
             } else {
-                "COLUMN_NAME AS `Field`, COLUMN_TYPE AS `Type`, IS_NULLABLE AS `Null`, COLUMN_KEY AS `Key`, COLUMN_DEFAULT AS `Default`, EXTRA AS `Extra`"
+                format!("COLUMN_NAME AS `Field`, COLUMN_TYPE AS `Type`, IS_NULLABLE AS `Null`, COLUMN_KEY AS `Key`, {SHOW_DEFAULT} AS `Default`, EXTRA AS `Extra`")
             };
             Ok(format!(
                 "SELECT {cols} FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}{} ORDER BY ORDINAL_POSITION",
@@ -1638,7 +1652,7 @@ pub(crate) fn show_as_query(
         } if hive_format.is_none() && !has_table_keyword => {
             let _ = describe_alias;
             table_of(table_name).map(|table| format!(
-                "SELECT COLUMN_NAME AS `Field`, COLUMN_TYPE AS `Type`, IS_NULLABLE AS `Null`, COLUMN_KEY AS `Key`, COLUMN_DEFAULT AS `Default`, EXTRA AS `Extra` FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
+                "SELECT COLUMN_NAME AS `Field`, COLUMN_TYPE AS `Type`, IS_NULLABLE AS `Null`, COLUMN_KEY AS `Key`, {SHOW_DEFAULT} AS `Default`, EXTRA AS `Extra` FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {} ORDER BY ORDINAL_POSITION",
                 lit(db),
                 lit(&table)
             ))

@@ -326,6 +326,14 @@ impl Checker<'_> {
                 self.expr(root)?;
                 for a in access_chain {
                     match a {
+                        // A field of a composite value the query may read whole anyway (the
+                        // root is walked like any expression): PgJDBC's
+                        // `(information_schema._pg_expandarray(i.indkey)).n`. A plain name only.
+                        AccessExpr::Dot(Expr::Identifier(field))
+                            if self.scope.dialect == Dialect::PostgreSql =>
+                        {
+                            check_ident(field)?
+                        }
                         AccessExpr::Dot(_) => return Err(construct("field access with `.`")),
                         AccessExpr::Subscript(Subscript::Index { index }) => self.expr(index)?,
                         AccessExpr::Subscript(Subscript::Slice {
@@ -494,8 +502,19 @@ impl Checker<'_> {
             Dialect::PostgreSql => self.norm(i),
             Dialect::MySql => i.value.to_lowercase(),
         };
+        // information_schema's helpers resolve by their qualified name only, never through the
+        // search_path, so they are not on the allowlist of bare names.
+        let mut information_schema_helper = false;
         let fname = match parts.as_slice() {
             [single] => folded(single),
+            [schema, single]
+                if self.scope.dialect == Dialect::PostgreSql
+                    && self.norm(schema) == "information_schema"
+                    && functions::PG_INFORMATION_SCHEMA.contains(&folded(single).as_str()) =>
+            {
+                information_schema_helper = true;
+                folded(single)
+            }
             // SQLAlchemy and others call `pg_catalog.version()`: the catalog schema is where
             // the built-ins live anyway, and the allowlist still applies.
             [schema, single]
@@ -517,6 +536,7 @@ impl Checker<'_> {
         let reads_setting = fname == "current_setting" && self.scope.dialect == Dialect::PostgreSql;
         if !proposed_value
             && !reads_setting
+            && !information_schema_helper
             && !functions::allowed(self.scope.dialect, &fname)
             && !self.role().functions.contains(&fname)
         {

@@ -476,6 +476,11 @@ pub(crate) fn allowed(dialect: Dialect, name: &str) -> bool {
         }
 }
 
+/// information_schema's helper functions a query may call, schema-qualified: PgJDBC's
+/// `getPrimaryKeys` and `getIndexInfo` expand `pg_index.indkey` with `_pg_expandarray`, an SQL
+/// function of its argument alone (the array's elements with their positions).
+pub(crate) const PG_INFORMATION_SCHEMA: &[&str] = &["_pg_expandarray"];
+
 /// Keywords sqlparser reads as bare names that the engine evaluates as the session's account.
 pub(crate) const PG_ACCOUNT_KEYWORDS: &[&str] = &[
     "current_user",

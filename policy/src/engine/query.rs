@@ -435,8 +435,10 @@ impl Checker<'_> {
                     }
                     .filter(|f| {
                         self.scope.dialect == Dialect::PostgreSql
-                            && ["unnest", "current_schema", "current_schemas"]
+                            && (["unnest", "current_schema", "current_schemas"]
                                 .contains(&self.norm(f).as_str())
+                                || (self.norm(f) == "generate_series"
+                                    && short_literal_series(&table_args.args)))
                     });
                     if known.is_none() || table_args.settings.is_some() {
                         return Err(Denial::new(
@@ -1013,5 +1015,30 @@ pub(crate) fn simple_query(
         settings: None,
         format_clause: None,
         pipe_operators: vec![],
+    }
+}
+
+/// The most rows a `generate_series` of literal bounds may make in a FROM list.
+const MAX_LITERAL_SERIES: i64 = 1024;
+
+/// `generate_series(<int>, <int>)` with at most [`MAX_LITERAL_SERIES`] rows: PgJDBC's
+/// `generate_series(1, 32) pos(n)` over index key positions (getImportedKeys). Its size is in
+/// the statement, unlike a series whose bounds the backend computes (which stays denied: one
+/// cheap call could make it allocate without limit).
+fn short_literal_series(args: &[sqlparser::ast::FunctionArg]) -> bool {
+    use sqlparser::ast::{FunctionArg, FunctionArgExpr};
+    let bound = |a: &FunctionArg| match a {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => match &v.value {
+            sqlparser::ast::Value::Number(n, false) => n.parse::<i64>().ok(),
+            _ => None,
+        },
+        _ => None,
+    };
+    match args {
+        [start, end] => matches!(
+            (bound(start), bound(end)),
+            (Some(a), Some(b)) if b.saturating_sub(a) < MAX_LITERAL_SERIES
+        ),
+        _ => false,
     }
 }

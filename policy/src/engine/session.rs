@@ -55,6 +55,8 @@ pub(crate) const PG_SHOWABLE: &[&str] = &[
     "transaction_read_only",
     "default_transaction_read_only",
     "max_identifier_length",
+    // A compile-time constant (preset); PgJDBC reads it before getImportedKeys/getIndexInfo.
+    "max_index_keys",
     "extra_float_digits",
     "bytea_output",
     "lc_collate",

@@ -283,7 +283,12 @@ fn reach() -> Vec<Case> {
             Sql(concat!("SELECT to_json(customers.*) FROM ", pcf!(), " AS customers"))),
         pg("pg_to_jsonb_minus", RO, "SELECT to_jsonb(c) - 'x' FROM customers c",
             Sql(concat!("SELECT to_jsonb(c) - 'x' FROM ", pcf!(), " c"))),
-        pg("pg_field_access", RO, "SELECT (c).ssn FROM customers c", Deny(Rule::ConstructNotAllowed)),
+        // A field of a value the query may read whole: the whole row is the confined derived
+        // table's, which has no ssn (the backend answers "column c.ssn does not exist").
+        pg("pg_field_access", RO, "SELECT (c).ssn FROM customers c",
+            Sql(concat!("SELECT (c).ssn FROM ", pcf!(), " c"))),
+        pg("pg_field_access_quoted_field", RO, r#"SELECT (c)."a""b" FROM customers c"#,
+            Deny(Rule::ConstructNotAllowed)),
         pg("pg_star_field_access", RO, "SELECT (c.*).ssn FROM customers c", Deny(Rule::ConstructNotAllowed)),
         pg("pg_functional_notation", RO, "SELECT ssn(c) FROM customers c", Deny(Rule::FunctionNotAllowed)),
         pg("pg_system_columns_not_projected", RO, "SELECT ctid, xmin, tableoid FROM customers",
@@ -681,6 +686,35 @@ fn leave() -> Vec<Case> {
             // (this scope has none).
             Deny(Rule::TableNotGranted),
         ),
+        // A served catalog's name is a built-in OID (PgJDBC's getTables), written qualified so
+        // that it cannot resolve to a user table; other system relations stay refused.
+        pg("pg_regclass_served_catalog", RO, "SELECT 'pg_class'::regclass",
+            Sql("SELECT 'pg_catalog.pg_class'::pg_catalog.regclass")),
+        pg("pg_regclass_unserved_catalog", RO, "SELECT 'pg_statistic'::regclass",
+            Deny(Rule::TableNotGranted)),
+        pg("pg_regclass_quoted_catalog_name", RO, r#"SELECT '"pg_class"'::regclass"#,
+            Deny(Rule::TableNotGranted)),
+        // information_schema's helper, by its qualified name only.
+        pg("pg_information_schema_expandarray", RO,
+            "SELECT (information_schema._pg_expandarray(ARRAY[3, 1])).n",
+            Sql("SELECT (information_schema._pg_expandarray(ARRAY[3, 1])).n")),
+        pg("pg_expandarray_unqualified", RO, "SELECT _pg_expandarray(ARRAY[1])",
+            Deny(Rule::FunctionNotAllowed)),
+        pg("pg_expandarray_other_schema", RO, "SELECT public._pg_expandarray(ARRAY[1])",
+            Deny(Rule::FunctionNotAllowed)),
+        pg("pg_information_schema_other_function", RO,
+            "SELECT information_schema._pg_numeric_precision(23, 0)",
+            Deny(Rule::FunctionNotAllowed)),
+        // A series of literal bounds in FROM (PgJDBC's getImportedKeys); a long or computed one
+        // stays refused.
+        pg("pg_short_literal_series", RO, "SELECT n FROM pg_catalog.generate_series(1, 32) pos(n)",
+            Sql("SELECT n FROM pg_catalog.generate_series(1, 32) pos (n)")),
+        pg("pg_long_literal_series", RO, "SELECT n FROM generate_series(1, 100000000) g(n)",
+            Deny(Rule::FunctionNotAllowed)),
+        pg("pg_computed_series", RO, "SELECT n FROM generate_series(1, 10 * 10) g(n)",
+            Deny(Rule::FunctionNotAllowed)),
+        pg("pg_series_in_select_list", RO, "SELECT generate_series(1, 3)",
+            Deny(Rule::FunctionNotAllowed)),
         pg(
             "pg_regclass_typed_string",
             RO,
