@@ -689,11 +689,13 @@ fn leave() -> Vec<Case> {
         // A served catalog's name is a built-in OID (PgJDBC's getTables), written qualified so
         // that it cannot resolve to a user table; other system relations stay refused.
         pg("pg_regclass_served_catalog", RO, "SELECT 'pg_class'::regclass",
-            Sql("SELECT 'pg_catalog.pg_class'::pg_catalog.regclass")),
+            // Answered as an OID, shown by name as text (no regclass value reaches the client).
+            Sql(r#"SELECT (((('pg_catalog.pg_class'::pg_catalog.regclass)::pg_catalog.oid))::pg_catalog.regclass)::pg_catalog.text AS "regclass""#)),
         pg("pg_regclass_unserved_catalog", RO, "SELECT 'pg_statistic'::regclass",
             Deny(Rule::TableNotGranted)),
         pg("pg_regclass_quoted_catalog_name", RO, r#"SELECT '"pg_class"'::regclass"#,
-            Deny(Rule::TableNotGranted)),
+            // Quoted, still the lower-case system relation.
+            Sql(r#"SELECT (((('pg_catalog."pg_class"'::pg_catalog.regclass)::pg_catalog.oid))::pg_catalog.regclass)::pg_catalog.text AS "regclass""#)),
         // information_schema's helper, by its qualified name only.
         pg("pg_information_schema_expandarray", RO,
             "SELECT (information_schema._pg_expandarray(ARRAY[3, 1])).n",
