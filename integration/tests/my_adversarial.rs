@@ -540,9 +540,10 @@ fn door_cases() -> Vec<DoorCase> {
         door("leave", "mysql_user_columns", RO, "SELECT User, Host, Password FROM mysql.user", d()),
         door("leave", "mysql_global_priv", RO, "SELECT * FROM mysql.global_priv", d()),
         door("leave", "mysql_proc", RO, "SELECT body FROM mysql.proc", d()),
-        door("leave", "information_schema_tables", RO, "SELECT table_schema, table_name FROM information_schema.tables", d()),
-        door("leave", "information_schema_upper", RO, "SELECT * FROM INFORMATION_SCHEMA.TABLES", d()),
-        door("leave", "information_schema_columns", RO, "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = DATABASE()", d()),
+        // The scoped information_schema (engine/catalog.rs): served, its answers scanned.
+        door("leave", "information_schema_tables", RO, "SELECT table_schema, table_name FROM information_schema.tables", Either),
+        door("leave", "information_schema_upper", RO, "SELECT * FROM INFORMATION_SCHEMA.TABLES", Either),
+        door("leave", "information_schema_columns", RO, "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = DATABASE()", Either),
         door("leave", "information_schema_routines", RO, "SELECT routine_definition FROM information_schema.routines", d()),
         door("leave", "information_schema_processlist", RO, "SELECT info FROM information_schema.processlist", d()),
         door("leave", "information_schema_user_variables", RO, "SELECT * FROM information_schema.user_variables", d()),
@@ -562,13 +563,14 @@ fn door_cases() -> Vec<DoorCase> {
         door("leave", "sequence_next_value_for", RO, "SELECT NEXT VALUE FOR s", d()),
         door("leave", "sequence_setval", RO, "SELECT SETVAL(s, 100)", d()),
         door("leave", "sequence_as_table", RO, "SELECT * FROM s", d()),
-        // --- SHOW
-        door("leave", "show_databases", RO, "SHOW DATABASES", d()),
+        // --- SHOW (schema discovery is served from the scoped catalogs: allowed, and every
+        // value it returns is scanned for the markers like any other answer)
+        door("leave", "show_databases", RO, "SHOW DATABASES", Either),
         door("leave", "show_tables_from_other", RO, "SHOW TABLES FROM other", d()),
-        door("leave", "show_full_tables", RO, "SHOW FULL TABLES", d()),
-        door("leave", "show_columns", RO, "SHOW COLUMNS FROM customers", d()),
-        door("leave", "show_columns_of_ungranted", RO, "SHOW COLUMNS FROM payments", d()),
-        door("leave", "show_create_table", RO, "SHOW CREATE TABLE customers", d()),
+        door("leave", "show_full_tables", RO, "SHOW FULL TABLES", Either),
+        door("leave", "show_columns", RO, "SHOW COLUMNS FROM customers", Either),
+        door("leave", "show_columns_of_ungranted", RO, "SHOW COLUMNS FROM payments", Either),
+        door("leave", "show_create_table", RO, "SHOW CREATE TABLE customers", Either),
         door("leave", "show_create_procedure", RO, "SHOW CREATE PROCEDURE p", d()),
         door("leave", "show_create_function", RO, "SHOW CREATE FUNCTION leak_ssn", d()),
         door("leave", "show_procedure_code", RO, "SHOW PROCEDURE CODE p", d()),
@@ -1883,6 +1885,7 @@ fn engine_decision(
     cfg: &RbacConfig,
     c: &DoorCase,
     sql: &str,
+    schema: &sluice_policy::Schema,
 ) -> Option<Result<Authorized, Denial>> {
     if c.bytes.is_some() {
         return None;
@@ -1895,7 +1898,7 @@ fn engine_decision(
         claims: &claims,
         dialect: Dialect::MySql,
         database: Some(DB),
-        schema: sluice_policy::Schema::empty(),
+        schema,
     };
     Some(authorize(&scope, sql))
 }
@@ -1905,8 +1908,10 @@ async fn run_case(env: &mut Env, c: &DoorCase, proto: Proto) -> Record {
     let bytes = c.bytes.clone().unwrap_or_else(|| sql.as_bytes().to_vec());
     let mut fails = Vec::new();
     let mut note = None;
-    let decision = engine_decision(&env.configs[&c.roles], c, &sql);
     let gw = &env.gateways[&c.roles];
+    // The engine with the schema the gateway decides with (the scoped catalogs need it).
+    let schemas = gw.gate().schemas();
+    let decision = engine_decision(&env.configs[&c.roles], c, &sql, &schemas.mysql);
     let token = gw.token_at(&c.token_request(), now_unix());
     let outcome = match &token {
         Ok(t) => attack(gw, t, c, &bytes, proto).await,
@@ -2223,7 +2228,8 @@ fn door_cases_are_decided_as_expected_by_the_engine() {
     let verbose = std::env::var("SLUICE_ADV_VERBOSE").is_ok();
     for c in door_cases() {
         let sql = c.sql.replace("{victim}", "12345");
-        let Some(d) = engine_decision(&configs[&c.roles], &c, &sql) else {
+        let Some(d) = engine_decision(&configs[&c.roles], &c, &sql, sluice_policy::Schema::empty())
+        else {
             continue;
         };
         if verbose {

@@ -359,6 +359,7 @@ mod tests {
                         )
                     })
                     .collect(),
+                ..Schema::default()
             },
             fingerprint: String::new(),
             views: BTreeSet::new(),
