@@ -228,6 +228,12 @@ impl Session {
         }
     }
 
+    /// Settings from the startup packet, already checked as SETs: replayed on every backend
+    /// connection the session gets, as the client's own SETs are.
+    pub fn start_with_settings(&mut self, sets: Vec<String>) {
+        self.session_sets = sets;
+    }
+
     pub async fn run(mut self) -> End {
         let end = self.serve().await;
         if let Some(mut b) = self.backend.take() {

@@ -225,6 +225,17 @@ async fn startup(
         let e = PgError::fatal("28P01", "password authentication failed: token invalid");
         return refuse(&mut reader, e).await;
     };
+    let settings = match startup_settings(&door, &claims, &startup.parameters) {
+        Ok(s) => s,
+        Err(e) => {
+            let mut ev = connect_event;
+            ev.decision = "deny";
+            ev.rule = Some("setting_not_allowed".into());
+            ev.reason = Some(e.message.clone());
+            door.audit.record(ev).await;
+            return refuse(&mut reader, e).await;
+        }
+    };
 
     // In session mode the client holds a backend connection for its whole life: one token may
     // hold only so many (the MySQL door counts the same way).
@@ -311,8 +322,106 @@ async fn startup(
         user,
         peer: peer_text,
     };
-    let session = Session::new(door.clone(), reader, info, role, slot, held);
+    let mut session = Session::new(door.clone(), reader, info, role, slot, held);
+    session.start_with_settings(settings);
     Ok(Some((session, connect_event, token_session)))
+}
+
+/// Startup parameters other than `user`, `database` and `application_name` (PgJDBC's
+/// `DateStyle`, `TimeZone`, `extra_float_digits`, `client_encoding`; libpq's
+/// `options=-c name=value`): each is checked as the `SET` it is and, allowed, replayed on every
+/// backend connection the session gets, like a SET the client sends. One the engine refuses
+/// refuses the connection, naming it: a setting is never silently dropped.
+fn startup_settings(
+    door: &PgDoor,
+    claims: &sluice_tokens::Claims,
+    parameters: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<String>, PgError> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (name, value) in parameters {
+        match name.as_str() {
+            "user" | "database" | "application_name" => {}
+            "options" => pairs.extend(command_line_options(value)?),
+            _ => pairs.push((name.clone(), value.clone())),
+        }
+    }
+    let mut sets = Vec::new();
+    for (name, value) in pairs {
+        let plain = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        let refused = |why: String| {
+            PgError::fatal(
+                "42501",
+                format!("the startup parameter {name}={value} is refused: {why}"),
+            )
+            .hint("leave it out of the connection string, or set it with SET after connecting")
+        };
+        if !plain {
+            return Err(refused("not a setting name".into()));
+        }
+        let sql = format!("SET {name} = '{}'", value.replace('\'', "''"));
+        let (decision, _) =
+            door.gate
+                .authorize(claims, sluice_policy::Dialect::PostgreSql, None, &sql);
+        match decision.as_ref() {
+            Ok(a)
+                if a.statements.len() == 1
+                    && a.statements[0].kind == sluice_policy::StatementKind::Set =>
+            {
+                sets.push(a.statements[0].sql.clone())
+            }
+            Ok(_) => return Err(refused("not a setting".into())),
+            Err(denial) => return Err(refused(denial.message.clone())),
+        }
+    }
+    Ok(sets)
+}
+
+/// libpq's `options` (`-c name=value`, `--name=value`, space-separated, `\` escaping a
+/// character) as name/value pairs; anything else is refused.
+fn command_line_options(options: &str) -> Result<Vec<(String, String)>, PgError> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let mut pairs = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(w) = words.next() {
+        let setting = if w == "-c" {
+            words.next()
+        } else if let Some(rest) = w.strip_prefix("-c") {
+            Some(rest.to_string())
+        } else {
+            w.strip_prefix("--").map(str::to_string)
+        };
+        match setting.as_deref().and_then(|s| s.split_once('=')) {
+            Some((name, value)) => pairs.push((name.replace('-', "_"), value.to_string())),
+            None => return Err(PgError::fatal(
+                "42501",
+                format!(
+                    "the startup option {w:?} is refused: only -c name=value settings are accepted"
+                ),
+            )
+            .hint("write options=-c name=value, or SET the setting after connecting")),
+        }
+    }
+    Ok(pairs)
 }
 
 async fn write(reader: &mut FrameReader<ClientStream>, bytes: &[u8]) -> Result<(), String> {
