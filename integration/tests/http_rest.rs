@@ -543,3 +543,58 @@ with urllib.request.urlopen(req, context=ctx) as r:
         assert_eq!(r.body["message"], "token expired", "{engine}");
     }
 }
+
+/// PostgREST's media types for reads: `application/vnd.pgrst.object+json` (supabase-js's
+/// `.single()`) answers the one row as an object, or 406 PGRST116 when there is not exactly one;
+/// `text/csv` (`.csv()`) a header line in the table's column order and one line per row (only
+/// the role's columns and rows); an unknown type 406 PGRST107.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_answer_in_the_media_type_asked_for() {
+    for (engine, gw) in gateways() {
+        let addr = gw.http_addr.expect("HTTP door");
+        let token = gw.token("agent_readonly", Some("acme"), 600);
+        let bearer = format!("Bearer {token}");
+        let object = [
+            ("authorization", bearer.as_str()),
+            ("accept", "application/vnd.pgrst.object+json"),
+        ];
+        let r = get(addr, "/rest/v1/customers?select=id,name&id=eq.1", &object).await;
+        assert_eq!(r.status, 200, "{engine}: {}", r.text);
+        assert_eq!(
+            r.body,
+            serde_json::json!({"id": 1, "name": "Alice Smith"}),
+            "{engine}"
+        );
+        assert!(r
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/vnd.pgrst.object+json")));
+        // globex's customer 11 is not in scope: no row, not an object.
+        for path in ["/rest/v1/customers?id=eq.11", "/rest/v1/customers?id=lt.3"] {
+            let r = get(addr, path, &object).await;
+            assert_eq!(r.status, 406, "{engine} {path}: {}", r.text);
+            assert_eq!(r.body["code"], "PGRST116", "{engine}");
+        }
+        let csv = [("authorization", bearer.as_str()), ("accept", "text/csv")];
+        let r = get(addr, "/rest/v1/customers?order=id&limit=3", &csv).await;
+        assert_eq!(r.status, 200, "{engine}: {}", r.text);
+        assert_eq!(
+            r.text,
+            "id,tenant_id,name,email\n\
+             1,acme,Alice Smith,alice@acme.example\n\
+             2,acme,Bob Jones,bob@acme.example\n\
+             3,acme,Carol White,",
+            "{engine}"
+        );
+        let r = get(
+            addr,
+            "/rest/v1/customers",
+            &[
+                ("authorization", bearer.as_str()),
+                ("accept", "application/xml"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, 406, "{engine}: {}", r.text);
+        assert_eq!(r.body["code"], "PGRST107", "{engine}");
+    }
+}

@@ -240,13 +240,46 @@ async fn read_table(
     if !admit(&door, &caller, 1 + usize::from(want_count)).await {
         return rate_limited(&caller.role);
     }
+    let accept = match Accept::of(&headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let what = format!("GET /rest/v1/{table}?{}", query.as_deref().unwrap_or(""));
     let select = rest::select(dialect, &table, &params, range);
     let rows = match door.run(&caller, &what, select).await {
         Ok(rows) => rows,
         Err(r) => return r,
     };
-    let mut response = Json(serde_json::Value::Array(rows.clone())).into_response();
+    let mut response = match accept {
+        Accept::Array => Json(serde_json::Value::Array(rows.clone())).into_response(),
+        Accept::Object => match rows.as_slice() {
+            [one] => (
+                [(
+                    header::CONTENT_TYPE,
+                    "application/vnd.pgrst.object+json; charset=utf-8",
+                )],
+                one.to_string(),
+            )
+                .into_response(),
+            _ => {
+                return error(
+                    StatusCode::NOT_ACCEPTABLE,
+                    "PGRST116",
+                    "JSON object requested, multiple (or no) rows returned",
+                    Some(format!("The result contains {} rows", rows.len())),
+                    None,
+                )
+            }
+        },
+        Accept::Csv => {
+            let order = door.column_order(&caller.role, table.as_str());
+            (
+                [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+                csv(&rows, &order),
+            )
+                .into_response()
+        }
+    };
     let offset = params.offset.unwrap_or(0) + range.map_or(0, |r| r.offset);
     let total = if want_count {
         match door
@@ -277,6 +310,82 @@ async fn read_table(
         response.headers_mut().insert(header::CONTENT_RANGE, v);
     }
     response
+}
+
+/// What a read's `Accept` header asks for (PostgREST's media types; supabase-js's `.single()`
+/// and `.csv()`).
+enum Accept {
+    /// `application/json`, `*/*` or none: an array of objects.
+    Array,
+    /// `application/vnd.pgrst.object+json`: the one row as an object (406 otherwise).
+    Object,
+    /// `text/csv`: a header line and one line per row.
+    Csv,
+}
+
+impl Accept {
+    fn of(headers: &HeaderMap) -> Result<Accept, Response> {
+        let Some(value) = headers.get(header::ACCEPT) else {
+            return Ok(Accept::Array);
+        };
+        let value = value.to_str().unwrap_or("");
+        for media in value.split(',') {
+            let media = media
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            match media.as_str() {
+                "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
+                    return Ok(Accept::Object)
+                }
+                "text/csv" => return Ok(Accept::Csv),
+                "application/json" | "*/*" | "application/*" | "" => return Ok(Accept::Array),
+                _ => {}
+            }
+        }
+        Err(error(
+            StatusCode::NOT_ACCEPTABLE,
+            "PGRST107",
+            &format!("None of these media types are available: {value}"),
+            None,
+            None,
+        ))
+    }
+}
+
+/// Rows as CSV (RFC 4180): a header line of the columns in `order` (then any others, by
+/// name), NULL as an empty field, text quoted when it holds a comma, a quote or a line break.
+fn csv(rows: &[serde_json::Value], order: &[String]) -> String {
+    let mut columns: Vec<String> = Vec::new();
+    if let Some(first) = rows.first().and_then(|r| r.as_object()) {
+        columns.extend(order.iter().filter(|c| first.contains_key(*c)).cloned());
+        columns.extend(first.keys().filter(|k| !order.contains(k)).cloned());
+    }
+    let field = |v: Option<&serde_json::Value>| -> String {
+        let text = match v {
+            None | Some(serde_json::Value::Null) => return String::new(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text
+        }
+    };
+    let mut out = columns
+        .iter()
+        .map(|c| field(Some(&serde_json::Value::String(c.clone()))))
+        .collect::<Vec<_>>()
+        .join(",");
+    for row in rows {
+        out.push('\n');
+        let line: Vec<String> = columns.iter().map(|c| field(row.get(c))).collect();
+        out.push_str(&line.join(","));
+    }
+    out
 }
 
 /// The parts of a write request: caller, table, query string, and what `Prefer` asks.
@@ -556,6 +665,24 @@ impl HttpDoor {
                 Err(e.response())
             }
         }
+    }
+
+    /// The columns of a table the role sees, in the table's order (for CSV headers).
+    fn column_order(&self, role: &EffectiveRole, table: &str) -> Vec<String> {
+        let schemas = self.gate.schemas();
+        let config = self.gate.roles();
+        let dialect = self.runner.dialect();
+        sluice_policy::catalog::visible_tables(
+            &config,
+            role,
+            dialect,
+            Some(self.runner.database()),
+            schemas.for_dialect(dialect),
+        )
+        .into_iter()
+        .find(|t| t.key.schema.is_none() && t.key.name == table)
+        .map(|t| t.columns.iter().map(|c| c.to_string()).collect())
+        .unwrap_or_default()
     }
 
     fn event(&self, caller: &Caller, decision: &'static str) -> AuditEvent {

@@ -412,13 +412,15 @@ fn command_line_options(options: &str) -> Result<Vec<(String, String)>, PgError>
         };
         match setting.as_deref().and_then(|s| s.split_once('=')) {
             Some((name, value)) => pairs.push((name.replace('-', "_"), value.to_string())),
-            None => return Err(PgError::fatal(
-                "42501",
-                format!(
+            None => {
+                return Err(PgError::fatal(
+                    "42501",
+                    format!(
                     "the startup option {w:?} is refused: only -c name=value settings are accepted"
                 ),
-            )
-            .hint("write options=-c name=value, or SET the setting after connecting")),
+                )
+                .hint("write options=-c name=value, or SET the setting after connecting"))
+            }
         }
     }
     Ok(pairs)
