@@ -515,7 +515,7 @@ fn mariadb_cli_show_statements_show_exactly_the_scope() {
             "Field\tType\tNull\tKey\tDefault\tExtra\n\
              id\tint(11)\tNO\tPRI\tNULL\tauto_increment\n\
              tenant_id\tvarchar(32)\tNO\tMUL\tNULL\t\n\
-             name\tvarchar(80)\tNO\t\t'anon'\t\n\
+             name\tvarchar(80)\tNO\t\tanon\t\n\
              email\tvarchar(120)\tYES\tUNI\tNULL\t\n\
              brand\tenum('visa','amex')\tYES\t\tNULL\t\n\
              created_at\tdatetime\tNO\t\tcurrent_timestamp()\t\n"

@@ -375,16 +375,23 @@ mod tests {
 
     #[test]
     fn the_model_reads_keys_indexes_and_references() {
-        let catalog = r#"[{"schema":"public","name":"r","kind":"r",
-            "columns":[["id","integer",false],["tenant_id","character varying(32)",false],
-                       ["at","timestamp(3) with time zone",true]],
-            "indexes":[{"name":"r_pkey","primary":true,"unique":true,"columns":["id"]},
-                       {"name":"r_expr","primary":false,"unique":true,"columns":[null,"tenant_id"]},
-                       {"name":"r_t","primary":false,"unique":false,"columns":["tenant_id",null]}],
-            "foreign_keys":[{"name":"r_fk","columns":["tenant_id"],"ref_schema":"s",
-                             "ref_table":"t","ref_columns":["id"]}]},
-            {"schema":"public","name":"v","kind":"v","columns":[["id","integer",true]],
-             "indexes":[],"foreign_keys":[]}]"#;
+        let catalog = r#"{"relations":[{"schema":"public","name":"r","kind":"r","oid":16400,
+            "row_types":[16402,16401],
+            "columns":[["id","integer",false,1,[23,1007],null],
+                       ["tenant_id","character varying(32)",false,2,[1043,1015],
+                        {"oid":16410,"text":"'a'::character varying","uses":[]}],
+                       ["at","timestamp(3) with time zone",true,3,[1184,1185],null]],
+            "indexes":[{"oid":16403,"name":"r_pkey","primary":true,"unique":true,"columns":["id"],"uses":["id"]},
+                       {"oid":16404,"name":"r_expr","primary":false,"unique":true,"columns":[null,"tenant_id"],"uses":["at","tenant_id"]},
+                       {"oid":16405,"name":"r_t","primary":false,"unique":false,"columns":["tenant_id",null],"uses":["tenant_id"]}],
+            "constraints":[{"oid":16406,"name":"r_fk","kind":"f","columns":["tenant_id"],"uses":["tenant_id"],
+                            "ref_schema":"s","ref_table":"t","ref_columns":["id"]},
+                           {"oid":16407,"name":"r_pkey","kind":"p","columns":["id"],"uses":["id"],
+                            "ref_schema":null,"ref_table":null,"ref_columns":[]}]},
+            {"schema":"public","name":"v","kind":"v","oid":16420,"row_types":[16422,16421],
+             "columns":[["id","integer",true,1,[23],null]],"indexes":[],"constraints":[]}],
+            "namespaces":{"public":2200},
+            "catalogs":{"pg_catalog.pg_class":["oid","relname"]}}"#;
         let (schema, views) = model(catalog).unwrap();
         let r = schema
             .table(&TableName {
@@ -400,5 +407,13 @@ mod tests {
         assert_eq!(r.indexes[2].columns, ["tenant_id"]);
         assert_eq!(r.foreign_keys[0].references.to_string(), "s.t");
         assert_eq!(views.len(), 1);
+        // What the scoped catalogs filter by.
+        assert_eq!(r.catalog.oid, 16400);
+        assert_eq!(r.catalog.columns[1].number, 2);
+        assert_eq!(r.catalog.columns[1].default.as_ref().map(|d| d.oid), Some(16410));
+        assert_eq!(r.catalog.indexes[1].uses, ["at", "tenant_id"]);
+        assert_eq!(r.catalog.constraints.len(), 2);
+        assert_eq!(schema.namespaces["public"], 2200);
+        assert_eq!(schema.catalogs.len(), 1);
     }
 }
