@@ -347,6 +347,12 @@ fn startup_settings(
     }
     let mut sets = Vec::new();
     for (name, value) in pairs {
+        // asyncpg sends `client_encoding` as `'utf-8'`, quotes included (PostgreSQL reads
+        // encoding names ignoring punctuation): the value inside the quotes is the setting.
+        let value = match value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+            Some(inner) if !inner.contains('\'') => inner.to_string(),
+            _ => value,
+        };
         let plain = !name.is_empty()
             && name
                 .chars()
