@@ -324,6 +324,8 @@ enum Accept {
 }
 
 impl Accept {
+    /// The media type asked for, or the 406 response to send.
+    #[allow(clippy::result_large_err)] // the error is the response itself, sent at once
     fn of(headers: &HeaderMap) -> Result<Accept, Response> {
         let Some(value) = headers.get(header::ACCEPT) else {
             return Ok(Accept::Array);
