@@ -225,7 +225,7 @@ async fn startup(
         let e = PgError::fatal("28P01", "password authentication failed: token invalid");
         return refuse(&mut reader, e).await;
     };
-    let settings = match startup_settings(&door, &claims, &startup.parameters) {
+    let settings = match startup_settings(door, &claims, &startup.parameters) {
         Ok(s) => s,
         Err(e) => {
             let mut ev = connect_event;
