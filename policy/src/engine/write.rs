@@ -13,10 +13,10 @@ use std::ops::ControlFlow;
 
 use sluice_tokens::ClaimValue;
 use sqlparser::ast::{
-    visit_expressions_mut, Assignment, AssignmentTarget, BinaryOperator, ConflictTarget, Delete,
-    DoUpdate, Expr, FromTable, Ident, Insert, ObjectName, OnConflict, OnConflictAction, OnInsert,
-    SelectItem, SetExpr, Statement, TableAlias, TableFactor, TableObject, Update,
-    UpdateTableFromKind, Value,
+    visit_expressions_mut, Assignment, AssignmentTarget, BinaryOperator, CastKind, ConflictTarget,
+    DataType, Delete, DoUpdate, Expr, FromTable, Ident, Insert, ObjectName, OnConflict,
+    OnConflictAction, OnInsert, SelectItem, SetExpr, Statement, TableAlias, TableFactor,
+    TableObject, Update, UpdateTableFromKind, Value,
 };
 
 use super::expr::ColumnGuard;
@@ -26,6 +26,7 @@ use super::render::{check_ident, check_name};
 use super::{construct, Checker};
 use crate::decision::{Denial, Rule, StatementKind};
 use crate::roles::{claim_literal, ColumnSet, Operation, TableGrant};
+use crate::schema::TypeClass;
 
 impl Checker<'_> {
     pub(crate) fn write_statement(
@@ -150,7 +151,8 @@ impl Checker<'_> {
                         .and_then(|(_, claim)| self.scope.claims.get(claim));
                     let same = match (&a.target, pinned_to) {
                         (AssignmentTarget::ColumnName(_), Some(v)) => {
-                            match pinned_value(&a.value, &v, self.scope.dialect) {
+                            let class = self.column_class(t, &column.value);
+                            match pinned_value(&a.value, &v, class, self.scope.dialect) {
                                 Pinned::Literal => true,
                                 Pinned::Parameter(i) => {
                                     self.pin(i, t, &column.value, &v);
@@ -768,8 +770,18 @@ impl Checker<'_> {
             )
         };
         let mut parameters = Vec::new();
+        let class = self.column_class(t, col);
         match source {
-            Some(q) if pinned_in(&q.body, k, claim, self.scope.dialect, &mut parameters) => {
+            Some(q)
+                if pinned_in(
+                    &q.body,
+                    k,
+                    claim,
+                    class,
+                    self.scope.dialect,
+                    &mut parameters,
+                ) =>
+            {
                 for i in parameters {
                     self.pin(i, t, col, claim);
                 }
@@ -787,15 +799,19 @@ impl Checker<'_> {
             table: t.key.to_string(),
             column: column.to_string(),
             value: claim.clone(),
-            class: t
-                .qualified()
-                .and_then(|k| self.scope.schema.table(&k))
-                .and_then(|s| s.column(column))
-                .map(|c| c.class),
+            class: self.column_class(t, column),
         };
         if !self.pinned.contains(&p) {
             self.pinned.push(p);
         }
+    }
+
+    /// The type class of `column` of `t`, when the schema is known.
+    fn column_class(&self, t: &ResolvedTable, column: &str) -> Option<TypeClass> {
+        t.qualified()
+            .and_then(|k| self.scope.schema.table(&k))
+            .and_then(|s| s.column(column))
+            .map(|c| c.class)
     }
 }
 
@@ -888,10 +904,11 @@ fn pinned_in(
     body: &SetExpr,
     k: usize,
     claim: &ClaimValue,
+    class: Option<TypeClass>,
     dialect: crate::Dialect,
     parameters: &mut Vec<usize>,
 ) -> bool {
-    let mut holds = |e: &Expr| match pinned_value(e, claim, dialect) {
+    let mut holds = |e: &Expr| match pinned_value(e, claim, class, dialect) {
         Pinned::Literal => true,
         Pinned::Parameter(i) => {
             parameters.push(i);
@@ -919,10 +936,10 @@ fn pinned_in(
                 }
         }
         SetExpr::SetOperation { left, right, .. } => {
-            pinned_in(left, k, claim, dialect, parameters)
-                && pinned_in(right, k, claim, dialect, parameters)
+            pinned_in(left, k, claim, class, dialect, parameters)
+                && pinned_in(right, k, claim, class, dialect, parameters)
         }
-        SetExpr::Query(q) => pinned_in(&q.body, k, claim, dialect, parameters),
+        SetExpr::Query(q) => pinned_in(&q.body, k, claim, class, dialect, parameters),
         SetExpr::Insert(_)
         | SetExpr::Update(_)
         | SetExpr::Delete(_)
@@ -940,7 +957,39 @@ enum Pinned {
     Other,
 }
 
-fn pinned_value(e: &Expr, claim: &ClaimValue, dialect: crate::Dialect) -> Pinned {
+/// `class` is the pinned column's type class, when the schema is known.
+fn pinned_value(
+    e: &Expr,
+    claim: &ClaimValue,
+    class: Option<TypeClass>,
+    dialect: crate::Dialect,
+) -> Pinned {
+    // SQLAlchemy casts every parameter it binds on PostgreSQL (`$1::VARCHAR`, `$1::INTEGER`).
+    // A cast to a type of the column's own class, holding the claim's kind, leaves the value
+    // the door checked as it is; and the door reads a binary value by that same class (the type
+    // the backend infers for `$1` is the cast's). A length or a precision could change the value
+    // (`varchar(2)` cuts it), so only the bare type is accepted.
+    if let Expr::Cast {
+        kind: CastKind::DoubleColon | CastKind::Cast,
+        expr,
+        data_type,
+        format: None,
+    } = e
+    {
+        let same_class = match (claim, cast_class(data_type)) {
+            (ClaimValue::Str(_), Some(TypeClass::Text)) => class == Some(TypeClass::Text),
+            (ClaimValue::Int(_), Some(TypeClass::Integer)) => class == Some(TypeClass::Integer),
+            _ => false,
+        };
+        return match (
+            same_class,
+            dialect,
+            pinned_value(expr, claim, class, dialect),
+        ) {
+            (true, crate::Dialect::PostgreSql, Pinned::Parameter(i)) => Pinned::Parameter(i),
+            _ => Pinned::Other,
+        };
+    }
     if let Expr::Value(v) = e {
         if let Value::Placeholder(p) = &v.value {
             return match super::render::parameter_index(dialect, p) {
@@ -953,6 +1002,24 @@ fn pinned_value(e: &Expr, claim: &ClaimValue, dialect: crate::Dialect) -> Pinned
         Pinned::Literal
     } else {
         Pinned::Other
+    }
+}
+
+/// The class of a bare PostgreSQL string or integer type a pinned parameter may be cast to.
+fn cast_class(t: &DataType) -> Option<TypeClass> {
+    match t {
+        DataType::Text
+        | DataType::Varchar(None)
+        | DataType::CharacterVarying(None)
+        | DataType::CharVarying(None) => Some(TypeClass::Text),
+        DataType::SmallInt(None)
+        | DataType::Int(None)
+        | DataType::Integer(None)
+        | DataType::BigInt(None)
+        | DataType::Int2(None)
+        | DataType::Int4(None)
+        | DataType::Int8(None) => Some(TypeClass::Integer),
+        _ => None,
     }
 }
 

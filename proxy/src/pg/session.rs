@@ -1577,13 +1577,23 @@ fn bound_value_holds(pin: &sluice_policy::PinnedParameter, bind: &Bind, declared
         [one] => *one,
         many => many.get(pin.parameter).copied().unwrap_or(-1),
     };
+    let oid = declared.get(pin.parameter).copied().unwrap_or(0);
     if format == 0 {
-        return pin.holds_text(value);
+        // The backend reads text by the declared type, and a type whose input changes the text
+        // writes another value than the one compared: 'acme' declared bytea lands in a varchar
+        // column as '\x61636d65', declared name is cut at 63 bytes. Only types that keep the
+        // claim's text as it is.
+        let keeps = match oid {
+            0 | 705 | 25 | 1043 | 1042 | 20 | 21 | 23 => true,
+            2950 => pin.class == Some(TypeClass::Uuid),
+            _ => false,
+        };
+        return keeps && pin.holds_text(value);
     }
     if format != 1 {
         return false;
     }
-    let kind = match declared.get(pin.parameter).copied().unwrap_or(0) {
+    let kind = match oid {
         20 | 21 | 23 => Some(TypeClass::Integer),
         25 | 1043 | 1042 | 19 => Some(TypeClass::Text),
         2950 => Some(TypeClass::Uuid),
@@ -1691,4 +1701,48 @@ fn encode_parse(name: &str, text: &StatementText, out: &mut BytesMut) {
 
 fn encode_close(kind: u8, name: &str, out: &mut BytesMut) {
     wire::encode(&Close::new(kind, Some(name.to_string())), out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pin() -> sluice_policy::PinnedParameter {
+        sluice_policy::PinnedParameter {
+            parameter: 0,
+            table: "reservations".into(),
+            column: "tenant_id".into(),
+            value: sluice_tokens::ClaimValue::Str("acme".into()),
+            class: Some(sluice_policy::schema::TypeClass::Text),
+        }
+    }
+
+    fn text_bind(value: &str) -> Bind {
+        Bind::new(
+            None,
+            None,
+            vec![0],
+            vec![Some(bytes::Bytes::from(value.to_string()))],
+            vec![],
+        )
+    }
+
+    #[test]
+    fn a_text_value_counts_only_under_a_type_that_keeps_its_text() {
+        for oid in [0, 705, 25, 1043, 1042] {
+            assert!(
+                bound_value_holds(&pin(), &text_bind("acme"), &[oid]),
+                "{oid}"
+            );
+        }
+        assert!(bound_value_holds(&pin(), &text_bind("acme"), &[]));
+        // bytea, name, json, tsvector, citext-like others: the backend would write other text.
+        for oid in [17, 19, 114, 3614, 790] {
+            assert!(
+                !bound_value_holds(&pin(), &text_bind("acme"), &[oid]),
+                "{oid}"
+            );
+        }
+        assert!(!bound_value_holds(&pin(), &text_bind("globex"), &[25]));
+    }
 }
