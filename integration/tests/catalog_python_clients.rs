@@ -269,7 +269,11 @@ fn sqlalchemy_pg(driver: &str, module: &Module) {
     // customers_brand_check reads brand and tenant_id, both visible.
     assert_eq!(
         got["checks"]["customers"],
-        only(&direct["checks"]["customers"], "name", &["customers_brand_check"]),
+        only(
+            &direct["checks"]["customers"],
+            "name",
+            &["customers_brand_check"]
+        ),
         "{shown}"
     );
     assert_eq!(

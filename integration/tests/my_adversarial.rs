@@ -108,7 +108,9 @@ mod suite1 {
                     // The engine alone decides these without the backend's schema and refuses
                     // them; the door has it and serves them from the scoped catalogs
                     // (allowed, and every value it returns scanned for the markers).
-                    _ if super::SERVED_FROM_SCOPED_CATALOGS.contains(&c.name) => super::Want::Either,
+                    _ if super::SERVED_FROM_SCOPED_CATALOGS.contains(&c.name) => {
+                        super::Want::Either
+                    }
                     Expect::Deny(r) | Expect::DenyMsg(r, _) => super::Want::Deny(Some(r)),
                     Expect::DenyAny => super::Want::Deny(None),
                     Expect::Safe(_) => super::Want::Either,

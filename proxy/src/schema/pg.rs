@@ -410,7 +410,10 @@ mod tests {
         // What the scoped catalogs filter by.
         assert_eq!(r.catalog.oid, 16400);
         assert_eq!(r.catalog.columns[1].number, 2);
-        assert_eq!(r.catalog.columns[1].default.as_ref().map(|d| d.oid), Some(16410));
+        assert_eq!(
+            r.catalog.columns[1].default.as_ref().map(|d| d.oid),
+            Some(16410)
+        );
         assert_eq!(r.catalog.indexes[1].uses, ["at", "tenant_id"]);
         assert_eq!(r.catalog.constraints.len(), 2);
         assert_eq!(schema.namespaces["public"], 2200);
