@@ -222,7 +222,18 @@ const SCHEMA: &str = include_str!("../fixtures/adversarial_mariadb.sql");
 /// The database of the case suite: the name the policy suites' MySQL expectations use.
 const DB: &str = "rental";
 /// A file on the server's machine whose text is a marker (LOAD_FILE, LOAD DATA read it).
-const CANARY_FILE: &str = "/tmp/sluice_my_adv_canary.txt";
+/// The file the LOAD_FILE/LOAD DATA cases name, in a scratch directory removed when the tests
+/// end (the MariaDB test server, run by the same user, could read it).
+fn canary_file_path() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        sluice_integration::process_scratch_dir("my-adversarial")
+            .expect("a scratch directory")
+            .join("canary.txt")
+            .to_string_lossy()
+            .into_owned()
+    })
+}
 const CANARY_FILE_TEXT: &str =
     "-777100\tacme\tCANARY-FILE name\tCANARY-FILE@example\tCANARY-FILE-SSN\n";
 /// Files the cases ask the server to write (INTO OUTFILE / DUMPFILE).
@@ -424,7 +435,7 @@ fn door_cases() -> Vec<DoorCase> {
     use Want::{Allow, Deny, Either};
     let deny = |r: Rule| Deny(Some(r));
     let d = || Deny(None);
-    let canary_file = |sql: &str| sql.replace("CANARY_FILE", CANARY_FILE);
+    let canary_file = |sql: &str| sql.replace("CANARY_FILE", canary_file_path());
     vec![
         // --- executable comments: MySQL runs what is inside; the engine must not lose it
         door("parser", "exec_comment_adds_hidden_column", RO, "SELECT 1 /*! , ssn */ FROM customers", Either),
@@ -1222,7 +1233,7 @@ impl Env {
         server
             .exec(&db, SCHEMA)
             .expect("seed the adversarial database");
-        std::fs::write(CANARY_FILE, CANARY_FILE_TEXT).expect("write the canary file");
+        std::fs::write(canary_file_path(), CANARY_FILE_TEXT).expect("write the canary file");
         for f in OUT_FILES {
             let _ = std::fs::remove_file(f);
         }
@@ -2318,7 +2329,7 @@ async fn the_leak_and_side_effect_detectors_detect() {
     };
     // Values in both protocols: text, and binary integers, decimals and dates, of another
     // tenant's row; hidden columns; tables and files no role reads.
-    let canary_sql = format!("SELECT LOAD_FILE('{CANARY_FILE}')");
+    let canary_sql = format!("SELECT LOAD_FILE('{}')", canary_file_path());
     let scans: Vec<(Proto, String, RoleFile, &str, &str)> = vec![
         (
             Proto::Text,
@@ -2551,7 +2562,10 @@ async fn the_leak_and_side_effect_detectors_detect() {
         (
             RO,
             RoleFile::Main,
-            format!("LOAD DATA INFILE '{CANARY_FILE}' INTO TABLE customers"),
+            format!(
+                "LOAD DATA INFILE '{}' INTO TABLE customers",
+                canary_file_path()
+            ),
             "OUTSIDE THE GRANT",
         ),
         (
