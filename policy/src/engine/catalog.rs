@@ -364,7 +364,7 @@ impl<'s> Checker<'s> {
                     // pg_catalog is searched before any schema of the search_path.
                     [r] => {
                         let r = self.norm(r);
-                        if !PG_SERVED.iter().any(|(s, n)| *s == "pg_catalog" && *n == r) {
+                        if !pg_served("pg_catalog", &r) {
                             return None;
                         }
                         ("pg_catalog".to_string(), r)
@@ -401,7 +401,7 @@ impl<'s> Checker<'s> {
         match parts {
             [s, r, _] if self.scope.dialect == Dialect::PostgreSql => {
                 let (s, r) = (self.norm(s), self.norm(r));
-                PG_SERVED.iter().any(|(ps, pr)| *ps == s && *pr == r)
+                pg_served(&s, &r)
             }
             _ => false,
         }
@@ -418,10 +418,9 @@ impl<'s> Checker<'s> {
                 ObjectNamePart::Function(_) => None,
             })
             .collect();
-        let served = |s: &str, r: &str| PG_SERVED.iter().any(|(ps, pr)| *ps == s && *pr == r);
         match parts.as_deref() {
-            Some([s, r]) => served(s, r),
-            Some([r]) => served("pg_catalog", r),
+            Some([s, r]) => pg_served(s, r),
+            Some([r]) => pg_served("pg_catalog", r),
             _ => false,
         }
     }
@@ -458,10 +457,7 @@ impl<'s> Checker<'s> {
     }
 
     fn pg_catalog_source(&self, schema: &str, relation: &str) -> Result<Query, Denial> {
-        if !PG_SERVED
-            .iter()
-            .any(|(s, n)| *s == schema && *n == relation)
-        {
+        if !pg_served(schema, relation) {
             return Err(self.not_served(&format!("{schema}.{relation}")));
         }
         let columns = self.catalog_columns(schema, relation)?;
@@ -1316,6 +1312,13 @@ fn call_with(f: &Function, replaced: &[(usize, Expr)]) -> Expr {
     Expr::Function(f)
 }
 
+/// Whether `schema.relation` is a served PostgreSQL catalog relation.
+fn pg_served(schema: &str, relation: &str) -> bool {
+    PG_SERVED
+        .iter()
+        .any(|(s, r)| *s == schema && *r == relation)
+}
+
 /// Aggregates: over no rows they still answer one.
 const AGGREGATES: &[&str] = &[
     "count",
@@ -1361,6 +1364,52 @@ impl Checker<'_> {
         {
             return false;
         }
+        let empty = |tf: &TableFactor| match tf {
+            TableFactor::Table {
+                name, args: None, ..
+            } if !self.is_cte(name) => {
+                let parts: Vec<String> = name
+                    .0
+                    .iter()
+                    .filter_map(|p| match p {
+                        ObjectNamePart::Identifier(i) => Some(self.norm(i)),
+                        ObjectNamePart::Function(_) => None,
+                    })
+                    .collect();
+                match parts.as_slice() {
+                    [s, r] if s == "pg_catalog" => EMPTY_PG.contains(&r.as_str()),
+                    [r] => EMPTY_PG.contains(&r.as_str()),
+                    _ => false,
+                }
+            }
+            _ => false,
+        };
+        // The cheap test first: most SELECTs read no catalog served empty.
+        let reads_empty = s.from.iter().any(|twj| {
+            let outer_after = |k: usize| {
+                twj.joins[k..].iter().any(|j| {
+                    !matches!(
+                        j.join_operator,
+                        JoinOperator::Join(_)
+                            | JoinOperator::Inner(_)
+                            | JoinOperator::CrossJoin(_)
+                            | JoinOperator::Left(_)
+                            | JoinOperator::LeftOuter(_)
+                    )
+                })
+            };
+            (empty(&twj.relation) && !outer_after(0))
+                || twj.joins.iter().enumerate().any(|(k, j)| {
+                    matches!(
+                        j.join_operator,
+                        JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_)
+                    ) && empty(&j.relation)
+                        && !outer_after(k + 1)
+                })
+        });
+        if !reads_empty {
+            return false;
+        }
         /// Finds an aggregate call outside subqueries (which answer for themselves).
         struct Aggregates {
             depth: usize,
@@ -1398,51 +1447,7 @@ impl Checker<'_> {
         // The empty answer keeps a parameter only where the client gave it a type by a cast;
         // one typed by the expressions around it would be left without a type.
         let (parameters, cast) = parameter_counts(s);
-        if parameters != cast {
-            return false;
-        }
-        let empty = |tf: &TableFactor| match tf {
-            TableFactor::Table {
-                name, args: None, ..
-            } if !self.is_cte(name) => {
-                let parts: Vec<String> = name
-                    .0
-                    .iter()
-                    .filter_map(|p| match p {
-                        ObjectNamePart::Identifier(i) => Some(self.norm(i)),
-                        ObjectNamePart::Function(_) => None,
-                    })
-                    .collect();
-                match parts.as_slice() {
-                    [s, r] if s == "pg_catalog" => EMPTY_PG.contains(&r.as_str()),
-                    [r] => EMPTY_PG.contains(&r.as_str()),
-                    _ => false,
-                }
-            }
-            _ => false,
-        };
-        s.from.iter().any(|twj| {
-            let outer_after = |k: usize| {
-                twj.joins[k..].iter().any(|j| {
-                    !matches!(
-                        j.join_operator,
-                        JoinOperator::Join(_)
-                            | JoinOperator::Inner(_)
-                            | JoinOperator::CrossJoin(_)
-                            | JoinOperator::Left(_)
-                            | JoinOperator::LeftOuter(_)
-                    )
-                })
-            };
-            (empty(&twj.relation) && !outer_after(0))
-                || twj.joins.iter().enumerate().any(|(k, j)| {
-                    matches!(
-                        j.join_operator,
-                        JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_)
-                    ) && empty(&j.relation)
-                        && !outer_after(k + 1)
-                })
-        })
+        parameters == cast
     }
 }
 
