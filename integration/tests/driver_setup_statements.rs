@@ -19,6 +19,7 @@ use mysql_async::prelude::Queryable;
 use sluice_integration::clients::{require, run};
 use sluice_integration::rental::{seed_mariadb, seed_pg, ROLES};
 use sluice_integration::{db_message, shared_mariadb, shared_pg, Gateway, GatewayOptions};
+use sluice_proxy::pg::PoolMode;
 
 fn pg_gateway() -> Gateway {
     let pg = shared_pg();
@@ -110,7 +111,21 @@ fn psql_startup_options_take_effect_or_are_refused_by_name() {
         Command::new("psql").arg("--version"),
         "psql: apt-get install postgresql-client",
     );
-    let gw = pg_gateway();
+    // Both pool modes: in session mode the backend is held from the start, and the settings
+    // must reach it too.
+    for mode in [PoolMode::Transaction, PoolMode::Session] {
+        let pg = shared_pg();
+        let db = seed_pg(pg).expect("seed");
+        let opts = GatewayOptions {
+            pool_mode: mode,
+            ..GatewayOptions::default()
+        };
+        let gw = Gateway::start_pg(&pg.url(&db), &db, ROLES, opts).expect("gateway");
+        startup_options(&gw);
+    }
+}
+
+fn startup_options(gw: &Gateway) {
     let dsn = gw.pg_dsn(&gw.token("agent_readonly", Some("acme"), 3600));
     let out = run(
         Command::new("psql")

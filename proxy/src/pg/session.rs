@@ -232,6 +232,24 @@ impl Session {
     /// connection the session gets, as the client's own SETs are.
     pub fn start_with_settings(&mut self, sets: Vec<String>) {
         self.session_sets = sets;
+        // Session pool mode: the backend is already held, and no later acquire replays them.
+        if let Some(mut conn) = self.backend.take() {
+            self.replay_session_sets(&mut conn);
+            self.backend = Some(conn);
+        }
+    }
+
+    /// Queues the session's settings for a backend connection it has just got, one query each
+    /// (so that one the server now refuses does not undo the others).
+    fn replay_session_sets(&mut self, conn: &mut Pooled) {
+        for sql in &self.session_sets {
+            encode_query(sql, &mut self.to_backend);
+            self.expect.push_back(Expect::Quiet);
+        }
+        if !self.session_sets.is_empty() {
+            conn.prepared.remove("");
+            conn.dirty = true;
+        }
     }
 
     pub async fn run(mut self) -> End {
@@ -1164,15 +1182,7 @@ impl Session {
                 timeout => PgError::error("53300", timeout.to_string()),
             })?;
         self.cancel.set(conn.addr, conn.pid, conn.secret);
-        // One query each, so that one the server now refuses does not undo the others.
-        for sql in &self.session_sets {
-            encode_query(sql, &mut self.to_backend);
-            self.expect.push_back(Expect::Quiet);
-        }
-        if !self.session_sets.is_empty() {
-            conn.prepared.remove("");
-            conn.dirty = true;
-        }
+        self.replay_session_sets(&mut conn);
         self.backend = Some(conn);
         Ok(())
     }
