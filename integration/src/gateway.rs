@@ -30,6 +30,9 @@ pub struct GatewayOptions {
     pub http: bool,
     /// How often the backend's catalog is checked for schema changes.
     pub schema_refresh: Duration,
+    /// Listen at once when the backend is down at start (`serve --no-wait`); by default the
+    /// start waits for it.
+    pub no_wait: bool,
 }
 
 impl Default for GatewayOptions {
@@ -46,6 +49,7 @@ impl Default for GatewayOptions {
             max_sessions_per_token: 8,
             http: false,
             schema_refresh: Duration::from_secs(30),
+            no_wait: false,
         }
     }
 }
@@ -105,6 +109,7 @@ impl Gateway {
         std::fs::write(&revocations, "")?;
         let mut config = ServeConfig::new(roles_path, vec![pub_path]);
         config.revocations = Some(revocations);
+        config.wait_for_backends = !opts.no_wait;
         match backend {
             Backend::Pg(url) => {
                 config.pg_listen = Some(opts.pg_listen);

@@ -1,4 +1,5 @@
-//! End-to-end test fixtures: throwaway PostgreSQL and MariaDB servers.
+//! End-to-end test fixtures: throwaway PostgreSQL and MariaDB servers (the `sluice-throwaway`
+//! crate, which `sluice demo` uses too), the gateway, and the client programs.
 //!
 //! Tests never use the machine's own database services (which may or may not run on
 //! 5432/3306). Each [`PgServer`] / [`MariaDbServer`] is a private server process with its own
@@ -21,26 +22,18 @@
 //! Architecture invariant: no server outlives the test process. Servers are spawned directly (not
 //! daemonised), from one never-ending thread, with a parent-death signal; see `lifetime.rs`.
 
-mod binaries;
 pub mod catalog;
-pub mod certs;
 pub mod clients;
 mod gateway;
-mod lifetime;
-mod mariadb;
-mod pg;
-mod process;
 pub mod raw;
 pub mod rental;
-mod scratch;
-pub use scratch::process_scratch_dir;
 pub mod side_channel;
+
+pub use sluice_throwaway::{certs, process_scratch_dir, MariaDbServer, PgServer};
 
 use std::sync::OnceLock;
 
 pub use gateway::{db_message, sqlstate, Gateway, GatewayOptions};
-pub use mariadb::MariaDbServer;
-pub use pg::PgServer;
 
 /// The PostgreSQL server shared by all tests of this test binary, started on first use.
 ///
@@ -88,24 +81,4 @@ pub fn sluice_bin() -> std::path::PathBuf {
         bin.display()
     );
     bin
-}
-
-/// A database name that is unique within this test process: `{prefix}_{n}`.
-fn unique_database_name(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(1);
-    format!("{prefix}_{}", NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Database names are spliced into `CREATE DATABASE`, so only plain identifiers are accepted.
-fn check_database_name(name: &str) -> anyhow::Result<()> {
-    let plain = !name.is_empty()
-        && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    anyhow::ensure!(
-        plain,
-        "test database name {name:?} must be 1-63 ASCII letters, digits or '_', not starting with a digit"
-    );
-    Ok(())
 }

@@ -5,9 +5,9 @@ use anyhow::Result;
 
 use crate::{MariaDbServer, PgServer};
 
-pub const SCHEMA_PG: &str = include_str!("../fixtures/rental_schema_pg.sql");
-pub const SCHEMA_MARIADB: &str = include_str!("../fixtures/rental_schema_mariadb.sql");
-pub const DATA: &str = include_str!("../fixtures/rental_data.sql");
+pub const SCHEMA_PG: &str = include_str!("../../examples/rental/schema_pg.sql");
+pub const SCHEMA_MARIADB: &str = include_str!("../../examples/rental/schema_mariadb.sql");
+pub const DATA: &str = include_str!("../../examples/rental/data.sql");
 /// Keys, references, indexes, a view and more tables on top of the seeded database (the rental
 /// schema itself has primary keys only): what the schema model and `sluice check --db` read.
 pub const KEYS_PG: &str = include_str!("../fixtures/rental_keys_pg.sql");

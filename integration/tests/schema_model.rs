@@ -440,13 +440,15 @@ async fn the_mysql_door_reads_and_refreshes_the_schema() {
 }
 
 #[tokio::test]
-async fn an_unreachable_backend_at_start_neither_stops_the_gateway_nor_stays_unknown() {
+async fn with_no_wait_an_unreachable_backend_at_start_neither_stops_the_gateway_nor_stays_unknown(
+) {
     // A server of its own: this test stops it.
     let pg = PgServer::start().unwrap();
     let db = seed_pg(&pg).unwrap();
     pg.stop().unwrap();
     let opts = GatewayOptions {
         schema_refresh: Duration::from_secs(2),
+        no_wait: true,
         ..GatewayOptions::default()
     };
     let started = Instant::now();
@@ -480,7 +482,7 @@ async fn an_unreachable_backend_at_start_neither_stops_the_gateway_nor_stays_unk
 }
 
 #[tokio::test]
-async fn a_silent_backend_at_start_holds_up_the_start_a_few_seconds_at_most() {
+async fn with_no_wait_a_silent_backend_at_start_holds_up_the_start_a_few_seconds_at_most() {
     // Accepts connections and never answers (a backend behind a black hole).
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -492,7 +494,11 @@ async fn a_silent_backend_at_start_holds_up_the_start_a_few_seconds_at_most() {
     });
     let url = format!("postgres://postgres@127.0.0.1:{port}/rental?connect_timeout=60");
     let started = Instant::now();
-    let gw = Gateway::start_pg(&url, "rental", rental::ROLES, GatewayOptions::default()).unwrap();
+    let opts = GatewayOptions {
+        no_wait: true,
+        ..GatewayOptions::default()
+    };
+    let gw = Gateway::start_pg(&url, "rental", rental::ROLES, opts).unwrap();
     let took = started.elapsed();
     assert!(took < Duration::from_secs(8), "start waited {took:?}");
     assert!(gw.gate().schemas().postgres.tables.is_empty());

@@ -25,6 +25,23 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Try Sluice in one command: the car-rental example on throwaway databases, every door
+    /// open, tokens for two tenants printed ready to paste
+    ///
+    /// Starts a throwaway PostgreSQL and, when it is installed or can be installed, MariaDB,
+    /// from this machine's server programs (on Debian or Ubuntu, missing ones are installed with
+    /// apt-get when running as root or with sudo, unless --no-install), each on a free port in a
+    /// temporary directory. Loads the car-rental example (two tenants, acme and globex) with a
+    /// backend account that may only read and write its tables, writes an issuer key pair, the
+    /// example role file and tokens (8 hours) for both tenants and two roles into a directory,
+    /// starts the PostgreSQL, MySQL and HTTP (REST and MCP) doors, and prints a psql line per
+    /// token, a mariadb command, a curl line, an MCP client configuration and where the audit
+    /// log is. Progress goes to standard error, the instructions to standard output.
+    ///
+    /// Ctrl-C (or SIGTERM) stops the gateway and the databases and removes everything the demo
+    /// created; with --keep DIR, the keys, role file, tokens, audit log and gateway log are
+    /// written to DIR and left there (the databases are always thrown away).
+    Demo(DemoArgs),
     /// Generate an Ed25519 issuer key pair (issuer.key, issuer.pub)
     Keygen(KeygenArgs),
     /// Create, inspect and revoke tokens
@@ -54,6 +71,31 @@ pub enum Command {
     /// Serve MCP (the Model Context Protocol) to one token
     #[command(subcommand)]
     Mcp(McpCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Write the demo's keys, role file, tokens and logs into DIR (created; must be empty or
+    /// absent) and leave them there on exit
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+    /// Address of the PostgreSQL door (127.0.0.1:0 picks a free port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6432")]
+    pub pg_listen: SocketAddr,
+    /// Address of the MySQL door (127.0.0.1:0 picks a free port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6033")]
+    pub mysql_listen: SocketAddr,
+    /// Address of the HTTP door: REST under /rest/v1, MCP at /mcp (127.0.0.1:0 picks a free
+    /// port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub http_listen: SocketAddr,
+    /// Run without MariaDB (and the MySQL door)
+    #[arg(long)]
+    pub no_mariadb: bool,
+    /// Never install database server packages: fail (PostgreSQL) or go on without (MariaDB)
+    /// when they are missing
+    #[arg(long)]
+    pub no_install: bool,
 }
 
 #[derive(Debug, Args)]
@@ -358,6 +400,13 @@ pub struct ServeArgs {
     /// engine decides with is read at start, on SIGHUP, and when this check sees a change)
     #[arg(long, env = "SLUICE_SCHEMA_REFRESH", value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     pub schema_refresh: Duration,
+    /// Listen at once even when a backend is down. Without it, a backend that cannot be reached
+    /// at start delays `ready` (a progress line per attempt on standard error) until it answers;
+    /// with it, statements fail with "unavailable" until the backend is back and its schema is
+    /// read in the background. A misconfigured backend (its account, database or TLS refused)
+    /// stops the start either way (exit 2)
+    #[arg(long, env = "SLUICE_NO_WAIT")]
+    pub no_wait: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

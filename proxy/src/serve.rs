@@ -16,13 +16,16 @@ use crate::audit::Audit;
 use crate::files;
 use crate::gate::Gate;
 use crate::pg::{BackendTarget, PgDoor, PgDoorConfig, PoolMode};
-use crate::schema::{SchemaError, SchemaSource};
+use crate::schema::{Loaded, SchemaError, SchemaSource};
 
 /// How often the revocation list file is checked for changes.
 const REVOCATION_POLL: Duration = Duration::from_millis(500);
 
-/// How long start waits for the backends' schemas before serving without them.
+/// How long one read of a backend's schema may take at start before it counts as no answer.
 const SCHEMA_START_WAIT: Duration = Duration::from_secs(5);
+
+/// The longest pause between two attempts to reach a backend that is down at start.
+const START_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// The first retry of a schema that could not be read; each next one waits twice as long, up
 /// to the refresh interval.
@@ -60,6 +63,10 @@ pub struct ServeConfig {
     /// How often the backends' catalogs are checked for schema changes (a fingerprint query;
     /// the schema is read again only when it changed).
     pub schema_refresh: Duration,
+    /// Whether start waits for a backend that is down (with a progress line per attempt)
+    /// before it listens; `false` (`--no-wait`) listens at once and reads its schema in the
+    /// background.
+    pub wait_for_backends: bool,
 }
 
 impl ServeConfig {
@@ -88,6 +95,7 @@ impl ServeConfig {
             max_clients: 20_000,
             max_sessions_per_token: 8,
             schema_refresh: Duration::from_secs(30),
+            wait_for_backends: true,
         }
     }
 }
@@ -383,12 +391,13 @@ pub(crate) struct SchemaWatch {
     pub(crate) task: Option<JoinHandle<()>>,
 }
 
-/// The schema of every backend the configuration names, read before serving (each waited for
-/// at most [`SCHEMA_START_WAIT`]), then kept current by a background task.
+/// The schema of every backend the configuration names, read before serving, then kept current
+/// by a background task.
 ///
-/// A backend that cannot be read at start does not stop the gateway: the doors behave as they
-/// always do towards an unreachable backend, the engine decides without that schema (it proves
-/// less, so it denies or fences more), and the read is retried in the background.
+/// A backend that is down at start delays the start until it answers ([`first_read`]), unless
+/// `wait_for_backends` is off: then the doors behave as they always do towards an unreachable
+/// backend, the engine decides without that schema (it proves less, so it denies or fences
+/// more), and the read is retried in the background. A misconfigured backend stops the start.
 pub(crate) async fn start_schemas(
     config: &ServeConfig,
     gate: Arc<Gate>,
@@ -409,34 +418,10 @@ pub(crate) async fn start_schemas(
         return Ok(SchemaWatch { reload, task: None });
     }
     // Read at once (each in a task of its own), then waited for in order.
+    let wait = config.wait_for_backends;
     let reads: Vec<_> = sources
         .iter()
-        .map(|source| {
-            let source = source.clone();
-            tokio::spawn(async move {
-                let started = std::time::Instant::now();
-                match tokio::time::timeout(SCHEMA_START_WAIT, source.load()).await {
-                    Ok(Ok(loaded)) => {
-                        tracing::info!(
-                            "schema of the {source}: {} tables and views, read in {} ms",
-                            loaded.schema.tables.len(),
-                            started.elapsed().as_millis()
-                        );
-                        Ok(Some(loaded))
-                    }
-                    Ok(Err(SchemaError::Tls(why) | SchemaError::Misconfigured(why))) => Err(why),
-                    Ok(Err(e)) => {
-                        schema_unknown(&source, &e.to_string());
-                        Ok(None)
-                    }
-                    Err(_) => {
-                        let why = format!("no answer within {SCHEMA_START_WAIT:?}");
-                        schema_unknown(&source, &why);
-                        Ok(None)
-                    }
-                }
-            })
-        })
+        .map(|source| tokio::spawn(first_read(source.clone(), wait)))
         .collect();
     let mut known = Vec::new();
     for (source, read) in sources.iter().zip(reads) {
@@ -449,7 +434,11 @@ pub(crate) async fn start_schemas(
                  start: {why}"
             )
         })?;
-        known.push(loaded.flatten().map(|loaded| {
+        let loaded = loaded.flatten();
+        if let Some(loaded) = &loaded {
+            check_privileges(source, &gate, &loaded.schema).await?;
+        }
+        known.push(loaded.map(|loaded| {
             gate.replace_schema(source.dialect(), Arc::new(loaded.schema));
             loaded.fingerprint
         }));
@@ -465,6 +454,85 @@ pub(crate) async fn start_schemas(
         reload,
         task: Some(task),
     })
+}
+
+/// Fails the start when the backend account lacks a privilege the role file grants on a table
+/// the backend has: each such statement would fail with "permission denied" at the server. A
+/// check that cannot run is logged, not fatal.
+async fn check_privileges(
+    source: &SchemaSource,
+    gate: &Gate,
+    schema: &sluice_policy::Schema,
+) -> Result<()> {
+    let needs = crate::schema::privilege_needs(
+        &gate.roles(),
+        source.dialect(),
+        source.database(),
+        schema,
+    );
+    match source.missing_privileges(&needs).await {
+        Ok(missing) if missing.is_empty() => Ok(()),
+        Ok(missing) => {
+            let list: Vec<String> = missing.iter().map(ToString::to_string).collect();
+            let first = &missing[0];
+            anyhow::bail!(
+                "the account the gateway uses on the {source} lacks privileges the role file \
+                 grants, so the gateway does not start: {}. Grant them to the account the \
+                 backend URL names (e.g. GRANT {} ON {} TO <that account>), or take them out of \
+                 the role file",
+                list.join("; "),
+                first.operation.as_str(),
+                first.table
+            )
+        }
+        Err(e) => {
+            tracing::warn!(
+                "cannot check the privileges of the gateway's account on the {source} against \
+                 the role file ({e}); statements the account may not run will fail at the server"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The first read of a backend's schema at start. A backend that is down (or does not answer)
+/// is waited for, with a progress line per attempt, when `wait`; otherwise it is left to the
+/// background refresh. A backend that refuses the gateway's account, database or encryption is
+/// misconfigured: `Err` with the reason, and the start fails.
+async fn first_read(source: SchemaSource, wait: bool) -> Result<Option<Loaded>, String> {
+    let started = std::time::Instant::now();
+    let mut pause = SCHEMA_FIRST_RETRY;
+    loop {
+        let why = match tokio::time::timeout(SCHEMA_START_WAIT, source.load()).await {
+            Ok(Ok(loaded)) => {
+                tracing::info!(
+                    "schema of the {source}: {} tables and views, read in {} ms",
+                    loaded.schema.tables.len(),
+                    started.elapsed().as_millis()
+                );
+                return Ok(Some(loaded));
+            }
+            Ok(Err(SchemaError::Tls(why) | SchemaError::Misconfigured(why))) => return Err(why),
+            // The backend answers but will not give its catalog: waiting will not change that.
+            Ok(Err(e @ (SchemaError::Refused(_) | SchemaError::Unreadable(_)))) => {
+                schema_unknown(&source, &e.to_string());
+                return Ok(None);
+            }
+            Ok(Err(SchemaError::Unreachable(why))) => why,
+            Err(_) => format!("no answer within {SCHEMA_START_WAIT:?}"),
+        };
+        if !wait {
+            schema_unknown(&source, &why);
+            return Ok(None);
+        }
+        tracing::warn!(
+            "waiting for the {source} ({why}); the gateway listens once it answers (waited {} s \
+             so far; --no-wait listens at once)",
+            started.elapsed().as_secs()
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(START_RETRY_MAX);
+    }
 }
 
 fn schema_unknown(source: &SchemaSource, why: &str) {

@@ -206,3 +206,192 @@ async fn sigterm_lets_running_statements_finish_and_refuses_new_clients() {
         "the drained statement is audited: {audit}"
     );
 }
+
+/// `sluice serve` in front of `backend_url`, with its standard output and error as channels of
+/// lines.
+struct Watched {
+    child: Child,
+    stdout: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::mpsc::Receiver<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Watched {
+    fn start(backend_url: &str, extra: &[&str]) -> Watched {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = env!("CARGO_BIN_EXE_sluice");
+        let keys = dir.path().join("keys");
+        assert!(Command::new(bin)
+            .args(["keygen", "--out-dir"])
+            .arg(&keys)
+            .status()
+            .unwrap()
+            .success());
+        std::fs::write(dir.path().join("roles.yaml"), ROLES).unwrap();
+        let mut child = Command::new(bin)
+            .arg("serve")
+            .arg("--rbac-config")
+            .arg(dir.path().join("roles.yaml"))
+            .arg("--public-key")
+            .arg(keys.join("issuer.pub"))
+            .args(["--pg-listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("SLUICE_PG_BACKEND", backend_url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = |r: Box<dyn std::io::Read + Send>| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(r).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+            rx
+        };
+        Watched {
+            stdout: lines(Box::new(child.stdout.take().unwrap())),
+            stderr: lines(Box::new(child.stderr.take().unwrap())),
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// The first line of `rx` containing `needle`, within `within`.
+    fn wait_for(rx: &std::sync::mpsc::Receiver<String>, needle: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_backend_down_at_start_delays_ready_with_progress_until_it_answers() {
+    // A server of its own: this test stops it.
+    let pg = sluice_integration::PgServer::start().unwrap();
+    let db = seed_pg(&pg).unwrap();
+    pg.stop().unwrap();
+    let served = Watched::start(&pg.url(&db), &[]);
+    let progress = Watched::wait_for(&served.stderr, "waiting for the PostgreSQL backend", Duration::from_secs(20))
+        .expect("a progress line while the backend is down");
+    assert!(progress.contains("--no-wait"), "{progress}");
+    assert!(
+        served.stdout.recv_timeout(Duration::from_secs(3)).is_err(),
+        "ready was printed while the backend is down"
+    );
+    pg.restart().unwrap();
+    let ready = Watched::wait_for(&served.stdout, "sluice ready:", Duration::from_secs(30))
+        .expect("ready once the backend answers");
+    assert!(ready.starts_with("sluice ready: postgres=127.0.0.1:"), "{ready}");
+}
+
+#[test]
+fn with_no_wait_a_backend_down_at_start_does_not_delay_ready() {
+    let pg = sluice_integration::PgServer::start().unwrap();
+    let db = seed_pg(&pg).unwrap();
+    pg.stop().unwrap();
+    let served = Watched::start(&pg.url(&db), &["--no-wait"]);
+    let ready = Watched::wait_for(&served.stdout, "sluice ready:", Duration::from_secs(10));
+    assert!(ready.is_some(), "--no-wait must listen at once");
+    let logged = Watched::wait_for(&served.stderr, "is unknown", Duration::from_secs(5));
+    assert!(logged.is_some(), "the unknown schema is logged");
+}
+
+/// Runs `sluice serve` until it exits or prints ready; returns (exit code, stderr).
+fn serve_until_exit(backend_env: (&str, String), listen: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_sluice");
+    let keys = dir.path().join("keys");
+    assert!(Command::new(bin)
+        .args(["keygen", "--out-dir"])
+        .arg(&keys)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(dir.path().join("roles.yaml"), ROLES).unwrap();
+    let mut child = Command::new(bin)
+        .arg("serve")
+        .arg("--rbac-config")
+        .arg(dir.path().join("roles.yaml"))
+        .arg("--public-key")
+        .arg(keys.join("issuer.pub"))
+        .args([listen, "127.0.0.1:0"])
+        .env(backend_env.0, backend_env.1)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status.code(), stderr)
+}
+
+#[test]
+fn a_postgres_account_without_a_privilege_the_roles_grant_stops_the_start() {
+    let pg = shared_pg();
+    let db = seed_pg(pg).unwrap();
+    // ROLES grants agent_support INSERT and UPDATE on reservations; this account may only read.
+    let account = format!("{db}_reader");
+    pg.exec(
+        &db,
+        &format!(
+            "CREATE ROLE {account} LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {account}"
+        ),
+    )
+    .unwrap();
+    let url = format!("postgres://{account}@127.0.0.1:{}/{db}", pg.port());
+    let (code, stderr) = serve_until_exit(("SLUICE_PG_BACKEND", url), "--pg-listen");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("lacks privileges the role file grants")
+            && stderr.contains("INSERT on public.reservations (granted to agent_support)")
+            && stderr.contains("UPDATE on public.reservations (granted to agent_support)")
+            && stderr.contains("GRANT INSERT ON public.reservations TO"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("SELECT on"), "{stderr}");
+}
+
+#[test]
+fn a_mariadb_account_without_a_privilege_the_roles_grant_stops_the_start() {
+    let my = sluice_integration::shared_mariadb();
+    let db = sluice_integration::rental::seed_mariadb(my).unwrap();
+    let account = format!("{db}_reader");
+    my.exec(
+        &db,
+        &format!(
+            "CREATE USER '{account}'@'%'; GRANT SELECT ON {db}.* TO '{account}'@'%'; \
+             GRANT INSERT ON {db}.reservations TO '{account}'@'%'"
+        ),
+    )
+    .unwrap();
+    let url = format!("mysql://{account}@127.0.0.1:{}/{db}", my.port());
+    let (code, stderr) = serve_until_exit(("SLUICE_MYSQL_BACKEND", url), "--mysql-listen");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("UPDATE on {db}.reservations (granted to agent_support)")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("INSERT on"), "{stderr}");
+    assert!(!stderr.contains("SELECT on"), "{stderr}");
+}

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod check;
+mod demo;
 mod keygen;
 mod mcp;
 mod serve;
@@ -19,6 +20,7 @@ pub const EXIT_ERROR: u8 = 2;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Demo(a) => demo::run(a),
         Command::Keygen(a) => keygen::run(a),
         Command::Token(TokenCommand::Create(a)) => token::create(a),
         Command::Token(TokenCommand::Inspect(a)) => token::inspect(a),

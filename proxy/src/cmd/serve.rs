@@ -44,6 +44,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         "--schema-refresh must be longer than zero, e.g. 30s"
     );
     config.schema_refresh = a.schema_refresh;
+    config.wait_for_backends = !a.no_wait;
     if config.pg_listen.is_none() && config.mysql_listen.is_none() && config.http_listen.is_none() {
         anyhow::bail!(
             "nothing to serve: give --pg-listen (and --pg-backend), --mysql-listen (and --mysql-backend) or --http-listen"

@@ -107,7 +107,7 @@ pub fn create(a: CreateArgs) -> Result<ExitCode> {
 
 /// An MCP client configuration for the gateway's Streamable HTTP endpoint, in the
 /// `mcpServers` shape most clients read (Claude Desktop and Code, Cursor, …).
-fn mcp_config(url: &str, token: &str) -> Result<serde_json::Value> {
+pub(super) fn mcp_config(url: &str, token: &str) -> Result<serde_json::Value> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         bail!(
             "--mcp-url `{url}` is not an http:// or https:// URL, e.g. http://127.0.0.1:8080/mcp"

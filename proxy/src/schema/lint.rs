@@ -70,14 +70,8 @@ pub fn lint(
             continue;
         };
         for (table, grant) in &role.tables {
-            let looked_up = TableName {
-                schema: Some(match (&table.schema, dialect) {
-                    (Some(s), _) => s.clone(),
-                    (None, Dialect::PostgreSql) => config.default_schema.clone(),
-                    (None, Dialect::MySql) => database.to_string(),
-                }),
-                name: table.name.clone(),
-            };
+            let looked_up =
+                super::model_name(table, dialect, &config.default_schema, database);
             let finding = |kind| Finding {
                 role: role.name.clone(),
                 table: table.clone(),

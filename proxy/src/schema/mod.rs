@@ -14,6 +14,7 @@
 mod lint;
 mod mysql;
 mod pg;
+mod privileges;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -23,6 +24,7 @@ use sluice_policy::roles::TableName;
 use sluice_policy::{Dialect, Schema};
 
 pub use lint::{lint, Finding, FindingKind};
+pub use privileges::{needs as privilege_needs, MissingPrivilege, Needs as PrivilegeNeeds};
 
 /// How long one catalog read may run on the backend.
 const CATALOG_TIMEOUT: Duration = Duration::from_secs(30);
@@ -103,6 +105,21 @@ impl SchemaSource {
         }
     }
 
+    /// The privileges of `needs` (see [`privilege_needs`]) the backend account lacks. Empty when
+    /// it cannot tell (a MySQL account holding roles: logged).
+    pub async fn missing_privileges(
+        &self,
+        needs: &PrivilegeNeeds,
+    ) -> Result<Vec<MissingPrivilege>, SchemaError> {
+        if needs.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            SchemaSource::Postgres(t) => pg::missing_privileges(t, needs).await,
+            SchemaSource::MySql(t) => mysql::missing_privileges(t, needs).await,
+        }
+    }
+
     /// The catalog's fingerprint alone: one small query, to tell whether [`Self::load`] is
     /// worth running again.
     pub async fn fingerprint(&self) -> Result<String, SchemaError> {
@@ -154,6 +171,19 @@ pub fn changes(old: &Schema, new: &Schema, limit: usize) -> String {
         out.push(format!("and {more} more"));
     }
     out.join(" ")
+}
+
+/// A role file's table name as the model names it: qualified with the default schema
+/// (PostgreSQL) or the backend's database (MySQL) when the role file leaves it out.
+fn model_name(table: &TableName, dialect: Dialect, default_schema: &str, database: &str) -> TableName {
+    TableName {
+        schema: Some(match (&table.schema, dialect) {
+            (Some(s), _) => s.clone(),
+            (None, Dialect::PostgreSql) => default_schema.to_string(),
+            (None, Dialect::MySql) => database.to_string(),
+        }),
+        name: table.name.clone(),
+    }
 }
 
 /// The columns of an index up to its first expression: what a lookup by leading columns can

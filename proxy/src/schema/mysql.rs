@@ -111,6 +111,42 @@ pub(super) async fn fingerprint(target: &BackendTarget) -> Result<String, Schema
         .ok_or_else(|| SchemaError::Unreadable("no fingerprint".into()))
 }
 
+pub(super) async fn missing_privileges(
+    target: &BackendTarget,
+    needs: &super::PrivilegeNeeds,
+) -> Result<Vec<super::MissingPrivilege>, SchemaError> {
+    use super::privileges::{mysql_missing, MySqlGrant, MYSQL_ME, MYSQL_SQL};
+    let sets = query(target, &format!("{MYSQL_ME}; {MYSQL_SQL}"), 3).await?;
+    // The SET's own (empty) result may or may not come back as a set: the last two are ours.
+    let [.., roles, grants] = &sets[..] else {
+        return Err(SchemaError::Unreadable(format!(
+            "the privilege check gave {} result sets",
+            sets.len()
+        )));
+    };
+    let holds_roles = roles
+        .first()
+        .and_then(|r| text(r, 0))
+        .is_some_and(|n| n != "0");
+    if holds_roles {
+        tracing::info!(
+            "the MySQL backend account holds roles, whose grants information_schema does not \
+             list: the role file's privileges are not checked at start"
+        );
+        return Ok(Vec::new());
+    }
+    let grants: Vec<MySqlGrant> = grants
+        .iter()
+        .map(|r| MySqlGrant {
+            level: text(r, 0).unwrap_or_default(),
+            privilege: text(r, 1).unwrap_or_default(),
+            schema: text(r, 2).unwrap_or_default(),
+            table: text(r, 3).unwrap_or_default(),
+        })
+        .collect();
+    Ok(mysql_missing(needs, &grants))
+}
+
 /// Runs `sql` (`sets` statements) on a fresh connection and returns each result set's rows.
 async fn query(
     target: &BackendTarget,

@@ -234,6 +234,19 @@ pub(super) async fn fingerprint(target: &BackendTarget) -> Result<String, Schema
     }
 }
 
+pub(super) async fn missing_privileges(
+    target: &BackendTarget,
+    needs: &super::PrivilegeNeeds,
+) -> Result<Vec<super::MissingPrivilege>, SchemaError> {
+    let rows = query(target, &super::privileges::pg_sql(needs)).await?;
+    let indexes = rows
+        .into_iter()
+        .map(|r| r.and_then(|i| i.parse::<usize>().ok()))
+        .collect::<Option<Vec<usize>>>()
+        .ok_or_else(|| SchemaError::Unreadable("the privilege check's answer".into()))?;
+    Ok(super::privileges::pick(needs, indexes))
+}
+
 /// Runs `sql` on a fresh read-only connection and returns the first column of every row.
 async fn query(target: &BackendTarget, sql: &str) -> Result<Vec<Option<String>>, SchemaError> {
     let profile = Profile {

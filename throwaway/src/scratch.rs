@@ -12,11 +12,11 @@ use anyhow::{bail, Context, Result};
 
 use crate::lifetime;
 
-/// Every scratch directory is named `sluice-it-<pid>-...`, so that a later run can tell which
+/// Every scratch directory is named `sluice-tmp-<pid>-...`, so that a later run can tell which
 /// ones belong to processes that are gone.
-const PREFIX: &str = "sluice-it-";
+const PREFIX: &str = "sluice-tmp-";
 
-/// A scratch directory that lives as long as the test process, for files a static holds (test
+/// A scratch directory that lives as long as this process, for files a static holds (test
 /// certificates): removed at exit, or by the next run if this one was killed.
 pub fn process_scratch_dir(kind: &str) -> Result<PathBuf> {
     let dir = ScratchDir::new(kind, None)?;
@@ -32,13 +32,13 @@ pub(crate) struct ScratchDir {
 }
 
 impl ScratchDir {
-    /// Creates `$TMPDIR/sluice-it-<pid>-<kind>-XXXX`, owned by `owner` if given.
+    /// Creates `$TMPDIR/sluice-tmp-<pid>-<kind>-XXXX`, owned by `owner` if given.
     pub(crate) fn new(kind: &str, owner: Option<RunAs>) -> Result<Self> {
         remove_stale_dirs();
         let dir = tempfile::Builder::new()
             .prefix(&format!("{PREFIX}{}-{kind}-", std::process::id()))
             .tempdir()
-            .context("cannot create a scratch directory for a test server")?;
+            .context("cannot create a scratch directory for a throwaway server")?;
         lifetime::register_dir(dir.path().to_path_buf());
         let scratch = ScratchDir { dir };
         if let Some(owner) = owner {
@@ -68,7 +68,7 @@ impl Drop for ScratchDir {
     }
 }
 
-/// Removes scratch directories of earlier test processes that no longer run (killed runs).
+/// Removes scratch directories of earlier processes that no longer run (killed runs).
 fn remove_stale_dirs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -124,7 +124,7 @@ fn process_exists(pid: libc::pid_t) -> bool {
     alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// The unprivileged system user a server runs as when the tests run as root: `initdb` and
+/// The unprivileged system user a server runs as when this process runs as root: `initdb` and
 /// `postgres` refuse to run as root, and `mariadbd` should not.
 #[derive(Clone, Copy)]
 pub(crate) struct RunAs {
@@ -143,7 +143,7 @@ impl RunAs {
         match lookup_user(name)? {
             Some(user) => Ok(Some(user)),
             None => bail!(
-                "the tests run as root, so the test server must run as the system user `{name}`, \
+                "this process runs as root, so the server must run as the system user `{name}`, \
                  which does not exist; it is created by the Debian package `{package}` \
                  (apt-get install -y --no-install-recommends {package}, or run ./scripts/test)"
             ),

@@ -106,3 +106,13 @@ fn is_executable(path: &Path) -> bool {
     path.metadata()
         .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
+
+/// Whether PostgreSQL's server programs can be found (see [`PgBinaries::locate`]).
+pub fn postgres_installed() -> bool {
+    PgBinaries::locate().is_ok()
+}
+
+/// Whether MariaDB's server programs can be found (see [`MariaDbBinaries::locate`]).
+pub fn mariadb_installed() -> bool {
+    MariaDbBinaries::locate().is_ok()
+}

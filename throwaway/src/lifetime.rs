@@ -1,6 +1,6 @@
-//! Tying throwaway servers to the life of the test process.
+//! Tying throwaway servers to the life of the process that started them.
 //!
-//! The shared servers live in statics, which Rust never drops, and a test binary can also be
+//! The shared servers live in statics, which Rust never drops, and a process can also be
 //! killed outright (Ctrl-C, CI timeout). Three mechanisms make sure no server is left behind:
 //!
 //! 1. On normal exit (including a failed test run) an `atexit` hook shuts down every server still
@@ -29,23 +29,23 @@ pub(crate) fn spawn_tied(cmd: Command) -> io::Result<Child> {
     let spawner = SPAWNER.get_or_init(|| {
         let (requests, incoming) = mpsc::channel::<SpawnRequest>();
         thread::Builder::new()
-            .name("sluice-it-spawner".into())
+            .name("sluice-tmp-spawner".into())
             .spawn(move || {
                 // Ends only if the sender is dropped, and the sender lives in a static.
                 for (mut cmd, reply) in incoming {
                     let _ = reply.send(spawn_with_death_signal(&mut cmd));
                 }
             })
-            .expect("cannot start the test-server spawner thread");
+            .expect("cannot start the server spawner thread");
         requests
     });
     let (reply, response) = mpsc::channel();
     spawner
         .send((cmd, reply))
-        .map_err(|_| io::Error::other("the test-server spawner thread is gone"))?;
+        .map_err(|_| io::Error::other("the server spawner thread is gone"))?;
     response
         .recv()
-        .map_err(|_| io::Error::other("the test-server spawner thread is gone"))?
+        .map_err(|_| io::Error::other("the server spawner thread is gone"))?
 }
 
 fn spawn_with_death_signal(cmd: &mut Command) -> io::Result<Child> {

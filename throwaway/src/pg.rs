@@ -99,7 +99,7 @@ impl PgServer {
         self.exec("postgres", &format!("CREATE DATABASE \"{name}\""))
     }
 
-    /// Creates a database named `{prefix}_{n}`, unique in this test process, and returns its
+    /// Creates a database named `{prefix}_{n}`, unique in this process, and returns its
     /// name: the way for tests sharing a server to stay independent.
     pub fn create_unique_database(&self, prefix: &str) -> Result<String> {
         let name = crate::unique_database_name(prefix);
@@ -115,7 +115,7 @@ impl PgServer {
             client.batch_execute(sql).await?;
             anyhow::Ok(())
         })
-        .with_context(|| format!("running SQL on the test PostgreSQL database {db:?}"))
+        .with_context(|| format!("running SQL on the throwaway PostgreSQL database {db:?}"))
     }
 
     /// Shuts the server down (fast shutdown). A no-op when already stopped.

@@ -108,7 +108,7 @@ impl MariaDbServer {
         self.run_sql(None, &format!("CREATE DATABASE `{name}`"))
     }
 
-    /// Creates a database named `{prefix}_{n}`, unique in this test process, and returns its
+    /// Creates a database named `{prefix}_{n}`, unique in this process, and returns its
     /// name: the way for tests sharing a server to stay independent.
     pub fn create_unique_database(&self, prefix: &str) -> Result<String> {
         let name = crate::unique_database_name(prefix);
@@ -152,7 +152,7 @@ impl MariaDbServer {
             conn.disconnect().await?;
             anyhow::Ok(())
         })
-        .with_context(|| format!("running SQL on the test MariaDB database {db:?}"))
+        .with_context(|| format!("running SQL on the throwaway MariaDB database {db:?}"))
     }
 
     fn install_db(&self) -> Result<()> {
