@@ -190,7 +190,7 @@ trap 'exit 143' TERM
 
 # ---- tools ----------------------------------------------------------------------------------
 
-# Like integration/src/binaries.rs: $SLUICE_MARIADB_BINDIR, the usual system directories
+# Like throwaway/src/binaries.rs: $SLUICE_MARIADB_BINDIR, the usual system directories
 # (/usr/sbin is not on every user's PATH), then PATH; the mariadb* names before the mysql* ones.
 find_mariadb_prog() { # names...
     local name dir

@@ -7,7 +7,7 @@
 //!
 //! Each test runs against a freshly seeded MariaDB rental database with an `agent_support` token
 //! for acme. The client performs the same steps in its own idiom and produces a report, which
-//! [`Fixture::assert_report`] checks with exact values from `fixtures/rental_data.sql`:
+//! [`Fixture::assert_report`] checks with exact values from `examples/rental/data.sql`:
 //! - confined reads: the distinct tenants are `["acme"]`, the customers are acme's ten by id and
 //!   name, `SELECT *` has no `ssn` / `internal_score` column, and reads by id return acme's rows
 //!   and nothing for globex's reservation 16;

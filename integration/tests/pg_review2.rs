@@ -49,7 +49,7 @@ async fn a_constraint_error_does_not_show_hidden_columns_of_the_row() {
         let replies = c.query(sql).until_ready().await.unwrap();
         for e in errors(&replies) {
             println!("{sql}\n  -> {e}");
-            // internal_score of row 1 is 80, of row 4 is 90 (integration/fixtures/rental_data.sql)
+            // internal_score of row 1 is 80, of row 4 is 90 (examples/rental/data.sql)
             if e.contains("Failing row contains") && (e.contains(", 80)") || e.contains(", 90)")) {
                 problems.push(format!(
                     "HIDDEN COLUMN LEAK: {sql} -> {e} (reservations.internal_score is not granted to agent_support)"

@@ -1,4 +1,4 @@
-// The car-rental schema (integration/fixtures/rental_schema_*.sql plus the adversarial
+// The car-rental schema (examples/rental/schema_*.sql plus the adversarial
 // fixture's extra columns) as the proxy would load it, for tests of what the engine proves with
 // a schema. Pulled in with `include!`; the including file imports `sluice_policy::Dialect`.
 
