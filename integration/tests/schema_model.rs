@@ -440,8 +440,8 @@ async fn the_mysql_door_reads_and_refreshes_the_schema() {
 }
 
 #[tokio::test]
-async fn with_no_wait_an_unreachable_backend_at_start_neither_stops_the_gateway_nor_stays_unknown(
-) {
+async fn with_no_wait_an_unreachable_backend_at_start_neither_stops_the_gateway_nor_stays_unknown()
+{
     // A server of its own: this test stops it.
     let pg = PgServer::start().unwrap();
     let db = seed_pg(&pg).unwrap();

@@ -464,12 +464,8 @@ async fn check_privileges(
     gate: &Gate,
     schema: &sluice_policy::Schema,
 ) -> Result<()> {
-    let needs = crate::schema::privilege_needs(
-        &gate.roles(),
-        source.dialect(),
-        source.database(),
-        schema,
-    );
+    let needs =
+        crate::schema::privilege_needs(&gate.roles(), source.dialect(), source.database(), schema);
     match source.missing_privileges(&needs).await {
         Ok(missing) if missing.is_empty() => Ok(()),
         Ok(missing) => {

@@ -89,15 +89,13 @@ impl Demo {
     /// The line that follows the heading starting with `heading`.
     fn line_after(&self, heading: &str) -> String {
         let mut lines = self.printed.lines();
-        lines
-            .find(|l| l.starts_with(heading))
-            .unwrap_or_else(|| {
-                panic!(
-                    "no {heading:?} in:\n{}\nstderr:\n{}",
-                    self.printed,
-                    self.progress.lock().unwrap()
-                )
-            });
+        lines.find(|l| l.starts_with(heading)).unwrap_or_else(|| {
+            panic!(
+                "no {heading:?} in:\n{}\nstderr:\n{}",
+                self.printed,
+                self.progress.lock().unwrap()
+            )
+        });
         lines.next().unwrap().trim().to_string()
     }
 
@@ -261,7 +259,12 @@ fn pasted_lines_see_only_their_tenant_and_ctrl_c_removes_everything() {
 
     // The curl line's request, made without curl (which the test machine may lack).
     let curl = demo.line_after("REST (");
-    let url = curl.rsplit(' ').next().unwrap().trim_matches('\'').to_string();
+    let url = curl
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_matches('\'')
+        .to_string();
     let token = std::fs::read_to_string(dir.join("tokens/acme-agent_readonly")).unwrap();
     let body = http_get(&url, token.trim());
     assert!(body.contains("\"tenant_id\":\"acme\""), "{body}");
@@ -274,7 +277,10 @@ fn pasted_lines_see_only_their_tenant_and_ctrl_c_removes_everything() {
     let pg_port = port_of(&ready, "postgres");
     let (status, stderr) = demo.interrupt();
     assert!(status.success(), "exit {status}; stderr:\n{stderr}");
-    assert!(stderr.contains("everything it created is removed"), "{stderr}");
+    assert!(
+        stderr.contains("everything it created is removed"),
+        "{stderr}"
+    );
     assert!(!dir.exists(), "{} was left behind", dir.display());
     assert!(
         TcpStream::connect(("127.0.0.1", pg_port)).is_err(),

@@ -259,7 +259,11 @@ impl Watched {
     }
 
     /// The first line of `rx` containing `needle`, within `within`.
-    fn wait_for(rx: &std::sync::mpsc::Receiver<String>, needle: &str, within: Duration) -> Option<String> {
+    fn wait_for(
+        rx: &std::sync::mpsc::Receiver<String>,
+        needle: &str,
+        within: Duration,
+    ) -> Option<String> {
         let deadline = Instant::now() + within;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match rx.recv_timeout(left) {
@@ -286,8 +290,12 @@ fn a_backend_down_at_start_delays_ready_with_progress_until_it_answers() {
     let db = seed_pg(&pg).unwrap();
     pg.stop().unwrap();
     let served = Watched::start(&pg.url(&db), &[]);
-    let progress = Watched::wait_for(&served.stderr, "waiting for the PostgreSQL backend", Duration::from_secs(20))
-        .expect("a progress line while the backend is down");
+    let progress = Watched::wait_for(
+        &served.stderr,
+        "waiting for the PostgreSQL backend",
+        Duration::from_secs(20),
+    )
+    .expect("a progress line while the backend is down");
     assert!(progress.contains("--no-wait"), "{progress}");
     assert!(
         served.stdout.recv_timeout(Duration::from_secs(3)).is_err(),
@@ -296,7 +304,10 @@ fn a_backend_down_at_start_delays_ready_with_progress_until_it_answers() {
     pg.restart().unwrap();
     let ready = Watched::wait_for(&served.stdout, "sluice ready:", Duration::from_secs(30))
         .expect("ready once the backend answers");
-    assert!(ready.starts_with("sluice ready: postgres=127.0.0.1:"), "{ready}");
+    assert!(
+        ready.starts_with("sluice ready: postgres=127.0.0.1:"),
+        "{ready}"
+    );
 }
 
 #[test]
@@ -389,7 +400,9 @@ fn a_mariadb_account_without_a_privilege_the_roles_grant_stops_the_start() {
     let (code, stderr) = serve_until_exit(("SLUICE_MYSQL_BACKEND", url), "--mysql-listen");
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
-        stderr.contains(&format!("UPDATE on {db}.reservations (granted to agent_support)")),
+        stderr.contains(&format!(
+            "UPDATE on {db}.reservations (granted to agent_support)"
+        )),
         "{stderr}"
     );
     assert!(!stderr.contains("INSERT on"), "{stderr}");

@@ -49,7 +49,10 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
     ensure_installed(Engine::Postgres, a.no_install, &mut progress)?;
     let pg = PgServer::start().context("cannot start a throwaway PostgreSQL")?;
     load_pg(&pg)?;
-    progress.done(&format!("127.0.0.1:{}, the car-rental example loaded", pg.port()));
+    progress.done(&format!(
+        "127.0.0.1:{}, the car-rental example loaded",
+        pg.port()
+    ));
 
     let mariadb = if a.no_mariadb {
         None
@@ -75,7 +78,10 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
     progress.done(&format!("in {}", dir.path.display()));
 
     progress.step("gateway");
-    let mut config = ServeConfig::new(dir.path.join("roles.yaml"), vec![dir.path.join("issuer.pub")]);
+    let mut config = ServeConfig::new(
+        dir.path.join("roles.yaml"),
+        vec![dir.path.join("issuer.pub")],
+    );
     config.revocations = Some(dir.path.join("revoked.txt"));
     config.audit_log = Some(dir.path.join("audit.jsonl"));
     config.pg_listen = Some(a.pg_listen);
@@ -278,7 +284,9 @@ fn ensure_installed(engine: Engine, no_install: bool, progress: &mut Progress) -
     let mut prefix: Vec<&str> = Vec::new();
     if !root {
         if which("sudo").is_none() {
-            bail!("the server programs are not installed, and installing them needs root: {by_hand}");
+            bail!(
+                "the server programs are not installed, and installing them needs root: {by_hand}"
+            );
         }
         prefix.push("sudo");
     }
@@ -292,14 +300,21 @@ fn ensure_installed(engine: Engine, no_install: bool, progress: &mut Progress) -
         .concat(),
     ] {
         let status = Command::new(prefix.first().copied().unwrap_or(args[0]))
-            .args(if prefix.is_empty() { &args[1..] } else { &args[..] })
+            .args(if prefix.is_empty() {
+                &args[1..]
+            } else {
+                &args[..]
+            })
             .env("DEBIAN_FRONTEND", "noninteractive")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .status()
             .with_context(|| format!("cannot run {}", args.join(" ")))?;
         if !status.success() {
-            bail!("`{}` failed ({status}); install by hand: {by_hand}", args.join(" "));
+            bail!(
+                "`{}` failed ({status}); install by hand: {by_hand}",
+                args.join(" ")
+            );
         }
     }
     if !engine.installed() {
@@ -358,7 +373,11 @@ struct DemoToken {
 /// Writes the issuer key pair, the role file, an empty revocation list and the tokens.
 fn write_files(dir: &DemoDir) -> Result<Vec<DemoToken>> {
     let key = IssuerKey::generate()?;
-    files::write_new(&dir.path.join("issuer.key"), &format!("{}\n", key.to_paserk()), 0o600)?;
+    files::write_new(
+        &dir.path.join("issuer.key"),
+        &format!("{}\n", key.to_paserk()),
+        0o600,
+    )?;
     files::write_new(
         &dir.path.join("issuer.pub"),
         &format!("{}\n", key.public().to_paserk()),
@@ -404,7 +423,11 @@ fn print_instructions(dir: &DemoDir, doors: &Doors, tokens: &[DemoToken]) -> Res
     let first = &tokens[0];
     let mcp = super::token::mcp_config(&format!("http://{}/mcp", doors.http), &first.token)?;
     let mcp_file = dir.path.join("mcp.json");
-    files::write_new(&mcp_file, &format!("{}\n", serde_json::to_string_pretty(&mcp)?), 0o600)?;
+    files::write_new(
+        &mcp_file,
+        &format!("{}\n", serde_json::to_string_pretty(&mcp)?),
+        0o600,
+    )?;
     let mut out = String::new();
     out.push_str(&format!(
         "\nsluice demo ready: postgres={} mysql={} http={}\n",

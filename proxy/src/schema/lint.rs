@@ -70,8 +70,7 @@ pub fn lint(
             continue;
         };
         for (table, grant) in &role.tables {
-            let looked_up =
-                super::model_name(table, dialect, &config.default_schema, database);
+            let looked_up = super::model_name(table, dialect, &config.default_schema, database);
             let finding = |kind| Finding {
                 role: role.name.clone(),
                 table: table.clone(),

@@ -175,7 +175,12 @@ pub fn changes(old: &Schema, new: &Schema, limit: usize) -> String {
 
 /// A role file's table name as the model names it: qualified with the default schema
 /// (PostgreSQL) or the backend's database (MySQL) when the role file leaves it out.
-fn model_name(table: &TableName, dialect: Dialect, default_schema: &str, database: &str) -> TableName {
+fn model_name(
+    table: &TableName,
+    dialect: Dialect,
+    default_schema: &str,
+    database: &str,
+) -> TableName {
     TableName {
         schema: Some(match (&table.schema, dialect) {
             (Some(s), _) => s.clone(),

@@ -90,7 +90,10 @@ fn pg_literal(s: &str) -> String {
 }
 
 /// The needs at the indexes the query answered.
-pub(super) fn pick(needs: &Needs, indexes: impl IntoIterator<Item = usize>) -> Vec<MissingPrivilege> {
+pub(super) fn pick(
+    needs: &Needs,
+    indexes: impl IntoIterator<Item = usize>,
+) -> Vec<MissingPrivilege> {
     let all: Vec<_> = needs.iter().collect();
     indexes
         .into_iter()
@@ -193,23 +196,47 @@ mod tests {
     #[test]
     fn mysql_grants_cover_needs_at_every_level_and_through_schema_wildcards() {
         let mut needs = Needs::new();
-        needs.insert((table("rental", "customers"), Operation::Select), vec!["r".into()]);
-        needs.insert((table("rental", "reservations"), Operation::Insert), vec!["w".into()]);
-        needs.insert((table("rental", "reservations"), Operation::Update), vec!["w".into()]);
+        needs.insert(
+            (table("rental", "customers"), Operation::Select),
+            vec!["r".into()],
+        );
+        needs.insert(
+            (table("rental", "reservations"), Operation::Insert),
+            vec!["w".into()],
+        );
+        needs.insert(
+            (table("rental", "reservations"), Operation::Update),
+            vec!["w".into()],
+        );
         let missing = |grants: &[MySqlGrant]| -> Vec<String> {
             mysql_missing(&needs, grants)
                 .iter()
                 .map(|m| m.to_string())
                 .collect()
         };
-        assert_eq!(missing(&[grant("global", "SELECT", "", ""), grant("global", "INSERT", "", ""), grant("global", "UPDATE", "", "")]), Vec::<String>::new());
         assert_eq!(
-            missing(&[grant("schema", "SELECT", "rental", ""), grant("table", "INSERT", "rental", "reservations")]),
+            missing(&[
+                grant("global", "SELECT", "", ""),
+                grant("global", "INSERT", "", ""),
+                grant("global", "UPDATE", "", "")
+            ]),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            missing(&[
+                grant("schema", "SELECT", "rental", ""),
+                grant("table", "INSERT", "rental", "reservations")
+            ]),
             ["UPDATE on rental.reservations (granted to w)"]
         );
         // `rent\_%` matches rental; `other` does not.
         assert_eq!(
-            missing(&[grant("schema", "SELECT", "rent%", ""), grant("schema", "INSERT", "other", ""), grant("schema", "UPDATE", "r_ntal", "")]).len(),
+            missing(&[
+                grant("schema", "SELECT", "rent%", ""),
+                grant("schema", "INSERT", "other", ""),
+                grant("schema", "UPDATE", "r_ntal", "")
+            ])
+            .len(),
             1
         );
         assert!(like("rent\\_al", "rent_al") && !like("rent\\_al", "rental"));
@@ -218,7 +245,10 @@ mod tests {
     #[test]
     fn the_postgres_query_quotes_what_the_role_file_names() {
         let mut needs = Needs::new();
-        needs.insert((table("public", "o'brien"), Operation::Select), vec!["r".into()]);
+        needs.insert(
+            (table("public", "o'brien"), Operation::Select),
+            vec!["r".into()],
+        );
         let sql = pg_sql(&needs);
         assert!(sql.contains("(0, 'public', 'o''brien', 'SELECT')"), "{sql}");
     }
