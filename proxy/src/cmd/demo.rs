@@ -150,7 +150,7 @@ pub fn run(a: DemoArgs) -> Result<ExitCode> {
 /// The directory of keys, role file, tokens and logs: a temporary one, or `--keep DIR`.
 struct DemoDir {
     path: PathBuf,
-    temporary: Option<tempfile::TempDir>,
+    temporary: bool,
 }
 
 impl DemoDir {
@@ -171,30 +171,26 @@ impl DemoDir {
                     .with_context(|| format!("cannot resolve {}", path.display()))?;
                 Ok(DemoDir {
                     path,
-                    temporary: None,
+                    temporary: false,
                 })
             }
-            None => {
-                let temporary = tempfile::Builder::new()
-                    .prefix("sluice-demo-")
-                    .tempdir()
-                    .context("cannot create the demo's directory")?;
-                Ok(DemoDir {
-                    path: temporary.path().to_path_buf(),
-                    temporary: Some(temporary),
-                })
-            }
+            // Removed at exit, and by a later run when this one is killed, as the throwaway
+            // servers' directories are.
+            None => Ok(DemoDir {
+                path: sluice_throwaway::process_scratch_dir("demo")
+                    .context("cannot create the demo's directory")?,
+                temporary: true,
+            }),
         }
     }
 
     /// Removes a temporary directory; returns the kept one's path.
     fn finish(self) -> Option<PathBuf> {
-        match self.temporary {
-            Some(temporary) => {
-                let _ = temporary.close();
-                None
-            }
-            None => Some(self.path),
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.path);
+            None
+        } else {
+            Some(self.path)
         }
     }
 }
@@ -488,7 +484,7 @@ fn print_instructions(dir: &DemoDir, doors: &Doors, tokens: &[DemoToken]) -> Res
         dir.path.join("audit.jsonl").display(),
         dir.path.join("gateway.log").display()
     ));
-    out.push_str(if dir.temporary.is_some() {
+    out.push_str(if dir.temporary {
         "\nCtrl-C stops the gateway and the databases and removes all of the above.\n"
     } else {
         "\nCtrl-C stops the gateway and the databases; the directory above is kept.\n"
