@@ -279,6 +279,12 @@ impl Conn {
         self.inner.capabilities.contains(c)
     }
 
+    /// sluice patch: the MariaDB extended capabilities this connection negotiated (empty on
+    /// MySQL).
+    pub fn mariadb_capabilities(&self) -> MariadbCapabilities {
+        self.inner.mariadb_capabilities
+    }
+
     pub(crate) fn has_mariadb_capabilities(&self, c: MariadbCapabilities) -> bool {
         self.inner.mariadb_capabilities.contains(c)
     }

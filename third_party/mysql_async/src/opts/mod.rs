@@ -1178,7 +1178,9 @@ impl Opts {
     }
 
     pub(crate) fn get_mariadb_capabilities(&self) -> MariadbCapabilities {
-        MariadbCapabilities::MARIADB_CLIENT_STMT_BULK_OPERATIONS
+        // sluice patch: MARIADB_CLIENT_EXTENDED_METADATA too (mysql_common keeps the block).
+        MariadbCapabilities::MARIADB_CLIENT_EXTENDED_METADATA
+            | MariadbCapabilities::MARIADB_CLIENT_STMT_BULK_OPERATIONS
             | MariadbCapabilities::MARIADB_CLIENT_CACHE_METADATA
             | MariadbCapabilities::MARIADB_CLIENT_BULK_UNIT_RESULTS
     }

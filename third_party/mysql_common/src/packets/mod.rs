@@ -127,6 +127,9 @@ struct ColumnMeta<'a> {
     org_table: RawBytes<'a, LenEnc>,
     name: RawBytes<'a, LenEnc>,
     org_name: RawBytes<'a, LenEnc>,
+    // sluice patch: MariaDB's extended metadata block (MARIADB_CLIENT_EXTENDED_METADATA), as the
+    // server sent it: `{ int<1> id, string<lenenc> value }` pairs, empty when absent.
+    extended_metadata: RawBytes<'a, LenEnc>,
 }
 
 impl ColumnMeta<'_> {
@@ -137,6 +140,7 @@ impl ColumnMeta<'_> {
             org_table: self.org_table.into_owned(),
             name: self.name.into_owned(),
             org_name: self.org_name.into_owned(),
+            extended_metadata: self.extended_metadata.into_owned(),
         }
     }
 
@@ -206,6 +210,7 @@ impl<'de> MyDeserialize<'de> for ColumnMeta<'de> {
             org_table: buf.parse_unchecked(())?,
             name: buf.parse_unchecked(())?,
             org_name: buf.parse_unchecked(())?,
+            extended_metadata: Default::default(),
         })
     }
 }
@@ -241,7 +246,20 @@ impl<'de> MyDeserialize<'de> for Column {
 
     fn deserialize((): Self::Ctx, buf: &mut ParseBuf<'de>) -> io::Result<Self> {
         let catalog = buf.parse(())?;
-        let meta = Arc::new(buf.parse::<ColumnMeta<'_>>(())?.into_owned());
+        let mut meta = buf.parse::<ColumnMeta<'_>>(())?;
+        // sluice patch: a column definition of a result set ends with 13 fixed bytes. More than
+        // that is MariaDB's extended metadata block in front of them (the connection
+        // negotiated MARIADB_CLIENT_EXTENDED_METADATA), taken when its length accounts for
+        // exactly the bytes before the fixed ones.
+        if buf.0.len() > 13 {
+            let mut ahead = ParseBuf(buf.0);
+            let block: RawBytes<'_, LenEnc> = ahead.parse(())?;
+            if ahead.0.len() == 13 {
+                meta.extended_metadata = block;
+                *buf = ahead;
+            }
+        }
+        let meta = Arc::new(meta.into_owned());
         let mut buf: ParseBuf<'_> = buf.parse(13)?;
 
         Ok(Column {
@@ -363,6 +381,14 @@ impl Column {
     /// *   `0x00..=0x51` for decimals
     pub fn decimals(&self) -> u8 {
         *self.decimals
+    }
+
+    /// sluice patch: MariaDB's extended metadata block of the column definition, as the server
+    /// sent it (`{ int<1> id, string<lenenc> value }` pairs: 0 the data type's name, 1 its
+    /// format); empty when the connection did not negotiate MARIADB_CLIENT_EXTENDED_METADATA or
+    /// the column has none. Not written by `serialize`.
+    pub fn extended_metadata_ref(&self) -> &[u8] {
+        self.meta.extended_metadata.as_bytes()
     }
 
     /// Returns value of the schema field of a column packet as a byte slice.
