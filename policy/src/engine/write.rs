@@ -4,7 +4,8 @@
 //! UPDATE and DELETE get the role's filters AND-ed (in parentheses, qualified with the target)
 //! into WHERE; SET columns must be in the role's UPDATE columns, and columns a filter reads
 //! cannot be changed except to the token's own value; INSERT columns must be in the INSERT
-//! columns, and columns a filter pins to a claim are filled with the claim or must equal it.
+//! columns (or be `DEFAULT` in every VALUES row, and are then left out), and columns a filter
+//! pins to a claim are filled with the claim or must equal it.
 //! Every column a write reads from its target (WHERE, SET values, RETURNING) must be readable.
 //! Reads from other tables (FROM, USING, subqueries, INSERT … SELECT) are confined as reads.
 

@@ -109,7 +109,12 @@ pub async fn hello(
     allow_plaintext: bool,
 ) -> Result<Hello, HandshakeEnd> {
     let scramble: [u8; 20] = std::array::from_fn(|_| rand::random_range(1u8..=127));
-    io.write(&greeting(server_version, connection_id, &scramble, mariadb_ext));
+    io.write(&greeting(
+        server_version,
+        connection_id,
+        &scramble,
+        mariadb_ext,
+    ));
     io.flush()
         .await
         .map_err(|e| HandshakeEnd::Gone(e.to_string()))?;

@@ -1414,7 +1414,14 @@ mod column_definition_tests {
     /// column), with or without the extended metadata block (`\x01\x04json`: format json).
     fn server_packet(extended: Option<&[u8]>) -> Vec<u8> {
         let mut p = Vec::new();
-        for field in [&b"def"[..], b"db", b"documents", b"documents", b"body", b"body"] {
+        for field in [
+            &b"def"[..],
+            b"db",
+            b"documents",
+            b"documents",
+            b"body",
+            b"body",
+        ] {
             super::put_lenenc_bytes(&mut p, field);
         }
         if let Some(block) = extended {
