@@ -39,6 +39,29 @@ pub fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
 }
 
+/// The version of an npm package installed in `integration/clients/node_modules` (what
+/// `package-lock.json` pins), for the client tests to name the driver they ran: each node
+/// program reports `"client": "<package> <version>"` from the same file, and the test checks it
+/// and puts it in its assertion messages.
+pub fn npm_version(package: &str) -> String {
+    let path = clients_dir()
+        .join("node_modules")
+        .join(package)
+        .join("package.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "client missing: {} ({e}); run `npm ci` in integration/clients (./scripts/test does)",
+            path.display()
+        )
+    });
+    let manifest: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    manifest["version"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{} has no version", path.display()))
+        .to_string()
+}
+
 /// Fails the test with an install hint when a client is missing (`check` exits non-zero).
 pub fn require(check: &mut Command, install: &str) {
     let ok = check

@@ -28,7 +28,7 @@ use std::process::{Command, Output, Stdio};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value as MyValue};
 use serde_json::{json, Value};
-use sluice_integration::clients::{clients_dir, json_report, python, require, run};
+use sluice_integration::clients::{clients_dir, json_report, npm_version, python, require, run};
 use sluice_integration::rental::{seed_mariadb, ROLES};
 use sluice_integration::{shared_mariadb, Gateway, GatewayOptions};
 
@@ -720,7 +720,10 @@ fn mysql2_report(f: &Fixture, tls: bool) -> Value {
     if tls {
         cmd.arg("tls");
     }
-    let report = json_report(&mut cmd, "mysql2_check.js");
+    let client = format!("mysql2 {}", npm_version("mysql2"));
+    let report = json_report(&mut cmd, &format!("mysql2_check.js ({client})"));
+    // The report names the driver that ran (and every assertion message shows the report).
+    assert_eq!(report["client"], json!(client), "{report:#}");
     // The text protocol reads, made after the writes.
     assert_eq!(
         report["extra"]["text_reads"],
@@ -912,38 +915,17 @@ fn row_json(row: &Row) -> Value {
 
 // --- running client programs and reading the backend ---------------------------------------
 
-/// Rows of `sql` run on the backend directly (not through the gateway), every value as text.
+/// Rows of `sql` run on the backend directly (not through the gateway), every value as text
+/// (NULL as `"NULL"`).
 fn backend_rows(db: &str, sql: &str) -> Vec<Vec<String>> {
-    let url = shared_mariadb().url(db);
-    let sql = sql.to_string();
-    // A thread of its own: the caller may be inside a tokio runtime.
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async {
-            let opts = mysql_async::OptsBuilder::from_opts(
-                mysql_async::Opts::from_url(&url).expect("backend URL"),
-            )
-            .prefer_socket(false);
-            let mut conn = mysql_async::Conn::new(opts)
-                .await
-                .expect("connects to the backend");
-            let rows: Vec<Row> = conn.query(sql).await.expect("reads the backend");
-            conn.disconnect().await.expect("disconnects");
-            rows.iter()
-                .map(|r| {
-                    row_json(r)
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|v| v.as_str().unwrap_or("NULL").to_string())
-                        .collect()
-                })
+    shared_mariadb()
+        .rows(db, sql)
+        .expect("reads the backend")
+        .into_iter()
+        .map(|r| {
+            r.into_iter()
+                .map(|v| v.unwrap_or_else(|| "NULL".into()))
                 .collect()
         })
-    })
-    .join()
-    .expect("backend reader thread")
+        .collect()
 }

@@ -31,7 +31,7 @@
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
-use sluice_integration::clients::{json_report, python, require, run};
+use sluice_integration::clients::{json_report, npm_version, python, require, run};
 use sluice_integration::rental::{seed_mariadb, seed_pg, ROLES};
 use sluice_integration::{shared_mariadb, shared_pg, Gateway, GatewayOptions};
 
@@ -165,6 +165,202 @@ fn check(gw: &Gateway, engine: &str) {
         "after_delete": [{"id": 1}],
     });
     assert_eq!(report, expected, "{shown}");
+}
+
+/// postgrest-js (`@supabase/postgrest-js`, what supabase-js wraps) from node against the REST
+/// door on PostgreSQL: `.single()` gives one object (and PGRST116 with 406 when the result has
+/// not exactly one row: another tenant's row, several rows), `.csv()` gives the rows as CSV text,
+/// an insert of acme's row comes back (`return=representation`), and another tenant's row is
+/// refused with nothing written. There is no PostgREST here to compare with: every answer is
+/// compared with what a direct SQL query on the backend gives for acme's rows.
+#[test]
+fn postgrest_js_single_and_csv_postgres() {
+    require(
+        Command::new("node").args(["-e", "require('@supabase/postgrest-js')"]),
+        "@supabase/postgrest-js: apt-get install nodejs npm, then `npm ci` in integration/clients",
+    );
+    let pg = shared_pg();
+    let db = seed_pg(pg).expect("seed pg");
+    let gw = Gateway::start_pg(&pg.url(&db), &db, ROLES, options()).expect("gateway");
+    let addr = gw.http_addr.expect("HTTP door");
+    let token = gw.token("agent_support", Some("acme"), 600);
+    let client = format!(
+        "@supabase/postgrest-js {}",
+        npm_version("@supabase/postgrest-js")
+    );
+    let report = json_report(
+        Command::new("node").args([
+            "postgrest_js_check.js",
+            &format!("http://{addr}/rest/v1"),
+            &token,
+        ]),
+        &format!("postgrest_js_check.js ({client})"),
+    );
+    let shown = format!("{client}: {report:#}");
+    assert_eq!(report["client"], json!(client), "{shown}");
+    let direct = |sql: &str| direct_json(&pg.url(&db), sql);
+
+    // .single(): the one row as an object, exactly as the database has it.
+    let one = direct(
+        "SELECT row_to_json(r) FROM (SELECT id, tenant_id, status, notes, starts_on, price          FROM reservations WHERE id = 1) r",
+    );
+    assert_eq!(report["single"]["status"], json!(200), "{shown}");
+    assert_eq!(report["single"]["error"], Value::Null, "{shown}");
+    assert_eq!(
+        numbers_as_f64(&report["single"]["data"]),
+        numbers_as_f64(&one),
+        "{shown}"
+    );
+    // Not exactly one row: PGRST116, 406, as PostgREST answers; nothing of globex's row.
+    for (step, rows) in [
+        ("single_other_tenant", 0),
+        (
+            "single_several",
+            direct(
+                // The seeded rows (ids below 1000): the script inserts a booked row later.
+                "SELECT count(*) FROM reservations WHERE tenant_id = 'acme' AND status = 'booked' \
+                 AND id < 1000",
+            )
+            .as_i64()
+            .expect("a count"),
+        ),
+    ] {
+        assert!(rows != 1, "{step}: the fixture must not give one row");
+        assert_eq!(
+            report[step],
+            json!({
+                "status": 406,
+                "data": null,
+                "error": {
+                    "code": "PGRST116",
+                    "message": "JSON object requested, multiple (or no) rows returned",
+                    "details": format!("The result contains {rows} rows"),
+                },
+            }),
+            "{step}: {shown}"
+        );
+    }
+    assert_eq!(
+        report["maybe_single_none"],
+        json!({"status": 200, "data": null, "error": null}),
+        "{shown}"
+    );
+
+    // .csv(): a header line, then each row; NULL as an empty field.
+    for (step, header, rows) in [
+        (
+            "csv",
+            &["id", "status", "notes"][..],
+            "SELECT json_agg(json_build_array(id::text, status, notes) ORDER BY id) \
+             FROM reservations WHERE tenant_id = 'acme' AND status = 'active'",
+        ),
+        (
+            "csv_customers",
+            &["id", "name"][..],
+            "SELECT json_agg(json_build_array(id::text, name) ORDER BY id) \
+             FROM customers WHERE tenant_id = 'acme' AND id <= 3",
+        ),
+    ] {
+        let expected = csv_of(&direct(rows), header);
+        assert_eq!(
+            report[step],
+            json!({"status": 200, "data": expected, "error": null}),
+            "{step}: {shown}"
+        );
+    }
+
+    // Writes: acme's row comes back (return=representation); another tenant's is refused (403, 42501),
+    // alone or in a batch with an acme row, and nothing of either batch is written.
+    assert_eq!(
+        report["insert"],
+        json!({
+            "status": 201,
+            "data": [{"tenant_id": "acme", "notes": "via postgrest-js", "price": 150.25}],
+            "error": null,
+        }),
+        "{shown}"
+    );
+    for step in ["insert_other_tenant", "insert_mixed"] {
+        assert_eq!(report[step]["status"], json!(403), "{step}: {shown}");
+        assert_eq!(
+            report[step]["error"]["code"],
+            json!("42501"),
+            "{step}: {shown}"
+        );
+        assert_eq!(
+            report[step]["error"]["details"],
+            json!("[sluice: write_not_confinable]"),
+            "{step}: {shown}"
+        );
+    }
+    assert_eq!(
+        report["after_insert"]["data"],
+        json!([{"tenant_id": "acme", "notes": "via postgrest-js"}]),
+        "{shown}"
+    );
+    assert_eq!(
+        direct(
+            "SELECT json_agg(json_build_array(tenant_id, notes) ORDER BY id) FROM reservations \
+             WHERE notes LIKE 'via postgrest-js%'"
+        ),
+        json!([["acme", "via postgrest-js"]]),
+        "{client}: the rows postgrest-js wrote, on a direct connection"
+    );
+}
+
+/// The one value of a statement run on the backend directly (a JSON value: `row_to_json`,
+/// `json_agg`, a count), as JSON.
+fn direct_json(url: &str, sql: &str) -> Value {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("connects to the backend");
+            tokio::spawn(conn);
+            let row = client
+                .query_one(&format!("SELECT to_json(({sql}))::text"), &[])
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            serde_json::from_str::<Value>(&row.get::<_, String>(0)).expect("JSON")
+        })
+    })
+    .join()
+    .expect("backend reader thread")
+}
+
+/// Numbers compared by value (PostgreSQL writes `195.00`, JavaScript `195`).
+fn numbers_as_f64(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => json!(n.as_f64()),
+        Value::Array(a) => Value::Array(a.iter().map(numbers_as_f64).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), numbers_as_f64(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// RFC 4180 CSV of rows (arrays of text or null) under a header: NULL is an empty field, a
+/// field holding a comma, a quote or a line break is quoted.
+fn csv_of(rows: &Value, header: &[&str]) -> String {
+    let field = |v: &Value| match v.as_str() {
+        None => String::new(),
+        Some(s) if s.contains([',', '"', '\n', '\r']) => format!("\"{}\"", s.replace('"', "\"\"")),
+        Some(s) => s.to_string(),
+    };
+    let mut lines = vec![header.join(",")];
+    for row in rows.as_array().expect("rows") {
+        let row = row.as_array().expect("a row");
+        lines.push(row.iter().map(field).collect::<Vec<_>>().join(","));
+    }
+    lines.join("\n")
 }
 
 /// Fetches the OpenAPI document with a token and validates it with `openapi-spec-validator`;

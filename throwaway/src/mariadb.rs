@@ -121,6 +121,28 @@ impl MariaDbServer {
         self.run_sql(Some(db), sql)
     }
 
+    /// The rows of one statement run in database `db` on a direct connection (not through a
+    /// gateway), over the text protocol: every value as the server's text, NULL as `None`.
+    pub fn rows(&self, db: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+        let opts = opts(self.port, Some(db), self.tls_only);
+        block_on(async {
+            let mut conn = mysql_async::Conn::new(opts).await?;
+            let rows: Vec<mysql_async::Row> = conn.query(sql).await?;
+            conn.disconnect().await?;
+            let text = |v: &mysql_async::Value| match v {
+                mysql_async::Value::NULL => None,
+                mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                other => Some(other.as_sql(true)),
+            };
+            anyhow::Ok(
+                rows.iter()
+                    .map(|r| (0..r.len()).map(|i| text(&r[i])).collect())
+                    .collect(),
+            )
+        })
+        .with_context(|| format!("reading the test MariaDB database {db:?}: {sql}"))
+    }
+
     /// Shuts the server down (normal shutdown). A no-op when already stopped.
     pub fn stop(&self) -> Result<()> {
         match self.process().take() {

@@ -4,7 +4,8 @@
 //! UPDATE and DELETE get the role's filters AND-ed (in parentheses, qualified with the target)
 //! into WHERE; SET columns must be in the role's UPDATE columns, and columns a filter reads
 //! cannot be changed except to the token's own value; INSERT columns must be in the INSERT
-//! columns, and columns a filter pins to a claim are filled with the claim or must equal it.
+//! columns (or be `DEFAULT` in every VALUES row, and are then left out), and columns a filter
+//! pins to a claim are filled with the claim or must equal it.
 //! Every column a write reads from its target (WHERE, SET values, RETURNING) must be readable.
 //! Reads from other tables (FROM, USING, subqueries, INSERT … SELECT) are confined as reads.
 
@@ -582,7 +583,11 @@ impl Checker<'_> {
             ));
         }
         let mut named: Vec<Ident> = Vec::with_capacity(columns.len());
-        for c in columns.iter() {
+        // Columns the role may not INSERT that every VALUES row gives as `DEFAULT` (ORMs write
+        // an auto-increment key so: Sequelize's `(id, …) VALUES (DEFAULT, …)`): the statement
+        // writes what leaving them out writes, so they are left out.
+        let mut left_out: Vec<usize> = Vec::new();
+        for (k, c) in columns.iter().enumerate() {
             let parts = self.parts(c)?;
             let [col] = parts.as_slice() else {
                 return Err(construct(format!("the column name {c}")));
@@ -592,6 +597,10 @@ impl Checker<'_> {
                 ColumnSet::Only(cols) => cols.iter().any(|x| self.column_is(x, col)),
             };
             if !allowed {
+                if all_default(source.as_deref(), k) && columns.len() > left_out.len() + 1 {
+                    left_out.push(k);
+                    continue;
+                }
                 return Err(Denial::new(
                     Rule::ColumnNotGranted,
                     format!(
@@ -601,6 +610,9 @@ impl Checker<'_> {
                 ));
             }
             named.push((*col).clone());
+        }
+        if !left_out.is_empty() {
+            leave_out(columns, source.as_deref_mut(), &left_out);
         }
         if let Some(q) = source.as_deref() {
             if !columns.is_empty() && !width_may_be(&q.body, columns.len()) {
@@ -1020,6 +1032,42 @@ fn cast_class(t: &DataType) -> Option<TypeClass> {
         | DataType::Int4(None)
         | DataType::Int8(None) => Some(TypeClass::Integer),
         _ => None,
+    }
+}
+
+/// Whether `DEFAULT` (unquoted) is the value of column `k` in every row of a VALUES source,
+/// and there is at least one row.
+fn all_default(source: Option<&sqlparser::ast::Query>, k: usize) -> bool {
+    let Some(q) = source else { return false };
+    let SetExpr::Values(values) = q.body.as_ref() else {
+        return false;
+    };
+    !values.rows.is_empty()
+        && values.rows.iter().all(|row| {
+            matches!(row.get(k), Some(Expr::Identifier(i))
+                if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+        })
+}
+
+/// Removes the columns at `at` (ascending) from an INSERT's column list and its VALUES rows.
+fn leave_out(
+    columns: &mut Vec<ObjectName>,
+    source: Option<&mut sqlparser::ast::Query>,
+    at: &[usize],
+) {
+    for &k in at.iter().rev() {
+        columns.remove(k);
+    }
+    if let Some(q) = source {
+        if let SetExpr::Values(values) = q.body.as_mut() {
+            for row in values.rows.iter_mut() {
+                for &k in at.iter().rev() {
+                    if k < row.len() {
+                        row.remove(k);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context;
+use mysql_async::consts::MariadbCapabilities;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, SslOpts};
 use tokio::sync::OnceCell;
@@ -318,6 +319,10 @@ pub struct ServerInfo {
     pub mariadb: bool,
     /// Whether the first connection was encrypted: the pools' connections are opened alike.
     pub tls: bool,
+    /// Whether the first connection negotiated MariaDB's extended column metadata (the
+    /// server offered it; the pools' connections ask alike), which the door then offers its
+    /// clients and forwards.
+    pub extended_metadata: bool,
 }
 
 pub struct Pools {
@@ -368,6 +373,9 @@ impl Pools {
                 let (mut conn, tls) = self.target.connect_and_tell(self.acquire_timeout).await?;
                 let version: Option<String> =
                     conn.query_first("SELECT VERSION()").await.map_err(fail)?;
+                let extended_metadata = conn
+                    .mariadb_capabilities()
+                    .contains(MariadbCapabilities::MARIADB_CLIENT_EXTENDED_METADATA);
                 let _ = conn.disconnect().await;
                 let version = version.unwrap_or_default();
                 if tls {
@@ -386,6 +394,7 @@ impl Pools {
                     mariadb: version.contains("MariaDB"),
                     version,
                     tls,
+                    extended_metadata,
                 })
             })
             .await

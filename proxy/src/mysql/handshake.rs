@@ -39,9 +39,15 @@ pub const CLIENT_CONNECT_ATTRS: u32 = 0x0010_0000;
 pub const CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA: u32 = 0x0020_0000;
 pub const CLIENT_DEPRECATE_EOF: u32 = 0x0100_0000;
 
+/// MariaDB's extended capability (the greeting's last four filler bytes, read by clients only
+/// when CLIENT_LONG_PASSWORD, "CLIENT_MYSQL", is clear): column definitions carry the data
+/// type's name and format (`uuid`, `inet6`, `format=json`).
+pub const MARIADB_CLIENT_EXTENDED_METADATA: u32 = 0x0000_0008;
+
 /// What the gateway offers. Not offered: LOCAL_FILES (`LOAD DATA LOCAL`), IGNORE_SPACE and
-/// ODBC (they change how the server parses SQL), SESSION_TRACK, compression, MariaDB's
-/// extended capabilities (bulk execution), query attributes.
+/// ODBC (they change how the server parses SQL), SESSION_TRACK, compression, query
+/// attributes, and of MariaDB's extended capabilities all but EXTENDED_METADATA (bulk
+/// execution, metadata caching, progress reports).
 const SERVER_CAPABILITIES: u32 = CLIENT_LONG_PASSWORD
     | CLIENT_FOUND_ROWS
     | CLIENT_LONG_FLAG
@@ -68,6 +74,8 @@ pub struct Hello {
     pub io: PacketIo,
     /// The capabilities both sides have.
     pub capabilities: u32,
+    /// The client asked for MariaDB's extended column metadata, which was offered.
+    pub extended_metadata: bool,
     pub user: String,
     pub database: Option<String>,
     /// The token, as the client sent it.
@@ -88,17 +96,25 @@ impl From<PacketError> for HandshakeEnd {
     }
 }
 
-/// Runs the greeting, TLS and the password exchange, up to the token in clear.
+/// Runs the greeting, TLS and the password exchange, up to the token in clear. `mariadb_ext`
+/// is the MariaDB extended capabilities to offer: only what the backend's connections have
+/// and the door forwards (0 for a MySQL backend, which makes the greeting a MySQL server's).
 pub async fn hello(
     mut io: PacketIo,
     peer: SocketAddr,
     connection_id: u32,
     server_version: &str,
+    mariadb_ext: u32,
     tls: &tokio_rustls::TlsAcceptor,
     allow_plaintext: bool,
 ) -> Result<Hello, HandshakeEnd> {
     let scramble: [u8; 20] = std::array::from_fn(|_| rand::random_range(1u8..=127));
-    io.write(&greeting(server_version, connection_id, &scramble));
+    io.write(&greeting(
+        server_version,
+        connection_id,
+        &scramble,
+        mariadb_ext,
+    ));
     io.flush()
         .await
         .map_err(|e| HandshakeEnd::Gone(e.to_string()))?;
@@ -145,6 +161,14 @@ pub async fn hello(
         Err(_) => return Err(refuse(&mut io, 1043, "08S01", "bad handshake").await),
     };
     let capabilities = response.capabilities().bits() & SERVER_CAPABILITIES;
+    // As MariaDB reads them: only from a client that cleared CLIENT_MYSQL, and only what was
+    // offered.
+    let client_ext = if response.capabilities().bits() & CLIENT_LONG_PASSWORD == 0 {
+        response.mariadb_ext_capabilities().bits() & mariadb_ext
+    } else {
+        0
+    };
+    let extended_metadata = client_ext & MARIADB_CLIENT_EXTENDED_METADATA != 0;
     let user = String::from_utf8_lossy(response.user()).into_owned();
     let database = response
         .db_name()
@@ -203,6 +227,7 @@ pub async fn hello(
         token: token.to_string(),
         io,
         capabilities,
+        extended_metadata,
         user,
         database,
     })
@@ -235,8 +260,20 @@ pub async fn refuse(io: &mut PacketIo, code: u16, state: &str, message: &str) ->
 }
 
 /// Protocol 10 greeting. Written here: twenty lines, with every byte the gateway offers in
-/// plain sight (mysql_common's `HandshakePacket` would do, at the cost of hiding them).
-fn greeting(server_version: &str, connection_id: u32, scramble: &[u8; 20]) -> Vec<u8> {
+/// plain sight (mysql_common's `HandshakePacket` would do, at the cost of hiding them). With
+/// MariaDB extended capabilities to offer, CLIENT_LONG_PASSWORD ("CLIENT_MYSQL") is cleared
+/// and they fill the last four of the ten reserved bytes, as a MariaDB server writes them.
+fn greeting(
+    server_version: &str,
+    connection_id: u32,
+    scramble: &[u8; 20],
+    mariadb_ext: u32,
+) -> Vec<u8> {
+    let capabilities = if mariadb_ext != 0 {
+        SERVER_CAPABILITIES & !CLIENT_LONG_PASSWORD
+    } else {
+        SERVER_CAPABILITIES
+    };
     let mut b = Vec::with_capacity(128);
     b.push(10);
     b.extend_from_slice(server_version.replace('\0', "").as_bytes());
@@ -244,15 +281,51 @@ fn greeting(server_version: &str, connection_id: u32, scramble: &[u8; 20]) -> Ve
     b.extend_from_slice(&connection_id.to_le_bytes());
     b.extend_from_slice(&scramble[..8]);
     b.push(0);
-    b.extend_from_slice(&(SERVER_CAPABILITIES as u16).to_le_bytes());
+    b.extend_from_slice(&(capabilities as u16).to_le_bytes());
     b.push(DEFAULT_COLLATION);
     b.extend_from_slice(&SERVER_STATUS_AUTOCOMMIT.to_le_bytes());
-    b.extend_from_slice(&((SERVER_CAPABILITIES >> 16) as u16).to_le_bytes());
+    b.extend_from_slice(&((capabilities >> 16) as u16).to_le_bytes());
     b.push(21); // length of the scramble, with its trailing NUL
-    b.extend_from_slice(&[0; 10]);
+    b.extend_from_slice(&[0; 6]);
+    b.extend_from_slice(&mariadb_ext.to_le_bytes());
     b.extend_from_slice(&scramble[8..]);
     b.push(0);
     b.extend_from_slice(CACHING_SHA2);
     b.push(0);
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capabilities(greeting: &[u8], version: &str) -> (u32, u32) {
+        // protocol, version, NUL, connection id, scramble (8), NUL
+        let at = 1 + version.len() + 1 + 4 + 8 + 1;
+        let low = u16::from_le_bytes([greeting[at], greeting[at + 1]]) as u32;
+        let high = u16::from_le_bytes([greeting[at + 5], greeting[at + 6]]) as u32;
+        // auth data length, then 6 reserved bytes, then MariaDB's 4.
+        let ext = at + 7 + 1 + 6;
+        let mariadb = u32::from_le_bytes(greeting[ext..ext + 4].try_into().unwrap());
+        (low | high << 16, mariadb)
+    }
+
+    #[test]
+    fn the_greeting_offers_mariadb_extended_metadata_only_when_asked_to() {
+        let scramble = [7u8; 20];
+        let version = "5.5.5-10.11.19-MariaDB-sluice";
+        // Without: a MySQL server's greeting (CLIENT_MYSQL set, the reserved bytes zero).
+        let plain = greeting(version, 1, &scramble, 0);
+        assert_eq!(capabilities(&plain, version), (SERVER_CAPABILITIES, 0));
+        // With: a MariaDB server's (CLIENT_MYSQL clear, the capability in the last four bytes).
+        let ext = greeting(version, 1, &scramble, MARIADB_CLIENT_EXTENDED_METADATA);
+        assert_eq!(
+            capabilities(&ext, version),
+            (
+                SERVER_CAPABILITIES & !CLIENT_LONG_PASSWORD,
+                MARIADB_CLIENT_EXTENDED_METADATA
+            )
+        );
+        assert_eq!(plain.len(), ext.len());
+    }
 }

@@ -147,8 +147,15 @@ impl MyDoor {
     async fn client(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
         let connection_id = self.next_connection_id.fetch_add(1, Ordering::Relaxed);
         let mut io = PacketIo::new(ClientStream::Plain(stream), PRE_AUTH_LIMIT);
-        let version = match self.pools.server_info().await {
-            Ok(info) => greeting_version(info),
+        let (version, mariadb_ext) = match self.pools.server_info().await {
+            Ok(info) => (
+                greeting_version(info),
+                if info.extended_metadata {
+                    handshake::MARIADB_CLIENT_EXTENDED_METADATA
+                } else {
+                    0
+                },
+            ),
             Err(e) => {
                 // The details (host, backend user) are for the operator, not the client.
                 tracing::error!("MySQL door: {e}");
@@ -166,6 +173,7 @@ impl MyDoor {
             peer,
             connection_id,
             &version,
+            mariadb_ext,
             &self.tls,
             self.allow_plaintext,
         );
@@ -187,6 +195,7 @@ impl MyDoor {
         let handshake::Hello {
             mut io,
             capabilities,
+            extended_metadata,
             user,
             database,
             token,
@@ -275,6 +284,7 @@ impl MyDoor {
             user,
             claims,
             capabilities,
+            extended_metadata,
         };
         let disconnect = session::run(self.clone(), io, info, role, conn).await;
         let mut ev = connect_event;

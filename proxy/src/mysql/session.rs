@@ -58,6 +58,9 @@ pub struct SessionInfo {
     pub user: String,
     pub claims: Claims,
     pub capabilities: u32,
+    /// The client negotiated MariaDB's extended column metadata: column definitions carry the
+    /// block the backend sent.
+    pub extended_metadata: bool,
 }
 
 /// A statement the client prepared.
@@ -390,9 +393,9 @@ impl Session {
 
     /// Runs one rendered statement in the text protocol and writes its result.
     async fn run_text(&mut self, sql: &str, more: bool) -> Result<Ran, End> {
-        let (deprecate_eof, cap) = (self.deprecate_eof(), self.role.max_rows);
+        let (form, cap) = (self.column_form(), self.role.max_rows);
         let streamed = match self.conn.query_iter(sql).await {
-            Ok(result) => stream(&mut self.io, result, deprecate_eof, cap, text_row).await,
+            Ok(result) => stream(&mut self.io, result, form, cap, text_row).await,
             Err(e) => Streamed::Backend(e),
         };
         self.streamed(streamed, more).await
@@ -509,7 +512,7 @@ impl Session {
             .await?;
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
-        let deprecate_eof = self.deprecate_eof();
+        let form = self.column_form();
         let mut b = vec![0x00];
         b.extend_from_slice(&id.to_le_bytes());
         b.extend_from_slice(&backend.num_columns().to_le_bytes());
@@ -529,9 +532,9 @@ impl Session {
                 continue;
             }
             for c in defs {
-                self.io.write_with(|b| column_definition(b, c));
+                self.io.write_with(|b| column_definition(b, c, form));
             }
-            if !deprecate_eof {
+            if !form.deprecate_eof {
                 self.io
                     .write(&packet::eof_packet(SERVER_STATUS_AUTOCOMMIT, 0));
             }
@@ -785,14 +788,14 @@ impl Session {
 
     /// Runs a prepared statement and writes its result in the binary protocol.
     async fn run_binary(&mut self, stmt: &Statement, params: Vec<Value>) -> Result<Ran, End> {
-        let (deprecate_eof, cap) = (self.deprecate_eof(), self.role.max_rows);
+        let (form, cap) = (self.column_form(), self.role.max_rows);
         let params = if params.is_empty() {
             Params::Empty
         } else {
             Params::Positional(params)
         };
         let streamed = match self.conn.exec_iter(stmt, params).await {
-            Ok(result) => stream(&mut self.io, result, deprecate_eof, cap, binary_row).await,
+            Ok(result) => stream(&mut self.io, result, form, cap, binary_row).await,
             Err(e) => Streamed::Backend(e),
         };
         self.streamed(streamed, false).await
@@ -907,6 +910,13 @@ impl Session {
 
     fn deprecate_eof(&self) -> bool {
         self.info.capabilities & CLIENT_DEPRECATE_EOF != 0
+    }
+
+    fn column_form(&self) -> ColumnForm {
+        ColumnForm {
+            deprecate_eof: self.deprecate_eof(),
+            extended_metadata: self.info.extended_metadata,
+        }
     }
 
     fn status(&self) -> u16 {
@@ -1195,14 +1205,14 @@ enum Streamed {
 async fn stream<P: mysql_async::prelude::Protocol>(
     io: &mut PacketIo,
     mut result: mysql_async::QueryResult<'_, '_, P>,
-    deprecate_eof: bool,
+    form: ColumnForm,
     cap: Option<u64>,
     encode: EncodeRow,
 ) -> Streamed {
     let columns = result.columns().filter(|c| !c.is_empty());
     let mut rows = 0u64;
     if let Some(columns) = &columns {
-        write_columns(io, columns, deprecate_eof);
+        write_columns(io, columns, form);
         loop {
             let row = match result.next().await {
                 Ok(Some(row)) => row,
@@ -1245,13 +1255,22 @@ fn text_row(b: &mut Vec<u8>, _: &[Column], values: &[Option<Value>]) -> Result<(
     Ok(())
 }
 
+/// What the client's capabilities make of column definitions and the end of their list.
+#[derive(Clone, Copy)]
+struct ColumnForm {
+    /// No EOF packet after the definitions (CLIENT_DEPRECATE_EOF).
+    deprecate_eof: bool,
+    /// Each definition carries MariaDB's extended metadata block.
+    extended_metadata: bool,
+}
+
 /// Column count, the backend's column definitions, and (old clients) an EOF packet.
-fn write_columns(io: &mut PacketIo, columns: &[Column], deprecate_eof: bool) {
+fn write_columns(io: &mut PacketIo, columns: &[Column], form: ColumnForm) {
     io.write_with(|b| put_lenenc_int(b, columns.len() as u64));
     for c in columns {
-        io.write_with(|b| column_definition(b, c));
+        io.write_with(|b| column_definition(b, c, form));
     }
-    if !deprecate_eof {
+    if !form.deprecate_eof {
         io.write(&packet::eof_packet(SERVER_STATUS_AUTOCOMMIT, 0));
     }
 }
@@ -1259,14 +1278,20 @@ fn write_columns(io: &mut PacketIo, columns: &[Column], deprecate_eof: bool) {
 /// A column definition packet (protocol 4.1), from the backend's column. Written here because
 /// mysql_common 0.37's `Column` serializer puts the column length before the character set,
 /// the reverse of the protocol (its deserializer reads them the right way round), which would
-/// hand clients the length as the character set.
-fn column_definition(b: &mut Vec<u8>, c: &Column) {
+/// hand clients the length as the character set. MariaDB's extended metadata block (the data
+/// type's name and format, e.g. `format=json`, which mysql2 and Connector/J read to decode
+/// JSON and UUID columns) is the backend's own, from the patched mysql_common (third_party/):
+/// it says what the server's result says of its columns, nothing of the tables behind them.
+fn column_definition(b: &mut Vec<u8>, c: &Column, form: ColumnForm) {
     put_lenenc_bytes(b, b"def");
     put_lenenc_bytes(b, c.schema_ref());
     put_lenenc_bytes(b, c.table_ref());
     put_lenenc_bytes(b, c.org_table_ref());
     put_lenenc_bytes(b, c.name_ref());
     put_lenenc_bytes(b, c.org_name_ref());
+    if form.extended_metadata {
+        put_lenenc_bytes(b, c.extended_metadata_ref());
+    }
     b.push(0x0c);
     b.extend_from_slice(&c.character_set().to_le_bytes());
     b.extend_from_slice(&c.column_length().to_le_bytes());
@@ -1375,5 +1400,70 @@ mod message_tests {
             client_message(1048, "Column 'status' cannot be null"),
             "Column 'status' cannot be null"
         );
+    }
+}
+
+#[cfg(test)]
+mod column_definition_tests {
+    use super::{column_definition, ColumnForm};
+    use mysql_async::Column;
+    use mysql_common::io::ParseBuf;
+    use mysql_common::proto::MyDeserialize;
+
+    /// A column definition as MariaDB 10.11 sends it for `SELECT body FROM documents` (a JSON
+    /// column), with or without the extended metadata block (`\x01\x04json`: format json).
+    fn server_packet(extended: Option<&[u8]>) -> Vec<u8> {
+        let mut p = Vec::new();
+        for field in [
+            &b"def"[..],
+            b"db",
+            b"documents",
+            b"documents",
+            b"body",
+            b"body",
+        ] {
+            super::put_lenenc_bytes(&mut p, field);
+        }
+        if let Some(block) = extended {
+            super::put_lenenc_bytes(&mut p, block);
+        }
+        p.push(0x0c);
+        p.extend_from_slice(&45u16.to_le_bytes()); // utf8mb4_general_ci
+        p.extend_from_slice(&0xFFFF_FFFFu32.to_le_bytes());
+        p.push(0xFC); // BLOB (LONGTEXT)
+        p.extend_from_slice(&0x0090u16.to_le_bytes());
+        p.push(0);
+        p.extend_from_slice(&[0, 0]);
+        p
+    }
+
+    fn written(c: &Column, extended_metadata: bool) -> Vec<u8> {
+        let mut b = Vec::new();
+        let form = ColumnForm {
+            deprecate_eof: true,
+            extended_metadata,
+        };
+        column_definition(&mut b, c, form);
+        b
+    }
+
+    #[test]
+    fn the_servers_column_definition_goes_to_the_client_as_it_came() {
+        let with = server_packet(Some(b"\x01\x04json"));
+        let without = server_packet(None);
+        let c = Column::deserialize((), &mut ParseBuf(&with)).expect("parses");
+        assert_eq!(c.extended_metadata_ref(), b"\x01\x04json");
+        assert_eq!(c.org_name_ref(), b"body");
+        assert_eq!(c.character_set(), 45);
+        // A client that negotiated extended metadata gets the server's bytes; one that did not
+        // gets the definition without the block.
+        assert_eq!(written(&c, true), with);
+        assert_eq!(written(&c, false), without);
+        // A definition without the block (a connection without the capability, or a column
+        // without extended type information) is read as before, and written with an empty one.
+        let c = Column::deserialize((), &mut ParseBuf(&without)).expect("parses");
+        assert_eq!(c.extended_metadata_ref(), b"");
+        assert_eq!(written(&c, false), without);
+        assert_eq!(written(&c, true), server_packet(Some(b"")));
     }
 }
