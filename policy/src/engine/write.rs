@@ -582,7 +582,8 @@ impl Checker<'_> {
             ));
         }
         let mut named: Vec<Ident> = Vec::with_capacity(columns.len());
-        for c in columns.iter() {
+        let mut unset: Vec<usize> = Vec::new();
+        for (k, c) in columns.iter().enumerate() {
             let parts = self.parts(c)?;
             let [col] = parts.as_slice() else {
                 return Err(construct(format!("the column name {c}")));
@@ -591,6 +592,13 @@ impl Checker<'_> {
                 ColumnSet::All => true,
                 ColumnSet::Only(cols) => cols.iter().any(|x| self.column_is(x, col)),
             };
+            // A column given `DEFAULT` in every row is a column left out (drizzle-orm names
+            // every column of its table, the identity key too): dropped below, so the statement
+            // is the one the role may send. A value in any row is a write of the column.
+            if !allowed && only_defaults_at(source.as_deref(), k) {
+                unset.push(k);
+                continue;
+            }
             if !allowed {
                 return Err(Denial::new(
                     Rule::ColumnNotGranted,
@@ -609,6 +617,18 @@ impl Checker<'_> {
                     columns.len()
                 )));
             }
+        }
+        if let Some(&first) = unset.first() {
+            if named.is_empty() {
+                return Err(Denial::new(
+                    Rule::ColumnNotGranted,
+                    format!(
+                        "role {} may not INSERT column {} of {}",
+                        self.scope.role.name, columns[first], t.key
+                    ),
+                ));
+            }
+            drop_columns(columns, source.as_deref_mut(), &unset);
         }
         // Pinned columns: given ones must hold the claim, missing ones get it.
         let mut missing: Vec<(String, Expr)> = Vec::new();
@@ -1020,6 +1040,50 @@ fn cast_class(t: &DataType) -> Option<TypeClass> {
         | DataType::Int4(None)
         | DataType::Int8(None) => Some(TypeClass::Integer),
         _ => None,
+    }
+}
+
+/// Whether `source` is a plain VALUES list whose every row holds a bare `DEFAULT` at `k`.
+fn only_defaults_at(source: Option<&sqlparser::ast::Query>, k: usize) -> bool {
+    let Some(q) = source else { return false };
+    let plain = q.with.is_none()
+        && q.order_by.is_none()
+        && q.limit_clause.is_none()
+        && q.fetch.is_none()
+        && q.locks.is_empty()
+        && q.for_clause.is_none()
+        && q.settings.is_none()
+        && q.format_clause.is_none()
+        && q.pipe_operators.is_empty();
+    let SetExpr::Values(values) = q.body.as_ref() else {
+        return false;
+    };
+    plain
+        && !values.rows.is_empty()
+        && values.rows.iter().all(|row| {
+            matches!(row.get(k), Some(Expr::Identifier(i))
+                if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+        })
+}
+
+/// Takes the columns at `unset` (ascending positions, each `DEFAULT` in every VALUES row: see
+/// [`only_defaults_at`]) out of the column list and the rows.
+fn drop_columns(
+    columns: &mut Vec<ObjectName>,
+    source: Option<&mut sqlparser::ast::Query>,
+    unset: &[usize],
+) {
+    for &k in unset.iter().rev() {
+        columns.remove(k);
+    }
+    if let Some(SetExpr::Values(values)) = source.map(|q| q.body.as_mut()) {
+        for row in values.rows.iter_mut() {
+            for &k in unset.iter().rev() {
+                if k < row.len() {
+                    row.remove(k);
+                }
+            }
+        }
     }
 }
 
