@@ -67,7 +67,8 @@ def main(binding, host, port, name, user, password):
             tenant_id=tenant, customer_id=2, vehicle_id=3, status="booked", notes=notes,
             starts_on=datetime.date(2026, 5, 1), price=decimal.Decimal("150.25"))
 
-    report = {"driver": psycopg.__name__, "django": django.__version__}
+    report = {"driver": psycopg.__name__,
+              "versions": {"django": django.__version__, "psycopg": psycopg.__version__}}
     r = create("acme", "orm-django")
     report["id"] = r.id
     report["inserted"] = row_json(Reservation.objects.get(pk=r.id))

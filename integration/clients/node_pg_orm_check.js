@@ -26,7 +26,7 @@ async function withPg(url) {
   const { Client } = require('pg');
   const client = new Client({ connectionString: url });
   await client.connect();
-  const report = { version: require('pg/package.json').version };
+  const report = { versions: { pg: require('pg/package.json').version } };
   const ok = await client.query(INSERT, values('acme', 'orm-pg'));
   report.id = ok.rows[0].id;
   report.inserted_count = ok.rowCount;
@@ -44,7 +44,9 @@ async function withPg(url) {
 
 async function withKnex(url) {
   const knex = require('knex')({ client: 'pg', connection: url });
-  const report = { version: require('knex/package.json').version };
+  const report = {
+    versions: { knex: require('knex/package.json').version, pg: require('pg/package.json').version },
+  };
   const row = (tenant, notes) => {
     const [tenant_id, customer_id, vehicle_id, status, n, starts_on, price] = values(tenant, notes);
     return { tenant_id, customer_id, vehicle_id, status, notes: n, starts_on, price };

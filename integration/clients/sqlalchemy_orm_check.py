@@ -13,6 +13,7 @@ values and the table through a direct connection. An unexpected error ends the s
 import asyncio
 import datetime
 import decimal
+import importlib
 import json
 import sys
 
@@ -139,7 +140,8 @@ def main(driver, host, port, name, user, password):
         report = asyncio.run(async_steps(url, driver))
     else:
         sys.exit(f"unknown driver {driver}")
-    report["sqlalchemy"] = sqlalchemy.__version__
+    driver_module = importlib.import_module(driver)
+    report["versions"] = {"sqlalchemy": sqlalchemy.__version__, driver: driver_module.__version__}
     print(json.dumps(report, indent=1, sort_keys=True))
 
 

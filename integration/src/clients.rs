@@ -127,3 +127,95 @@ pub fn json_report(cmd: &mut Command, what: &str) -> Value {
         )
     })
 }
+
+/// A Python module a client program imports, and where it comes from.
+pub struct PythonModule {
+    pub name: &'static str,
+    pub install: &'static str,
+}
+
+pub const SQLALCHEMY: PythonModule = PythonModule {
+    name: "sqlalchemy",
+    install: "sqlalchemy==2.0.59 (pip, into the tests' environment)",
+};
+/// Django 5 needs 3.1.8 or newer; Debian 12 has 3.1.7 (`scripts/test` installs 3.2.13).
+pub const PSYCOPG: PythonModule = PythonModule {
+    name: "psycopg",
+    install: "psycopg>=3.1.8 (pip, into the tests' environment: psycopg==3.2.13)",
+};
+pub const PSYCOPG2: PythonModule = PythonModule {
+    name: "psycopg2",
+    install: "psycopg2-binary==2.9.13 (pip, into the tests' environment)",
+};
+pub const ASYNCPG: PythonModule = PythonModule {
+    name: "asyncpg",
+    install: "python3-asyncpg (apt-get)",
+};
+pub const PYMYSQL: PythonModule = PythonModule {
+    name: "pymysql",
+    install: "python3-pymysql (apt-get)",
+};
+pub const DJANGO: PythonModule = PythonModule {
+    name: "django",
+    install: "django==5.2.20 (pip, into the tests' environment)",
+};
+
+/// Fails the test with what to install when [`python`] cannot import one of `modules`.
+pub fn require_python(modules: &[&PythonModule]) {
+    for m in modules {
+        require(
+            Command::new(python()).args(["-c", &format!("import {}", m.name)]),
+            &format!("{} for {}: {}", m.name, python().display(), m.install),
+        );
+    }
+}
+
+/// Fails the test with what to install when node cannot load `packages` from
+/// `integration/clients/node_modules`.
+pub fn require_node(packages: &[&str]) {
+    let script: String = packages.iter().map(|p| format!("require('{p}');")).collect();
+    require(
+        Command::new("node").args(["-e", &script]),
+        &format!(
+            "{} for node: apt-get install nodejs npm, then `npm ci` in integration/clients",
+            packages.join(", ")
+        ),
+    );
+}
+
+/// The client versions a report names (`versions`: an object of library → version), printed
+/// to the test's output, so that a run records what it ran; fails the test when the report
+/// names none. The line it returns belongs in the test's assertion messages.
+pub fn client_versions(what: &str, report: &Value) -> String {
+    let versions = report["versions"].as_object().filter(|o| {
+        !o.is_empty()
+            && o.values()
+                .all(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+    });
+    let Some(versions) = versions else {
+        panic!("{what} reports no client versions (`versions`): {report:#}");
+    };
+    let line = versions
+        .iter()
+        .map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let line = format!("{what} ran {line}");
+    println!("{line}");
+    line
+}
+
+/// The version of `package` in the workspace's Cargo.lock: a Rust client linked into the tests.
+pub fn locked_version(package: &str) -> Option<String> {
+    let lock = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock"))
+        .ok()?;
+    let wanted = format!("name = \"{package}\"");
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == wanted {
+            let version = lines.next()?.strip_prefix("version = \"")?.strip_suffix('"')?;
+            return Some(version.to_string());
+        }
+    }
+    None
+}

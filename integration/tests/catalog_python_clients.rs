@@ -17,7 +17,10 @@ use serde_json::{json, Value};
 use sluice_integration::catalog::{
     assert_no_canary, seed_mariadb, seed_pg, ROLES, ROLES_MARIADB, TENANT,
 };
-use sluice_integration::clients::{python, require, run};
+use sluice_integration::clients::{
+    python, require_python, run, PythonModule, ASYNCPG, DJANGO, PSYCOPG, PSYCOPG2, PYMYSQL,
+    SQLALCHEMY,
+};
 use sluice_integration::{shared_mariadb, shared_pg, Gateway, GatewayOptions};
 
 const TABLES: [&str; 2] = ["customers", "orders"];
@@ -33,46 +36,10 @@ const CUSTOMERS_PG: [&str; 7] = [
 const CUSTOMERS_MARIADB: [&str; 6] = ["id", "tenant_id", "name", "email", "brand", "created_at"];
 const ORDERS: [&str; 4] = ["id", "tenant_id", "customer_id", "total"];
 
-/// A Python module a client program imports, and where it comes from.
-struct Module {
-    name: &'static str,
-    install: &'static str,
-}
-
-const SQLALCHEMY: Module = Module {
-    name: "sqlalchemy",
-    install: "sqlalchemy==2.0.59 (pip, into the tests' environment)",
-};
-const PSYCOPG: Module = Module {
-    name: "psycopg",
-    install: "psycopg>=3.1.8 (pip, into the tests' environment)",
-};
-const PSYCOPG2: Module = Module {
-    name: "psycopg2",
-    install: "psycopg2-binary==2.9.13 (pip, into the tests' environment)",
-};
-const ASYNCPG: Module = Module {
-    name: "asyncpg",
-    install: "python3-asyncpg (apt-get)",
-};
-const PYMYSQL: Module = Module {
-    name: "pymysql",
-    install: "python3-pymysql (apt-get)",
-};
-const DJANGO: Module = Module {
-    name: "django",
-    install: "django==5.2.20 (pip, into the tests' environment)",
-};
-
 /// Runs `script` with `args` and returns its JSON report, after scanning its whole output for
 /// the canary when `through_gateway`.
-fn report(modules: &[&Module], script: &str, args: &[&str], through_gateway: bool) -> Value {
-    for m in modules {
-        require(
-            Command::new(python()).args(["-c", &format!("import {}", m.name)]),
-            &format!("{} for {}: {}", m.name, python().display(), m.install),
-        );
-    }
+fn report(modules: &[&PythonModule], script: &str, args: &[&str], through_gateway: bool) -> Value {
+    require_python(modules);
     let what = format!("{script} {}", args.first().unwrap_or(&""));
     let output = run(
         Command::new(python())
@@ -164,7 +131,7 @@ impl Pg {
 
 /// SQLAlchemy's reflection of the fixture through the PostgreSQL door with `driver`, checked
 /// exactly and against a direct connection.
-fn sqlalchemy_pg(driver: &str, module: &Module) {
+fn sqlalchemy_pg(driver: &str, module: &PythonModule) {
     let f = Pg::start();
     let modules = [&SQLALCHEMY, module];
     let script = "sqlalchemy_catalog_check.py";

@@ -1,18 +1,24 @@
-//! Real ORMs writing through the PostgreSQL door (issue 16): SQLAlchemy 2's ORM in a `Session`
-//! with psycopg 3 and with asyncpg, Django 5's ORM with psycopg 3, node-postgres and knex. Each
+//! Real ORMs and drivers writing through the PostgreSQL door (issue 16): SQLAlchemy 2's ORM in a
+//! `Session` with psycopg 3 and with asyncpg, Django 5's ORM with psycopg 3, node-postgres, knex,
+//! drizzle-orm (node-postgres), PgJDBC with autocommit off, and sqlx's `query`/`query_as`. Each
 //! binds the tenant column's value as a parameter, as it always does; the gateway must write the
 //! `agent_support` token's own tenant (acme) and refuse another (globex) with
 //! `write_not_confinable` (42501), writing nothing.
 //!
-//! Each client program (`integration/clients/*_orm_check.{py,js}`) drives its ORM as the ORM's
-//! documentation shows and prints a JSON report of what it saw; the test checks the report's exact
+//! Each client program (`integration/clients/*_orm_check.{py,js}`, `JdbcWriteCheck.java`,
+//! compiled with javac at test time) drives its library as the library's documentation shows and
+//! prints a JSON report of what it saw, with the versions it ran (printed by the test and shown in
+//! its assertion messages); sqlx runs in the test itself. The test checks the report's exact
 //! values, then what a direct connection to the backend shows afterwards. A client that is not
 //! installed fails its test with what to install.
 
 use std::process::Command;
 
 use serde_json::{json, Value};
-use sluice_integration::clients::{json_report, python, require};
+use sluice_integration::clients::{
+    client_versions, json_report, python, require_node, require_python, PythonModule, ASYNCPG,
+    DJANGO, PSYCOPG, SQLALCHEMY,
+};
 use sluice_integration::rental::{seed_pg, ROLES};
 use sluice_integration::{shared_pg, Gateway, GatewayOptions};
 
@@ -169,57 +175,29 @@ fn assert_refused(report: &Value) {
     );
 }
 
-/// A Python module a client program imports, and where it comes from.
-struct Module {
-    name: &'static str,
-    install: &'static str,
-}
-
-const SQLALCHEMY: Module = Module {
-    name: "sqlalchemy",
-    install: "sqlalchemy==2.0.59 (pip, into the tests' environment)",
-};
-const PSYCOPG: Module = Module {
-    name: "psycopg",
-    install: "psycopg==3.2.13 (pip, into the tests' environment)",
-};
-const ASYNCPG: Module = Module {
-    name: "asyncpg",
-    install: "python3-asyncpg (apt-get)",
-};
-const DJANGO: Module = Module {
-    name: "django",
-    install: "django==5.2.20 (pip, into the tests' environment)",
-};
-
-fn python_report(modules: &[&Module], script: &str, args: &[String]) -> Value {
-    for m in modules {
-        require(
-            Command::new(python()).args(["-c", &format!("import {}", m.name)]),
-            &format!("{} for {}: {}", m.name, python().display(), m.install),
-        );
-    }
-    json_report(Command::new(python()).arg(script).args(args), script)
+fn python_report(modules: &[&PythonModule], script: &str, args: &[String]) -> Value {
+    require_python(modules);
+    let report = json_report(Command::new(python()).arg(script).args(args), script);
+    client_versions(&format!("{script} {}", args[0]), &report);
+    report
 }
 
 fn node_report(driver: &str, url: &str) -> Value {
-    require(
-        Command::new("node").args(["-e", &format!("require('{driver}')")]),
-        &format!(
-            "{driver} for node: apt-get install nodejs npm, then `npm ci` in integration/clients"
-        ),
-    );
-    json_report(
+    require_node(&[driver]);
+    let what = format!("node_pg_orm_check.js {driver}");
+    let report = json_report(
         Command::new("node")
             .arg("node_pg_orm_check.js")
             .arg(driver)
             .arg(url),
-        &format!("node_pg_orm_check.js {driver}"),
-    )
+        &what,
+    );
+    client_versions(&what, &report);
+    report
 }
 
 /// SQLAlchemy's ORM session with `driver`: add, commit, read back, update, commit; globex refused.
-fn sqlalchemy(driver: &str, module: &Module) {
+fn sqlalchemy(driver: &str, module: &PythonModule) {
     let f = Fixture::start();
     let mut args = vec![driver.to_string()];
     args.extend(f.gateway_args());
@@ -321,4 +299,218 @@ fn node_postgres_bound_insert() {
 #[test]
 fn knex_bound_insert() {
     node("knex");
+}
+
+/// Debian's PgJDBC jar (`apt-get install libpostgresql-jdbc-java`).
+const PGJDBC_JAR: &str = "/usr/share/java/postgresql.jar";
+
+/// PgJDBC with autocommit off: a `PreparedStatement` INSERT with the tenant bound, committed;
+/// another rolled back (a savepoint set and released inside); a globex one refused with 42501
+/// and rolled back; an UPDATE committed. PgJDBC sends its own `BEGIN` before each transaction's
+/// first statement and fails the transaction unless the tag is `BEGIN`.
+#[test]
+fn pgjdbc_prepared_insert_with_autocommit_off() {
+    use sluice_integration::clients::{clients_dir, require, run};
+    use std::process::Stdio;
+    assert!(
+        std::path::Path::new(PGJDBC_JAR).exists(),
+        "client missing: apt-get install libpostgresql-jdbc-java (provides {PGJDBC_JAR}; \
+         ./scripts/test installs the clients when missing)"
+    );
+    require(
+        Command::new("javac").arg("-version"),
+        "a JDK: apt-get install default-jdk-headless",
+    );
+    let classes = sluice_integration::process_scratch_dir("jdbc-writes").expect("scratch dir");
+    run(
+        Command::new("javac")
+            .arg("-d")
+            .arg(&classes)
+            .arg(clients_dir().join("JdbcWriteCheck.java"))
+            .stdin(Stdio::null()),
+        "javac JdbcWriteCheck.java",
+        &[],
+    );
+    let f = Fixture::start();
+    let url = format!(
+        "jdbc:postgresql://{}:{}/{}?sslmode=disable",
+        f.gw.pg_addr.ip(),
+        f.gw.pg_addr.port(),
+        f.db
+    );
+    let report = json_report(
+        Command::new("java")
+            .arg("-cp")
+            .arg(format!("{}:{PGJDBC_JAR}", classes.display()))
+            .arg("JdbcWriteCheck")
+            .args([url.as_str(), "agent", f.token.as_str()]),
+        "JdbcWriteCheck",
+    );
+    let versions = client_versions("JdbcWriteCheck", &report);
+    let shown = format!("{versions}\n{report:#}");
+    assert_eq!(report["id"], json!(FIRST_ID), "{shown}");
+    assert_eq!(
+        report["inserted"],
+        row(FIRST_ID, "booked", "orm-jdbc"),
+        "{shown}"
+    );
+    // The rolled-back insert took an id and left nothing.
+    assert_eq!(report["rolled_back_id"], json!(FIRST_ID + 1), "{shown}");
+    assert_eq!(report["rolled_back_seen"], json!(0), "{shown}");
+    assert_refused(&report);
+    assert_eq!(report["update"], json!(1), "{shown}");
+    assert_eq!(
+        report["updated"],
+        row(FIRST_ID, "active", "orm-jdbc-updated"),
+        "{shown}"
+    );
+    assert_eq!(report["after"], json!(SEEDED_ACME + 1), "{shown}");
+    f.assert_backend(&[row(FIRST_ID, "active", "orm-jdbc-updated")]);
+    let inserts: Vec<_> = f
+        .gw
+        .audit()
+        .into_iter()
+        .filter(|l| l["statement"].as_str().is_some_and(|s| s.starts_with("INSERT")))
+        .map(|l| (l["decision"].clone(), l["rule"].clone()))
+        .collect();
+    let allow = (json!("allow"), Value::Null);
+    let deny = (json!("deny"), json!("write_not_confinable"));
+    assert_eq!(inserts, [allow.clone(), allow, deny], "{shown}");
+}
+
+/// drizzle-orm over node-postgres: `insert().values().returning()` with the tenant bound, and
+/// without one (drizzle writes `default` for it, and for the identity key in every INSERT),
+/// `select().where()`, `update().set().where().returning()`; a globex row refused, and a
+/// multi-row insert mixing acme and globex refused whole.
+#[test]
+fn drizzle_orm_insert_select_update() {
+    require_node(&["drizzle-orm", "pg"]);
+    let f = Fixture::start();
+    let what = "drizzle_orm_check.js";
+    let report = json_report(
+        Command::new("node")
+            .arg(what)
+            .arg(f.gw.pg_url(&f.token)),
+        what,
+    );
+    let versions = client_versions(what, &report);
+    let shown = format!("{versions}\n{report:#}");
+    assert_eq!(report["id"], json!(FIRST_ID), "{shown}");
+    assert_eq!(
+        report["inserted"],
+        row(FIRST_ID, "booked", "orm-drizzle"),
+        "{shown}"
+    );
+    // No tenant given: the token's; no notes given: the column's default (NULL).
+    let defaulted = json!([FIRST_ID + 1, "acme", 2, 3, "booked", null, "2026-05-01", "150.25"]);
+    assert_eq!(report["defaulted"], defaulted, "{shown}");
+    assert_eq!(
+        report["selected"],
+        row(FIRST_ID, "booked", "orm-drizzle"),
+        "{shown}"
+    );
+    assert_eq!(
+        report["updated"],
+        row(FIRST_ID, "active", "orm-drizzle-updated"),
+        "{shown}"
+    );
+    assert_refused(&report);
+    assert_eq!(report["mixed"]["sqlstate"], json!("42501"), "{shown}");
+    assert_eq!(report["mine"], json!(1), "{shown}");
+    assert_eq!(report["after"], json!(SEEDED_ACME + 2), "{shown}");
+    f.assert_backend(&[row(FIRST_ID, "active", "orm-drizzle-updated"), defaulted]);
+}
+
+/// sqlx (`query`/`query_as`, not the compile-time macros) with a pool, as its documentation
+/// shows: an INSERT … RETURNING with the tenant bound, in a transaction committed; an UPDATE; the
+/// row read back with `query_as`; a globex row refused (42501) with nothing written.
+#[test]
+fn sqlx_query_and_query_as_bound_insert() {
+    use sqlx::postgres::PgPoolOptions;
+    let f = Fixture::start();
+    let version = sluice_integration::clients::locked_version("sqlx").unwrap_or_default();
+    let report = json!({ "versions": { "sqlx": version } });
+    let versions = client_versions("sqlx", &report);
+    const INSERT: &str = "INSERT INTO reservations \
+        (tenant_id, customer_id, vehicle_id, status, notes, starts_on, price) \
+        VALUES ($1, $2, $3, $4, $5, $6::date, $7::numeric) RETURNING id";
+    type Row = (i32, String, i32, i32, String, Option<String>, String, String);
+    const SELECT: &str = "SELECT id, tenant_id, customer_id, vehicle_id, status, notes, \
+        starts_on::text, price::text FROM reservations WHERE id = $1";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (inserted, updated, refused, after) = runtime.block_on(async {
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&f.gw.pg_url(&f.token))
+            .await
+            .expect("sqlx connects through the gateway");
+        let insert = |tenant: &'static str, notes: &'static str| {
+            sqlx::query_as::<_, (i32,)>(INSERT)
+                .bind(tenant)
+                .bind(2i32)
+                .bind(3i32)
+                .bind("booked")
+                .bind(notes)
+                .bind("2026-05-01")
+                .bind("150.25")
+        };
+        let mut tx = pool.begin().await.expect("BEGIN");
+        let (id,) = insert("acme", "orm-sqlx")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("the acme insert");
+        tx.commit().await.expect("COMMIT");
+        let inserted: Row = sqlx::query_as(SELECT)
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("reads the row back");
+        let done = sqlx::query("UPDATE reservations SET notes = $1, status = $2 WHERE id = $3")
+            .bind("orm-sqlx-updated")
+            .bind("active")
+            .bind(id)
+            .execute(&pool)
+            .await
+            .expect("the update");
+        assert_eq!(done.rows_affected(), 1, "{versions}");
+        let updated: Row = sqlx::query_as(SELECT)
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("reads the row back");
+        let refused = match insert("globex", "orm-sqlx-globex").fetch_one(&pool).await {
+            Ok(_) => json!("written"),
+            Err(e) => {
+                let db = e.as_database_error();
+                json!({
+                    "sqlstate": db.and_then(|d| d.code()).map(|c| c.to_string()),
+                    "message": db.map(|d| d.message().to_string()),
+                })
+            }
+        };
+        let (after,): (i64,) = sqlx::query_as("SELECT count(*) FROM reservations")
+            .fetch_one(&pool)
+            .await
+            .expect("counts");
+        pool.close().await;
+        (inserted, updated, refused, after)
+    });
+    let as_json = |r: Row| json!([r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7]);
+    assert_eq!(
+        as_json(inserted),
+        row(FIRST_ID, "booked", "orm-sqlx"),
+        "{versions}"
+    );
+    assert_eq!(
+        as_json(updated),
+        row(FIRST_ID, "active", "orm-sqlx-updated"),
+        "{versions}"
+    );
+    assert_refused(&json!({ "globex": refused }));
+    assert_eq!(after, SEEDED_ACME + 1, "{versions}");
+    f.assert_backend(&[row(FIRST_ID, "active", "orm-sqlx-updated")]);
+    assert_audited_inserts(&f.gw, Sent::Bound);
 }

@@ -26,7 +26,10 @@
 use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
-use sluice_integration::clients::{json_report, python, require, run};
+use sluice_integration::clients::{
+    json_report, python, require, require_node, require_python, run, PythonModule, ASYNCPG,
+    PSYCOPG,
+};
 use sluice_integration::rental::{seed_pg, ROLES};
 use sluice_integration::{shared_pg, Gateway, GatewayOptions};
 
@@ -86,7 +89,7 @@ fn psql() {
 #[test]
 fn psycopg3() {
     let f = Fixture::start();
-    let report = python_report(PSYCOPG, "psycopg_check.py", &f.dsn());
+    let report = python_report(&PSYCOPG, "psycopg_check.py", &f.dsn());
     f.assert_report(&report, "checked by psycopg");
     assert_eq!(
         report["extra"],
@@ -106,7 +109,7 @@ fn psycopg3() {
 #[test]
 fn asyncpg() {
     let f = Fixture::start();
-    let report = python_report(ASYNCPG, "asyncpg_check.py", &f.url());
+    let report = python_report(&ASYNCPG, "asyncpg_check.py", &f.url());
     f.assert_report(&report, "checked by asyncpg");
     assert_eq!(
         report["extra"],
@@ -122,10 +125,7 @@ fn asyncpg() {
 
 #[test]
 fn node_postgres() {
-    require(
-        Command::new("node").args(["-e", "require('pg')"]),
-        "node-postgres: apt-get install nodejs npm, then `npm ci` in integration/clients",
-    );
+    require_node(&["pg"]);
     let f = Fixture::start();
     let report = json_report(
         Command::new("node").arg("node_pg_check.js").arg(f.url()),
@@ -149,7 +149,7 @@ fn node_postgres() {
 #[test]
 fn psycopg3_prepared_statement_cache() {
     let f = Fixture::start();
-    let report = python_report(PSYCOPG, "psycopg_machinery_check.py", &f.dsn());
+    let report = python_report(&PSYCOPG, "psycopg_machinery_check.py", &f.dsn());
     let ok = |result: Value| json!({"result": result, "sqlstate": null, "then": VEHICLES});
     assert_eq!(
         report,
@@ -167,7 +167,7 @@ fn psycopg3_prepared_statement_cache() {
 #[test]
 fn asyncpg_pool_and_type_introspection() {
     let f = Fixture::start();
-    let report = python_report(ASYNCPG, "asyncpg_machinery_check.py", &f.url());
+    let report = python_report(&ASYNCPG, "asyncpg_machinery_check.py", &f.url());
     let ok = |result: Value| json!({"result": result, "sqlstate": null, "then": VEHICLES});
     assert_eq!(
         report,
@@ -179,33 +179,9 @@ fn asyncpg_pool_and_type_introspection() {
     );
 }
 
-/// A Python client library: its module name and the Debian package that installs it for
-/// [`python`].
-struct PythonClient {
-    module: &'static str,
-    package: &'static str,
-}
-
-const PSYCOPG: PythonClient = PythonClient {
-    module: "psycopg",
-    package: "python3-psycopg",
-};
-const ASYNCPG: PythonClient = PythonClient {
-    module: "asyncpg",
-    package: "python3-asyncpg",
-};
-
 /// Runs `script` (in `integration/clients`) with [`python`] and `dsn`, and parses its report.
-fn python_report(client: PythonClient, script: &str, dsn: &str) -> Value {
-    require(
-        Command::new(python()).args(["-c", &format!("import {}", client.module)]),
-        &format!(
-            "{} for {}: apt-get install {}",
-            client.module,
-            python().display(),
-            client.package
-        ),
-    );
+fn python_report(client: &PythonModule, script: &str, dsn: &str) -> Value {
+    require_python(&[client]);
     json_report(Command::new(python()).arg(script).arg(dsn), script)
 }
 

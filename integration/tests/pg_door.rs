@@ -455,3 +455,113 @@ async fn transaction_statements_keep_their_command_tags() {
         c.query("ROLLBACK").until_ready().await.unwrap();
     }
 }
+
+/// Statements whose command tag a driver may read, in an order a session can run them: the
+/// transaction forms, savepoints, settings, housekeeping, and reads and writes the engine
+/// rewrites. `SELECT 1/0` aborts a transaction, whose COMMIT the server then tags ROLLBACK.
+const TAGGED: &[&str] = &[
+    "BEGIN",
+    "COMMIT",
+    "BEGIN WORK",
+    "COMMIT WORK",
+    "BEGIN TRANSACTION",
+    "END",
+    "START TRANSACTION",
+    "ROLLBACK",
+    "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    "END TRANSACTION",
+    "START TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    "ROLLBACK WORK",
+    "BEGIN",
+    "ABORT",
+    "BEGIN",
+    "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+    "SAVEPOINT a",
+    "RELEASE SAVEPOINT a",
+    "SAVEPOINT b",
+    "RELEASE b",
+    "SAVEPOINT c",
+    "ROLLBACK TO SAVEPOINT c",
+    "ROLLBACK TO c",
+    "SET LOCAL application_name = 'local'",
+    "COMMIT",
+    "BEGIN",
+    "SELECT 1/0",
+    "COMMIT",
+    "BEGIN",
+    "SELECT 1/0",
+    "END",
+    "SET application_name = 'tags'",
+    "SET application_name TO DEFAULT",
+    "SET SESSION timezone TO 'UTC'",
+    "SET TIME ZONE 'UTC'",
+    "SET TIME ZONE LOCAL",
+    "RESET application_name",
+    "RESET ALL",
+    "SHOW timezone",
+    "SELECT set_config('application_name', 'tags', false)",
+    "SELECT current_setting('application_name')",
+    "VALUES (1), (2)",
+    "SELECT * FROM reservations WHERE id = 1",
+    "INSERT INTO reservations (tenant_id, customer_id, vehicle_id, status, starts_on, price) VALUES ('acme', 2, 3, 'booked', '2026-05-01', 1)",
+    "UPDATE reservations SET notes = 'tagged' WHERE id = 1",
+    "WITH r AS (SELECT id FROM reservations) SELECT count(*) FROM r",
+    "DEALLOCATE ALL",
+    "CLOSE ALL",
+    "UNLISTEN *",
+    "DISCARD ALL",
+];
+
+/// The command tags (or the error's SQLSTATE) each statement of `TAGGED` gets on `c`, through
+/// the simple protocol or the extended one.
+async fn tags_of(c: &mut sluice_integration::raw::RawPg, extended: bool) -> Vec<(String, String)> {
+    use sluice_integration::raw::command_tags;
+    let mut out = Vec::new();
+    for sql in TAGGED {
+        // DISCARD is a simple-query statement through the gateway, and a transaction block's
+        // only in PostgreSQL's own extended protocol.
+        let extended = extended && !sql.starts_with("DISCARD");
+        let r = if extended {
+            c.parse("", sql, &[])
+                .bind("", "", &[])
+                .execute("", 0)
+                .sync()
+                .until_ready()
+                .await
+        } else {
+            c.query(sql).until_ready().await
+        }
+        .unwrap();
+        let got = match r.iter().find(|m| m.tag == b'E') {
+            Some(e) => format!("error {}", e.sqlstate().unwrap_or_default()),
+            None => command_tags(&r).join(" | "),
+        };
+        out.push((sql.to_string(), got));
+    }
+    out
+}
+
+/// Command tags are the server's for the statement the client sent, whatever the engine
+/// rendered (drivers read them: PgJDBC fails a transaction whose BEGIN is tagged otherwise, and
+/// a COMMIT of a failed transaction is tagged ROLLBACK): every statement of `TAGGED`, in the
+/// simple and the extended protocol and both pool modes, against a direct connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_tags_are_the_servers_for_what_the_client_sent() {
+    use sluice_integration::raw::RawPg;
+    for mode in [PoolMode::Transaction, PoolMode::Session] {
+        let gw = gateway(GatewayOptions {
+            pool_mode: mode,
+            ..GatewayOptions::default()
+        });
+        let token = gw.token("agent_support", Some("acme"), 600);
+        let pg = shared_pg();
+        let backend: std::net::SocketAddr = format!("{}:{}", pg.host(), pg.port()).parse().unwrap();
+        for extended in [false, true] {
+            let mut direct = RawPg::connect_direct(backend, &gw.database).await.unwrap();
+            let want = tags_of(&mut direct, extended).await;
+            let mut through = RawPg::connect(gw.pg_addr, &gw.database, &token).await.unwrap();
+            let got = tags_of(&mut through, extended).await;
+            assert_eq!(got, want, "{mode:?}, extended protocol: {extended}");
+        }
+    }
+}

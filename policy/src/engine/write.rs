@@ -4,8 +4,7 @@
 //! UPDATE and DELETE get the role's filters AND-ed (in parentheses, qualified with the target)
 //! into WHERE; SET columns must be in the role's UPDATE columns, and columns a filter reads
 //! cannot be changed except to the token's own value; INSERT columns must be in the INSERT
-//! columns (or be `DEFAULT` in every VALUES row, and are then left out), and columns a filter
-//! pins to a claim are filled with the claim or must equal it.
+//! columns, and columns a filter pins to a claim are filled with the claim or must equal it.
 //! Every column a write reads from its target (WHERE, SET values, RETURNING) must be readable.
 //! Reads from other tables (FROM, USING, subqueries, INSERT … SELECT) are confined as reads.
 
@@ -583,10 +582,7 @@ impl Checker<'_> {
             ));
         }
         let mut named: Vec<Ident> = Vec::with_capacity(columns.len());
-        // Columns the role may not INSERT that every VALUES row gives as `DEFAULT` (ORMs write
-        // an auto-increment key so: Sequelize's `(id, …) VALUES (DEFAULT, …)`): the statement
-        // writes what leaving them out writes, so they are left out.
-        let mut left_out: Vec<usize> = Vec::new();
+        let mut unset: Vec<usize> = Vec::new();
         for (k, c) in columns.iter().enumerate() {
             let parts = self.parts(c)?;
             let [col] = parts.as_slice() else {
@@ -596,11 +592,14 @@ impl Checker<'_> {
                 ColumnSet::All => true,
                 ColumnSet::Only(cols) => cols.iter().any(|x| self.column_is(x, col)),
             };
+            // A column given `DEFAULT` in every row is a column left out (drizzle-orm names
+            // every column of its table, the identity key too): dropped below, so the statement
+            // is the one the role may send. A value in any row is a write of the column.
+            if !allowed && only_defaults_at(source.as_deref(), k) {
+                unset.push(k);
+                continue;
+            }
             if !allowed {
-                if all_default(source.as_deref(), k) && columns.len() > left_out.len() + 1 {
-                    left_out.push(k);
-                    continue;
-                }
                 return Err(Denial::new(
                     Rule::ColumnNotGranted,
                     format!(
@@ -611,9 +610,6 @@ impl Checker<'_> {
             }
             named.push((*col).clone());
         }
-        if !left_out.is_empty() {
-            leave_out(columns, source.as_deref_mut(), &left_out);
-        }
         if let Some(q) = source.as_deref() {
             if !columns.is_empty() && !width_may_be(&q.body, columns.len()) {
                 return Err(construct(format!(
@@ -621,6 +617,18 @@ impl Checker<'_> {
                     columns.len()
                 )));
             }
+        }
+        if let Some(&first) = unset.first() {
+            if named.is_empty() {
+                return Err(Denial::new(
+                    Rule::ColumnNotGranted,
+                    format!(
+                        "role {} may not INSERT column {} of {}",
+                        self.scope.role.name, columns[first], t.key
+                    ),
+                ));
+            }
+            drop_columns(columns, source.as_deref_mut(), &unset);
         }
         // Pinned columns: given ones must hold the claim, missing ones get it.
         let mut missing: Vec<(String, Expr)> = Vec::new();
@@ -1035,36 +1043,44 @@ fn cast_class(t: &DataType) -> Option<TypeClass> {
     }
 }
 
-/// Whether `DEFAULT` (unquoted) is the value of column `k` in every row of a VALUES source,
-/// and there is at least one row.
-fn all_default(source: Option<&sqlparser::ast::Query>, k: usize) -> bool {
+/// Whether `source` is a plain VALUES list whose every row holds a bare `DEFAULT` at `k`.
+fn only_defaults_at(source: Option<&sqlparser::ast::Query>, k: usize) -> bool {
     let Some(q) = source else { return false };
+    let plain = q.with.is_none()
+        && q.order_by.is_none()
+        && q.limit_clause.is_none()
+        && q.fetch.is_none()
+        && q.locks.is_empty()
+        && q.for_clause.is_none()
+        && q.settings.is_none()
+        && q.format_clause.is_none()
+        && q.pipe_operators.is_empty();
     let SetExpr::Values(values) = q.body.as_ref() else {
         return false;
     };
-    !values.rows.is_empty()
+    plain
+        && !values.rows.is_empty()
         && values.rows.iter().all(|row| {
             matches!(row.get(k), Some(Expr::Identifier(i))
                 if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
         })
 }
 
-/// Removes the columns at `at` (ascending) from an INSERT's column list and its VALUES rows.
-fn leave_out(
+/// Takes the columns at `unset` (ascending positions, each `DEFAULT` in every VALUES row: see
+/// [`only_defaults_at`]) out of the column list and the rows.
+fn drop_columns(
     columns: &mut Vec<ObjectName>,
     source: Option<&mut sqlparser::ast::Query>,
-    at: &[usize],
+    unset: &[usize],
 ) {
-    for &k in at.iter().rev() {
+    for &k in unset.iter().rev() {
         columns.remove(k);
     }
-    if let Some(q) = source {
-        if let SetExpr::Values(values) = q.body.as_mut() {
-            for row in values.rows.iter_mut() {
-                for &k in at.iter().rev() {
-                    if k < row.len() {
-                        row.remove(k);
-                    }
+    if let Some(SetExpr::Values(values)) = source.map(|q| q.body.as_mut()) {
+        for row in values.rows.iter_mut() {
+            for &k in unset.iter().rev() {
+                if k < row.len() {
+                    row.remove(k);
                 }
             }
         }
