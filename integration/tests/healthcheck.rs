@@ -83,7 +83,10 @@ fn one_failing_door_makes_the_whole_check_fail() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("postgres door"), "{stderr}");
-    assert!(!stderr.contains("http door"), "the HTTP door answered: {stderr}");
+    assert!(
+        !stderr.contains("http door"),
+        "the HTTP door answered: {stderr}"
+    );
 }
 
 #[test]

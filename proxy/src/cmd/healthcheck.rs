@@ -69,7 +69,11 @@ fn check_pg(addr: &str, timeout: Duration) -> Result<&'static str> {
                 char::from(other)
             ),
         },
-        Err(e) => Err(io_failure(e, "waiting for the answer to an SSLRequest", timeout)),
+        Err(e) => Err(io_failure(
+            e,
+            "waiting for the answer to an SSLRequest",
+            timeout,
+        )),
     }
 }
 
