@@ -71,6 +71,17 @@ pub enum Command {
     /// Serve MCP (the Model Context Protocol) to one token
     #[command(subcommand)]
     Mcp(McpCommand),
+    /// Check that a running gateway's doors answer (for container health checks)
+    ///
+    /// --pg ADDR sends the PostgreSQL door an SSLRequest and expects 'S' or 'N'; --http URL
+    /// sends a plain GET and expects 200 (the HTTP door's /healthz needs no token). Neither
+    /// authenticates, so nothing reaches the database or the audit log.
+    ///
+    /// Example: sluice healthcheck --pg 127.0.0.1:6432 --http http://127.0.0.1:8080/healthz
+    ///
+    /// Exit status: 0 when every door given answers, 1 when one does not (one line on standard
+    /// error says which and why), 2 on errors (a malformed URL).
+    Healthcheck(HealthcheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -280,6 +291,21 @@ pub struct McpStdioArgs {
     /// Statement timeout for roles that set none
     #[arg(long, env = "SLUICE_STATEMENT_TIMEOUT", value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     pub statement_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("door").required(true).multiple(true).args(["pg", "http"])))]
+pub struct HealthcheckArgs {
+    /// PostgreSQL door to check, HOST:PORT, e.g. 127.0.0.1:6432
+    #[arg(long, env = "SLUICE_HEALTHCHECK_PG", value_name = "ADDR")]
+    pub pg: Option<String>,
+    /// HTTP door URL to GET, e.g. http://127.0.0.1:8080/healthz (only http://: the door answers
+    /// plain HTTP and TLS on one port)
+    #[arg(long, env = "SLUICE_HEALTHCHECK_HTTP", value_name = "URL")]
+    pub http: Option<String>,
+    /// How long each door may take to answer, connecting included
+    #[arg(long, env = "SLUICE_HEALTHCHECK_TIMEOUT", value_name = "DUR", default_value = "3s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,6 +2,7 @@
 
 mod check;
 mod demo;
+mod healthcheck;
 mod keygen;
 mod mcp;
 mod serve;
@@ -13,7 +14,8 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command, McpCommand, TokenCommand};
 
-/// Exit status for "the thing checked is not valid" (a token that fails inspection).
+/// Exit status for "the thing checked is not valid" (a token that fails inspection, a door that
+/// does not answer).
 pub const EXIT_INVALID: u8 = 1;
 /// Exit status for errors: bad input, unreadable files, refused requests.
 pub const EXIT_ERROR: u8 = 2;
@@ -28,6 +30,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(a) => check::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Mcp(McpCommand::Stdio(a)) => mcp::stdio(a),
+        Command::Healthcheck(a) => healthcheck::run(a),
     }
 }
 
