@@ -173,7 +173,10 @@ pub fn require_python(modules: &[&PythonModule]) {
 /// Fails the test with what to install when node cannot load `packages` from
 /// `integration/clients/node_modules`.
 pub fn require_node(packages: &[&str]) {
-    let script: String = packages.iter().map(|p| format!("require('{p}');")).collect();
+    let script: String = packages
+        .iter()
+        .map(|p| format!("require('{p}');"))
+        .collect();
     require(
         Command::new("node").args(["-e", &script]),
         &format!(
@@ -213,7 +216,10 @@ pub fn locked_version(package: &str) -> Option<String> {
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line == wanted {
-            let version = lines.next()?.strip_prefix("version = \"")?.strip_suffix('"')?;
+            let version = lines
+                .next()?
+                .strip_prefix("version = \"")?
+                .strip_suffix('"')?;
             return Some(version.to_string());
         }
     }

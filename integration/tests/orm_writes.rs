@@ -366,13 +366,16 @@ fn pgjdbc_prepared_insert_with_autocommit_off() {
     );
     assert_eq!(report["after"], json!(SEEDED_ACME + 1), "{shown}");
     f.assert_backend(&[row(FIRST_ID, "active", "orm-jdbc-updated")]);
-    let inserts: Vec<_> = f
-        .gw
-        .audit()
-        .into_iter()
-        .filter(|l| l["statement"].as_str().is_some_and(|s| s.starts_with("INSERT")))
-        .map(|l| (l["decision"].clone(), l["rule"].clone()))
-        .collect();
+    let inserts: Vec<_> =
+        f.gw.audit()
+            .into_iter()
+            .filter(|l| {
+                l["statement"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("INSERT"))
+            })
+            .map(|l| (l["decision"].clone(), l["rule"].clone()))
+            .collect();
     let allow = (json!("allow"), Value::Null);
     let deny = (json!("deny"), json!("write_not_confinable"));
     assert_eq!(inserts, [allow.clone(), allow, deny], "{shown}");
@@ -388,9 +391,7 @@ fn drizzle_orm_insert_select_update() {
     let f = Fixture::start();
     let what = "drizzle_orm_check.js";
     let report = json_report(
-        Command::new("node")
-            .arg(what)
-            .arg(f.gw.pg_url(&f.token)),
+        Command::new("node").arg(what).arg(f.gw.pg_url(&f.token)),
         what,
     );
     let versions = client_versions(what, &report);
@@ -402,7 +403,16 @@ fn drizzle_orm_insert_select_update() {
         "{shown}"
     );
     // No tenant given: the token's; no notes given: the column's default (NULL).
-    let defaulted = json!([FIRST_ID + 1, "acme", 2, 3, "booked", null, "2026-05-01", "150.25"]);
+    let defaulted = json!([
+        FIRST_ID + 1,
+        "acme",
+        2,
+        3,
+        "booked",
+        null,
+        "2026-05-01",
+        "150.25"
+    ]);
     assert_eq!(report["defaulted"], defaulted, "{shown}");
     assert_eq!(
         report["selected"],
@@ -434,7 +444,16 @@ fn sqlx_query_and_query_as_bound_insert() {
     const INSERT: &str = "INSERT INTO reservations \
         (tenant_id, customer_id, vehicle_id, status, notes, starts_on, price) \
         VALUES ($1, $2, $3, $4, $5, $6::date, $7::numeric) RETURNING id";
-    type Row = (i32, String, i32, i32, String, Option<String>, String, String);
+    type Row = (
+        i32,
+        String,
+        i32,
+        i32,
+        String,
+        Option<String>,
+        String,
+        String,
+    );
     const SELECT: &str = "SELECT id, tenant_id, customer_id, vehicle_id, status, notes, \
         starts_on::text, price::text FROM reservations WHERE id = $1";
     let runtime = tokio::runtime::Builder::new_current_thread()

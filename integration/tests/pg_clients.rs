@@ -27,8 +27,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 use sluice_integration::clients::{
-    json_report, python, require, require_node, require_python, run, PythonModule, ASYNCPG,
-    PSYCOPG,
+    json_report, python, require, require_node, require_python, run, PythonModule, ASYNCPG, PSYCOPG,
 };
 use sluice_integration::rental::{seed_pg, ROLES};
 use sluice_integration::{shared_pg, Gateway, GatewayOptions};

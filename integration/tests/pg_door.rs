@@ -559,7 +559,9 @@ async fn command_tags_are_the_servers_for_what_the_client_sent() {
         for extended in [false, true] {
             let mut direct = RawPg::connect_direct(backend, &gw.database).await.unwrap();
             let want = tags_of(&mut direct, extended).await;
-            let mut through = RawPg::connect(gw.pg_addr, &gw.database, &token).await.unwrap();
+            let mut through = RawPg::connect(gw.pg_addr, &gw.database, &token)
+                .await
+                .unwrap();
             let got = tags_of(&mut through, extended).await;
             assert_eq!(got, want, "{mode:?}, extended protocol: {extended}");
         }

@@ -259,7 +259,8 @@ mod sequelize_auto_increment_key {
                 // A quoted name is a column, not the keyword.
                 "INSERT INTO reservations (id, notes) VALUES (\"DEFAULT\", 'x')".to_string(),
                 // Not a VALUES source.
-                "INSERT INTO reservations (id, notes) SELECT id, notes FROM reservations".to_string(),
+                "INSERT INTO reservations (id, notes) SELECT id, notes FROM reservations"
+                    .to_string(),
                 // Nothing would be left.
                 "INSERT INTO reservations (id) VALUES (DEFAULT)".to_string(),
             ] {
