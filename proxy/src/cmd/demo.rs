@@ -277,39 +277,32 @@ fn ensure_installed(engine: Engine, no_install: bool, progress: &mut Progress) -
     }
     // SAFETY: geteuid cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
-    let mut prefix: Vec<&str> = Vec::new();
-    if !root {
-        if which("sudo").is_none() {
-            bail!(
-                "the server programs are not installed, and installing them needs root: {by_hand}"
-            );
-        }
-        prefix.push("sudo");
+    if !root && which("sudo").is_none() {
+        bail!("the server programs are not installed, and installing them needs root: {by_hand}");
     }
     progress.note(&format!("installing {packages} with apt-get"));
-    for args in [
-        vec!["apt-get", "update", "-qq"],
-        [
-            &["apt-get", "install", "-y", "-qq", "--no-install-recommends"][..],
-            engine.packages(),
-        ]
-        .concat(),
-    ] {
-        let status = Command::new(prefix.first().copied().unwrap_or(args[0]))
-            .args(if prefix.is_empty() {
-                &args[1..]
-            } else {
-                &args[..]
-            })
-            .env("DEBIAN_FRONTEND", "noninteractive")
+    let install = [
+        &["install", "-y", "-qq", "--no-install-recommends"][..],
+        engine.packages(),
+    ]
+    .concat();
+    for apt_args in [&["update", "-qq"][..], &install] {
+        // `env` inside sudo: sudo drops the caller's environment.
+        let mut cmd = Command::new(if root { "env" } else { "sudo" });
+        if !root {
+            cmd.arg("env");
+        }
+        let status = cmd
+            .args(["DEBIAN_FRONTEND=noninteractive", "apt-get"])
+            .args(apt_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .status()
-            .with_context(|| format!("cannot run {}", args.join(" ")))?;
+            .context("cannot run apt-get")?;
         if !status.success() {
             bail!(
-                "`{}` failed ({status}); install by hand: {by_hand}",
-                args.join(" ")
+                "`apt-get {}` failed ({status}); install by hand: {by_hand}",
+                apt_args.join(" ")
             );
         }
     }
