@@ -207,6 +207,29 @@ async fn sigterm_lets_running_statements_finish_and_refuses_new_clients() {
     );
 }
 
+/// A `sluice serve` command with new keys and [`ROLES`] in a temp dir (kept alive by the caller).
+fn serve_command() -> (tempfile::TempDir, Command) {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_sluice");
+    let keys = dir.path().join("keys");
+    assert!(Command::new(bin)
+        .args(["keygen", "--out-dir"])
+        .arg(&keys)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(dir.path().join("roles.yaml"), ROLES).unwrap();
+    let mut serve = Command::new(bin);
+    serve
+        .arg("serve")
+        .arg("--rbac-config")
+        .arg(dir.path().join("roles.yaml"))
+        .arg("--public-key")
+        .arg(keys.join("issuer.pub"));
+    (dir, serve)
+}
+
 /// `sluice serve` in front of `backend_url`, with its standard output and error as channels of
 /// lines.
 struct Watched {
@@ -218,22 +241,8 @@ struct Watched {
 
 impl Watched {
     fn start(backend_url: &str, extra: &[&str]) -> Watched {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = env!("CARGO_BIN_EXE_sluice");
-        let keys = dir.path().join("keys");
-        assert!(Command::new(bin)
-            .args(["keygen", "--out-dir"])
-            .arg(&keys)
-            .status()
-            .unwrap()
-            .success());
-        std::fs::write(dir.path().join("roles.yaml"), ROLES).unwrap();
-        let mut child = Command::new(bin)
-            .arg("serve")
-            .arg("--rbac-config")
-            .arg(dir.path().join("roles.yaml"))
-            .arg("--public-key")
-            .arg(keys.join("issuer.pub"))
+        let (dir, mut serve) = serve_command();
+        let mut child = serve
             .args(["--pg-listen", "127.0.0.1:0"])
             .args(extra)
             .env("SLUICE_PG_BACKEND", backend_url)
@@ -324,22 +333,8 @@ fn with_no_wait_a_backend_down_at_start_does_not_delay_ready() {
 
 /// Runs `sluice serve` until it exits or prints ready; returns (exit code, stderr).
 fn serve_until_exit(backend_env: (&str, String), listen: &str) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_sluice");
-    let keys = dir.path().join("keys");
-    assert!(Command::new(bin)
-        .args(["keygen", "--out-dir"])
-        .arg(&keys)
-        .status()
-        .unwrap()
-        .success());
-    std::fs::write(dir.path().join("roles.yaml"), ROLES).unwrap();
-    let mut child = Command::new(bin)
-        .arg("serve")
-        .arg("--rbac-config")
-        .arg(dir.path().join("roles.yaml"))
-        .arg("--public-key")
-        .arg(keys.join("issuer.pub"))
+    let (_dir, mut serve) = serve_command();
+    let mut child = serve
         .args([listen, "127.0.0.1:0"])
         .env(backend_env.0, backend_env.1)
         .stdout(Stdio::null())
