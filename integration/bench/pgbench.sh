@@ -4,15 +4,21 @@
 # One run builds the gateway (release), starts a throwaway PostgreSQL in a temp dir on a free port
 # (never the machine's own server), loads `pgbench -i`, starts PgBouncer (transaction mode) and
 # Sluice (transaction mode, same pool size) in front of it, and runs pgbench against all three,
-# plus "confined": PostgreSQL directly, running the statement Sluice sends for -S (the role's
+# plus "sluice-noaudit" (a second Sluice, started with --no-audit) and "confined": PostgreSQL directly, running the statement Sluice sends for -S (the role's
 # filter makes it a derived table), so the database's share of the cost of confinement is
 # measured apart from the proxy's:
 # built-in scripts select-only (-S) and TPC-B-like (the default), protocols -M simple and
-# -M prepared, 1 and 16 clients. Each cell is repeated and the median TPS and median mean latency
-# are printed, with Sluice/PgBouncer and Sluice/direct ratios and the target check for `-S -c 16`
-# (Sluice >= 1.0x PgBouncer and >= 0.85x direct), then the CPU time the proxy process (PgBouncer,
-# Sluice) spent per transaction, the failed runs with pgbench's errors, and the denials and backend
-# errors in Sluice's audit log. Being below target, or a failed run, is reported, not a failure of
+# -M prepared, 1, 16 and 200 clients. Each cell is repeated, the targets taking turns within a
+# round, and the median TPS and median mean latency are printed, with Sluice/PgBouncer and
+# Sluice/direct ratios, then the CPU time each proxy process (PgBouncer, Sluice) spent per
+# transaction, and the target checks for -S (Sluice, audit on and off, >= 1.0x PgBouncer's TPS at
+# 16 clients and more, >= 0.9x at 1 client; Sluice's CPU per transaction <= 1.2x PgBouncer's),
+# the failed runs with pgbench's errors, and the denials and backend errors in Sluice's audit log.
+#
+# PgBouncer keeps named prepared statements in transaction mode from 1.21 on. When the installed
+# one is older (Debian 12 has 1.18) and the prepared protocol is measured, PgBouncer is built from
+# the newest Debian release's source package (deb.debian.org, checked against the archive's
+# checksum) into target/bench-tools, once; BENCH_PGBOUNCER=PATH names a binary to use instead. Being below target, or a failed run, is reported, not a failure of
 # the script; anything that cannot be started is a failure with a message.
 #
 # Usage: integration/bench/pgbench.sh   (as root or with sudo for the PgBouncer install; prints the
@@ -24,14 +30,16 @@
 #   BENCH_SCALE=10              pgbench -i scale
 #   BENCH_POOL_SIZE=16          backend connections: Sluice --pool-size and PgBouncer default_pool_size
 #   BENCH_JOBS=2                pgbench -j (capped at the client count)
-#   BENCH_CLIENTS="1 16"        client counts
+#   BENCH_CLIENTS="1 16 200"    client counts
 #   BENCH_MODES="simple prepared"
 #   BENCH_SCRIPTS="select-only tpcb-like"
-#   BENCH_TARGETS="direct confined pgbouncer sluice"
+#   BENCH_TARGETS="direct confined pgbouncer sluice sluice-noaudit"
+#                               sluice-noaudit: a second Sluice, the same but for --no-audit
 #                               confined: PostgreSQL directly, running the statement Sluice sends
 #                               for -S (the role's filter applied): what the confinement itself
 #                               costs the database, apart from the proxy (select-only only)
 #   BENCH_WARMUP=3              seconds of -S -c 16 per target before measuring (0: none)
+#   BENCH_SLUICE_ARGS="..."     more flags for both Sluices' serve (e.g. --worker-threads 1)
 #   BENCH_KEEP=1                keep the temp dir (logs, audit log) and say where it is
 #   BENCH_PERF_DIR=DIR          record `perf` on the Sluice process during the first Sluice run of
 #                               -S -M simple with the most clients; writes DIR/perf.data and
@@ -54,11 +62,12 @@ REPEAT=${BENCH_REPEAT:-3}
 SCALE=${BENCH_SCALE:-10}
 POOL_SIZE=${BENCH_POOL_SIZE:-16}
 JOBS=${BENCH_JOBS:-2}
-CLIENTS=${BENCH_CLIENTS:-"1 16"}
+CLIENTS=${BENCH_CLIENTS:-"1 16 200"}
 MODES=${BENCH_MODES:-"simple prepared"}
 SCRIPTS=${BENCH_SCRIPTS:-"select-only tpcb-like"}
-TARGETS=${BENCH_TARGETS:-"direct confined pgbouncer sluice"}
+TARGETS=${BENCH_TARGETS:-"direct confined pgbouncer sluice sluice-noaudit"}
 WARMUP=${BENCH_WARMUP:-3}
+read -ra SLUICE_ARGS <<<"${BENCH_SLUICE_ARGS:-}"
 KEEP=${BENCH_KEEP:-0}
 PERF_DIR=${BENCH_PERF_DIR:-}
 DB=bench
@@ -77,7 +86,7 @@ done
 for c in $CLIENTS; do [[ $c =~ ^[1-9][0-9]*$ ]] || die "BENCH_CLIENTS: '$c' is not a client count"; done
 for m in $MODES; do [[ $m == simple || $m == prepared ]] || die "BENCH_MODES: '$m' is not simple or prepared"; done
 for s in $SCRIPTS; do [[ $s == select-only || $s == tpcb-like ]] || die "BENCH_SCRIPTS: '$s' is not select-only or tpcb-like"; done
-for t in $TARGETS; do [[ $t == direct || $t == confined || $t == pgbouncer || $t == sluice ]] || die "BENCH_TARGETS: '$t' is not direct, confined, pgbouncer or sluice"; done
+for t in $TARGETS; do [[ $t == direct || $t == confined || $t == pgbouncer || $t == sluice || $t == sluice-noaudit ]] || die "BENCH_TARGETS: '$t' is not direct, confined, pgbouncer, sluice or sluice-noaudit"; done
 [[ " $TARGETS " != *" confined "* || " $TARGETS " == *" sluice "* ]] || die "BENCH_TARGETS: confined needs sluice (it runs the statement Sluice renders)"
 
 # Nothing from the caller's libpq environment may redirect or alter the runs.
@@ -110,6 +119,7 @@ WORK=""
 PG_STARTED=0
 PGBOUNCER_PID=""
 SLUICE_PID=""
+NOAUDIT_PID=""
 PERF_PID=""
 
 stop_pid() { # pid signal seconds
@@ -129,6 +139,7 @@ cleanup() {
     trap - EXIT INT TERM
     stop_pid "$PERF_PID" INT 10
     stop_pid "$SLUICE_PID" TERM 10
+    stop_pid "$NOAUDIT_PID" TERM 10
     stop_pid "$PGBOUNCER_PID" TERM 10
     if ((PG_STARTED)); then
         as_db_user "$PGBIN/pg_ctl" -D "$WORK/pgdata" -m fast -w -t 30 stop >/dev/null 2>&1 ||
@@ -170,28 +181,70 @@ find_pgbouncer() {
     PGBOUNCER=$(command -v pgbouncer || true)
     [[ -n $PGBOUNCER ]] || { [[ -x /usr/sbin/pgbouncer ]] && PGBOUNCER=/usr/sbin/pgbouncer; } || true
 }
-if [[ " $TARGETS " == *" pgbouncer "* ]]; then
-    find_pgbouncer
-    if [[ -z $PGBOUNCER ]]; then
-        command -v apt-get >/dev/null || die "PgBouncer is not installed and this is not a Debian-like system; install pgbouncer"
-        log "installing PgBouncer (apt-get install pgbouncer)"
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
-            die "apt-get update failed"
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer >/dev/null ||
-            die "apt-get install pgbouncer failed"
-        find_pgbouncer
-        [[ -n $PGBOUNCER ]] || die "pgbouncer still not found after apt-get install"
-    fi
-    PGBOUNCER_VERSION=$("$PGBOUNCER" --version 2>/dev/null | sed -nE 's/^(PgBouncer|pgbouncer) ([0-9.]+).*/\2/Ip' | head -n 1)
-    [[ -n $PGBOUNCER_VERSION ]] || die "cannot read the version of $PGBOUNCER"
-fi
-
+pgbouncer_version() { "$1" --version 2>/dev/null | sed -nE 's/^(PgBouncer|pgbouncer) ([0-9.]+).*/\2/Ip' | head -n 1; }
 # Named prepared statements in transaction mode need PgBouncer >= 1.21 (max_prepared_statements).
 pgbouncer_prepares() {
     local major minor
     IFS=. read -r major minor _ <<<"$PGBOUNCER_VERSION"
     ((major > 1 || (major == 1 && minor >= 21)))
 }
+# Builds PgBouncer from the source package of Debian's newest release into target/bench-tools
+# (once; later runs reuse it) and sets PGBOUNCER. The tarball is checked against the checksum in
+# the archive's source index, fetched from the same mirror (the index's signature is not checked:
+# this is a benchmark's tool, never installed on the system).
+build_pgbouncer() {
+    local tools=$ROOT/target/bench-tools suite=trixie mirror=http://deb.debian.org/debian
+    local entry version orig sum src
+    if [[ -x $tools/pgbouncer/bin/pgbouncer ]]; then
+        PGBOUNCER=$tools/pgbouncer/bin/pgbouncer
+        return 0
+    fi
+    for tool in curl xz make cc pkg-config; do
+        command -v "$tool" >/dev/null || die "building PgBouncer needs '$tool'"
+    done
+    if ! pkg-config --exists libevent openssl 2>/dev/null; then
+        log "installing PgBouncer's build dependencies (libevent-dev libssl-dev)"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libevent-dev libssl-dev >/dev/null ||
+            die "apt-get install libevent-dev libssl-dev failed"
+    fi
+    log "PgBouncer $PGBOUNCER_VERSION cannot keep prepared statements in transaction mode; building it from Debian $suite's source package"
+    src=$WORK/pgbouncer-src
+    mkdir -p "$src"
+    curl -fsS -m 120 -o "$src/Sources.xz" "$mirror/dists/$suite/main/source/Sources.xz" ||
+        die "cannot read Debian $suite's source index from $mirror; set BENCH_PGBOUNCER to a PgBouncer >= 1.21"
+    entry=$(xz -dc "$src/Sources.xz" | awk '/^Package: pgbouncer$/ {p = 1} p && /^$/ {p = 0} p')
+    version=$(sed -nE 's/^Version: ([0-9.]+).*/\1/p' <<<"$entry" | head -n 1)
+    orig=pgbouncer_$version.orig.tar.gz
+    sum=$(awk -v f="$orig" '$3 == f {print $1; exit}' <<<"$entry")
+    [[ -n $version && -n $sum ]] || die "no pgbouncer source in Debian $suite's index"
+    curl -fsS -m 300 -o "$src/$orig" "$mirror/pool/main/p/pgbouncer/$orig" || die "cannot download $orig"
+    [[ $(md5sum "$src/$orig" | awk '{print $1}') == "$sum" ]] || die "$orig does not match the archive's checksum"
+    tar -xzf "$src/$orig" -C "$src" || die "cannot unpack $orig"
+    (cd "$src/pgbouncer-$version" && ./configure --prefix="$tools/pgbouncer" --without-cares --with-openssl &&
+        make -j"$(nproc)" && make install) >"$WORK/logs/pgbouncer-build.log" 2>&1 ||
+        die "building PgBouncer $version failed:$(echo; tail -n 20 "$WORK/logs/pgbouncer-build.log")"
+    PGBOUNCER=$tools/pgbouncer/bin/pgbouncer
+}
+if [[ " $TARGETS " == *" pgbouncer "* ]]; then
+    if [[ -n ${BENCH_PGBOUNCER:-} ]]; then
+        PGBOUNCER=$BENCH_PGBOUNCER
+        [[ -x $PGBOUNCER ]] || die "BENCH_PGBOUNCER: '$PGBOUNCER' is not an executable"
+    else
+        find_pgbouncer
+        if [[ -z $PGBOUNCER ]]; then
+            command -v apt-get >/dev/null || die "PgBouncer is not installed and this is not a Debian-like system; install pgbouncer"
+            log "installing PgBouncer (apt-get install pgbouncer)"
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
+                die "apt-get update failed"
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer >/dev/null ||
+                die "apt-get install pgbouncer failed"
+            find_pgbouncer
+            [[ -n $PGBOUNCER ]] || die "pgbouncer still not found after apt-get install"
+        fi
+    fi
+    PGBOUNCER_VERSION=$(pgbouncer_version "$PGBOUNCER")
+    [[ -n $PGBOUNCER_VERSION ]] || die "cannot read the version of $PGBOUNCER"
+fi
 
 # ---- build ----------------------------------------------------------------------------------
 
@@ -208,6 +261,12 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
 chmod 755 "$WORK"
 mkdir -p "$WORK/logs" "$WORK/socket"
 if ((IS_ROOT)); then chown postgres:postgres "$WORK" "$WORK/socket"; fi
+
+if [[ " $TARGETS " == *" pgbouncer "* && " $MODES " == *" prepared "* && -z ${BENCH_PGBOUNCER:-} ]] && ! pgbouncer_prepares; then
+    build_pgbouncer
+    PGBOUNCER_VERSION=$(pgbouncer_version "$PGBOUNCER")
+    pgbouncer_prepares || die "the PgBouncer built ($PGBOUNCER, $PGBOUNCER_VERSION) still cannot keep prepared statements"
+fi
 
 declare -A HANDED_OUT=()
 # Ports are picked below the kernel's ephemeral range when there is room (an outgoing connection's
@@ -249,7 +308,7 @@ for attempt in 1 2 3; do
     free_port
     port=$FREE_PORT
     if as_db_user "$PGBIN/pg_ctl" -D "$WORK/pgdata" -l "$WORK/postgres.log" -w -t 60 \
-        -o "-p $port -k $WORK/socket -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB -c TimeZone=UTC" \
+        -o "-p $port -k $WORK/socket -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB -c TimeZone=UTC" \
         start >"$WORK/logs/pg_ctl.log" 2>&1; then
         PG_PORT=$port
         PG_STARTED=1
@@ -331,8 +390,9 @@ fi
 # ---- Sluice ---------------------------------------------------------------------------------
 
 SLUICE_PORT=""
+NOAUDIT_PORT=""
 TOKEN=""
-if [[ " $TARGETS " == *" sluice "* ]]; then
+if [[ " $TARGETS " == *" sluice "* || " $TARGETS " == *" sluice-noaudit "* ]]; then
     # pgbench's built-in scripts:
     #   select-only: SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
     #   tpcb-like:   BEGIN; UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
@@ -363,39 +423,52 @@ EOF
     "$SLUICE" keygen --out-dir "$WORK/keys" >"$WORK/logs/keygen.log" 2>&1 ||
         die "sluice keygen failed:$(echo; cat "$WORK/logs/keygen.log")"
 
-    started=0
-    for attempt in 1 2 3; do
-        free_port
-        SLUICE_PORT=$FREE_PORT
-        log "starting Sluice on 127.0.0.1:$SLUICE_PORT (transaction mode, pool $POOL_SIZE)"
-        SLUICE_LOG=${SLUICE_LOG:-warn} "$SLUICE" serve \
-            --pg-listen "127.0.0.1:$SLUICE_PORT" \
-            --pg-backend "postgres://postgres@127.0.0.1:$PG_PORT/$DB" \
-            --rbac-config "$WORK/roles.yaml" \
-            --public-key "$WORK/keys/issuer.pub" \
-            --pool-mode transaction --pool-size "$POOL_SIZE" \
-            --drain-timeout 2s \
-            --audit-log "$WORK/audit.log" \
-            >"$WORK/logs/sluice.out" 2>"$WORK/logs/sluice.err" &
-        SLUICE_PID=$!
-        for ((i = 0; i < 300; i++)); do
-            if grep -q '^sluice ready: ' "$WORK/logs/sluice.out" 2>/dev/null; then
-                started=1
-                break
-            fi
-            kill -0 "$SLUICE_PID" 2>/dev/null || break
-            sleep 0.1
+    # Starts one Sluice (its name: sluice or sluice-noaudit; then serve's audit flags); sets
+    # STARTED_PORT and STARTED_PID.
+    start_sluice() {
+        local name=$1 started=0 attempt i ready_addr
+        shift
+        for attempt in 1 2 3; do
+            free_port
+            STARTED_PORT=$FREE_PORT
+            log "starting $name on 127.0.0.1:$STARTED_PORT (transaction mode, pool $POOL_SIZE, $*)"
+            SLUICE_LOG=${SLUICE_LOG:-warn} "$SLUICE" serve \
+                --pg-listen "127.0.0.1:$STARTED_PORT" \
+                --pg-backend "postgres://postgres@127.0.0.1:$PG_PORT/$DB" \
+                --rbac-config "$WORK/roles.yaml" \
+                --public-key "$WORK/keys/issuer.pub" \
+                --pool-mode transaction --pool-size "$POOL_SIZE" \
+                --drain-timeout 2s \
+                "${SLUICE_ARGS[@]}" "$@" \
+                >"$WORK/logs/$name.out" 2>"$WORK/logs/$name.err" &
+            STARTED_PID=$!
+            for ((i = 0; i < 300; i++)); do
+                if grep -q '^sluice ready: ' "$WORK/logs/$name.out" 2>/dev/null; then
+                    started=1
+                    break
+                fi
+                kill -0 "$STARTED_PID" 2>/dev/null || break
+                sleep 0.1
+            done
+            ((started)) && break
+            ((i < 300)) || die "$name: sluice serve printed no ready line within 30s:$(echo; tail -n 20 "$WORK/logs/$name.err")"
+            STARTED_PID=""
+            grep -qi 'address already in use' "$WORK/logs/$name.err" ||
+                die "$name: sluice serve exited at start:$(echo; tail -n 20 "$WORK/logs/$name.err")"
         done
-        ((started)) && break
-        ((i < 300)) || die "sluice serve printed no ready line within 30s:$(echo; tail -n 20 "$WORK/logs/sluice.err")"
-        SLUICE_PID=""
-        grep -qi 'address already in use' "$WORK/logs/sluice.err" ||
-            die "sluice serve exited at start:$(echo; tail -n 20 "$WORK/logs/sluice.err")"
-    done
-    ((started)) || die "sluice serve did not start: no free port after 3 attempts:$(echo; tail -n 5 "$WORK/logs/sluice.err")"
-    ready_addr=$(sed -nE 's/^sluice ready: .*postgres=([^ ]+).*/\1/p' "$WORK/logs/sluice.out" | head -n 1)
-    [[ $ready_addr == "127.0.0.1:$SLUICE_PORT" ]] ||
-        die "sluice reported '$ready_addr', expected 127.0.0.1:$SLUICE_PORT"
+        ((started)) || die "$name: sluice serve did not start: no free port after 3 attempts:$(echo; tail -n 5 "$WORK/logs/$name.err")"
+        ready_addr=$(sed -nE 's/^sluice ready: .*postgres=([^ ]+).*/\1/p' "$WORK/logs/$name.out" | head -n 1)
+        [[ $ready_addr == "127.0.0.1:$STARTED_PORT" ]] ||
+            die "$name reported '$ready_addr', expected 127.0.0.1:$STARTED_PORT"
+    }
+    if [[ " $TARGETS " == *" sluice "* ]]; then
+        start_sluice sluice --audit-log "$WORK/audit.log"
+        SLUICE_PORT=$STARTED_PORT SLUICE_PID=$STARTED_PID
+    fi
+    if [[ " $TARGETS " == *" sluice-noaudit "* ]]; then
+        start_sluice sluice-noaudit --no-audit
+        NOAUDIT_PORT=$STARTED_PORT NOAUDIT_PID=$STARTED_PID
+    fi
 
     # Long enough for every run, with room to spare.
     n_cells=$(($(wc -w <<<"$SCRIPTS") * $(wc -w <<<"$MODES") * $(wc -w <<<"$CLIENTS")))
@@ -405,25 +478,27 @@ EOF
         --claim min_aid=0 --expires-in "${lifetime}s" --label pgbench --rbac-config "$WORK/roles.yaml" \
         2>"$WORK/logs/token.log") || die "sluice token create failed:$(echo; cat "$WORK/logs/token.log")"
 
-    # The statement Sluice sends for pgbench's select-only query, from its audit log, with the
-    # account number made a pgbench variable again: the "confined" target runs it directly.
-    PGPASSWORD=$TOKEN "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$SLUICE_PORT" -U pgbench -d "$DB" \
-        -c 'SELECT abalance FROM pgbench_accounts WHERE aid = 4242;' >"$WORK/logs/confined-probe.log" 2>&1 ||
-        die "a select-only query through Sluice failed:$(echo; cat "$WORK/logs/confined-probe.log")"
-    sleep 0.3 # the audit writer is asynchronous
-    rendered=$(python3 -c '
+    if [[ " $TARGETS " == *" confined "* ]]; then
+        # The statement Sluice sends for pgbench's select-only query, from its audit log, with the
+        # account number made a pgbench variable again: the "confined" target runs it directly.
+        PGPASSWORD=$TOKEN "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$SLUICE_PORT" -U pgbench -d "$DB" \
+            -c 'SELECT abalance FROM pgbench_accounts WHERE aid = 4242;' >"$WORK/logs/confined-probe.log" 2>&1 ||
+            die "a select-only query through Sluice failed:$(echo; cat "$WORK/logs/confined-probe.log")"
+        sleep 0.3 # the audit writer is asynchronous
+        rendered=$(python3 -c '
 import json, sys
 for line in open(sys.argv[1]):
     e = json.loads(line)
     if e.get("decision") == "allow" and "aid = 4242" in e.get("statement", ""):
         print(e["rendered"]); break
 ' "$WORK/audit.log") || die "reading the audit log failed"
-    [[ $rendered == *"aid = 4242" ]] || die "no rendered select-only statement in the audit log:$(echo; tail -n 3 "$WORK/audit.log")"
-    {
-        echo '\set aid random(1, 100000 * :scale)'
-        echo "${rendered%4242};"
-    } | sed -E 's/;$/:aid;/' >"$WORK/confined-select.sql"
-    : >"$WORK/audit.log"
+        [[ $rendered == *"aid = 4242" ]] || die "no rendered select-only statement in the audit log:$(echo; tail -n 3 "$WORK/audit.log")"
+        {
+            echo '\set aid random(1, 100000 * :scale)'
+            echo "${rendered%4242};"
+        } | sed -E 's/;$/:aid;/' >"$WORK/confined-select.sql"
+        : >"$WORK/audit.log"
+    fi
 fi
 
 # ---- running pgbench ------------------------------------------------------------------------
@@ -433,6 +508,7 @@ target_port() {
     direct | confined) echo "$PG_PORT" ;;
     pgbouncer) echo "$PGB_PORT" ;;
     sluice) echo "$SLUICE_PORT" ;;
+    sluice-noaudit) echo "$NOAUDIT_PORT" ;;
     esac
 }
 
@@ -446,6 +522,7 @@ proxy_pid() {
     case $1 in
     pgbouncer) echo "$PGBOUNCER_PID" ;;
     sluice) echo "$SLUICE_PID" ;;
+    sluice-noaudit) echo "$NOAUDIT_PID" ;;
     *) echo "" ;;
     esac
 }
@@ -460,7 +537,7 @@ pgbench_run() { # target seconds logfile pgbench-args...
     t0=$(proc_ticks "$pid")
     # A run that hangs (a stuck session) is ended 2 minutes after its duration.
     local guard=(timeout -k 10 "$((secs + 120))")
-    if [[ $target == sluice ]]; then
+    if [[ $target == sluice* ]]; then
         PGPASSWORD=$TOKEN "${guard[@]}" "$PGBIN/pgbench" -n -T "$secs" -h 127.0.0.1 -p "$port" -U pgbench "$@" "$DB" >"$logf" 2>&1 || rc=$?
     else
         "${guard[@]}" "$PGBIN/pgbench" -n -T "$secs" -h 127.0.0.1 -p "$port" -U postgres "$@" "$DB" >"$logf" 2>&1 || rc=$?
@@ -513,7 +590,7 @@ for target in $TARGETS; do
     read -ra smoke <<<"$(select_flags "$target")"
     if ! pgbench_run "$target" 1 "$WORK/logs/smoke-$target.log" "${smoke[@]}" -c 1 -j 1 -M simple >/dev/null; then
         [[ $target == sluice ]] && collect_audit
-        die "pgbench -S against $target failed:$(echo; grep -v '^ *$' "$WORK/logs/smoke-$target.log" | head -n 20)$( [[ $target == sluice ]] && { echo; echo 'sluice stderr:'; tail -n 10 "$WORK/logs/sluice.err"; echo 'audit denials:'; head -n 5 "$DENIALS"; })"
+        die "pgbench -S against $target failed:$(echo; grep -v '^ *$' "$WORK/logs/smoke-$target.log" | head -n 20)$( [[ $target == sluice* ]] && { echo; echo 'sluice stderr:'; tail -n 10 "$WORK/logs/$target.err"; echo 'audit denials:'; head -n 5 "$DENIALS"; })"
     fi
     [[ $target == sluice ]] && collect_audit
 done
@@ -632,74 +709,88 @@ echo "  pgbench -n -T $DURATION -j min($JOBS,clients), sslmode=disable; median o
 echo "  Sluice role: pgbench, filter on pgbench_accounts: aid > {{ token.min_aid }} (min_aid=0); audit log to a file"
 echo "  machine busy before measuring: ${BUSY_BEFORE}%, after: ${BUSY_AFTER}% (other processes; over 10% disturbs the numbers)"
 echo
-hdr_fmt="%-8s %-9s %4s | %10s %10s %10s %10s | %6s %6s %6s %6s | %8s %8s %8s\n"
+hdr_fmt="%-5s %-9s %4s | %8s %8s %8s %8s %8s | %5s %5s %5s %5s %5s | %6s %6s %6s\n"
 # shellcheck disable=SC2059
-printf "$hdr_fmt" script mode -c "direct" "confined" "pgbouncer" "sluice" "C/D" "S/P" "S/D" "S/C" "lat dir" "lat pgb" "lat slc"
+printf "$hdr_fmt" script mode -c "direct" "confined" "pgbounc" "sluice" "s-noaud" "C/D" "S/P" "N/P" "S/D" "S/C" "lat d" "lat p" "lat s"
 # shellcheck disable=SC2059
-printf "$hdr_fmt" "" "" "" "TPS" "TPS" "TPS" "TPS" "TPS" "TPS" "TPS" "TPS" "ms" "ms" "ms"
-printf '%s\n' "-----------------------------------------------------------------------------------------------------------------------------"
+printf "$hdr_fmt" "" "" "" "TPS" "TPS" "TPS" "TPS" "TPS" "" "" "" "" "" "ms" "ms" "ms"
+printf '%s\n' "----------------------------------------------------------------------------------------------------------------------"
 declare -A CHECK=()
+shown() { [[ " $TARGETS " == *" $1 "* ]] && echo "$2" || echo "-"; }
 for script in $SCRIPTS; do
     for mode in $MODES; do
         for c in $CLIENTS; do
             cell="$script|$mode|$c"
-            d_t=$(cell_value "$cell|direct" TPS)
-            c_t=$(cell_value "$cell|confined" TPS)
-            p_t=$(cell_value "$cell|pgbouncer" TPS)
-            s_t=$(cell_value "$cell|sluice" TPS)
-            d_l=$(cell_value "$cell|direct" LAT)
-            p_l=$(cell_value "$cell|pgbouncer" LAT)
-            s_l=$(cell_value "$cell|sluice" LAT)
-            [[ " $TARGETS " == *" direct "* ]] || { d_t="-"; d_l="-"; }
-            [[ " $TARGETS " == *" confined "* ]] || c_t="-"
-            [[ " $TARGETS " == *" pgbouncer "* ]] || { p_t="-"; p_l="-"; }
-            [[ " $TARGETS " == *" sluice "* ]] || { s_t="-"; s_l="-"; }
+            d_t=$(shown direct "$(cell_value "$cell|direct" TPS)")
+            c_t=$(shown confined "$(cell_value "$cell|confined" TPS)")
+            p_t=$(shown pgbouncer "$(cell_value "$cell|pgbouncer" TPS)")
+            s_t=$(shown sluice "$(cell_value "$cell|sluice" TPS)")
+            n_t=$(shown sluice-noaudit "$(cell_value "$cell|sluice-noaudit" TPS)")
+            d_l=$(shown direct "$(cell_value "$cell|direct" LAT)")
+            p_l=$(shown pgbouncer "$(cell_value "$cell|pgbouncer" LAT)")
+            s_l=$(shown sluice "$(cell_value "$cell|sluice" LAT)")
             sp=$(ratio "$(num "$s_t")" "$(num "$p_t")")
+            np=$(ratio "$(num "$n_t")" "$(num "$p_t")")
             sd=$(ratio "$(num "$s_t")" "$(num "$d_t")")
             cd=$(ratio "$(num "$c_t")" "$(num "$d_t")")
             sc=$(ratio "$(num "$s_t")" "$(num "$c_t")")
-            CHECK[$cell]="$sp|$sd|$cd|$sc"
+            CHECK[$cell]="$sp|$np"
             # shellcheck disable=SC2059
-            printf "$hdr_fmt" "$(script_label "$script")" "$mode" "$c" "$d_t" "$c_t" "$p_t" "$s_t" \
-                "${cd:--}" "${sp:--}" "${sd:--}" "${sc:--}" "$d_l" "$p_l" "$s_l"
+            printf "$hdr_fmt" "$(script_label "$script")" "$mode" "$c" "$d_t" "$c_t" "$p_t" "$s_t" "$n_t" \
+                "${cd:--}" "${sp:--}" "${np:--}" "${sd:--}" "${sc:--}" "$d_l" "$p_l" "$s_l"
         done
     done
 done
 echo "confined = PostgreSQL directly, running the statement Sluice sends for -S (its rewriting with the role's filter)"
-echo "C/D = confined / direct (what the confinement costs the database), S/C = Sluice / confined (the proxy's own cost)"
-echo "S/P = Sluice TPS / PgBouncer TPS, S/D = Sluice TPS / direct TPS${PGBOUNCER_VERSION:+; n/a: PgBouncer $PGBOUNCER_VERSION cannot keep named prepared statements in transaction mode (needs >= 1.21)}"
+echo "s-noaud = Sluice with --no-audit. C/D = confined / direct (what the confinement costs the database),"
+echo "S/P, N/P = Sluice, Sluice without audit / PgBouncer; S/D = Sluice / direct; S/C = Sluice / confined (the proxy's own cost)"
 echo
-if [[ " $TARGETS " == *" pgbouncer "* || " $TARGETS " == *" sluice "* ]]; then
-    echo "Proxy CPU per transaction (microseconds of the proxy process, all threads; median):"
-    cpu_fmt="%-8s %-9s %4s | %10s %10s | %6s\n"
+
+declare -A CPU_CHECK=()
+if [[ " $TARGETS " == *" pgbouncer "* || " $TARGETS " == *" sluice"* ]]; then
+    echo "Proxy CPU per transaction (microseconds of the proxy process, all threads, user + system; median):"
+    cpu_fmt="%-5s %-9s %4s | %9s %9s %9s | %5s %5s\n"
     # shellcheck disable=SC2059
-    printf "$cpu_fmt" script mode -c pgbouncer sluice S/P
+    printf "$cpu_fmt" script mode -c pgbouncer sluice s-noaud S/P N/P
     for script in $SCRIPTS; do
         for mode in $MODES; do
             for c in $CLIENTS; do
                 cell="$script|$mode|$c"
-                p_c=$(cell_value "$cell|pgbouncer" CPU)
-                s_c=$(cell_value "$cell|sluice" CPU)
-                [[ " $TARGETS " == *" pgbouncer "* ]] || p_c="-"
-                [[ " $TARGETS " == *" sluice "* ]] || s_c="-"
+                p_c=$(shown pgbouncer "$(cell_value "$cell|pgbouncer" CPU)")
+                s_c=$(shown sluice "$(cell_value "$cell|sluice" CPU)")
+                n_c=$(shown sluice-noaudit "$(cell_value "$cell|sluice-noaudit" CPU)")
                 r=$(ratio "$(num "$s_c")" "$(num "$p_c")")
+                rn=$(ratio "$(num "$n_c")" "$(num "$p_c")")
+                CPU_CHECK[$cell]="$r|$rn"
                 # shellcheck disable=SC2059
-                printf "$cpu_fmt" "$(script_label "$script")" "$mode" "$c" "$p_c" "$s_c" "${r:--}"
+                printf "$cpu_fmt" "$(script_label "$script")" "$mode" "$c" "$p_c" "$s_c" "$n_c" "${r:--}" "${rn:--}"
             done
         done
     done
     echo
 fi
 
-verdict() { # ratio target -> PASS/BELOW/?
+verdict() { # ratio target -> PASS/BELOW/n/a
     [[ -n $1 ]] || { echo "n/a"; return; }
     awk -v r="$1" -v t="$2" 'BEGIN { print (r + 0 >= t + 0) ? "PASS" : "BELOW" }'
 }
+verdict_max() { # ratio limit -> PASS/ABOVE/n/a
+    [[ -n $1 ]] || { echo "n/a"; return; }
+    awk -v r="$1" -v t="$2" 'BEGIN { print (r + 0 <= t + 0) ? "PASS" : "ABOVE" }'
+}
 if [[ " $SCRIPTS " == *" select-only "* ]]; then
+    echo "Targets (-S): Sluice TPS >= 1.0x PgBouncer's at 16 clients and more, >= 0.9x at 1; Sluice CPU/txn <= 1.2x PgBouncer's"
     for mode in $MODES; do
-        cell="select-only|$mode|$max_clients"
-        IFS='|' read -r sp sd cd sc <<<"${CHECK[$cell]:-|||}"
-        echo "target -S -c $max_clients -M $mode: Sluice/PgBouncer = ${sp:-n/a} (>= 1.00: $(verdict "$sp" 1.0)), Sluice/direct = ${sd:-n/a} (>= 0.85: $(verdict "$sd" 0.85)); confined/direct = ${cd:-n/a}, Sluice/confined = ${sc:-n/a}"
+        for c in $CLIENTS; do
+            cell="select-only|$mode|$c"
+            want=1.0
+            ((c < 16)) && want=0.9
+            IFS='|' read -r sp np <<<"${CHECK[$cell]:-|}"
+            IFS='|' read -r cs cn <<<"${CPU_CHECK[$cell]:-|}"
+            printf '  -S -M %-9s -c %-4s TPS: audit on %-5s %-5s audit off %-5s %-5s | CPU: audit on %-5s %-5s audit off %-5s %-5s\n' \
+                "$mode" "$c" "${sp:-n/a}" "$(verdict "$sp" "$want")" "${np:-n/a}" "$(verdict "$np" "$want")" \
+                "${cs:-n/a}" "$(verdict_max "$cs" 1.2)" "${cn:-n/a}" "$(verdict_max "$cn" 1.2)"
+        done
     done
 fi
 

@@ -1,6 +1,8 @@
 //! The decision cache: a repeated statement from the same role with the same bound claims costs
 //! a hash lookup.
 
+use std::borrow::Borrow;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -8,10 +10,8 @@ use moka::sync::Cache;
 use sluice_tokens::Claims;
 use sqlparser::ast::Statement;
 
-use sqlparser::tokenizer::Token;
-
 use crate::decision::{Authorized, Denial};
-use crate::engine::template::{self, Family};
+use crate::engine::template::{self, Family, Shape};
 use crate::engine::{authorize, several_statements, statement_text, Scope};
 use crate::roles::RbacConfig;
 use crate::schema::Schema;
@@ -27,21 +27,92 @@ struct Who {
     database: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A decision by exact text: whose (a [`Who`] interned in the engine) and the text. Looked up
+/// through [`KeyView`] with the caller's `&str`, so a hit copies nothing.
+#[derive(Debug, PartialEq, Eq)]
 struct Key {
-    who: Who,
-    sql: String,
+    who: u64,
+    sql: Box<str>,
 }
 
-/// A statement family (see [`crate::engine::template`]): the input's tokens, literals masked,
-/// and each literal's kind (true: a number), so that a family decided on strings never answers
-/// a member with a number in the same place, or the other way round.
+/// A [`Key`] or a borrowed `(who, text)`: what the cache hashes and compares.
+trait KeyView {
+    fn parts(&self) -> (u64, &str);
+}
+
+impl KeyView for Key {
+    fn parts(&self) -> (u64, &str) {
+        (self.who, &self.sql)
+    }
+}
+
+impl KeyView for (u64, &str) {
+    fn parts(&self) -> (u64, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.parts().hash(h)
+    }
+}
+
+impl Hash for dyn KeyView + '_ {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.parts().hash(h)
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn KeyView + '_ {}
+
+impl<'a> Borrow<dyn KeyView + 'a> for Key {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
+/// A statement family (see [`crate::engine::template`]): the input with its literals masked,
+/// and each literal's kind, so that a family decided on strings never answers a member with a
+/// number in the same place, or the other way round.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct FamilyKey {
-    who: Who,
-    tokens: Vec<Token>,
-    numbers: Vec<bool>,
+    who: u64,
+    shape: Shape,
+    kinds: Vec<u8>,
 }
+
+/// Whose statements a session sends, interned in the engine that decides them: the token's
+/// claims, the dialect and the database, and the [`Who`] they make. A door makes one per
+/// session ([`Engine::principal`]) and hands it to [`Engine::authorize_as`] with each
+/// statement, so that a statement costs no rebuilding of its cache keys. It holds the claims
+/// it was made from, so it cannot be used with another token's.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    claims: Arc<Claims>,
+    dialect: Dialect,
+    database: Option<String>,
+    /// The engine the ids below belong to ([`Engine`]'s `id`): another engine (after a reload)
+    /// makes them again.
+    engine: u64,
+    /// The interned [`Who`]; `None` when the role does not exist in that engine's role file.
+    who: Option<u64>,
+}
+
+impl Principal {
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+}
+
+/// Ids of engines, so that a [`Principal`] made by one is never read by another.
+static ENGINES: AtomicU64 = AtomicU64::new(1);
 
 type Decision = Arc<Result<Authorized, Denial>>;
 
@@ -53,6 +124,7 @@ type Hasher = foldhash::quality::RandomState;
 /// The policy engine with its caches. Built once per loaded role file; a reload builds a new
 /// one (and so new, empty caches).
 pub struct Engine {
+    id: u64,
     config: Arc<RbacConfig>,
     /// The backends' schemas the decisions were made with; a new schema means a new engine.
     schemas: BackendSchemas,
@@ -61,6 +133,10 @@ pub struct Engine {
     /// Decisions by statement family; `None`: the family's texts are each decided in full.
     families: Cache<FamilyKey, Arc<Option<Family>>, Hasher>,
     family_hits: AtomicU64,
+    /// Each [`Who`] seen, and its id in the keys above. Ids are never reused: a `Who` evicted
+    /// here gets a new id when it comes back, and its old entries are never read again.
+    whos: Cache<Who, u64, Hasher>,
+    next_who: AtomicU64,
 }
 
 /// What the engine knows of each backend's tables: one model per dialect, since a PostgreSQL
@@ -104,6 +180,7 @@ impl Engine {
     ) -> Engine {
         let families_bytes = capacity_bytes / 4;
         Engine {
+            id: ENGINES.fetch_add(1, Ordering::Relaxed),
             config,
             schemas,
             cache: Cache::builder()
@@ -119,12 +196,19 @@ impl Engine {
             families: Cache::builder()
                 .max_capacity(families_bytes)
                 .weigher(|key: &FamilyKey, value: &Arc<Option<Family>>| {
-                    let tokens = key.tokens.len() * std::mem::size_of::<Token>() * 2;
+                    let tokens = match &key.shape {
+                        Shape::Text(t) => t.len(),
+                        Shape::Tokens(t) => t.len() * std::mem::size_of_val(&t[0]) * 2,
+                    };
                     let out = value.as_ref().as_ref().map_or(0, Family::weight);
                     u32::try_from(tokens + out + 256).unwrap_or(u32::MAX)
                 })
                 .build_with_hasher(Hasher::default()),
             family_hits: AtomicU64::new(0),
+            whos: Cache::builder()
+                .max_capacity(100_000)
+                .build_with_hasher(Hasher::default()),
+            next_who: AtomicU64::new(1),
         }
     }
 
@@ -143,11 +227,8 @@ impl Engine {
     }
 
     /// [`authorize`] for the role named in the claims, cached. A role that does not exist is a
-    /// denial, never a default.
-    ///
-    /// A text seen before costs a hash lookup. A new text of a known statement family (the
-    /// same statement with other literals) costs a tokenizing and the writing of its literals
-    /// into the family's checked rendering; see [`crate::engine::template`].
+    /// denial, never a default. A door that decides many statements for one token makes a
+    /// [`Principal`] once and calls [`Engine::authorize_as`].
     pub fn authorize(
         &self,
         claims: &Claims,
@@ -155,60 +236,98 @@ impl Engine {
         database: Option<&str>,
         sql: &str,
     ) -> Decision {
-        let Some(role) = self.config.role(&claims.role) else {
+        let mut principal = self.principal(Arc::new(claims.clone()), dialect, database);
+        self.authorize_as(&mut principal, sql)
+    }
+
+    /// Whose statements: see [`Principal`].
+    pub fn principal(
+        &self,
+        claims: Arc<Claims>,
+        dialect: Dialect,
+        database: Option<&str>,
+    ) -> Principal {
+        let mut p = Principal {
+            claims,
+            dialect,
+            database: database.map(str::to_string),
+            engine: 0,
+            who: None,
+        };
+        self.intern(&mut p);
+        p
+    }
+
+    /// Makes `p`'s ids this engine's.
+    fn intern(&self, p: &mut Principal) {
+        p.engine = self.id;
+        p.who = self.config.role(&p.claims.role).map(|role| {
+            let who = Who {
+                role: role.name.clone(),
+                claims: role
+                    .required_claims()
+                    .iter()
+                    .map(|c| match p.claims.get(c) {
+                        Some(v) => format!("{c}={v:?}"),
+                        None => format!("{c}#missing"),
+                    })
+                    .collect(),
+                dialect: p.dialect,
+                database: p.database.clone(),
+            };
+            self.whos
+                .get_with(who, || self.next_who.fetch_add(1, Ordering::Relaxed))
+        });
+    }
+
+    /// [`authorize`] for a principal, cached.
+    ///
+    /// A text seen before costs a hash lookup. A new text of a known statement family (the
+    /// same statement with other literals) costs a scan of its bytes and the writing of its
+    /// literals into the family's checked rendering; see [`crate::engine::template`].
+    pub fn authorize_as(&self, p: &mut Principal, sql: &str) -> Decision {
+        if p.engine != self.id {
+            self.intern(p);
+        }
+        let role = p.who.and_then(|who| Some((who, self.config.role(&p.claims.role)?)));
+        let Some((who, role)) = role else {
             return Arc::new(Err(Denial::new(
                 crate::Rule::ClaimInvalid,
                 format!(
                     "the token's role `{}` does not exist in the gateway's role file",
-                    claims.role
+                    p.claims.role
                 ),
             )));
         };
+        let dialect = p.dialect;
         let scope = Scope {
             config: &self.config,
             role,
-            claims,
+            claims: &p.claims,
             dialect,
-            database,
+            database: p.database.as_deref(),
             schema: self.schemas.for_dialect(dialect),
         };
         // Input the engine refuses for its size is not worth a cache entry of that size.
         if sql.len() > crate::MAX_SQL_BYTES {
             return Arc::new(authorize(&scope, sql));
         }
-        let who = Who {
-            role: role.name.clone(),
-            claims: role
-                .required_claims()
-                .iter()
-                .map(|c| match claims.get(c) {
-                    Some(v) => format!("{c}={v:?}"),
-                    None => format!("{c}#missing"),
-                })
-                .collect(),
-            dialect,
-            database: database.map(str::to_string),
-        };
-        let key = Key {
-            who,
-            sql: sql.to_string(),
-        };
-        if let Some(hit) = self.cache.get(&key) {
+        if let Some(hit) = self.cache.get(&(who, sql) as &dyn KeyView) {
             return hit;
         }
+        let key = || Key {
+            who,
+            sql: sql.into(),
+        };
         let Some(mut masked) = template::mask(dialect, sql) else {
             return self
                 .cache
-                .get_with(key, || Arc::new(authorize(&scope, sql)));
+                .get_with(key(), || Arc::new(authorize(&scope, sql)));
         };
         let family_key = FamilyKey {
-            who: key.who.clone(),
-            tokens: std::mem::take(&mut masked.tokens),
-            numbers: masked
-                .literals
-                .iter()
-                .map(|l| matches!(l, template::Literal::Num(_)))
-                .collect(),
+            who,
+            kinds: masked.literals.iter().map(template::Literal::kind).collect(),
+            shape: std::mem::replace(&mut masked.shape, Shape::Text(String::new())),
         };
         match self.families.get(&family_key) {
             // A member of a known family is not cached by its text: its decision costs little,
@@ -223,13 +342,13 @@ impl Engine {
                     return Arc::new(Ok(authorized));
                 }
                 self.cache
-                    .get_with(key, || Arc::new(authorize(&scope, sql)))
+                    .get_with(key(), || Arc::new(authorize(&scope, sql)))
             }
             None => {
                 let full = Arc::new(authorize(&scope, sql));
-                let family = Family::decide(&scope, &family_key.tokens, &masked, &full);
+                let family = Family::decide(&scope, sql, &family_key.shape, &masked, &full);
                 self.families.insert(family_key, Arc::new(family));
-                self.cache.insert(key, full.clone());
+                self.cache.insert(key(), full.clone());
                 full
             }
         }

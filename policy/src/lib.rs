@@ -21,7 +21,7 @@ pub mod rest;
 pub mod roles;
 pub mod schema;
 
-pub use cache::{BackendSchemas, Engine, EngineStats};
+pub use cache::{BackendSchemas, Engine, EngineStats, Principal};
 pub use decision::{
     Authorized, CheckedStatement, DeallocateTarget, Denial, ParameterNeed, Parameters,
     PinnedParameter, Rule, StatementKind,

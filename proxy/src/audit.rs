@@ -88,9 +88,10 @@ impl AuditEvent {
     }
 }
 
+/// Where audit events go: the writer's queue, or nowhere when the audit trail is off.
 #[derive(Clone)]
 pub struct Audit {
-    tx: mpsc::Sender<AuditEvent>,
+    tx: Option<mpsc::Sender<AuditEvent>>,
 }
 
 impl Audit {
@@ -111,13 +112,25 @@ impl Audit {
         };
         let (tx, rx) = mpsc::channel(10_000);
         let task = tokio::task::spawn_blocking(move || write_all(rx, out));
-        Ok((Audit { tx }, task))
+        Ok((Audit { tx: Some(tx) }, task))
+    }
+
+    /// No audit trail (`--no-audit`): events are not even built ([`Audit::is_on`]).
+    pub fn off() -> (Audit, tokio::task::JoinHandle<()>) {
+        (Audit { tx: None }, tokio::spawn(async {}))
+    }
+
+    /// Whether events are recorded: callers skip building an event when not.
+    pub fn is_on(&self) -> bool {
+        self.tx.is_some()
     }
 
     pub async fn record(&self, event: AuditEvent) {
         // The writer only stops when every sender is gone, so this cannot fail while `self`
         // lives; an error would mean the writer died, which it reports itself.
-        let _ = self.tx.send(event).await;
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(event).await;
+        }
     }
 }
 

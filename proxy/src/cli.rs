@@ -394,6 +394,10 @@ pub struct ServeArgs {
     /// Audit log file (JSON lines, appended); standard error if not given
     #[arg(long, env = "SLUICE_AUDIT_LOG", value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// Keep no audit trail at all: no statement, denial or connection is recorded (for
+    /// benchmarks, or where the database audits itself); the start says so in the log
+    #[arg(long, env = "SLUICE_NO_AUDIT", conflicts_with = "audit_log")]
+    pub no_audit: bool,
     /// How backend connections are shared between clients
     #[arg(long, env = "SLUICE_POOL_MODE", value_enum, default_value_t = PoolMode::Transaction)]
     pub pool_mode: PoolMode,

@@ -50,6 +50,8 @@ pub struct ServeConfig {
     pub tls_key: Option<PathBuf>,
     pub allow_plaintext: bool,
     pub audit_log: Option<PathBuf>,
+    /// No audit trail at all (`--no-audit`); `audit_log` is then unused.
+    pub audit_off: bool,
     pub pool_mode: PoolMode,
     pub pool_size: usize,
     pub acquire_timeout: Duration,
@@ -86,6 +88,7 @@ impl ServeConfig {
             tls_key: None,
             allow_plaintext: false,
             audit_log: None,
+            audit_off: false,
             pool_mode: PoolMode::Transaction,
             pool_size: 16,
             acquire_timeout: Duration::from_secs(10),
@@ -135,6 +138,10 @@ pub fn load_gate(config: &ServeConfig) -> Result<Gate> {
 
 /// Opens the configuration's audit log (standard error without one).
 pub async fn open_audit(config: &ServeConfig) -> Result<(Audit, JoinHandle<()>)> {
+    if config.audit_off {
+        tracing::warn!("the audit log is off (--no-audit): no statement, denial or connection is recorded");
+        return Ok(Audit::off());
+    }
     Audit::open(config.audit_log.as_deref())
         .await
         .with_context(|| {

@@ -201,6 +201,12 @@ fn parenthesize_concat_operands(stmt: &mut Statement) {
 pub(crate) fn quote_literal(dialect: Dialect, prefix: &str, s: &str) -> String {
     let mut out = String::with_capacity(s.len() + prefix.len() + 2);
     out.push_str(prefix);
+    push_quoted(&mut out, dialect, s);
+    out
+}
+
+/// Appends `s` to `out` as a quoted string literal, as [`quote_literal`] writes it.
+pub(crate) fn push_quoted(out: &mut String, dialect: Dialect, s: &str) {
     out.push('\'');
     for c in s.chars() {
         match (c, dialect) {
@@ -211,7 +217,6 @@ pub(crate) fn quote_literal(dialect: Dialect, prefix: &str, s: &str) -> String {
         out.push(c);
     }
     out.push('\'');
-    out
 }
 
 /// Whether an identifier can be rendered faithfully by sqlparser.

@@ -29,6 +29,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     config.tls_key = a.tls_key;
     config.allow_plaintext = a.allow_plaintext;
     config.audit_log = a.audit_log;
+    config.audit_off = a.no_audit;
     config.pool_mode = match a.pool_mode {
         PoolMode::Session => DoorPoolMode::Session,
         PoolMode::Transaction => DoorPoolMode::Transaction,

@@ -1539,6 +1539,9 @@ impl Session {
     }
 
     async fn audit_denied(&self, sql: &str, denial: Option<&Denial>, reason: &str) {
+        if !self.door.audit.is_on() {
+            return;
+        }
         let mut ev = self.event("deny");
         ev.statement = Some(crate::audit::audited_sql(sql));
         ev.rule = Some(denial.map_or("rate_limit".to_string(), |d| d.rule.id().to_string()));
@@ -1552,6 +1555,9 @@ impl Session {
             _ => return,
         };
         run.audited = true;
+        if !self.door.audit.is_on() {
+            return;
+        }
         let (client_sql, rendered, rows, started) = (
             run.log.client_sql.clone(),
             run.log.rendered.clone(),
