@@ -289,7 +289,9 @@ impl Engine {
         if p.engine != self.id {
             self.intern(p);
         }
-        let role = p.who.and_then(|who| Some((who, self.config.role(&p.claims.role)?)));
+        let role = p
+            .who
+            .and_then(|who| Some((who, self.config.role(&p.claims.role)?)));
         let Some((who, role)) = role else {
             return Arc::new(Err(Denial::new(
                 crate::Rule::ClaimInvalid,
@@ -326,7 +328,11 @@ impl Engine {
         };
         let family_key = FamilyKey {
             who,
-            kinds: masked.literals.iter().map(template::Literal::kind).collect(),
+            kinds: masked
+                .literals
+                .iter()
+                .map(template::Literal::kind)
+                .collect(),
             shape: std::mem::replace(&mut masked.shape, Shape::Text(String::new())),
         };
         match self.families.get(&family_key) {

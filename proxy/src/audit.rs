@@ -128,8 +128,11 @@ impl Audit {
     pub async fn record(&self, event: AuditEvent) {
         // The writer only stops when every sender is gone, so this cannot fail while `self`
         // lives; an error would mean the writer died, which it reports itself.
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(event).await;
+        let Some(tx) = &self.tx else { return };
+        if let Err(mpsc::error::TrySendError::Full(event)) = tx.try_send(event) {
+            // The queue is full: wait for room. Boxed, because a waiting send is large (about
+            // a kilobyte) and every session's future would otherwise hold room for one.
+            let _ = Box::pin(tx.send(event)).await;
         }
     }
 }

@@ -153,6 +153,17 @@ impl ClientStream {
     }
 }
 
+impl crate::pg::frame::Readable for ClientStream {
+    /// A plain connection waits for the socket; a TLS one answers at once (its session may hold
+    /// decrypted bytes the socket no longer shows, and it keeps its own buffers anyway).
+    async fn readable(&self) -> std::io::Result<()> {
+        match self {
+            ClientStream::Plain(s) => s.readable().await,
+            ClientStream::Tls(_) => Ok(()),
+        }
+    }
+}
+
 impl AsyncRead for ClientStream {
     fn poll_read(
         self: Pin<&mut Self>,

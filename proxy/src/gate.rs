@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sluice_policy::roles::{EffectiveRole, RbacConfig};
-use sluice_policy::{Authorized, BackendSchemas, Denial, Dialect, Engine, Schema};
+use sluice_policy::{Authorized, BackendSchemas, Denial, Dialect, Engine, Principal, Schema};
 use sluice_tokens::{Claims, RevocationList, TokenError, Verifier};
 
 /// What the policy engine's caches may hold in all (decisions by text and statement families).
@@ -126,6 +126,28 @@ impl Gate {
             self.engine().authorize(claims, dialect, database, sql),
             generation,
         )
+    }
+
+    /// Whose statements a session sends: made once per session, handed to
+    /// [`Gate::authorize_as`] with each statement (the engine's cache keys for the token are
+    /// then made once, not per statement).
+    pub fn principal(
+        &self,
+        claims: Arc<Claims>,
+        dialect: Dialect,
+        database: Option<&str>,
+    ) -> Principal {
+        self.engine().principal(claims, dialect, database)
+    }
+
+    /// [`Gate::authorize`] for a session's principal (made again by the engine after a reload).
+    pub fn authorize_as(
+        &self,
+        principal: &mut Principal,
+        sql: &str,
+    ) -> (Arc<Result<Authorized, Denial>>, u64) {
+        let generation = self.generation();
+        (self.engine().authorize_as(principal, sql), generation)
     }
 
     /// As [`Gate::authorize`], for a statement a door built as a syntax tree (REST, MCP).

@@ -139,7 +139,9 @@ pub fn load_gate(config: &ServeConfig) -> Result<Gate> {
 /// Opens the configuration's audit log (standard error without one).
 pub async fn open_audit(config: &ServeConfig) -> Result<(Audit, JoinHandle<()>)> {
     if config.audit_off {
-        tracing::warn!("the audit log is off (--no-audit): no statement, denial or connection is recorded");
+        tracing::warn!(
+            "the audit log is off (--no-audit): no statement, denial or connection is recorded"
+        );
         return Ok(Audit::off());
     }
     Audit::open(config.audit_log.as_deref())

@@ -514,7 +514,8 @@ mod tests {
             Scan::Masked(text, lits) => (text, lits),
             other => panic!("{sql}: {other:?}"),
         };
-        let (text, lits) = masked("SELECT a1, \"x'y\" FROM t WHERE b = 'it''s' AND c > 4.5 AND d=7");
+        let (text, lits) =
+            masked("SELECT a1, \"x'y\" FROM t WHERE b = 'it''s' AND c > 4.5 AND d=7");
         assert_eq!(
             text,
             "SELECT a1, \"x'y\" FROM t WHERE b = '__sluice_m0__' AND c > '__sluice_m1__' AND d='__sluice_m2__'"
@@ -562,10 +563,67 @@ mod tests {
     fn inputs_of_one_scanned_shape_lex_alike() {
         use super::{mask_tokens, scan, Scan, Shape};
         let pieces = [
-            "SELECT ", "a", "t1", " ", "\n", "'x'", "'it''s'", "''", "'\"'", "'`'", "\"q'\"",
-            "\"a\"\"b\"", "`b'`", "42", "4.5", "007", ".", ",", "=", "-", "+", "(", ")", "E",
-            "e", "N", "_", "x", "::", ":", ";", "'", "\"", "`", "1", "é", "'é'", "[", "]", "@",
-            "&", "|", "<>", "!", "~", "%", "*", "/", "U&", "B", "0", "9", "\\", "\\'", "$", "$$", "--", "/*", "*/", "#", "?",
+            "SELECT ",
+            "a",
+            "t1",
+            " ",
+            "\n",
+            "'x'",
+            "'it''s'",
+            "''",
+            "'\"'",
+            "'`'",
+            "\"q'\"",
+            "\"a\"\"b\"",
+            "`b'`",
+            "42",
+            "4.5",
+            "007",
+            ".",
+            ",",
+            "=",
+            "-",
+            "+",
+            "(",
+            ")",
+            "E",
+            "e",
+            "N",
+            "_",
+            "x",
+            "::",
+            ":",
+            ";",
+            "'",
+            "\"",
+            "`",
+            "1",
+            "é",
+            "'é'",
+            "[",
+            "]",
+            "@",
+            "&",
+            "|",
+            "<>",
+            "!",
+            "~",
+            "%",
+            "*",
+            "/",
+            "U&",
+            "B",
+            "0",
+            "9",
+            "\\",
+            "\\'",
+            "$",
+            "$$",
+            "--",
+            "/*",
+            "*/",
+            "#",
+            "?",
         ];
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
         let mut next = move || {
@@ -638,8 +696,14 @@ mod tests {
                 }
                 let relexed = mask_tokens(dialect, &member)
                     .unwrap_or_else(|| panic!("{dialect:?}: {sql:?} -> {member:?} does not lex"));
-                assert_eq!(&relexed.shape, &lexed.shape, "{dialect:?}: {sql:?} -> {member:?}");
-                assert_eq!(relexed.literals, new_lits, "{dialect:?}: {sql:?} -> {member:?}");
+                assert_eq!(
+                    &relexed.shape, &lexed.shape,
+                    "{dialect:?}: {sql:?} -> {member:?}"
+                );
+                assert_eq!(
+                    relexed.literals, new_lits,
+                    "{dialect:?}: {sql:?} -> {member:?}"
+                );
                 checked += 1;
             }
         }

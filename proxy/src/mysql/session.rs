@@ -152,6 +152,8 @@ struct Session {
     in_transaction: bool,
     /// The role-file generation `role` was read under.
     role_generation: u64,
+    /// The token's principal in the policy engine (see [`sluice_policy::Principal`]).
+    principal: sluice_policy::Principal,
 }
 
 /// Serves the client until it quits; returns why the session ended, for the audit line.
@@ -163,6 +165,11 @@ pub async fn run(
     conn: Conn,
 ) -> Option<String> {
     let role_generation = door.gate.generation();
+    let principal = door.gate.principal(
+        Arc::new(info.claims.clone()),
+        Dialect::MySql,
+        Some(door.pools.database()),
+    );
     let mut s = Session {
         door,
         io,
@@ -173,6 +180,7 @@ pub async fn run(
         next_id: 1,
         in_transaction: false,
         role_generation,
+        principal,
     };
     s.io.write(&packet::ok_packet(
         &packet::Ok {
@@ -320,12 +328,7 @@ impl Session {
             );
             return Ok(());
         };
-        let (decision, _) = self.door.gate.authorize(
-            &self.info.claims,
-            Dialect::MySql,
-            Some(self.door.pools.database()),
-            sql,
-        );
+        let (decision, _) = self.door.gate.authorize_as(&mut self.principal, sql);
         let authorized = match &*decision {
             Ok(a) => a,
             Err(d) => {
@@ -454,12 +457,7 @@ impl Session {
             );
             return Ok(());
         }
-        let (decision, generation) = self.door.gate.authorize(
-            &self.info.claims,
-            Dialect::MySql,
-            Some(self.door.pools.database()),
-            sql,
-        );
+        let (decision, generation) = self.door.gate.authorize_as(&mut self.principal, sql);
         let (rendered, parameters) = match &*decision {
             Ok(a) => {
                 if let Err(message) = self.runnable(a) {
@@ -696,12 +694,10 @@ impl Session {
             return Ok(true);
         }
         let client_sql = p.client_sql.clone();
-        let (decision, generation) = self.door.gate.authorize(
-            &self.info.claims,
-            Dialect::MySql,
-            Some(self.door.pools.database()),
-            &client_sql,
-        );
+        let (decision, generation) = self
+            .door
+            .gate
+            .authorize_as(&mut self.principal, &client_sql);
         let same = match &*decision {
             Ok(a) => {
                 a.statements.len() == 1

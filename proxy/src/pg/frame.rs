@@ -43,6 +43,13 @@ pub struct FrameReader<R> {
     inner: R,
     buf: BytesMut,
     limit: usize,
+    /// The buffer a read starts with after [`FrameReader::next_idle`] gave the last one back.
+    capacity: usize,
+}
+
+/// A connection that can say when it has bytes to read, before a buffer is set aside for them.
+pub trait Readable {
+    fn readable(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -53,6 +60,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             inner,
             buf: BytesMut::with_capacity(capacity),
             limit,
+            capacity,
         }
     }
 
@@ -81,6 +89,23 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 };
             }
         }
+    }
+
+    /// [`FrameReader::next`] for a connection that may sit idle for long: while nothing is
+    /// buffered, the buffer is given back and the read waits for the connection to have bytes
+    /// before taking one again, so an idle client holds no buffer. Safe to cancel.
+    pub async fn next_idle(&mut self) -> Result<Frame, FrameError>
+    where
+        R: Readable,
+    {
+        if self.buf.is_empty() {
+            if self.buf.capacity() > 0 {
+                self.buf = BytesMut::new();
+            }
+            self.inner.readable().await?;
+            self.buf.reserve(self.capacity);
+        }
+        self.next().await
     }
 
     /// A frame if one is complete in the buffer, without reading.

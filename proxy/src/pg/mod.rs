@@ -10,7 +10,7 @@
 
 pub(crate) mod backend;
 mod conninfo;
-mod frame;
+pub(crate) mod frame;
 pub(crate) mod pool;
 mod session;
 mod startup;

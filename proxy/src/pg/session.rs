@@ -43,7 +43,8 @@ const MAX_PREPARED_PER_BACKEND: usize = 1000;
 const FLUSH_AT: usize = 64 * 1024;
 
 pub struct ClientInfo {
-    pub claims: Claims,
+    /// Shared with the session's principal in the policy engine.
+    pub claims: Arc<Claims>,
     pub user: String,
     pub peer: String,
 }
@@ -181,6 +182,8 @@ pub struct Session {
     /// Settings the client SET, replayed on each backend it gets in transaction mode.
     session_sets: Vec<String>,
     hasher: std::hash::RandomState,
+    /// The token's principal in the policy engine (see [`sluice_policy::Principal`]).
+    principal: sluice_policy::Principal,
 }
 
 enum Waited {
@@ -209,10 +212,13 @@ impl Session {
         backend: Option<Pooled>,
     ) -> Session {
         let role_generation = door.gate.generation();
+        let principal = door
+            .gate
+            .principal(info.claims.clone(), Dialect::PostgreSql, None);
         Session {
             door,
             client,
-            out: BytesMut::with_capacity(256),
+            out: BytesMut::new(),
             info,
             role,
             role_generation,
@@ -225,6 +231,7 @@ impl Session {
             failed: false,
             session_sets: Vec::new(),
             hasher: std::hash::RandomState::new(),
+            principal,
         }
     }
 
@@ -252,7 +259,14 @@ impl Session {
         }
     }
 
-    pub async fn run(mut self) -> End {
+    /// Who the client is (for the disconnect line).
+    pub fn info(&self) -> &ClientInfo {
+        &self.info
+    }
+
+    /// Serves the client until the session ends; then its backend connection goes back to
+    /// the pool.
+    pub async fn run(&mut self) -> End {
         let end = self.serve().await;
         if let Some(mut b) = self.backend.take() {
             // Replies still owed (the client left mid-batch): the connection's state is unknown.
@@ -269,6 +283,14 @@ impl Session {
         loop {
             if let Err(e) = self.flush_client().await {
                 return End::Gateway(format!("client write failed: {e}"));
+            }
+            // Nothing waits to be sent: an idle session holds no buffer (they are taken again,
+            // at their first use, by the next statement).
+            if self.to_backend.is_empty() && self.to_backend.capacity() > 0 {
+                self.to_backend = BytesMut::new();
+            }
+            if self.out.capacity() > 0 {
+                self.out = BytesMut::new();
             }
             let next = match self.wait_for_client().await {
                 Waited::Client(f) => f,
@@ -337,8 +359,16 @@ impl Session {
         // timer does not run (it starts at ReadyForQuery): the gateway keeps that time itself.
         let unsynced = backend.as_ref().is_some_and(|b| b.unsynced);
         let idle_limit = self.door.idle_transaction_timeout;
+        if !watch_backend && !unsynced {
+            // Nothing held: wait on the client and the shutdown only. (The wait below would set
+            // up a timer and a backend read it never uses, in every idle session's memory.)
+            return tokio::select! {
+                f = client.next_idle() => Waited::Client(f),
+                _ = async { let _ = shutdown.wait_for(|down| *down).await; }, if idle => Waited::Shutdown,
+            };
+        }
         tokio::select! {
-            f = client.next() => Waited::Client(f),
+            f = client.next_idle() => Waited::Client(f),
             _ = async { let _ = shutdown.wait_for(|down| *down).await; }, if idle => Waited::Shutdown,
             // A real read, not a readiness wait: readiness can stay set after the last reply
             // was read, and then the session would block on a backend with nothing to say.
@@ -469,10 +499,8 @@ impl Session {
         Ok(())
     }
 
-    fn authorize(&self, sql: &str) -> (Arc<Result<Authorized, Denial>>, u64) {
-        self.door
-            .gate
-            .authorize(&self.info.claims, Dialect::PostgreSql, None, sql)
+    fn authorize(&mut self, sql: &str) -> (Arc<Result<Authorized, Denial>>, u64) {
+        self.door.gate.authorize_as(&mut self.principal, sql)
     }
 
     fn profile(&self) -> Profile {
@@ -1193,16 +1221,16 @@ impl Session {
         loop {
             // Replies can queue more (a reset when a session's connection is released).
             if !self.to_backend.is_empty() {
-                let bytes = std::mem::take(&mut self.to_backend);
                 let Some(b) = self.backend.as_mut() else {
                     return Err(PgError::fatal(
                         "XX000",
                         "internal error: messages queued without a backend",
                     ));
                 };
-                if let Err(e) = b.send(&bytes).await {
+                if let Err(e) = b.send(&self.to_backend).await {
                     return Err(backend_lost(e));
                 }
+                self.to_backend.clear();
             }
             self.emit_synthesized();
             if self.expect.is_empty() {
@@ -1235,7 +1263,7 @@ impl Session {
         }
         if self.out.capacity() > 1 << 20 {
             let _ = self.flush_client().await;
-            self.out = BytesMut::with_capacity(256);
+            self.out = BytesMut::new();
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ use super::frame::{FrameError, FrameReader};
 use super::session::{ClientInfo, End, Session};
 use super::wire::{self, PgError};
 use super::{CancelSlot, ClientStream, PgDoor, PoolMode};
-use crate::audit::{now_rfc3339, AuditEvent};
+use crate::audit::AuditEvent;
 use crate::door::TokenSession;
 
 const SSL_REQUEST: i32 = 80877103;
@@ -50,7 +50,7 @@ pub async fn refuse_full(mut stream: TcpStream, max: usize) {
 pub async fn handle(door: Arc<PgDoor>, stream: TcpStream, peer: SocketAddr) {
     let started =
         tokio::time::timeout(STARTUP_TIMEOUT, Box::pin(startup(&door, stream, peer))).await;
-    let (session, info_for_log, token_session) = match started {
+    let mut opened = match started {
         Ok(Ok(Some(s))) => s,
         Ok(Ok(None)) => return,
         Ok(Err(msg)) => {
@@ -62,21 +62,32 @@ pub async fn handle(door: Arc<PgDoor>, stream: TcpStream, peer: SocketAddr) {
             return;
         }
     };
-    let end = session.run().await;
+    let end = opened.session.run().await;
     // The token's place is free before the disconnect line says the session ended.
+    let Opened {
+        session,
+        token_session,
+    } = *opened;
     drop(token_session);
-    let mut ev = info_for_log;
+    let info = session.info();
+    let mut ev = AuditEvent::connect("postgres", &info.peer, &info.user).with_claims(&info.claims);
+    drop(session);
     ev.event = "disconnect";
-    ev.time = now_rfc3339();
     if let End::Gateway(reason) = end {
         ev.reason = Some(reason);
     }
     door.audit.record(ev).await;
 }
 
-/// The session, its connect event (for the disconnect line), and its place under the token's
-/// session cap (session mode), held until the session ends.
-type Started = Option<(Session, AuditEvent, Option<TokenSession>)>;
+/// An authenticated client: the session and its place under the token's session cap (session
+/// mode), held until the session ends. Boxed in [`Started`]: the session task's own future
+/// then holds a pointer, not the session (an idle client's memory is mostly its task's future).
+struct Opened {
+    session: Session,
+    token_session: Option<TokenSession>,
+}
+
+type Started = Option<Box<Opened>>;
 
 async fn startup(
     door: &Arc<PgDoor>,
@@ -315,16 +326,19 @@ async fn startup(
     wire::ready(&mut out, b'I');
     write(&mut reader, &out).await?;
 
-    door.audit.record(connect_event.clone()).await;
+    door.audit.record(connect_event).await;
     reader.set_limit(CLIENT_FRAME_LIMIT);
     let info = ClientInfo {
-        claims,
+        claims: Arc::new(claims),
         user,
         peer: peer_text,
     };
     let mut session = Session::new(door.clone(), reader, info, role, slot, held);
     session.start_with_settings(settings);
-    Ok(Some((session, connect_event, token_session)))
+    Ok(Some(Box::new(Opened {
+        session,
+        token_session,
+    })))
 }
 
 /// Startup parameters other than `user`, `database` and `application_name` (PgJDBC's
