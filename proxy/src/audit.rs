@@ -5,6 +5,8 @@
 //! Sending waits when the writer falls behind, so no event is dropped.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use serde::Serialize;
 use std::io::Write;
@@ -89,9 +91,74 @@ impl AuditEvent {
 }
 
 /// Where audit events go: the writer's queue, or nowhere when the audit trail is off.
+/// A statement's line from a wire session, made without copying: the session's identity was
+/// written as JSON once ([`Identity`]), the texts are the session's own shared strings, and the
+/// writer thread formats the time, escapes the texts and cuts long ones.
+#[derive(Debug, Clone)]
+pub struct StatementLine {
+    pub time: SystemTime,
+    pub identity: Identity,
+    /// `allow`, `deny` or `error`.
+    pub decision: &'static str,
+    pub statement: Arc<str>,
+    pub rendered: Option<Arc<str>>,
+    pub rule: Option<String>,
+    pub reason: Option<String>,
+    pub rows: Option<u64>,
+    pub duration_ms: Option<f64>,
+}
+
+/// The fields of a session's lines that do not change from statement to statement (door,
+/// peer, user, and the token's jti, label, role and tenant), as JSON members.
+#[derive(Debug, Clone)]
+pub struct Identity(Arc<str>);
+
+impl Identity {
+    pub fn new(
+        door: &'static str,
+        peer: &str,
+        user: &str,
+        claims: &sluice_tokens::Claims,
+    ) -> Identity {
+        #[derive(Serialize)]
+        struct Fields<'a> {
+            door: &'a str,
+            peer: &'a str,
+            user: &'a str,
+            jti: &'a str,
+            label: Option<&'a str>,
+            role: &'a str,
+            tenant: Option<&'a str>,
+        }
+        let json = serde_json::to_string(&Fields {
+            door,
+            peer,
+            user,
+            jti: &claims.jti,
+            label: claims.label.as_deref(),
+            role: &claims.role,
+            tenant: claims.tenant_id.as_deref(),
+        })
+        .unwrap_or_else(|_| "{}".into());
+        // The members without the braces, to be written between `time` and `event`.
+        let members = json
+            .strip_prefix('{')
+            .and_then(|j| j.strip_suffix('}'))
+            .unwrap_or("");
+        Identity(Arc::from(members))
+    }
+}
+
+/// What the writer is sent.
+#[derive(Debug)]
+enum Line {
+    Event(Box<AuditEvent>),
+    Statement(Box<StatementLine>),
+}
+
 #[derive(Clone)]
 pub struct Audit {
-    tx: Option<mpsc::Sender<AuditEvent>>,
+    tx: Option<mpsc::Sender<Line>>,
 }
 
 impl Audit {
@@ -126,13 +193,22 @@ impl Audit {
     }
 
     pub async fn record(&self, event: AuditEvent) {
+        self.send(Line::Event(Box::new(event))).await
+    }
+
+    /// Records a statement's line (see [`StatementLine`]).
+    pub async fn record_statement(&self, line: StatementLine) {
+        self.send(Line::Statement(Box::new(line))).await
+    }
+
+    async fn send(&self, line: Line) {
         // The writer only stops when every sender is gone, so this cannot fail while `self`
         // lives; an error would mean the writer died, which it reports itself.
         let Some(tx) = &self.tx else { return };
-        if let Err(mpsc::error::TrySendError::Full(event)) = tx.try_send(event) {
+        if let Err(mpsc::error::TrySendError::Full(line)) = tx.try_send(line) {
             // The queue is full: wait for room. Boxed, because a waiting send is large (about
             // a kilobyte) and every session's future would otherwise hold room for one.
-            let _ = Box::pin(tx.send(event)).await;
+            let _ = Box::pin(tx.send(line)).await;
         }
     }
 }
@@ -140,7 +216,7 @@ impl Audit {
 /// How long the writer lets events gather before writing them.
 const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(2);
 
-fn write_all(mut rx: mpsc::Receiver<AuditEvent>, mut out: Box<dyn Write + Send>) {
+fn write_all(mut rx: mpsc::Receiver<Line>, mut out: Box<dyn Write + Send>) {
     let mut buf = Vec::with_capacity(64 * 1024);
     while let Some(ev) = rx.blocking_recv() {
         // Let a batch gather before writing it. While this thread sleeps, senders only queue:
@@ -176,20 +252,64 @@ pub const MAX_AUDITED_SQL: usize = 8 * 1024;
 
 /// `sql`, cut to [`MAX_AUDITED_SQL`] bytes (at a character boundary) with its length noted.
 pub fn audited_sql(sql: &str) -> String {
+    audited(sql).into_owned()
+}
+
+fn audited(sql: &str) -> std::borrow::Cow<'_, str> {
     if sql.len() <= MAX_AUDITED_SQL {
-        return sql.to_string();
+        return sql.into();
     }
     let mut end = MAX_AUDITED_SQL;
     while !sql.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}… [cut: {} bytes in all]", &sql[..end], sql.len())
+    format!("{}… [cut: {} bytes in all]", &sql[..end], sql.len()).into()
 }
 
-fn push_line(buf: &mut Vec<u8>, ev: &AuditEvent) {
-    if serde_json::to_writer(&mut *buf, ev).is_ok() {
+fn push_line(buf: &mut Vec<u8>, line: &Line) {
+    let written = match line {
+        Line::Event(ev) => serde_json::to_writer(&mut *buf, ev),
+        Line::Statement(s) => push_statement(buf, s),
+    };
+    if written.is_ok() {
         buf.push(b'\n');
     }
+}
+
+/// A statement line, with the members an [`AuditEvent`] of the same statement has, in its
+/// order.
+fn push_statement(buf: &mut Vec<u8>, s: &StatementLine) -> serde_json::Result<()> {
+    use serde_json::to_writer as json;
+    let time = humantime::format_rfc3339_millis(s.time);
+    buf.extend_from_slice(b"{\"time\":\"");
+    let _ = write!(buf, "{time}");
+    buf.extend_from_slice(b"\",");
+    buf.extend_from_slice(s.identity.0.as_bytes());
+    buf.extend_from_slice(b",\"event\":\"statement\",\"statement\":");
+    json(&mut *buf, &audited(&s.statement))?;
+    if let Some(r) = &s.rendered {
+        buf.extend_from_slice(b",\"rendered\":");
+        json(&mut *buf, &audited(r))?;
+    }
+    buf.extend_from_slice(b",\"decision\":");
+    json(&mut *buf, s.decision)?;
+    if let Some(rule) = &s.rule {
+        buf.extend_from_slice(b",\"rule\":");
+        json(&mut *buf, rule)?;
+    }
+    if let Some(reason) = &s.reason {
+        buf.extend_from_slice(b",\"reason\":");
+        json(&mut *buf, reason)?;
+    }
+    if let Some(rows) = s.rows {
+        let _ = write!(buf, ",\"rows\":{rows}");
+    }
+    if let Some(ms) = s.duration_ms {
+        buf.extend_from_slice(b",\"duration_ms\":");
+        json(&mut *buf, &ms)?;
+    }
+    buf.push(b'}');
+    Ok(())
 }
 
 /// Now, as RFC 3339 UTC with milliseconds.

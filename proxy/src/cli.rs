@@ -415,7 +415,9 @@ pub struct ServeArgs {
     /// On SIGTERM, how long open sessions may run before they are closed
     #[arg(long, env = "SLUICE_DRAIN_TIMEOUT", value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
-    /// Threads serving clients (default: one per CPU core)
+    /// Threads serving clients (default: half the CPU cores, at least one). A statement costs
+    /// the gateway microseconds, mostly in the kernel's socket work; more threads than that
+    /// needs wake each other and compete with the database and clients for the cores
     #[arg(long, env = "SLUICE_WORKER_THREADS", value_name = "N")]
     pub worker_threads: Option<usize>,
     /// Most client connections at once, per door

@@ -128,6 +128,22 @@ const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// connection forever, so the write fails after [`CLIENT_WRITE_TIMEOUT`].
 pub async fn write_to_client(stream: &mut ClientStream, bytes: &[u8]) -> std::io::Result<()> {
     use tokio::io::AsyncWriteExt;
+    // What the socket takes at once needs no timer (the common case: a reply fits the
+    // socket's buffer); only a write that has to wait is timed.
+    let mut bytes = bytes;
+    if let ClientStream::Plain(tcp) = stream {
+        while !bytes.is_empty() {
+            match tcp.try_write(bytes) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+    }
     let write = async {
         stream.write_all(bytes).await?;
         stream.flush().await

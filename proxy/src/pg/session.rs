@@ -31,7 +31,7 @@ use super::frame::{Frame, FrameError, FrameReader};
 use super::pool::{Pooled, Pools};
 use super::wire::{self, PgError};
 use super::{CancelSlot, ClientStream, PgDoor, PoolMode};
-use crate::audit::AuditEvent;
+use crate::audit::{Identity, StatementLine};
 
 /// Text sent to the backend in a denied statement's place: it fails in the parser, so it runs
 /// nothing, and the error it raises aborts the transaction like a real error would.
@@ -184,6 +184,8 @@ pub struct Session {
     hasher: std::hash::RandomState,
     /// The token's principal in the policy engine (see [`sluice_policy::Principal`]).
     principal: sluice_policy::Principal,
+    /// What every audit line of the session says of who sent it (made at its first line).
+    identity: std::sync::OnceLock<Identity>,
 }
 
 enum Waited {
@@ -232,6 +234,7 @@ impl Session {
             session_sets: Vec::new(),
             hasher: std::hash::RandomState::new(),
             principal,
+            identity: std::sync::OnceLock::new(),
         }
     }
 
@@ -1556,25 +1559,36 @@ impl Session {
 
     // ---- audit ----------------------------------------------------------------------------
 
-    fn event(&self, decision: &'static str) -> AuditEvent {
-        AuditEvent::statement(
-            "postgres",
-            &self.info.peer,
-            &self.info.user,
-            &self.info.claims,
+    /// A statement line of this session (see [`StatementLine`]); `None` when the audit trail
+    /// is off.
+    fn line(&self, decision: &'static str, statement: Arc<str>) -> Option<StatementLine> {
+        if !self.door.audit.is_on() {
+            return None;
+        }
+        let info = &self.info;
+        let identity = self
+            .identity
+            .get_or_init(|| Identity::new("postgres", &info.peer, &info.user, &info.claims));
+        Some(StatementLine {
+            time: std::time::SystemTime::now(),
+            identity: identity.clone(),
             decision,
-        )
+            statement,
+            rendered: None,
+            rule: None,
+            reason: None,
+            rows: None,
+            duration_ms: None,
+        })
     }
 
     async fn audit_denied(&self, sql: &str, denial: Option<&Denial>, reason: &str) {
-        if !self.door.audit.is_on() {
+        let Some(mut line) = self.line("deny", Arc::from(sql)) else {
             return;
-        }
-        let mut ev = self.event("deny");
-        ev.statement = Some(crate::audit::audited_sql(sql));
-        ev.rule = Some(denial.map_or("rate_limit".to_string(), |d| d.rule.id().to_string()));
-        ev.reason = Some(reason.to_string());
-        self.door.audit.record(ev).await;
+        };
+        line.rule = Some(denial.map_or("rate_limit".to_string(), |d| d.rule.id().to_string()));
+        line.reason = Some(reason.to_string());
+        self.door.audit.record_statement(line).await;
     }
 
     async fn audit_done(&mut self, error: Option<&Frame>) {
@@ -1583,28 +1597,27 @@ impl Session {
             _ => return,
         };
         run.audited = true;
-        if !self.door.audit.is_on() {
-            return;
-        }
         let (client_sql, rendered, rows, started) = (
             run.log.client_sql.clone(),
             run.log.rendered.clone(),
             run.total_rows,
             run.started,
         );
-        let mut ev = self.event(if error.is_some() { "error" } else { "allow" });
-        ev.statement = Some(crate::audit::audited_sql(&client_sql));
-        ev.rendered = Some(crate::audit::audited_sql(&rendered));
-        ev.rows = Some(rows);
-        ev.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+        let decision = if error.is_some() { "error" } else { "allow" };
+        let Some(mut line) = self.line(decision, client_sql) else {
+            return;
+        };
+        line.rendered = Some(rendered);
+        line.rows = Some(rows);
+        line.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
         if let Some(f) = error {
-            ev.reason = Some(format!(
+            line.reason = Some(format!(
                 "{}: {}",
                 error_field(f, b'C').unwrap_or_default(),
                 super::backend::error_message(f)
             ));
         }
-        self.door.audit.record(ev).await;
+        self.door.audit.record_statement(line).await;
     }
 }
 
