@@ -316,3 +316,50 @@ fn push_statement(buf: &mut Vec<u8>, s: &StatementLine) -> serde_json::Result<()
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A statement line has the members an [`AuditEvent`] of the same statement has, with the
+    /// texts escaped and cut as [`audited_sql`] cuts them.
+    #[test]
+    fn a_statement_line_reads_as_the_event_it_stands_for() {
+        let claims = sluice_tokens::Claims {
+            role: "agent".into(),
+            tenant_id: Some("acme \"quoted\"".into()),
+            exp: 0,
+            iat: 0,
+            nbf: 0,
+            jti: "j1".into(),
+            label: None,
+            extra: Default::default(),
+        };
+        let long = format!("SELECT '{}'", "x".repeat(MAX_AUDITED_SQL));
+        let line = StatementLine {
+            time: std::time::UNIX_EPOCH,
+            identity: Identity::new("postgres", "127.0.0.1:5", "u\n", &claims),
+            decision: "error",
+            statement: Arc::from("SELECT 'a\"b'\n"),
+            rendered: Some(Arc::from(long.as_str())),
+            rule: None,
+            reason: Some("42P01: nope".into()),
+            rows: Some(3),
+            duration_ms: Some(1.5),
+        };
+        let mut buf = Vec::new();
+        push_line(&mut buf, &Line::Statement(Box::new(line)));
+        assert_eq!(buf.last(), Some(&b'\n'));
+        let got: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        let mut want = AuditEvent::statement("postgres", "127.0.0.1:5", "u\n", &claims, "error");
+        want.time = "1970-01-01T00:00:00.000Z".into();
+        want.statement = Some("SELECT 'a\"b'\n".into());
+        want.rendered = Some(audited_sql(&long));
+        want.reason = Some("42P01: nope".into());
+        want.rows = Some(3);
+        want.duration_ms = Some(1.5);
+        assert_eq!(got, serde_json::to_value(&want).unwrap());
+        let keys: Vec<_> = got.as_object().unwrap().keys().cloned().collect();
+        assert!(keys.contains(&"label".to_string()), "{keys:?}");
+    }
+}

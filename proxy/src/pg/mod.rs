@@ -39,6 +39,14 @@ pub enum PoolMode {
     Transaction,
 }
 
+/// The cancel keys handed to clients: backend process id → (secret, the session's slot).
+#[derive(Default)]
+struct CancelKeys {
+    map: HashMap<i32, (i32, std::sync::Weak<CancelSlot>)>,
+    /// The size at which ended sessions' keys are next swept out.
+    sweep_at: usize,
+}
+
 /// Settings of the PostgreSQL door.
 pub struct PgDoorConfig {
     pub backend: BackendTarget,
@@ -68,7 +76,7 @@ pub struct PgDoor {
     backend_database: String,
     /// ParameterStatus values of the backend, learned from its first connection.
     server_params: RwLock<Option<Vec<(String, String)>>>,
-    cancels: Mutex<HashMap<i32, (i32, std::sync::Weak<CancelSlot>)>>,
+    cancels: Mutex<CancelKeys>,
     clients: Arc<tokio::sync::Semaphore>,
     max_clients: usize,
     /// Open sessions per token, capped in session pool mode (--max-sessions-per-token).
@@ -119,7 +127,7 @@ impl PgDoor {
             tls: tokio_rustls::TlsAcceptor::from(config.tls),
             allow_plaintext: config.allow_plaintext,
             server_params: RwLock::new(None),
-            cancels: Mutex::new(HashMap::new()),
+            cancels: Mutex::new(CancelKeys::default()),
             clients: Arc::new(tokio::sync::Semaphore::new(config.max_clients)),
             max_clients: config.max_clients,
             sessions: crate::door::TokenSessions::new(config.max_sessions_per_token),
@@ -163,8 +171,14 @@ impl PgDoor {
     }
 
     fn register_cancel(&self, slot: &Arc<CancelSlot>) -> (i32, i32) {
-        let mut map = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, (_, w)| w.strong_count() > 0);
+        let mut keys = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
+        // Keys of ended sessions are swept when the map has doubled since the last sweep:
+        // sweeping at every connect cost each new client a walk over all the others.
+        if keys.map.len() >= keys.sweep_at {
+            keys.map.retain(|_, (_, w)| w.strong_count() > 0);
+            keys.sweep_at = (keys.map.len() * 2).max(64);
+        }
+        let map = &mut keys.map;
         loop {
             let pid: i32 = rand::random::<i32>() & 0x7fff_ffff;
             if pid != 0 && !map.contains_key(&pid) {
@@ -178,8 +192,9 @@ impl PgDoor {
     /// Forwards a client's CancelRequest to the backend serving it, if the key matches.
     async fn cancel(&self, pid: i32, secret: i32) {
         let target = {
-            let map = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
-            map.get(&pid)
+            let keys = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
+            keys.map
+                .get(&pid)
                 .filter(|(s, _)| *s == secret)
                 .and_then(|(_, w)| w.upgrade())
                 .and_then(|slot| slot.get())
