@@ -35,6 +35,8 @@
 #   BENCH_SCRIPTS="select-only tpcb-like"
 #   BENCH_TARGETS="direct confined pgbouncer sluice sluice-noaudit"
 #                               sluice-noaudit: a second Sluice, the same but for --no-audit
+#                               sluice-before: the binary BENCH_BEFORE_BIN (an earlier build, to
+#                               measure a change before and after in one run), audit log on
 #                               confined: PostgreSQL directly, running the statement Sluice sends
 #                               for -S (the role's filter applied): what the confinement itself
 #                               costs the database, apart from the proxy (select-only only)
@@ -86,7 +88,10 @@ done
 for c in $CLIENTS; do [[ $c =~ ^[1-9][0-9]*$ ]] || die "BENCH_CLIENTS: '$c' is not a client count"; done
 for m in $MODES; do [[ $m == simple || $m == prepared ]] || die "BENCH_MODES: '$m' is not simple or prepared"; done
 for s in $SCRIPTS; do [[ $s == select-only || $s == tpcb-like ]] || die "BENCH_SCRIPTS: '$s' is not select-only or tpcb-like"; done
-for t in $TARGETS; do [[ $t == direct || $t == confined || $t == pgbouncer || $t == sluice || $t == sluice-noaudit ]] || die "BENCH_TARGETS: '$t' is not direct, confined, pgbouncer, sluice or sluice-noaudit"; done
+for t in $TARGETS; do [[ $t == direct || $t == confined || $t == pgbouncer || $t == sluice || $t == sluice-noaudit || $t == sluice-before ]] || die "BENCH_TARGETS: '$t' is not direct, confined, pgbouncer, sluice, sluice-noaudit or sluice-before"; done
+if [[ " $TARGETS " == *" sluice-before "* ]]; then
+    [[ -n ${BENCH_BEFORE_BIN:-} && -x ${BENCH_BEFORE_BIN:-} ]] || die "BENCH_TARGETS has sluice-before: set BENCH_BEFORE_BIN to an earlier sluice binary"
+fi
 [[ " $TARGETS " != *" confined "* || " $TARGETS " == *" sluice "* ]] || die "BENCH_TARGETS: confined needs sluice (it runs the statement Sluice renders)"
 
 # Nothing from the caller's libpq environment may redirect or alter the runs.
@@ -120,6 +125,7 @@ PG_STARTED=0
 PGBOUNCER_PID=""
 SLUICE_PID=""
 NOAUDIT_PID=""
+BEFORE_PID=""
 PERF_PID=""
 
 stop_pid() { # pid signal seconds
@@ -140,6 +146,7 @@ cleanup() {
     stop_pid "$PERF_PID" INT 10
     stop_pid "$SLUICE_PID" TERM 10
     stop_pid "$NOAUDIT_PID" TERM 10
+    stop_pid "$BEFORE_PID" TERM 10
     stop_pid "$PGBOUNCER_PID" TERM 10
     if ((PG_STARTED)); then
         as_db_user "$PGBIN/pg_ctl" -D "$WORK/pgdata" -m fast -w -t 30 stop >/dev/null 2>&1 ||
@@ -391,8 +398,9 @@ fi
 
 SLUICE_PORT=""
 NOAUDIT_PORT=""
+BEFORE_PORT=""
 TOKEN=""
-if [[ " $TARGETS " == *" sluice "* || " $TARGETS " == *" sluice-noaudit "* ]]; then
+if [[ " $TARGETS " == *" sluice"* ]]; then
     # pgbench's built-in scripts:
     #   select-only: SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
     #   tpcb-like:   BEGIN; UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
@@ -432,7 +440,7 @@ EOF
             free_port
             STARTED_PORT=$FREE_PORT
             log "starting $name on 127.0.0.1:$STARTED_PORT (transaction mode, pool $POOL_SIZE, $*)"
-            SLUICE_LOG=${SLUICE_LOG:-warn} "$SLUICE" serve \
+            SLUICE_LOG=${SLUICE_LOG:-warn} "${STARTED_BIN:-$SLUICE}" serve \
                 --pg-listen "127.0.0.1:$STARTED_PORT" \
                 --pg-backend "postgres://postgres@127.0.0.1:$PG_PORT/$DB" \
                 --rbac-config "$WORK/roles.yaml" \
@@ -468,6 +476,10 @@ EOF
     if [[ " $TARGETS " == *" sluice-noaudit "* ]]; then
         start_sluice sluice-noaudit --no-audit
         NOAUDIT_PORT=$STARTED_PORT NOAUDIT_PID=$STARTED_PID
+    fi
+    if [[ " $TARGETS " == *" sluice-before "* ]]; then
+        STARTED_BIN=$BENCH_BEFORE_BIN start_sluice sluice-before --audit-log "$WORK/audit-before.log"
+        BEFORE_PORT=$STARTED_PORT BEFORE_PID=$STARTED_PID
     fi
 
     # Long enough for every run, with room to spare.
@@ -509,6 +521,7 @@ target_port() {
     pgbouncer) echo "$PGB_PORT" ;;
     sluice) echo "$SLUICE_PORT" ;;
     sluice-noaudit) echo "$NOAUDIT_PORT" ;;
+    sluice-before) echo "$BEFORE_PORT" ;;
     esac
 }
 
@@ -523,6 +536,7 @@ proxy_pid() {
     pgbouncer) echo "$PGBOUNCER_PID" ;;
     sluice) echo "$SLUICE_PID" ;;
     sluice-noaudit) echo "$NOAUDIT_PID" ;;
+    sluice-before) echo "$BEFORE_PID" ;;
     *) echo "" ;;
     esac
 }
@@ -576,6 +590,7 @@ collect_audit() {
     sleep 0.3 # the audit writer is asynchronous
     grep -E '"decision":"(deny|error)"' "$WORK/audit.log" >>"$DENIALS" || true
     : >"$WORK/audit.log"
+    [[ ! -f $WORK/audit-before.log ]] || : >"$WORK/audit-before.log"
 }
 
 prep_tpcb() { # before a TPC-B-like run: what pgbench's own vacuum step does, directly on PostgreSQL
@@ -666,7 +681,7 @@ for script in $SCRIPTS; do
                         stop_pid "$PERF_PID" INT 60
                         PERF_PID=""
                     fi
-                    [[ $target == sluice ]] && collect_audit
+                    [[ $target == sluice* ]] && collect_audit
                 done
             done
         done
@@ -764,6 +779,29 @@ if [[ " $TARGETS " == *" pgbouncer "* || " $TARGETS " == *" sluice"* ]]; then
                 CPU_CHECK[$cell]="$r|$rn"
                 # shellcheck disable=SC2059
                 printf "$cpu_fmt" "$(script_label "$script")" "$mode" "$c" "$p_c" "$s_c" "$n_c" "${r:--}" "${rn:--}"
+            done
+        done
+    done
+    echo
+fi
+
+if [[ " $TARGETS " == *" sluice-before "* ]]; then
+    echo "Before and after, in this run (sluice-before: $BENCH_BEFORE_BIN; both with the audit log on):"
+    ba_fmt="%-5s %-9s %4s | %9s %9s %6s | %9s %9s %6s\n"
+    # shellcheck disable=SC2059
+    printf "$ba_fmt" script mode -c "TPS bef." "TPS now" "now/b" "CPU bef." "CPU now" "now/b"
+    for script in $SCRIPTS; do
+        for mode in $MODES; do
+            for c in $CLIENTS; do
+                cell="$script|$mode|$c"
+                b_t=$(cell_value "$cell|sluice-before" TPS)
+                s_t=$(shown sluice "$(cell_value "$cell|sluice" TPS)")
+                b_c=$(cell_value "$cell|sluice-before" CPU)
+                s_c=$(shown sluice "$(cell_value "$cell|sluice" CPU)")
+                r_t=$(ratio "$(num "$s_t")" "$(num "$b_t")")
+                r_c=$(ratio "$(num "$s_c")" "$(num "$b_c")")
+                # shellcheck disable=SC2059
+                printf "$ba_fmt" "$(script_label "$script")" "$mode" "$c" "$b_t" "$s_t" "${r_t:--}" "$b_c" "$s_c" "${r_c:--}"
             done
         done
     done

@@ -98,6 +98,8 @@ impl AuditEvent {
 pub struct StatementLine {
     pub time: SystemTime,
     pub identity: Identity,
+    /// `statement`, or `prepare` (MySQL's COM_STMT_PREPARE).
+    pub event: &'static str,
     /// `allow`, `deny` or `error`.
     pub decision: &'static str,
     pub statement: Arc<str>,
@@ -285,7 +287,9 @@ fn push_statement(buf: &mut Vec<u8>, s: &StatementLine) -> serde_json::Result<()
     let _ = write!(buf, "{time}");
     buf.extend_from_slice(b"\",");
     buf.extend_from_slice(s.identity.0.as_bytes());
-    buf.extend_from_slice(b",\"event\":\"statement\",\"statement\":");
+    buf.extend_from_slice(b",\"event\":");
+    json(&mut *buf, s.event)?;
+    buf.extend_from_slice(b",\"statement\":");
     json(&mut *buf, &audited(&s.statement))?;
     if let Some(r) = &s.rendered {
         buf.extend_from_slice(b",\"rendered\":");
@@ -339,6 +343,7 @@ mod tests {
         let line = StatementLine {
             time: std::time::UNIX_EPOCH,
             identity: Identity::new("postgres", "127.0.0.1:5", "u\n", &claims),
+            event: "statement",
             decision: "error",
             statement: Arc::from("SELECT 'a\"b'\n"),
             rendered: Some(Arc::from(long.as_str())),

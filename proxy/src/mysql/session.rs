@@ -29,7 +29,7 @@ use super::packet::{
     SERVER_MORE_RESULTS_EXISTS, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS,
 };
 use super::MyDoor;
-use crate::audit::{audited_sql, AuditEvent};
+use crate::audit::{AuditEvent, Identity, StatementLine};
 
 /// Prepared statements one client may hold at once (the backend pool's statement cache is
 /// sized above it, so it never closes a statement a client still holds).
@@ -154,6 +154,8 @@ struct Session {
     role_generation: u64,
     /// The token's principal in the policy engine (see [`sluice_policy::Principal`]).
     principal: sluice_policy::Principal,
+    /// What every audit line of the session says of who sent it (made at its first line).
+    identity: std::sync::OnceLock<Identity>,
 }
 
 /// Serves the client until it quits; returns why the session ended, for the audit line.
@@ -181,6 +183,7 @@ pub async fn run(
         in_transaction: false,
         role_generation,
         principal,
+        identity: std::sync::OnceLock::new(),
     };
     s.io.write(&packet::ok_packet(
         &packet::Ok {
@@ -1011,12 +1014,37 @@ impl Session {
         )
     }
 
+    /// A statement line of this session (see [`StatementLine`]); `None` when the audit trail
+    /// is off.
+    fn line(&self, decision: &'static str, statement: &str) -> Option<StatementLine> {
+        if !self.door.audit.is_on() {
+            return None;
+        }
+        let info = &self.info;
+        let identity = self
+            .identity
+            .get_or_init(|| Identity::new("mysql", &info.peer, &info.user, &info.claims));
+        Some(StatementLine {
+            time: std::time::SystemTime::now(),
+            identity: identity.clone(),
+            event: "statement",
+            decision,
+            statement: Arc::from(statement),
+            rendered: None,
+            rule: None,
+            reason: None,
+            rows: None,
+            duration_ms: None,
+        })
+    }
+
     async fn audit_refused(&self, sql: &str, rule: &str, reason: &str) {
-        let mut ev = self.event("deny");
-        ev.statement = Some(audited_sql(sql));
-        ev.rule = Some(rule.to_string());
-        ev.reason = Some(reason.to_string());
-        self.door.audit.record(ev).await;
+        let Some(mut line) = self.line("deny", sql) else {
+            return;
+        };
+        line.rule = Some(rule.to_string());
+        line.reason = Some(reason.to_string());
+        self.door.audit.record_statement(line).await;
     }
 
     /// Audits what became of a statement the engine allowed, on every path (the session may be
@@ -1028,32 +1056,32 @@ impl Session {
         ran: Result<Ran, End>,
         started: Instant,
     ) -> Result<bool, End> {
-        let mut ev = match &ran {
-            Ok(Ran::Done { .. } | Ran::Prepared) => self.event("allow"),
-            Ok(Ran::Failed(_)) | Err(_) => self.event("error"),
+        let decision = match &ran {
+            Ok(Ran::Done { .. } | Ran::Prepared) => "allow",
+            Ok(Ran::Failed(_)) | Err(_) => "error",
         };
-        if matches!(ran, Ok(Ran::Prepared)) {
-            ev.event = "prepare";
+        let mut line = self.line(decision, client_sql);
+        if let Some(line) = line.as_mut() {
+            if matches!(ran, Ok(Ran::Prepared)) {
+                line.event = "prepare";
+            }
+            line.rendered = Some(Arc::from(rendered));
+            line.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
         }
-        ev.statement = Some(audited_sql(client_sql));
-        ev.rendered = Some(audited_sql(rendered));
-        ev.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-        let ok = match ran {
-            Ok(Ran::Done { rows }) => {
-                ev.rows = Some(rows);
-                Ok(true)
-            }
-            Ok(Ran::Prepared) => Ok(true),
-            Ok(Ran::Failed(reason)) => {
-                ev.reason = Some(reason);
-                Ok(false)
-            }
+        let (ok, rows, reason) = match ran {
+            Ok(Ran::Done { rows }) => (Ok(true), Some(rows), None),
+            Ok(Ran::Prepared) => (Ok(true), None, None),
+            Ok(Ran::Failed(reason)) => (Ok(false), None, Some(reason)),
             Err(end) => {
-                ev.reason = Some(format!("session ended: {}", end.describe()));
-                Err(end)
+                let reason = format!("session ended: {}", end.describe());
+                (Err(end), None, Some(reason))
             }
         };
-        self.door.audit.record(ev).await;
+        if let Some(mut line) = line {
+            line.rows = rows;
+            line.reason = reason;
+            self.door.audit.record_statement(line).await;
+        }
         ok
     }
 }

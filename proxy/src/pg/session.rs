@@ -1572,6 +1572,7 @@ impl Session {
         Some(StatementLine {
             time: std::time::SystemTime::now(),
             identity: identity.clone(),
+            event: "statement",
             decision,
             statement,
             rendered: None,
