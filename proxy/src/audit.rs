@@ -269,12 +269,15 @@ fn audited(sql: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn push_line(buf: &mut Vec<u8>, line: &Line) {
+    let start = buf.len();
     let written = match line {
         Line::Event(ev) => serde_json::to_writer(&mut *buf, ev),
         Line::Statement(s) => push_statement(buf, s),
     };
-    if written.is_ok() {
-        buf.push(b'\n');
+    match written {
+        Ok(()) => buf.push(b'\n'),
+        // A line cut short must not run into the next one.
+        Err(_) => buf.truncate(start),
     }
 }
 

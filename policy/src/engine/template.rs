@@ -624,6 +624,12 @@ mod tests {
             "*/",
             "#",
             "?",
+            "\u{a0}",
+            "`--",
+            "5@",
+            "t.5",
+            "?|",
+            "@>",
         ];
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
         let mut next = move || {
