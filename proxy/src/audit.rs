@@ -151,6 +151,48 @@ impl Identity {
     }
 }
 
+/// A wire session's statement lines: the session's [`Identity`], written at its first line
+/// (an idle session that never runs a statement holds none).
+#[derive(Default)]
+pub struct SessionLines {
+    identity: std::sync::OnceLock<Identity>,
+}
+
+impl SessionLines {
+    /// A line for `statement` with `decision`, the rest of it empty; `None` when the audit
+    /// trail is off (the caller then builds nothing).
+    #[allow(clippy::too_many_arguments)]
+    pub fn line(
+        &self,
+        audit: &Audit,
+        door: &'static str,
+        peer: &str,
+        user: &str,
+        claims: &sluice_tokens::Claims,
+        decision: &'static str,
+        statement: Arc<str>,
+    ) -> Option<StatementLine> {
+        if !audit.is_on() {
+            return None;
+        }
+        let identity = self
+            .identity
+            .get_or_init(|| Identity::new(door, peer, user, claims));
+        Some(StatementLine {
+            time: SystemTime::now(),
+            identity: identity.clone(),
+            event: "statement",
+            decision,
+            statement,
+            rendered: None,
+            rule: None,
+            reason: None,
+            rows: None,
+            duration_ms: None,
+        })
+    }
+}
+
 /// What the writer is sent.
 #[derive(Debug)]
 enum Line {

@@ -29,7 +29,7 @@ use super::packet::{
     SERVER_MORE_RESULTS_EXISTS, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS,
 };
 use super::MyDoor;
-use crate::audit::{AuditEvent, Identity, StatementLine};
+use crate::audit::{AuditEvent, SessionLines, StatementLine};
 
 /// Prepared statements one client may hold at once (the backend pool's statement cache is
 /// sized above it, so it never closes a statement a client still holds).
@@ -154,8 +154,8 @@ struct Session {
     role_generation: u64,
     /// The token's principal in the policy engine (see [`sluice_policy::Principal`]).
     principal: sluice_policy::Principal,
-    /// What every audit line of the session says of who sent it (made at its first line).
-    identity: std::sync::OnceLock<Identity>,
+    /// The session's audit lines (who sent them, written once).
+    lines: SessionLines,
 }
 
 /// Serves the client until it quits; returns why the session ended, for the audit line.
@@ -183,7 +183,7 @@ pub async fn run(
         in_transaction: false,
         role_generation,
         principal,
-        identity: std::sync::OnceLock::new(),
+        lines: SessionLines::default(),
     };
     s.io.write(&packet::ok_packet(
         &packet::Ok {
@@ -1017,25 +1017,16 @@ impl Session {
     /// A statement line of this session (see [`StatementLine`]); `None` when the audit trail
     /// is off.
     fn line(&self, decision: &'static str, statement: &str) -> Option<StatementLine> {
-        if !self.door.audit.is_on() {
-            return None;
-        }
         let info = &self.info;
-        let identity = self
-            .identity
-            .get_or_init(|| Identity::new("mysql", &info.peer, &info.user, &info.claims));
-        Some(StatementLine {
-            time: std::time::SystemTime::now(),
-            identity: identity.clone(),
-            event: "statement",
+        self.lines.line(
+            &self.door.audit,
+            "mysql",
+            &info.peer,
+            &info.user,
+            &info.claims,
             decision,
-            statement: Arc::from(statement),
-            rendered: None,
-            rule: None,
-            reason: None,
-            rows: None,
-            duration_ms: None,
-        })
+            Arc::from(statement),
+        )
     }
 
     async fn audit_refused(&self, sql: &str, rule: &str, reason: &str) {

@@ -31,7 +31,7 @@ use super::frame::{Frame, FrameError, FrameReader};
 use super::pool::{Pooled, Pools};
 use super::wire::{self, PgError};
 use super::{CancelSlot, ClientStream, PgDoor, PoolMode};
-use crate::audit::{Identity, StatementLine};
+use crate::audit::{SessionLines, StatementLine};
 
 /// Text sent to the backend in a denied statement's place: it fails in the parser, so it runs
 /// nothing, and the error it raises aborts the transaction like a real error would.
@@ -184,8 +184,8 @@ pub struct Session {
     hasher: std::hash::RandomState,
     /// The token's principal in the policy engine (see [`sluice_policy::Principal`]).
     principal: sluice_policy::Principal,
-    /// What every audit line of the session says of who sent it (made at its first line).
-    identity: std::sync::OnceLock<Identity>,
+    /// The session's audit lines (who sent them, written once).
+    lines: SessionLines,
 }
 
 enum Waited {
@@ -234,7 +234,7 @@ impl Session {
             session_sets: Vec::new(),
             hasher: std::hash::RandomState::new(),
             principal,
-            identity: std::sync::OnceLock::new(),
+            lines: SessionLines::default(),
         }
     }
 
@@ -1562,25 +1562,16 @@ impl Session {
     /// A statement line of this session (see [`StatementLine`]); `None` when the audit trail
     /// is off.
     fn line(&self, decision: &'static str, statement: Arc<str>) -> Option<StatementLine> {
-        if !self.door.audit.is_on() {
-            return None;
-        }
         let info = &self.info;
-        let identity = self
-            .identity
-            .get_or_init(|| Identity::new("postgres", &info.peer, &info.user, &info.claims));
-        Some(StatementLine {
-            time: std::time::SystemTime::now(),
-            identity: identity.clone(),
-            event: "statement",
+        self.lines.line(
+            &self.door.audit,
+            "postgres",
+            &info.peer,
+            &info.user,
+            &info.claims,
             decision,
             statement,
-            rendered: None,
-            rule: None,
-            reason: None,
-            rows: None,
-            duration_ms: None,
-        })
+        )
     }
 
     async fn audit_denied(&self, sql: &str, denial: Option<&Denial>, reason: &str) {
