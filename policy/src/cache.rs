@@ -105,12 +105,6 @@ pub struct Principal {
     who: Option<u64>,
 }
 
-impl Principal {
-    pub fn claims(&self) -> &Claims {
-        &self.claims
-    }
-}
-
 /// Ids of engines, so that a [`Principal`] made by one is never read by another.
 static ENGINES: AtomicU64 = AtomicU64::new(1);
 

@@ -139,6 +139,10 @@ pub fn load_gate(config: &ServeConfig) -> Result<Gate> {
 /// Opens the configuration's audit log (standard error without one).
 pub async fn open_audit(config: &ServeConfig) -> Result<(Audit, JoinHandle<()>)> {
     if config.audit_off {
+        anyhow::ensure!(
+            config.audit_log.is_none(),
+            "an audit log file was given with the audit trail off; give one or the other"
+        );
         tracing::warn!(
             "the audit log is off (--no-audit): no statement, denial or connection is recorded"
         );

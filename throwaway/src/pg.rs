@@ -1,15 +1,14 @@
 //! A throwaway PostgreSQL server.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::binaries::PgBinaries;
 use crate::certs::ServerCert;
-use crate::lifetime;
-use crate::process::{block_on, start_on_free_port, Log, ServerProcess};
+use crate::process::{block_on, run_to_end, start_on_free_port, Log, ServerProcess};
 use crate::scratch::{RunAs, ScratchDir};
 
 const HOST: &str = "127.0.0.1";
@@ -148,22 +147,7 @@ impl PgServer {
             // Locale C: needs no generated locales and sorts the same everywhere.
             .args(["--no-locale", "--no-sync"]);
         self.prepare(&mut cmd);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let output = lifetime::spawn_tied(cmd)
-            .and_then(|child| child.wait_with_output())
-            .with_context(|| format!("cannot run {}", self.binaries.initdb.display()))?;
-        if !output.status.success() {
-            bail!(
-                "{} failed ({}):\n{}{}",
-                self.binaries.initdb.display(),
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        Ok(())
+        run_to_end(cmd, &self.binaries.initdb)
     }
 
     /// Spawns `postgres` on `port` and waits until it accepts connections.

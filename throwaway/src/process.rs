@@ -208,3 +208,24 @@ where
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }
+
+/// Runs a set-up program (initdb, mariadb-install-db) to its end, tied to this process's
+/// lifetime; a failure says which program, its exit status and everything it printed.
+pub(crate) fn run_to_end(mut cmd: Command, program: &Path) -> Result<()> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let output = lifetime::spawn_tied(cmd)
+        .and_then(|child| child.wait_with_output())
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} failed ({}):\n{}{}",
+            program.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
