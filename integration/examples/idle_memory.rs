@@ -10,6 +10,9 @@
 //!     cargo build --release -p sluice-proxy --bin sluice
 //!     cargo run --release -p sluice-integration --example idle_memory -- [N]
 //!
+//! With `IDLE_HOLD_SECS=N` the clients stay connected N seconds after the measurement, and the
+//! gateway's pid is printed, for looking at it from outside (`/proc/PID/smaps`).
+//!
 //! The `sluice` binary is taken from `$SLUICE_BIN`, else from the release directory of this
 //! build's target dir.
 
@@ -110,6 +113,12 @@ fn main() -> Result<()> {
         let connect_time = started.elapsed();
         tokio::time::sleep(Duration::from_secs(1)).await;
         let after = rss_kib(pid)?;
+        if let Some(secs) = hold_secs()? {
+            // For looking at the gateway from outside (smaps, heap profilers) while it holds
+            // the idle clients.
+            println!("holding {n} idle clients for {secs} s; gateway pid {pid}");
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+        }
         // The idle clients are still served: one of them runs a statement.
         simple_query(&mut clients[n / 2], "SELECT count(*) FROM vehicles").await?;
         let per_conn = (after.saturating_sub(before)) as f64 * 1024.0 / n as f64;
@@ -204,6 +213,16 @@ async fn read_until_ready(s: &mut TcpStream) -> Result<()> {
             b'E' => bail!("error from the gateway: {}", String::from_utf8_lossy(&body)),
             _ => {}
         }
+    }
+}
+
+/// `IDLE_HOLD_SECS`: how long to keep the clients connected after measuring.
+fn hold_secs() -> Result<Option<u64>> {
+    match std::env::var("IDLE_HOLD_SECS") {
+        Ok(v) => Ok(Some(v.parse().with_context(|| {
+            format!("IDLE_HOLD_SECS={v:?} is not a number of seconds")
+        })?)),
+        Err(_) => Ok(None),
     }
 }
 

@@ -172,10 +172,10 @@ impl ClientStream {
 impl crate::pg::frame::Readable for ClientStream {
     /// A plain connection waits for the socket; a TLS one answers at once (its session may hold
     /// decrypted bytes the socket no longer shows, and it keeps its own buffers anyway).
-    async fn readable(&self) -> std::io::Result<()> {
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self {
-            ClientStream::Plain(s) => s.readable().await,
-            ClientStream::Tls(_) => Ok(()),
+            ClientStream::Plain(s) => s.poll_read_ready(cx),
+            ClientStream::Tls(_) => Poll::Ready(Ok(())),
         }
     }
 }

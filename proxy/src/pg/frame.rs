@@ -48,8 +48,14 @@ pub struct FrameReader<R> {
 }
 
 /// A connection that can say when it has bytes to read, before a buffer is set aside for them.
+///
+/// A poll, not a future: the wait is part of every idle client's task, and a poll needs no
+/// state of its own in it (tokio's `readable()` future is some 170 bytes a client).
 pub trait Readable {
-    fn readable(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
+    fn poll_readable(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>>;
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -102,7 +108,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if self.buf.capacity() > 0 {
                 self.buf = BytesMut::new();
             }
-            self.inner.readable().await?;
+            std::future::poll_fn(|cx| self.inner.poll_readable(cx)).await?;
             self.buf.reserve(self.capacity);
         }
         self.next().await

@@ -146,13 +146,12 @@ impl PgDoor {
             drain,
             "PostgreSQL",
             move |stream, peer, permit| {
-                let door = door.clone();
-                async move {
-                    match permit {
-                        Some(_permit) => startup::handle(door, stream, peer).await,
-                        None => startup::refuse_full(stream, door.max_clients).await,
-                    }
-                }
+                startup::handle(Box::new(startup::Accepted {
+                    door: door.clone(),
+                    stream,
+                    peer,
+                    permit,
+                }))
             },
         )
         .await;

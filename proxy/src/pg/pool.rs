@@ -17,14 +17,22 @@ pub struct Connector {
 }
 
 impl managed::Manager for Connector {
-    type Type = BackendConn;
+    /// Boxed: a session holding a connection then holds a pointer, and a session without one
+    /// (every idle client in transaction mode) does not carry a connection's worth of space.
+    type Type = Box<BackendConn>;
     type Error = BackendError;
 
-    async fn create(&self) -> Result<BackendConn, BackendError> {
-        BackendConn::connect(&self.target, &self.profile).await
+    async fn create(&self) -> Result<Box<BackendConn>, BackendError> {
+        Ok(Box::new(
+            BackendConn::connect(&self.target, &self.profile).await?,
+        ))
     }
 
-    async fn recycle(&self, conn: &mut BackendConn, _: &Metrics) -> RecycleResult<BackendError> {
+    async fn recycle(
+        &self,
+        conn: &mut Box<BackendConn>,
+        _: &Metrics,
+    ) -> RecycleResult<BackendError> {
         if conn.broken || conn.unsynced || conn.status != b'I' || conn.reader.buffered() != 0 {
             return Err(RecycleError::message("connection not idle"));
         }

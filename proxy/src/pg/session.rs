@@ -262,6 +262,10 @@ impl Session {
         }
     }
 
+    pub fn door(&self) -> &Arc<PgDoor> {
+        &self.door
+    }
+
     /// Who the client is (for the disconnect line).
     pub fn info(&self) -> &ClientInfo {
         &self.info
@@ -269,8 +273,23 @@ impl Session {
 
     /// Serves the client until the session ends; then its backend connection goes back to
     /// the pool.
+    ///
+    /// An idle client costs what this loop holds while it waits, for as long as the client
+    /// stays connected: the wait of a session that holds nothing (no backend, no reply owed)
+    /// is the small one of [`Session::wait_idle`], and everything else (the fuller wait, the
+    /// message handlers, the writes) is boxed and freed when it is done. This is what lets one
+    /// gateway hold many idle clients.
     pub async fn run(&mut self) -> End {
-        let end = self.serve().await;
+        // What the startup queued (ReadyForQuery and what precedes it).
+        let mut end = Box::pin(self.send_owed()).await;
+        while end.is_none() {
+            let waited = if self.backend.is_none() && self.expect.is_empty() {
+                self.wait_idle().await
+            } else {
+                Box::pin(self.wait_for_client()).await
+            };
+            end = Box::pin(self.turn(waited)).await;
+        }
         if let Some(mut b) = self.backend.take() {
             // Replies still owed (the client left mid-batch): the connection's state is unknown.
             if !self.expect.is_empty() || !self.to_backend.is_empty() {
@@ -279,73 +298,95 @@ impl Session {
             self.cancel.clear();
             Pools::release(b);
         }
-        end
+        end.unwrap_or(End::Client)
     }
 
-    async fn serve(&mut self) -> End {
-        loop {
-            if let Err(e) = self.flush_client().await {
-                return End::Gateway(format!("client write failed: {e}"));
+    /// Writes what the client is owed, then lets go of the buffers: an idle session holds none
+    /// (they are taken again, at their first use, by the next statement). `Some` when the
+    /// session has ended.
+    async fn send_owed(&mut self) -> Option<End> {
+        if let Err(e) = self.flush_client().await {
+            return Some(End::Gateway(format!("client write failed: {e}")));
+        }
+        if self.to_backend.is_empty() && self.to_backend.capacity() > 0 {
+            self.to_backend = BytesMut::new();
+        }
+        if self.out.capacity() > 0 {
+            self.out = BytesMut::new();
+        }
+        None
+    }
+
+    /// The wait of a session that holds nothing: the client's next message, or the shutdown.
+    async fn wait_idle(&mut self) -> Waited {
+        let mut shutdown = self.door.shutdown.clone();
+        tokio::select! {
+            f = self.client.next_idle() => Waited::Client(f),
+            _ = shutdown.wait_for(|down| *down) => Waited::Shutdown,
+        }
+    }
+
+    /// What the wait brought, handled, and what that owes the client sent. `Some` when the
+    /// session has ended.
+    async fn turn(&mut self, waited: Waited) -> Option<End> {
+        if let Some(end) = self.answer(waited).await {
+            return Some(end);
+        }
+        self.send_owed().await
+    }
+
+    /// What the wait brought, handled. `Some` when the session has ended.
+    async fn answer(&mut self, waited: Waited) -> Option<End> {
+        let next = match waited {
+            Waited::Client(f) => f,
+            Waited::Shutdown => {
+                return Some(self.fatal(PgError::fatal("57P01", "the gateway is shutting down")
+                    .hint("reconnect: another gateway instance, or this one after its restart, will serve you")).await);
             }
-            // Nothing waits to be sent: an idle session holds no buffer (they are taken again,
-            // at their first use, by the next statement).
-            if self.to_backend.is_empty() && self.to_backend.capacity() > 0 {
-                self.to_backend = BytesMut::new();
-            }
-            if self.out.capacity() > 0 {
-                self.out = BytesMut::new();
-            }
-            let next = match self.wait_for_client().await {
-                Waited::Client(f) => f,
-                Waited::Shutdown => {
-                    return self.fatal(PgError::fatal("57P01", "the gateway is shutting down")
-                        .hint("reconnect: another gateway instance, or this one after its restart, will serve you")).await;
-                }
-                Waited::IdleTimeout => {
-                    return self
-                        .fatal(PgError::fatal(
+            Waited::IdleTimeout => {
+                return Some(
+                    self.fatal(
+                        PgError::fatal(
                             "25P03",
                             "the session sat idle in the middle of a batch (no Sync) for longer than the idle-transaction timeout",
                         )
-                        .hint("end each batch with Sync"))
-                        .await;
-                }
-                Waited::Backend => match self.backend_spoke().await {
-                    Ok(()) => continue,
-                    Err(end) => return end,
-                },
-            };
-            let frame = match next {
-                Ok(f) => f,
-                Err(FrameError::Closed) => return End::Client,
-                Err(FrameError::TooLarge { len, limit }) => {
-                    return self.fatal(PgError::fatal(
-                        "54000",
-                        format!("message of {len} bytes exceeds the gateway's limit of {limit} bytes"),
+                        .hint("end each batch with Sync"),
                     )
-                    .hint("send smaller statements or parameters"))
-                    .await
-                }
-                Err(e) => return End::Gateway(format!("client read failed: {e}")),
-            };
-            if frame.tag == b'X' {
-                return End::Client;
+                    .await,
+                );
             }
-            // Boxed: an idle session then holds only its read, not the state of the largest
-            // message handler (this is what lets one gateway hold many idle clients).
-            let mut result = Box::pin(self.handle(frame)).await;
-            if result.is_ok()
-                && (self.to_backend.len() > MAX_UNSENT_BYTES
-                    || self.expect.len() > MAX_PENDING_REPLIES)
-            {
-                result = Box::pin(self.settle()).await;
-            }
-            if let Err(e) = result {
-                if e.severity == "FATAL" {
-                    return self.fatal(e).await;
-                }
-                // Non-fatal errors raised outside a batch's flow are already queued.
-            }
+            Waited::Backend => return self.backend_spoke().await.err(),
+        };
+        let frame = match next {
+            Ok(f) => f,
+            Err(FrameError::Closed) => return Some(End::Client),
+            Err(FrameError::TooLarge { len, limit }) => return Some(
+                self.fatal(
+                    PgError::fatal(
+                        "54000",
+                        format!(
+                            "message of {len} bytes exceeds the gateway's limit of {limit} bytes"
+                        ),
+                    )
+                    .hint("send smaller statements or parameters"),
+                )
+                .await,
+            ),
+            Err(e) => return Some(End::Gateway(format!("client read failed: {e}"))),
+        };
+        if frame.tag == b'X' {
+            return Some(End::Client);
+        }
+        let mut result = self.handle(frame).await;
+        if result.is_ok()
+            && (self.to_backend.len() > MAX_UNSENT_BYTES || self.expect.len() > MAX_PENDING_REPLIES)
+        {
+            result = self.settle().await;
+        }
+        match result {
+            Err(e) if e.severity == "FATAL" => Some(self.fatal(e).await),
+            // Non-fatal errors raised outside a batch's flow are already queued.
+            _ => None,
         }
     }
 
@@ -363,8 +404,7 @@ impl Session {
         let unsynced = backend.as_ref().is_some_and(|b| b.unsynced);
         let idle_limit = self.door.idle_transaction_timeout;
         if !watch_backend && !unsynced {
-            // Nothing held: wait on the client and the shutdown only. (The wait below would set
-            // up a timer and a backend read it never uses, in every idle session's memory.)
+            // Nothing to watch but the client and the shutdown.
             return tokio::select! {
                 f = client.next_idle() => Waited::Client(f),
                 _ = async { let _ = shutdown.wait_for(|down| *down).await; }, if idle => Waited::Shutdown,
