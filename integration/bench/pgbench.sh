@@ -34,6 +34,10 @@
 #   BENCH_MODES="simple prepared"
 #   BENCH_SCRIPTS="select-only tpcb-like"
 #   BENCH_TARGETS="direct confined pgbouncer sluice sluice-noaudit"
+#                               relay: a TCP relay that only forwards bytes (integration/examples/
+#                               relay.rs, as many worker threads as the gateway), between pgbench
+#                               and PostgreSQL, one server connection per client: the floor of
+#                               what any proxy's extra hop costs on this machine (not in the default)
 #                               sluice-noaudit: a second Sluice, the same but for --no-audit
 #                               sluice-before: the binary BENCH_BEFORE_BIN (an earlier build, to
 #                               measure a change before and after in one run), audit log on
@@ -88,7 +92,7 @@ done
 for c in $CLIENTS; do [[ $c =~ ^[1-9][0-9]*$ ]] || die "BENCH_CLIENTS: '$c' is not a client count"; done
 for m in $MODES; do [[ $m == simple || $m == prepared ]] || die "BENCH_MODES: '$m' is not simple or prepared"; done
 for s in $SCRIPTS; do [[ $s == select-only || $s == tpcb-like ]] || die "BENCH_SCRIPTS: '$s' is not select-only or tpcb-like"; done
-for t in $TARGETS; do [[ $t == direct || $t == confined || $t == pgbouncer || $t == sluice || $t == sluice-noaudit || $t == sluice-before ]] || die "BENCH_TARGETS: '$t' is not direct, confined, pgbouncer, sluice, sluice-noaudit or sluice-before"; done
+for t in $TARGETS; do [[ $t == direct || $t == confined || $t == pgbouncer || $t == relay || $t == sluice || $t == sluice-noaudit || $t == sluice-before ]] || die "BENCH_TARGETS: '$t' is not direct, confined, pgbouncer, relay, sluice, sluice-noaudit or sluice-before"; done
 if [[ " $TARGETS " == *" sluice-before "* ]]; then
     [[ -n ${BENCH_BEFORE_BIN:-} && -x ${BENCH_BEFORE_BIN:-} ]] || die "BENCH_TARGETS has sluice-before: set BENCH_BEFORE_BIN to an earlier sluice binary"
 fi
@@ -123,6 +127,7 @@ as_db_user() { "${AS_DB_USER[@]}" "$@"; }
 WORK=""
 PG_STARTED=0
 PGBOUNCER_PID=""
+RELAY_PID=""
 SLUICE_PID=""
 NOAUDIT_PID=""
 BEFORE_PID=""
@@ -148,6 +153,7 @@ cleanup() {
     stop_pid "$NOAUDIT_PID" TERM 10
     stop_pid "$BEFORE_PID" TERM 10
     stop_pid "$PGBOUNCER_PID" TERM 10
+    stop_pid "$RELAY_PID" TERM 10
     if ((PG_STARTED)); then
         as_db_user "$PGBIN/pg_ctl" -D "$WORK/pgdata" -m fast -w -t 30 stop >/dev/null 2>&1 ||
             as_db_user "$PGBIN/pg_ctl" -D "$WORK/pgdata" -m immediate -w stop >/dev/null 2>&1 || true
@@ -260,6 +266,13 @@ cargo build --release --locked -p sluice-proxy --bin sluice >&2 || die "cargo bu
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 [[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
 SLUICE=$TARGET_DIR/release/sluice
+RELAY=""
+if [[ " $TARGETS " == *" relay "* ]]; then
+    log "building the relay (cargo build --release -p sluice-integration --example relay)"
+    cargo build --release --locked -p sluice-integration --example relay >&2 || die "cargo build of the relay failed"
+    RELAY=$TARGET_DIR/release/examples/relay
+    [[ -x $RELAY ]] || die "built relay not found at $RELAY"
+fi
 [[ -x $SLUICE ]] || die "built binary not found at $SLUICE"
 
 # ---- scratch dir and ports ------------------------------------------------------------------
@@ -394,6 +407,33 @@ EOF
     ((started)) || die "PgBouncer did not start: no free port after 3 attempts:$(echo; tail -n 5 "$WORK/logs/pgbouncer.out")"
 fi
 
+# ---- the relay ------------------------------------------------------------------------------
+
+RELAY_PORT=""
+if [[ -n $RELAY ]]; then
+    started=0
+    for attempt in 1 2 3; do
+        free_port
+        RELAY_PORT=$FREE_PORT
+        "$RELAY" "127.0.0.1:$RELAY_PORT" "127.0.0.1:$PG_PORT" >"$WORK/logs/relay.log" 2>&1 &
+        RELAY_PID=$!
+        for ((i = 0; i < 100; i++)); do
+            if grep -q '^relay: ' "$WORK/logs/relay.log" 2>/dev/null; then
+                started=1
+                break
+            fi
+            kill -0 "$RELAY_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        ((started)) && break
+        RELAY_PID=""
+        grep -qi 'address already in use\|cannot listen' "$WORK/logs/relay.log" ||
+            die "the relay did not start:$(echo; tail -n 5 "$WORK/logs/relay.log")"
+    done
+    ((started)) || die "the relay did not start: no free port after 3 attempts"
+    log "relay on 127.0.0.1:$RELAY_PORT -> PostgreSQL ($(head -n 1 "$WORK/logs/relay.log"))"
+fi
+
 # ---- Sluice ---------------------------------------------------------------------------------
 
 SLUICE_PORT=""
@@ -519,6 +559,7 @@ target_port() {
     case $1 in
     direct | confined) echo "$PG_PORT" ;;
     pgbouncer) echo "$PGB_PORT" ;;
+    relay) echo "$RELAY_PORT" ;;
     sluice) echo "$SLUICE_PORT" ;;
     sluice-noaudit) echo "$NOAUDIT_PORT" ;;
     sluice-before) echo "$BEFORE_PORT" ;;
@@ -534,6 +575,7 @@ proc_ticks() { [[ -n $1 && -r /proc/$1/stat ]] && awk '{print $14 + $15}' "/proc
 proxy_pid() {
     case $1 in
     pgbouncer) echo "$PGBOUNCER_PID" ;;
+    relay) echo "$RELAY_PID" ;;
     sluice) echo "$SLUICE_PID" ;;
     sluice-noaudit) echo "$NOAUDIT_PID" ;;
     sluice-before) echo "$BEFORE_PID" ;;
@@ -724,12 +766,12 @@ echo "  pgbench -n -T $DURATION -j min($JOBS,clients), sslmode=disable; median o
 echo "  Sluice role: pgbench, filter on pgbench_accounts: aid > {{ token.min_aid }} (min_aid=0); audit log to a file"
 echo "  machine busy before measuring: ${BUSY_BEFORE}%, after: ${BUSY_AFTER}% (other processes; over 10% disturbs the numbers)"
 echo
-hdr_fmt="%-5s %-9s %4s | %8s %8s %8s %8s %8s | %5s %5s %5s %5s %5s | %6s %6s %6s\n"
+hdr_fmt="%-5s %-9s %4s | %8s %8s %8s %8s %8s %8s | %5s %5s %5s %5s %5s %5s | %6s %6s %6s\n"
 # shellcheck disable=SC2059
-printf "$hdr_fmt" script mode -c "direct" "confined" "pgbounc" "sluice" "s-noaud" "C/D" "S/P" "N/P" "S/D" "S/C" "lat d" "lat p" "lat s"
+printf "$hdr_fmt" script mode -c "direct" "confined" "pgbounc" "relay" "sluice" "s-noaud" "C/D" "S/P" "N/P" "S/R" "S/D" "S/C" "lat d" "lat p" "lat s"
 # shellcheck disable=SC2059
-printf "$hdr_fmt" "" "" "" "TPS" "TPS" "TPS" "TPS" "TPS" "" "" "" "" "" "ms" "ms" "ms"
-printf '%s\n' "----------------------------------------------------------------------------------------------------------------------"
+printf "$hdr_fmt" "" "" "" "TPS" "TPS" "TPS" "TPS" "TPS" "TPS" "" "" "" "" "" "" "ms" "ms" "ms"
+printf '%s\n' "-------------------------------------------------------------------------------------------------------------------------------------"
 declare -A CHECK=()
 shown() { [[ " $TARGETS " == *" $1 "* ]] && echo "$2" || echo "-"; }
 for script in $SCRIPTS; do
@@ -739,6 +781,7 @@ for script in $SCRIPTS; do
             d_t=$(shown direct "$(cell_value "$cell|direct" TPS)")
             c_t=$(shown confined "$(cell_value "$cell|confined" TPS)")
             p_t=$(shown pgbouncer "$(cell_value "$cell|pgbouncer" TPS)")
+            r_t=$(shown relay "$(cell_value "$cell|relay" TPS)")
             s_t=$(shown sluice "$(cell_value "$cell|sluice" TPS)")
             n_t=$(shown sluice-noaudit "$(cell_value "$cell|sluice-noaudit" TPS)")
             d_l=$(shown direct "$(cell_value "$cell|direct" LAT)")
@@ -746,39 +789,43 @@ for script in $SCRIPTS; do
             s_l=$(shown sluice "$(cell_value "$cell|sluice" LAT)")
             sp=$(ratio "$(num "$s_t")" "$(num "$p_t")")
             np=$(ratio "$(num "$n_t")" "$(num "$p_t")")
+            sr=$(ratio "$(num "$s_t")" "$(num "$r_t")")
             sd=$(ratio "$(num "$s_t")" "$(num "$d_t")")
             cd=$(ratio "$(num "$c_t")" "$(num "$d_t")")
             sc=$(ratio "$(num "$s_t")" "$(num "$c_t")")
             CHECK[$cell]="$sp|$np"
             # shellcheck disable=SC2059
-            printf "$hdr_fmt" "$(script_label "$script")" "$mode" "$c" "$d_t" "$c_t" "$p_t" "$s_t" "$n_t" \
-                "${cd:--}" "${sp:--}" "${np:--}" "${sd:--}" "${sc:--}" "$d_l" "$p_l" "$s_l"
+            printf "$hdr_fmt" "$(script_label "$script")" "$mode" "$c" "$d_t" "$c_t" "$p_t" "$r_t" "$s_t" "$n_t" \
+                "${cd:--}" "${sp:--}" "${np:--}" "${sr:--}" "${sd:--}" "${sc:--}" "$d_l" "$p_l" "$s_l"
         done
     done
 done
 echo "confined = PostgreSQL directly, running the statement Sluice sends for -S (its rewriting with the role's filter)"
 echo "s-noaud = Sluice with --no-audit. C/D = confined / direct (what the confinement costs the database),"
 echo "S/P, N/P = Sluice, Sluice without audit / PgBouncer; S/D = Sluice / direct; S/C = Sluice / confined (the proxy's own cost)"
+echo "relay = a proxy that only forwards bytes, one server connection per client: the floor of the extra hop here; S/R = Sluice / relay"
 echo
 
 declare -A CPU_CHECK=()
-if [[ " $TARGETS " == *" pgbouncer "* || " $TARGETS " == *" sluice"* ]]; then
+if [[ " $TARGETS " == *" pgbouncer "* || " $TARGETS " == *" relay "* || " $TARGETS " == *" sluice"* ]]; then
     echo "Proxy CPU per transaction (microseconds of the proxy process, all threads, user + system; median):"
-    cpu_fmt="%-5s %-9s %4s | %9s %9s %9s | %5s %5s\n"
+    cpu_fmt="%-5s %-9s %4s | %9s %9s %9s %9s | %5s %5s %5s\n"
     # shellcheck disable=SC2059
-    printf "$cpu_fmt" script mode -c pgbouncer sluice s-noaud S/P N/P
+    printf "$cpu_fmt" script mode -c pgbouncer relay sluice s-noaud S/P N/P S/R
     for script in $SCRIPTS; do
         for mode in $MODES; do
             for c in $CLIENTS; do
                 cell="$script|$mode|$c"
                 p_c=$(shown pgbouncer "$(cell_value "$cell|pgbouncer" CPU)")
+                y_c=$(shown relay "$(cell_value "$cell|relay" CPU)")
                 s_c=$(shown sluice "$(cell_value "$cell|sluice" CPU)")
                 n_c=$(shown sluice-noaudit "$(cell_value "$cell|sluice-noaudit" CPU)")
                 r=$(ratio "$(num "$s_c")" "$(num "$p_c")")
                 rn=$(ratio "$(num "$n_c")" "$(num "$p_c")")
+                ry=$(ratio "$(num "$s_c")" "$(num "$y_c")")
                 CPU_CHECK[$cell]="$r|$rn"
                 # shellcheck disable=SC2059
-                printf "$cpu_fmt" "$(script_label "$script")" "$mode" "$c" "$p_c" "$s_c" "$n_c" "${r:--}" "${rn:--}"
+                printf "$cpu_fmt" "$(script_label "$script")" "$mode" "$c" "$p_c" "$y_c" "$s_c" "$n_c" "${r:--}" "${rn:--}" "${ry:--}"
             done
         done
     done

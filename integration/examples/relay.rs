@@ -5,9 +5,9 @@
 //! sockets, their wake-ups and copies, all on the CPUs the client and the database also use)
 //! and how much is Sluice's own work.
 //!
-//! It runs on a tokio runtime like the gateway's (as many workers as `--worker-threads`, the
-//! gateway's default being one per core), sets TCP_NODELAY on both sides as the gateway does,
-//! and copies each direction with `tokio::io::copy_bidirectional`.
+//! It runs on a tokio runtime like the gateway's (by default as many worker threads as the
+//! gateway's default, `sluice_proxy::serve::default_worker_threads`), sets TCP_NODELAY on both
+//! sides as the gateway does, and copies each direction with `tokio::io::copy_bidirectional`.
 //!
 //! `cargo run --release -p sluice-integration --example relay -- LISTEN_ADDR TARGET_ADDR [WORKERS]`
 
@@ -29,20 +29,21 @@ fn main() -> anyhow::Result<()> {
     let target: SocketAddr = target
         .parse()
         .with_context(|| format!("TARGET_ADDR {target:?} is not host:port; {usage}"))?;
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = args.get(2) {
-        let n: usize = n
+    let workers = match args.get(2) {
+        Some(n) => n
             .parse()
             .ok()
             .filter(|n| *n > 0)
-            .with_context(|| format!("WORKER_THREADS {n:?} is not a positive number"))?;
-        runtime.worker_threads(n);
-    }
+            .with_context(|| format!("WORKER_THREADS {n:?} is not a positive number"))?,
+        None => sluice_proxy::serve::default_worker_threads(),
+    };
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.worker_threads(workers);
     runtime.enable_all().build()?.block_on(async move {
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        eprintln!("relay: {listen} -> {target}");
+        eprintln!("relay: {listen} -> {target}, {workers} worker thread(s)");
         loop {
             let (mut client, _) = listener.accept().await?;
             tokio::spawn(async move {

@@ -33,6 +33,8 @@ pub struct GatewayOptions {
     /// Listen at once when the backend is down at start (`serve --no-wait`); by default the
     /// start waits for it.
     pub no_wait: bool,
+    /// Most client connections per door (`--max-clients`).
+    pub max_clients: usize,
 }
 
 impl Default for GatewayOptions {
@@ -50,6 +52,7 @@ impl Default for GatewayOptions {
             http: false,
             schema_refresh: Duration::from_secs(30),
             no_wait: false,
+            max_clients: 20_000,
         }
     }
 }
@@ -121,6 +124,7 @@ impl Gateway {
             }
         }
         config.allow_plaintext = opts.allow_plaintext;
+        config.max_clients = opts.max_clients;
         config.max_sessions_per_token = opts.max_sessions_per_token;
         if opts.http {
             config.http_listen = Some("127.0.0.1:0".parse().expect("an address"));

@@ -58,7 +58,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             anyhow::ensure!(n >= 1, "--worker-threads must be at least 1");
             n
         }
-        None => default_worker_threads(),
+        None => sluice_proxy::serve::default_worker_threads(),
     };
     runtime.worker_threads(threads);
     let runtime = runtime.enable_all().build()?;
@@ -93,13 +93,4 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Half the CPU cores, at least one. Measured with pgbench on two cores shared with the
-/// database and the clients (integration/bench/pgbench.sh): one thread spent 29 µs of CPU per
-/// select-only statement where two spent 40, the difference being threads waking each other
-/// and contending for the cores; a gateway's work per statement is small enough that half the
-/// cores still serve far more statements than a database behind it answers.
-fn default_worker_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }

@@ -360,18 +360,20 @@ impl Session {
         let frame = match next {
             Ok(f) => f,
             Err(FrameError::Closed) => return Some(End::Client),
-            Err(FrameError::TooLarge { len, limit }) => return Some(
-                self.fatal(
-                    PgError::fatal(
-                        "54000",
-                        format!(
+            Err(FrameError::TooLarge { len, limit }) => {
+                return Some(
+                    self.fatal(
+                        PgError::fatal(
+                            "54000",
+                            format!(
                             "message of {len} bytes exceeds the gateway's limit of {limit} bytes"
                         ),
+                        )
+                        .hint("send smaller statements or parameters"),
                     )
-                    .hint("send smaller statements or parameters"),
+                    .await,
                 )
-                .await,
-            ),
+            }
             Err(e) => return Some(End::Gateway(format!("client read failed: {e}"))),
         };
         if frame.tag == b'X' {

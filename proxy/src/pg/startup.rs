@@ -97,8 +97,8 @@ async fn open(accepted: Box<Accepted>) -> Started {
     }
 }
 
-/// The session has ended: its places under the door's and the token's limits are freed, then
-/// the disconnect line is written.
+/// The session has ended: its place under the token's cap is freed, the disconnect line is
+/// queued, then its place under the door's client limit is freed.
 async fn close(opened: Box<Opened>, end: End) {
     // The token's place is free before the disconnect line says the session ended.
     let Opened {
@@ -107,16 +107,19 @@ async fn close(opened: Box<Opened>, end: End) {
         permit,
     } = *opened;
     drop(token_session);
-    drop(permit);
     let door = session.door().clone();
     let info = session.info();
     let mut ev = AuditEvent::connect("postgres", &info.peer, &info.user).with_claims(&info.claims);
+    // The client's socket closes with the session; its place under the door's limit is held
+    // until the disconnect line is queued, as the MySQL door does, so the limit counts every
+    // client the gateway still spends anything on.
     drop(session);
     ev.event = "disconnect";
     if let End::Gateway(reason) = end {
         ev.reason = Some(reason);
     }
     door.audit.record(ev).await;
+    drop(permit);
 }
 
 /// An authenticated client: the session and its places under the door's client limit and the
