@@ -411,27 +411,9 @@ fi
 
 RELAY_PORT=""
 if [[ -n $RELAY ]]; then
-    started=0
-    for attempt in 1 2 3; do
-        free_port
-        RELAY_PORT=$FREE_PORT
-        "$RELAY" "127.0.0.1:$RELAY_PORT" "127.0.0.1:$PG_PORT" >"$WORK/logs/relay.log" 2>&1 &
-        RELAY_PID=$!
-        for ((i = 0; i < 100; i++)); do
-            if grep -q '^relay: ' "$WORK/logs/relay.log" 2>/dev/null; then
-                started=1
-                break
-            fi
-            kill -0 "$RELAY_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        ((started)) && break
-        RELAY_PID=""
-        grep -qi 'address already in use\|cannot listen' "$WORK/logs/relay.log" ||
-            die "the relay did not start:$(echo; tail -n 5 "$WORK/logs/relay.log")"
-    done
-    ((started)) || die "the relay did not start: no free port after 3 attempts"
-    log "relay on 127.0.0.1:$RELAY_PORT -> PostgreSQL ($(head -n 1 "$WORK/logs/relay.log"))"
+    # shellcheck source=relay.bash
+    source "$ROOT/integration/bench/relay.bash"
+    start_relay "$RELAY" "$PG_PORT" PostgreSQL
 fi
 
 # ---- Sluice ---------------------------------------------------------------------------------

@@ -82,6 +82,12 @@ impl RawPg {
         Self::connect_as(addr, "agent", database, Some(token)).await
     }
 
+    /// The connection itself, for a test that writes and reads bytes its own way. Nothing is
+    /// lost: a `RawPg` reads exactly the messages it returns and buffers nothing it has read.
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+
     /// Connects to a test server directly, as its superuser (trust authentication): what a
     /// gateway's replies are compared with.
     pub async fn connect_direct(addr: SocketAddr, database: &str) -> Result<RawPg> {

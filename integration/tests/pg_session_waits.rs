@@ -42,35 +42,12 @@ fn sqlstate(body: &[u8]) -> String {
     String::new()
 }
 
-/// An authenticated connection as a bare stream (RawPg keeps its stream to itself).
+/// An authenticated connection as a bare stream.
 async fn connect(gw: &Gateway, token: &str) -> TcpStream {
-    let mut s = TcpStream::connect(gw.pg_addr).await.unwrap();
-    let mut startup = Vec::new();
-    startup.extend_from_slice(&196608i32.to_be_bytes());
-    for (k, v) in [("user", "agent"), ("database", gw.database.as_str())] {
-        startup.extend_from_slice(k.as_bytes());
-        startup.push(0);
-        startup.extend_from_slice(v.as_bytes());
-        startup.push(0);
-    }
-    startup.push(0);
-    let mut packet = ((startup.len() + 4) as i32).to_be_bytes().to_vec();
-    packet.extend_from_slice(&startup);
-    s.write_all(&packet).await.unwrap();
-    let (tag, _) = read_reply(&mut s).await.unwrap();
-    assert_eq!(tag, b'R');
-    let mut pw = vec![b'p'];
-    pw.extend_from_slice(&((token.len() + 5) as i32).to_be_bytes());
-    pw.extend_from_slice(token.as_bytes());
-    pw.push(0);
-    s.write_all(&pw).await.unwrap();
-    loop {
-        let (tag, body) = read_reply(&mut s).await.unwrap();
-        assert_ne!(tag, b'E', "{}", sqlstate(&body));
-        if tag == b'Z' {
-            return s;
-        }
-    }
+    RawPg::connect(gw.pg_addr, &gw.database, token)
+        .await
+        .expect("the client authenticates")
+        .into_stream()
 }
 
 fn query(sql: &str) -> Vec<u8> {
