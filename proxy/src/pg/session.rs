@@ -280,7 +280,7 @@ impl Session {
     /// message handlers, the writes) is boxed and freed when it is done. This is what lets one
     /// gateway hold many idle clients.
     pub async fn run(&mut self) -> End {
-        // What the startup queued (ReadyForQuery and what precedes it).
+        // Anything queued for the client before the first wait, and the buffers let go.
         let mut end = Box::pin(self.send_owed()).await;
         while end.is_none() {
             let waited = if self.backend.is_none() && self.expect.is_empty() {
