@@ -90,7 +90,6 @@ impl AuditEvent {
     }
 }
 
-/// Where audit events go: the writer's queue, or nowhere when the audit trail is off.
 /// A statement's line from a wire session, made without copying: the session's identity was
 /// written as JSON once ([`Identity`]), the texts are the session's own shared strings, and the
 /// writer thread formats the time, escapes the texts and cuts long ones.
@@ -200,6 +199,7 @@ enum Line {
     Statement(Box<StatementLine>),
 }
 
+/// Where audit events go: the writer's queue, or nowhere when the audit trail is off.
 #[derive(Clone)]
 pub struct Audit {
     tx: Option<mpsc::Sender<Line>>,
@@ -330,8 +330,11 @@ fn push_statement(buf: &mut Vec<u8>, s: &StatementLine) -> serde_json::Result<()
     let time = humantime::format_rfc3339_millis(s.time);
     buf.extend_from_slice(b"{\"time\":\"");
     let _ = write!(buf, "{time}");
-    buf.extend_from_slice(b"\",");
-    buf.extend_from_slice(s.identity.0.as_bytes());
+    buf.push(b'"');
+    if !s.identity.0.is_empty() {
+        buf.push(b',');
+        buf.extend_from_slice(s.identity.0.as_bytes());
+    }
     buf.extend_from_slice(b",\"event\":");
     json(&mut *buf, s.event)?;
     buf.extend_from_slice(b",\"statement\":");
@@ -411,5 +414,26 @@ mod tests {
         assert_eq!(got, serde_json::to_value(&want).unwrap());
         let keys: Vec<_> = got.as_object().unwrap().keys().cloned().collect();
         assert!(keys.contains(&"label".to_string()), "{keys:?}");
+    }
+
+    /// A line whose identity holds no members is still one JSON object.
+    #[test]
+    fn a_line_without_identity_members_is_still_json() {
+        let line = StatementLine {
+            time: std::time::UNIX_EPOCH,
+            identity: Identity(Arc::from("")),
+            event: "statement",
+            decision: "allow",
+            statement: Arc::from("SELECT 1"),
+            rendered: None,
+            rule: None,
+            reason: None,
+            rows: None,
+            duration_ms: None,
+        };
+        let mut buf = Vec::new();
+        push_line(&mut buf, &Line::Statement(Box::new(line)));
+        let got: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(got["statement"], "SELECT 1");
     }
 }

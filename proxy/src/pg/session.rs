@@ -405,13 +405,6 @@ impl Session {
         // timer does not run (it starts at ReadyForQuery): the gateway keeps that time itself.
         let unsynced = backend.as_ref().is_some_and(|b| b.unsynced);
         let idle_limit = self.door.idle_transaction_timeout;
-        if !watch_backend && !unsynced {
-            // Nothing to watch but the client and the shutdown.
-            return tokio::select! {
-                f = client.next_idle() => Waited::Client(f),
-                _ = async { let _ = shutdown.wait_for(|down| *down).await; }, if idle => Waited::Shutdown,
-            };
-        }
         tokio::select! {
             f = client.next_idle() => Waited::Client(f),
             _ = async { let _ = shutdown.wait_for(|down| *down).await; }, if idle => Waited::Shutdown,
