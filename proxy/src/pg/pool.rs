@@ -1,59 +1,81 @@
 //! Pools of backend connections, one per [`Profile`] (read-only or not, statement timeout).
 //!
-//! deadpool does the bookkeeping (size, waiting, timeouts); this module says how a connection
-//! is made and when one may be handed to the next client.
+//! A pool is a stack of idle connections and a semaphore with one permit per connection it may
+//! have open. Taking a connection when one is idle is a lock, a pop and a readiness check, with
+//! nothing awaited: in transaction mode that is once per transaction, so it is on the hot path.
+//! Waiting for a permit, connecting and resetting a connection are the slow paths, each in a box
+//! of its own, so that a session's message handler does not carry their state (it is copied into
+//! a new box for every client message).
+//!
+//! A connection goes back to its pool only through [`Pools::release`], and only when it is
+//! idle and clean; a [`Pooled`] dropped any other way (a session torn down mid-reply) closes its
+//! connection. The next client never inherits a reply meant for another.
 
 use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult, Timeouts};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use super::backend::{BackendConn, BackendError, BackendTarget, Profile};
 
-pub struct Connector {
+/// How long a pooled connection's reset (`DISCARD ALL`, after a client changed a setting) may
+/// take before the connection is closed instead.
+const RESET_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct Pool {
     target: Arc<BackendTarget>,
     profile: Profile,
+    /// Idle connections, the most recently used on top (it is the warmest on the server).
+    idle: Mutex<Vec<Box<BackendConn>>>,
+    /// One permit per connection open or being opened, idle ones included.
+    permits: Arc<Semaphore>,
 }
 
-impl managed::Manager for Connector {
-    /// Boxed: a session holding a connection then holds a pointer, and a session without one
-    /// (every idle client in transaction mode) does not carry a connection's worth of space.
-    type Type = Box<BackendConn>;
-    type Error = BackendError;
-
-    async fn create(&self) -> Result<Box<BackendConn>, BackendError> {
-        Ok(Box::new(
-            BackendConn::connect(&self.target, &self.profile).await?,
-        ))
-    }
-
-    async fn recycle(
-        &self,
-        conn: &mut Box<BackendConn>,
-        _: &Metrics,
-    ) -> RecycleResult<BackendError> {
-        if conn.broken || conn.unsynced || conn.status != b'I' || conn.reader.buffered() != 0 {
-            return Err(RecycleError::message("connection not idle"));
-        }
-        // An idle connection has nothing to read. If it has (the server's goodbye after a
-        // restart) or is closed, it is dead: better found here than by a client's statement.
-        if !conn.reader.get_mut().is_quiet() {
-            return Err(RecycleError::message("connection closed by the server"));
-        }
-        if conn.dirty {
-            conn.reset().await.map_err(RecycleError::Backend)?;
-        }
-        Ok(())
+impl Pool {
+    fn pop_idle(&self) -> Option<Box<BackendConn>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
     }
 }
 
-pub type Pooled = Object<Connector>;
+/// A connection taken from a pool: it holds the pool's permit until it is released or dropped.
+pub struct Pooled {
+    conn: Option<Box<BackendConn>>,
+    pool: Arc<Pool>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Deref for Pooled {
+    type Target = BackendConn;
+    fn deref(&self) -> &BackendConn {
+        self.conn.as_deref().expect("a pooled connection is present until it is given back")
+    }
+}
+
+impl DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut BackendConn {
+        self.conn.as_deref_mut().expect("a pooled connection is present until it is given back")
+    }
+}
+
+/// Whether a connection may serve the next client as it is (a reset aside): idle, synced, with
+/// nothing unread, and not closed by the server.
+fn reusable(conn: &mut BackendConn) -> bool {
+    if conn.broken || conn.unsynced || conn.status != b'I' || conn.reader.buffered() != 0 {
+        return false;
+    }
+    // An idle connection has nothing to read. If it has (the server's goodbye after a restart)
+    // or is closed, it is dead: better found here than by a client's statement.
+    conn.reader.get_mut().is_quiet()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AcquireError {
     #[error("no backend connection became free within {0:?} (all {1} in use); try again or raise --pool-size")]
     Timeout(Duration, usize),
+    #[error("the gateway is shutting down; reconnect to another instance or after its restart")]
+    Closed,
     #[error("{0}")]
     Backend(BackendError),
 }
@@ -62,7 +84,7 @@ pub struct Pools {
     target: Arc<BackendTarget>,
     size: usize,
     acquire_timeout: Duration,
-    pools: Mutex<HashMap<Profile, managed::Pool<Connector>>>,
+    pools: Mutex<HashMap<Profile, Arc<Pool>>>,
 }
 
 impl Pools {
@@ -75,62 +97,102 @@ impl Pools {
         }
     }
 
-    fn pool(&self, profile: &Profile) -> managed::Pool<Connector> {
+    fn pool(&self, profile: &Profile) -> Arc<Pool> {
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pool) = pools.get(profile) {
+            return pool.clone();
+        }
         pools
             .entry(profile.clone())
             .or_insert_with(|| {
-                managed::Pool::builder(Connector {
+                Arc::new(Pool {
                     target: self.target.clone(),
                     profile: profile.clone(),
+                    idle: Mutex::new(Vec::new()),
+                    permits: Arc::new(Semaphore::new(self.size)),
                 })
-                .max_size(self.size)
-                .runtime(deadpool::Runtime::Tokio1)
-                .build()
-                .expect("a pool with a runtime always builds")
             })
             .clone()
     }
 
+    /// A connection for `profile`: an idle one when there is one, else a new one while the pool
+    /// has room, else the first one given back within the acquire timeout.
     pub async fn acquire(&self, profile: &Profile) -> Result<Pooled, AcquireError> {
         let pool = self.pool(profile);
-        let timeouts = Timeouts {
-            wait: Some(self.acquire_timeout),
-            create: Some(self.target.connect_timeout),
-            recycle: Some(Duration::from_secs(5)),
-        };
-        match pool.timeout_get(&timeouts).await {
-            Ok(conn) => Ok(conn),
-            Err(managed::PoolError::Backend(e)) => Err(AcquireError::Backend(e)),
-            Err(managed::PoolError::Timeout(managed::TimeoutType::Wait)) => {
-                Err(AcquireError::Timeout(self.acquire_timeout, self.size))
+        let permit = match pool.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::Closed) => return Err(AcquireError::Closed),
+            Err(TryAcquireError::NoPermits) => {
+                let wait = tokio::time::timeout(
+                    self.acquire_timeout,
+                    pool.permits.clone().acquire_owned(),
+                );
+                match Box::pin(wait).await {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) => return Err(AcquireError::Closed),
+                    Err(_) => return Err(AcquireError::Timeout(self.acquire_timeout, self.size)),
+                }
             }
-            Err(managed::PoolError::Timeout(_)) => Err(AcquireError::Backend(
-                BackendError::ConnectTimeout(format!("{}:{}", self.target.host, self.target.port)),
-            )),
-            Err(
-                managed::PoolError::PostCreateHook(_)
-                | managed::PoolError::Closed
-                | managed::PoolError::NoRuntimeSpecified,
-            ) => Err(AcquireError::Backend(BackendError::Protocol("pool setup"))),
+        };
+        while let Some(mut conn) = pool.pop_idle() {
+            if !reusable(&mut conn) {
+                continue; // dropped: closed, and its place is the permit held
+            }
+            if conn.dirty {
+                let reset = tokio::time::timeout(RESET_TIMEOUT, conn.reset());
+                if !matches!(Box::pin(reset).await, Ok(Ok(()))) {
+                    continue;
+                }
+            }
+            return Ok(Pooled {
+                conn: Some(conn),
+                pool,
+                _permit: permit,
+            });
         }
+        // BackendConn::connect keeps the connect timeout itself.
+        let conn = Box::pin(BackendConn::connect(&pool.target, &pool.profile))
+            .await
+            .map_err(AcquireError::Backend)?;
+        Ok(Pooled {
+            conn: Some(Box::new(conn)),
+            pool,
+            _permit: permit,
+        })
     }
 
-    /// Gives a connection back. One that is not idle and clean is closed instead.
-    pub fn release(conn: Pooled) {
-        if conn.broken || conn.unsynced || conn.status != b'I' || conn.reader.buffered() != 0 {
-            drop(Object::take(conn));
+    /// Gives a connection back to its pool. One that is not idle and clean is closed instead,
+    /// as is one whose pool was closed.
+    pub fn release(mut conn: Pooled) {
+        let Some(c) = conn.conn.take() else {
+            return;
+        };
+        if c.broken || c.unsynced || c.status != b'I' || c.reader.buffered() != 0 {
+            return;
         }
+        if conn.pool.permits.is_closed() {
+            return;
+        }
+        conn.pool
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(c);
+        // The permit is released after the push (fields drop after the body), so a client
+        // that was waiting for it finds the connection idle.
     }
 
     pub fn target(&self) -> &BackendTarget {
         &self.target
     }
 
+    /// Closes every pool: idle connections are closed, waiting and later acquires fail with
+    /// [`AcquireError::Closed`], and connections in use are closed when given back.
     pub fn close(&self) {
         let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         for p in pools.values() {
-            p.close();
+            p.permits.close();
+            p.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
         }
     }
 }

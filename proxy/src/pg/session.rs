@@ -20,7 +20,6 @@ use std::time::Instant;
 
 use bytes::{BufMut, BytesMut};
 use pgwire::messages::extendedquery::{Bind, Close, Describe, Execute, Parse};
-use pgwire::messages::simplequery::Query;
 use pgwire::messages::{DecodeContext, Message, ProtocolVersion};
 use sluice_policy::roles::EffectiveRole;
 use sluice_policy::{Authorized, DeallocateTarget, Denial, Dialect, StatementKind};
@@ -554,21 +553,21 @@ impl Session {
         if self.failed {
             return Ok(());
         }
-        let q = decode::<Query>(frame)?;
+        let query = decode_query(&frame)?;
         self.check_token()?;
-        let (decision, _) = self.authorize(&q.query);
+        let (decision, _) = self.authorize(&query);
         let weight = match &*decision {
             Ok(auth) => auth.statements.len().max(1),
             Err(_) => 1,
         };
         if let Err(e) = self.count(weight) {
-            self.audit_denied(&q.query, None, &e.message).await;
+            self.audit_denied(&query, None, &e.message).await;
             self.deny_simple(e).await;
             return self.drive().await;
         }
         match &*decision {
             Err(denial) => {
-                self.audit_denied(&q.query, Some(denial), &denial.message)
+                self.audit_denied(&query, Some(denial), &denial.message)
                     .await;
                 self.deny_simple(denial_error(denial)).await;
             }
@@ -600,27 +599,29 @@ impl Session {
                 }
             }
             Ok(auth) => {
-                let rendered: String = auth
-                    .statements
-                    .iter()
-                    .map(|s| s.sql.as_str())
-                    .collect::<Vec<_>>()
-                    .join(";\n");
+                let rendered: Arc<str> = match auth.statements.as_slice() {
+                    [one] => Arc::from(one.sql.as_str()),
+                    several => Arc::from(
+                        several
+                            .iter()
+                            .map(|s| s.sql.as_str())
+                            .collect::<Vec<_>>()
+                            .join(";\n"),
+                    ),
+                };
                 if let Err(e) = self.ensure_backend().await {
                     self.deny_simple(e).await;
                     return self.drive().await;
                 }
-                let mut buf = BytesMut::new();
-                encode_query(&rendered, &mut buf);
-                self.to_backend.extend_from_slice(&buf);
+                encode_query(&rendered, &mut self.to_backend);
                 if let Some(b) = self.backend.as_mut() {
                     // A simple query destroys the unnamed statement.
                     b.prepared.remove("");
                 }
                 self.statements.remove("");
                 let log = StatementLog {
-                    client_sql: Arc::from(q.query.as_str()),
-                    rendered: Arc::from(rendered.as_str()),
+                    client_sql: Arc::from(query),
+                    rendered,
                     local: None,
                     effect: None,
                     rows: 0,
@@ -1774,8 +1775,24 @@ fn decode<M: Message>(frame: Frame) -> Result<M, PgError> {
     }
 }
 
+/// The text of a Query message: one NUL-terminated string filling the body (read as pgwire
+/// reads it, invalid UTF-8 replaced).
+fn decode_query(frame: &Frame) -> Result<String, PgError> {
+    match frame.body().split_last() {
+        Some((0, text)) if !text.contains(&0) => Ok(String::from_utf8_lossy(text).into_owned()),
+        _ => Err(PgError::fatal(
+            "08P01",
+            "malformed 'Q' message from the client",
+        )),
+    }
+}
+
 fn encode_query(sql: &str, out: &mut BytesMut) {
-    wire::encode(&Query::new(sql.to_string()), out);
+    out.reserve(sql.len() + 6);
+    out.put_u8(b'Q');
+    out.put_i32(i32::try_from(sql.len() + 5).unwrap_or(i32::MAX));
+    out.put_slice(sql.as_bytes());
+    out.put_u8(0);
 }
 
 fn encode_parse(name: &str, text: &StatementText, out: &mut BytesMut) {
@@ -1797,6 +1814,21 @@ fn encode_close(kind: u8, name: &str, out: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The size of the future an async method returns, without calling it.
+    fn future_size<A, B, F: std::future::Future>(_: impl Fn(A, B) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every client message is handled in a new box holding `turn`'s future, which is copied
+    /// into it whole: its size is paid per message (issue 18). It was 6.2 KiB while taking a
+    /// pooled connection carried deadpool's waiting state; the pool's waits are now boxed
+    /// where they happen (`pool.rs`).
+    #[test]
+    fn a_message_handler_is_small() {
+        let turn = future_size(Session::turn);
+        assert!(turn <= 2048, "a client message's handler future is {turn} bytes");
+    }
 
     fn pin() -> sluice_policy::PinnedParameter {
         sluice_policy::PinnedParameter {
