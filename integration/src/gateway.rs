@@ -35,6 +35,9 @@ pub struct GatewayOptions {
     pub no_wait: bool,
     /// Most client connections per door (`--max-clients`).
     pub max_clients: usize,
+    /// How long a statement waits for a free backend connection (`ServeConfig::acquire_timeout`;
+    /// the binary waits 10 s).
+    pub acquire_timeout: Duration,
 }
 
 impl Default for GatewayOptions {
@@ -53,6 +56,7 @@ impl Default for GatewayOptions {
             schema_refresh: Duration::from_secs(30),
             no_wait: false,
             max_clients: 20_000,
+            acquire_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -134,6 +138,7 @@ impl Gateway {
         config.pool_size = opts.pool_size;
         config.statement_timeout = opts.statement_timeout;
         config.drain_timeout = opts.drain_timeout;
+        config.acquire_timeout = opts.acquire_timeout;
         config.idle_transaction_timeout = opts.idle_transaction_timeout;
         config.schema_refresh = opts.schema_refresh;
         let runtime = tokio::runtime::Builder::new_multi_thread()

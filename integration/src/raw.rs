@@ -239,6 +239,14 @@ impl RawPg {
 
     /// Closes the connection without Terminate.
     pub fn abandon(self) {}
+
+    /// Says goodbye (Terminate) and closes the connection.
+    pub async fn terminate(mut self) -> Result<()> {
+        self.message(b'X', &[]);
+        self.flush().await?;
+        self.stream.shutdown().await?;
+        Ok(())
+    }
 }
 
 fn cstr(s: &str) -> Vec<u8> {

@@ -6,7 +6,6 @@
 //! returns to them, and a client cannot change them because the policy engine does not allow
 //! SET of any of them.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -586,7 +585,7 @@ pub struct BackendConn {
     pub params: Vec<(String, String)>,
     /// Statements prepared on this connection: backend name → statement key. The unnamed
     /// statement is the entry for "".
-    pub prepared: HashMap<String, std::sync::Arc<super::session::StatementText>>,
+    pub prepared: super::NameMap<std::sync::Arc<super::session::StatementText>>,
     /// Last ReadyForQuery status: b'I', b'T' or b'E'.
     pub status: u8,
     /// A client changed a session setting; `RESET ALL` before the next client.
@@ -625,7 +624,7 @@ impl BackendConn {
                 secret: 0,
                 addr,
                 params: Vec::new(),
-                prepared: HashMap::new(),
+                prepared: super::NameMap::default(),
                 status: b'I',
                 dirty: false,
                 broken: false,

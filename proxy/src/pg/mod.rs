@@ -31,6 +31,11 @@ use pool::Pools;
 use crate::audit::Audit;
 use crate::gate::Gate;
 
+/// Statement and portal names to what they stand for. Looked up several times per message of
+/// the extended protocol, so hashed with foldhash (seeded per process, as the policy crate's
+/// caches are: the names are the client's) rather than SipHash.
+pub(crate) type NameMap<V> = HashMap<String, V, foldhash::quality::RandomState>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolMode {
     /// A backend connection serves one client for the client's whole life.

@@ -13,7 +13,7 @@
 //! denied statement's place, so that the backend aborts the transaction exactly as PostgreSQL
 //! would, and its error is replaced by the denial.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
@@ -171,8 +171,8 @@ pub struct Session {
     role: Arc<EffectiveRole>,
     role_generation: u64,
     cancel: Arc<CancelSlot>,
-    statements: HashMap<String, Prepared>,
-    portals: HashMap<String, StatementLog>,
+    statements: super::NameMap<Prepared>,
+    portals: super::NameMap<StatementLog>,
     backend: Option<Pooled>,
     to_backend: BytesMut,
     expect: VecDeque<Expect>,
@@ -224,8 +224,8 @@ impl Session {
             role,
             role_generation,
             cancel,
-            statements: HashMap::new(),
-            portals: HashMap::new(),
+            statements: super::NameMap::default(),
+            portals: super::NameMap::default(),
             backend,
             to_backend: BytesMut::new(),
             expect: VecDeque::new(),
@@ -889,7 +889,8 @@ impl Session {
             return;
         };
         let have = b.prepared.get(&p.backend_name);
-        if have.is_some_and(|t| **t == *p.text) {
+        // The same text is most often the same allocation (the statement's own): no compare.
+        if have.is_some_and(|t| Arc::ptr_eq(t, &p.text) || **t == *p.text) {
             if for_client {
                 let mut out = BytesMut::new();
                 wire::bodyless(&mut out, b'1');

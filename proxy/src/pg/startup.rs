@@ -338,6 +338,8 @@ async fn startup(
                     if door.pool_mode == PoolMode::Session {
                         slot.set(conn.addr, conn.pid, conn.secret);
                         held = Some(conn);
+                    } else {
+                        super::pool::Pools::release(conn);
                     }
                     p
                 }
