@@ -11,7 +11,8 @@
 # -M prepared, 1, 16 and 200 clients. Each cell is repeated, the targets taking turns within a
 # round, and the median TPS and median mean latency are printed, with Sluice/PgBouncer and
 # Sluice/direct ratios, then the CPU time each proxy process (PgBouncer, Sluice) spent per
-# transaction, and the target checks for -S (Sluice, audit on and off, >= 1.0x PgBouncer's TPS at
+# transaction and the user-space part of it (the proxy's own code; the rest is the kernel's),
+# and the target checks for -S (Sluice, audit on and off, >= 1.0x PgBouncer's TPS at
 # 16 clients and more, >= 0.9x at 1 client; Sluice's CPU per transaction <= 1.2x PgBouncer's),
 # the failed runs with pgbench's errors, and the denials and backend errors in Sluice's audit log.
 #
@@ -552,8 +553,8 @@ script_flag() { [[ $1 == select-only ]] && echo "-S" || echo "-b tpcb-like"; }
 script_label() { [[ $1 == select-only ]] && echo "-S" || echo "tpcb"; }
 
 HZ=$(getconf CLK_TCK)
-# CPU time (clock ticks, all threads) a process has used so far.
-proc_ticks() { [[ -n $1 && -r /proc/$1/stat ]] && awk '{print $14 + $15}' "/proc/$1/stat" || echo ""; }
+# CPU time (clock ticks, all threads) a process has used so far: "USER SYSTEM".
+proc_ticks() { [[ -n $1 && -r /proc/$1/stat ]] && awk '{print $14, $15}' "/proc/$1/stat" || echo ""; }
 proxy_pid() {
     case $1 in
     pgbouncer) echo "$PGBOUNCER_PID" ;;
@@ -565,10 +566,10 @@ proxy_pid() {
     esac
 }
 
-# Runs pgbench; prints "TPS LATENCY_MS PROXY_CPU_US_PER_TXN" on success (the last is "-" for
-# direct). Output goes to the log file named by $3.
+# Runs pgbench; prints "TPS LATENCY_MS PROXY_CPU_US_PER_TXN PROXY_USER_US_PER_TXN" on success
+# (the last two are "-" for direct). Output goes to the log file named by $3.
 pgbench_run() { # target seconds logfile pgbench-args...
-    local target=$1 secs=$2 logf=$3 port tps lat rc=0 pid t0 t1 txns cpu="-"
+    local target=$1 secs=$2 logf=$3 port tps lat rc=0 pid t0 t1 txns cpu="-" usr="-"
     shift 3
     port=$(target_port "$target")
     pid=$(proxy_pid "$target")
@@ -589,9 +590,11 @@ pgbench_run() { # target seconds logfile pgbench-args...
         return 1
     fi
     if [[ -n $t0 && -n $t1 && -n $txns ]] && ((txns > 0)); then
-        cpu=$(awk -v d="$((t1 - t0))" -v hz="$HZ" -v n="$txns" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
+        read -r cpu usr < <(awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v n="$txns" 'BEGIN {
+            split(a, x, " "); split(b, y, " ")
+            printf "%.1f %.1f\n", (y[1] + y[2] - x[1] - x[2]) / hz * 1e6 / n, (y[1] - x[1]) / hz * 1e6 / n }')
     fi
-    echo "$tps $lat $cpu"
+    echo "$tps $lat $cpu $usr"
 }
 
 # Percentage of the machine's CPU busy over 2 seconds (while nothing of this benchmark runs, it
@@ -647,7 +650,7 @@ fi
 
 BUSY_BEFORE=$(machine_busy)
 ((BUSY_BEFORE <= 10)) || log "warning: the machine is ${BUSY_BEFORE}% busy before measuring (other processes); the numbers will be disturbed"
-declare -A TPS=() LAT=() CPU=() FAILED=() SKIPPED=()
+declare -A TPS=() LAT=() CPU=() USR=() FAILED=() SKIPPED=()
 FAILURES=$WORK/failures.txt
 : >"$FAILURES"
 n_targets=$(wc -w <<<"$TARGETS")
@@ -688,10 +691,11 @@ for script in $SCRIPTS; do
                     read -ra sflag <<<"$(script_flag "$script")"
                     [[ $script == select-only ]] && read -ra sflag <<<"$(select_flags "$target")"
                     if result=$(pgbench_run "$target" "$DURATION" "$logf" "${sflag[@]}" -M "$mode" -c "$c" -j "$j"); then
-                        read -r r_tps r_lat r_cpu <<<"$result"
+                        read -r r_tps r_lat r_cpu r_usr <<<"$result"
                         TPS[$key]+="$r_tps "
                         LAT[$key]+="$r_lat "
                         [[ $r_cpu == - ]] || CPU[$key]+="$r_cpu "
+                        [[ $r_usr == - ]] || USR[$key]+="$r_usr "
                         log "[$run_no/$total] $(script_label "$script") -M $mode -c $c $target #$rep: $r_tps tps, $r_lat ms$([[ $r_cpu == - ]] || echo ", proxy CPU $r_cpu us/txn")"
                     else
                         FAILED[$key]=1
@@ -731,6 +735,7 @@ cell_value() { # key TPS|LAT -> median, or FAIL / n/a / -
     TPS) vals=${TPS[$key]:-} ;;
     LAT) vals=${LAT[$key]:-} ;;
     CPU) vals=${CPU[$key]:-} ;;
+    USR) vals=${USR[$key]:-} ;;
     esac
     [[ -n $vals ]] || { echo "-"; return; }
     # shellcheck disable=SC2086
@@ -806,6 +811,27 @@ if [[ " $TARGETS " == *" pgbouncer "* || " $TARGETS " == *" relay "* || " $TARGE
                 rn=$(ratio "$(num "$n_c")" "$(num "$p_c")")
                 ry=$(ratio "$(num "$s_c")" "$(num "$y_c")")
                 CPU_CHECK[$cell]="$r|$rn"
+                # shellcheck disable=SC2059
+                printf "$cpu_fmt" "$(script_label "$script")" "$mode" "$c" "$p_c" "$y_c" "$s_c" "$n_c" "${r:--}" "${rn:--}" "${ry:--}"
+            done
+        done
+    done
+    echo
+    echo "Of which user space (microseconds per transaction; median): the proxy's own code. The rest is"
+    echo "the kernel's: the sockets, the wake-ups of the processes they reach, task switches."
+    # shellcheck disable=SC2059
+    printf "$cpu_fmt" script mode -c pgbouncer relay sluice s-noaud S/P N/P S/R
+    for script in $SCRIPTS; do
+        for mode in $MODES; do
+            for c in $CLIENTS; do
+                cell="$script|$mode|$c"
+                p_c=$(shown pgbouncer "$(cell_value "$cell|pgbouncer" USR)")
+                y_c=$(shown relay "$(cell_value "$cell|relay" USR)")
+                s_c=$(shown sluice "$(cell_value "$cell|sluice" USR)")
+                n_c=$(shown sluice-noaudit "$(cell_value "$cell|sluice-noaudit" USR)")
+                r=$(ratio "$(num "$s_c")" "$(num "$p_c")")
+                rn=$(ratio "$(num "$n_c")" "$(num "$p_c")")
+                ry=$(ratio "$(num "$s_c")" "$(num "$y_c")")
                 # shellcheck disable=SC2059
                 printf "$cpu_fmt" "$(script_label "$script")" "$mode" "$c" "$p_c" "$y_c" "$s_c" "$n_c" "${r:--}" "${rn:--}" "${ry:--}"
             done
