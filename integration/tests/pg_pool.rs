@@ -124,3 +124,63 @@ async fn a_client_gone_mid_transaction_leaves_nothing_to_the_next() {
         assert_eq!(counts, [vec![Some("0".to_string())]], "{leave}: the update was not rolled back");
     }
 }
+
+/// The server pids of the gateway's connections to `db`, read directly as the superuser.
+async fn gateway_pids(db: &str) -> Vec<i32> {
+    let (client, conn) = tokio_postgres::connect(&shared_pg().url(db), tokio_postgres::NoTls)
+        .await
+        .expect("a direct superuser connection");
+    tokio::spawn(conn);
+    client
+        .query(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE application_name = 'sluice' AND datname = $1 ORDER BY pid",
+            &[&db],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// A cancel request travels on a connection of its own and can land after the statement it was
+/// sent for has ended. Had that backend connection gone back to the pool, the request would
+/// cancel the next client's statement, another tenant's (the pool hands out the connection
+/// given back last). So a connection a cancel request was sent toward is closed, not pooled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_a_cancel_was_sent_toward_is_never_pooled_again() {
+    let gw = gateway(GatewayOptions {
+        pool_size: 1,
+        ..Default::default()
+    });
+    let c = gw.client(&gw.token("agent_slow", Some("acme"), 600)).await;
+    c.simple_query("SELECT count(*) FROM vehicles").await.unwrap();
+    let before = gateway_pids(&gw.database).await;
+    assert!(!before.is_empty(), "the gateway holds no connection to the database");
+
+    let cancel = c.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel_query(tokio_postgres::NoTls).await
+    });
+    let e = c.simple_query("SELECT pg_sleep(0.9)").await.unwrap_err();
+    canceller.await.unwrap().unwrap();
+    assert_eq!(sqlstate(&e), "57014", "{}", db_message(&e));
+
+    // The session goes on, on another connection; the cancelled one closes.
+    let rows = c.simple_query("SELECT count(*) FROM vehicles").await.unwrap();
+    assert_eq!(first_column(&rows).len(), 1);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let now = gateway_pids(&gw.database).await;
+        if before.iter().all(|pid| !now.contains(pid)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the connection a cancel request was sent toward went back to the pool: {before:?} then {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -93,18 +93,43 @@ pub struct PgDoor {
 /// The backend a client's CancelRequest goes to, if any, right now.
 #[derive(Default)]
 pub struct CancelSlot {
-    target: Mutex<Option<(SocketAddr, i32, i32)>>,
+    target: Mutex<CancelTarget>,
+}
+
+#[derive(Default)]
+struct CancelTarget {
+    /// The backend connection the session holds: address, process id, secret.
+    backend: Option<(SocketAddr, i32, i32)>,
+    /// A cancel request was sent toward it since it was set. The request travels on a
+    /// connection of its own and may land after the statement it was meant for has ended: the
+    /// connection is then never handed to another client, whose statement it would cancel.
+    dispatched: bool,
 }
 
 impl CancelSlot {
     fn set(&self, addr: SocketAddr, pid: i32, secret: i32) {
-        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = Some((addr, pid, secret));
+        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = CancelTarget {
+            backend: Some((addr, pid, secret)),
+            dispatched: false,
+        };
     }
-    fn clear(&self) {
-        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = None;
+
+    /// Forgets the session's backend connection. True when a cancel request was sent toward
+    /// it: the connection must be closed, not pooled.
+    fn clear(&self) -> bool {
+        let mut t = self.target.lock().unwrap_or_else(|p| p.into_inner());
+        let dispatched = t.backend.is_some() && t.dispatched;
+        *t = CancelTarget::default();
+        dispatched
     }
-    fn get(&self) -> Option<(SocketAddr, i32, i32)> {
-        *self.target.lock().unwrap_or_else(|p| p.into_inner())
+
+    /// The backend connection to send a cancel request to, marked as sent.
+    fn dispatch(&self) -> Option<(SocketAddr, i32, i32)> {
+        let mut t = self.target.lock().unwrap_or_else(|p| p.into_inner());
+        if t.backend.is_some() {
+            t.dispatched = true;
+        }
+        t.backend
     }
 }
 
@@ -201,7 +226,7 @@ impl PgDoor {
                 .get(&pid)
                 .filter(|(s, _)| *s == secret)
                 .and_then(|(_, w)| w.upgrade())
-                .and_then(|slot| slot.get())
+                .and_then(|slot| slot.dispatch())
         };
         if let Some((addr, bpid, bsecret)) = target {
             if let Err(e) = self.pools.target().cancel(addr, bpid, bsecret).await {

@@ -29,7 +29,9 @@ struct Pool {
     profile: Profile,
     /// Idle connections, the most recently used on top (it is the warmest on the server).
     idle: Mutex<Vec<Box<BackendConn>>>,
-    /// One permit per connection open or being opened, idle ones included.
+    /// One permit per connection in use or being opened. An idle connection holds none, and a
+    /// new one is opened only when none is idle, so the open connections never outnumber the
+    /// permits.
     permits: Arc<Semaphore>,
 }
 
@@ -85,6 +87,7 @@ pub struct Pools {
     size: usize,
     acquire_timeout: Duration,
     pools: Mutex<HashMap<Profile, Arc<Pool>>>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Pools {
@@ -94,6 +97,7 @@ impl Pools {
             size,
             acquire_timeout,
             pools: Mutex::new(HashMap::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -118,6 +122,9 @@ impl Pools {
     /// A connection for `profile`: an idle one when there is one, else a new one while the pool
     /// has room, else the first one given back within the acquire timeout.
     pub async fn acquire(&self, profile: &Profile) -> Result<Pooled, AcquireError> {
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(AcquireError::Closed);
+        }
         let pool = self.pool(profile);
         let permit = match pool.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
@@ -150,10 +157,22 @@ impl Pools {
                 _permit: permit,
             });
         }
-        // BackendConn::connect keeps the connect timeout itself.
-        let conn = Box::pin(BackendConn::connect(&pool.target, &pool.profile))
-            .await
-            .map_err(AcquireError::Backend)?;
+        // BackendConn::connect times its TCP connect and its startup apart; the whole is held
+        // to the connect timeout too.
+        let target = &pool.target;
+        let connect = tokio::time::timeout(
+            target.connect_timeout,
+            BackendConn::connect(target, &pool.profile),
+        );
+        let conn = match Box::pin(connect).await {
+            Ok(conn) => conn.map_err(AcquireError::Backend)?,
+            Err(_) => {
+                return Err(AcquireError::Backend(BackendError::ConnectTimeout(format!(
+                    "{}:{}",
+                    target.host, target.port
+                ))))
+            }
+        };
         Ok(Pooled {
             conn: Some(Box::new(conn)),
             pool,
@@ -170,14 +189,14 @@ impl Pools {
         if c.broken || c.unsynced || c.status != b'I' || c.reader.buffered() != 0 {
             return;
         }
+        // Checked under the idle stack's lock, which `close` holds while it closes the pool: a
+        // connection is never pushed after the stack was emptied for good.
+        let mut idle = conn.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
         if conn.pool.permits.is_closed() {
             return;
         }
-        conn.pool
-            .idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(c);
+        idle.push(c);
+        drop(idle);
         // The permit is released after the push (fields drop after the body), so a client
         // that was waiting for it finds the connection idle.
     }
@@ -189,10 +208,13 @@ impl Pools {
     /// Closes every pool: idle connections are closed, waiting and later acquires fail with
     /// [`AcquireError::Closed`], and connections in use are closed when given back.
     pub fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
         let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         for p in pools.values() {
+            let mut idle = p.idle.lock().unwrap_or_else(|p| p.into_inner());
             p.permits.close();
-            p.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            idle.clear();
         }
     }
 }

@@ -294,7 +294,10 @@ impl Session {
             if !self.expect.is_empty() || !self.to_backend.is_empty() {
                 b.broken = true;
             }
-            self.cancel.clear();
+            // A cancel request may still be on its way to it.
+            if self.cancel.clear() {
+                b.broken = true;
+            }
             Pools::release(b);
         }
         end.unwrap_or(End::Client)
@@ -1247,6 +1250,9 @@ impl Session {
             .await
             .map_err(|e| match e {
                 super::pool::AcquireError::Backend(b) => b.client_error(false),
+                closed @ super::pool::AcquireError::Closed => {
+                    PgError::fatal("57P01", closed.to_string())
+                }
                 timeout => PgError::error("53300", timeout.to_string()),
             })?;
         self.cancel.set(conn.addr, conn.pid, conn.secret);
@@ -1566,8 +1572,12 @@ impl Session {
         self.portals.clear();
         match self.door.pool_mode {
             PoolMode::Transaction => {
-                if let Some(b) = self.backend.take() {
-                    self.cancel.clear();
+                if let Some(mut b) = self.backend.take() {
+                    // A cancel request may still be on its way to it: closed, not pooled, so it
+                    // cannot cancel the next client's statement.
+                    if self.cancel.clear() {
+                        b.broken = true;
+                    }
                     Pools::release(b);
                 }
             }

@@ -346,6 +346,9 @@ async fn startup(
                 Err(e) => {
                     let e = match e {
                         super::pool::AcquireError::Backend(b) => b.client_error(true),
+                        closed @ super::pool::AcquireError::Closed => {
+                            PgError::fatal("57P01", closed.to_string())
+                        }
                         timeout => PgError::fatal("53300", timeout.to_string()),
                     };
                     return refuse(&mut reader, e).await;
