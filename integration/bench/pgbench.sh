@@ -794,50 +794,38 @@ echo "relay = a proxy that only forwards bytes, one server connection per client
 echo
 
 declare -A CPU_CHECK=()
+cpu_fmt="%-5s %-9s %4s | %9s %9s %9s %9s | %5s %5s %5s\n"
+# One table of the proxies' CPU per transaction: KIND is CPU (user + system; its ratios are the
+# targets' CPU checks) or USR (user space only).
+cpu_table() {
+    local kind=$1 cell p_c y_c s_c n_c r rn ry
+    # shellcheck disable=SC2059
+    printf "$cpu_fmt" script mode -c pgbouncer relay sluice s-noaud S/P N/P S/R
+    for script in $SCRIPTS; do
+        for mode in $MODES; do
+            for c in $CLIENTS; do
+                cell="$script|$mode|$c"
+                p_c=$(shown pgbouncer "$(cell_value "$cell|pgbouncer" "$kind")")
+                y_c=$(shown relay "$(cell_value "$cell|relay" "$kind")")
+                s_c=$(shown sluice "$(cell_value "$cell|sluice" "$kind")")
+                n_c=$(shown sluice-noaudit "$(cell_value "$cell|sluice-noaudit" "$kind")")
+                r=$(ratio "$(num "$s_c")" "$(num "$p_c")")
+                rn=$(ratio "$(num "$n_c")" "$(num "$p_c")")
+                ry=$(ratio "$(num "$s_c")" "$(num "$y_c")")
+                [[ $kind == CPU ]] && CPU_CHECK[$cell]="$r|$rn"
+                # shellcheck disable=SC2059
+                printf "$cpu_fmt" "$(script_label "$script")" "$mode" "$c" "$p_c" "$y_c" "$s_c" "$n_c" "${r:--}" "${rn:--}" "${ry:--}"
+            done
+        done
+    done
+    echo
+}
 if [[ " $TARGETS " == *" pgbouncer "* || " $TARGETS " == *" relay "* || " $TARGETS " == *" sluice"* ]]; then
     echo "Proxy CPU per transaction (microseconds of the proxy process, all threads, user + system; median):"
-    cpu_fmt="%-5s %-9s %4s | %9s %9s %9s %9s | %5s %5s %5s\n"
-    # shellcheck disable=SC2059
-    printf "$cpu_fmt" script mode -c pgbouncer relay sluice s-noaud S/P N/P S/R
-    for script in $SCRIPTS; do
-        for mode in $MODES; do
-            for c in $CLIENTS; do
-                cell="$script|$mode|$c"
-                p_c=$(shown pgbouncer "$(cell_value "$cell|pgbouncer" CPU)")
-                y_c=$(shown relay "$(cell_value "$cell|relay" CPU)")
-                s_c=$(shown sluice "$(cell_value "$cell|sluice" CPU)")
-                n_c=$(shown sluice-noaudit "$(cell_value "$cell|sluice-noaudit" CPU)")
-                r=$(ratio "$(num "$s_c")" "$(num "$p_c")")
-                rn=$(ratio "$(num "$n_c")" "$(num "$p_c")")
-                ry=$(ratio "$(num "$s_c")" "$(num "$y_c")")
-                CPU_CHECK[$cell]="$r|$rn"
-                # shellcheck disable=SC2059
-                printf "$cpu_fmt" "$(script_label "$script")" "$mode" "$c" "$p_c" "$y_c" "$s_c" "$n_c" "${r:--}" "${rn:--}" "${ry:--}"
-            done
-        done
-    done
-    echo
+    cpu_table CPU
     echo "Of which user space (microseconds per transaction; median): the proxy's own code. The rest is"
     echo "the kernel's: the sockets, the wake-ups of the processes they reach, task switches."
-    # shellcheck disable=SC2059
-    printf "$cpu_fmt" script mode -c pgbouncer relay sluice s-noaud S/P N/P S/R
-    for script in $SCRIPTS; do
-        for mode in $MODES; do
-            for c in $CLIENTS; do
-                cell="$script|$mode|$c"
-                p_c=$(shown pgbouncer "$(cell_value "$cell|pgbouncer" USR)")
-                y_c=$(shown relay "$(cell_value "$cell|relay" USR)")
-                s_c=$(shown sluice "$(cell_value "$cell|sluice" USR)")
-                n_c=$(shown sluice-noaudit "$(cell_value "$cell|sluice-noaudit" USR)")
-                r=$(ratio "$(num "$s_c")" "$(num "$p_c")")
-                rn=$(ratio "$(num "$n_c")" "$(num "$p_c")")
-                ry=$(ratio "$(num "$s_c")" "$(num "$y_c")")
-                # shellcheck disable=SC2059
-                printf "$cpu_fmt" "$(script_label "$script")" "$mode" "$c" "$p_c" "$y_c" "$s_c" "$n_c" "${r:--}" "${rn:--}" "${ry:--}"
-            done
-        done
-    done
-    echo
+    cpu_table USR
 fi
 
 if [[ " $TARGETS " == *" sluice-before "* ]]; then

@@ -332,6 +332,26 @@ impl Gateway {
 }
 
 /// The server's message of a tokio-postgres error (its Display says only "db error").
+/// The server pids of the gateway's connections to `db` (its `application_name` is `sluice`),
+/// read over a direct superuser connection.
+pub async fn pg_gateway_pids(pg: &sluice_throwaway::PgServer, db: &str) -> Vec<i32> {
+    let (client, conn) = tokio_postgres::connect(&pg.url(db), tokio_postgres::NoTls)
+        .await
+        .expect("a direct superuser connection");
+    tokio::spawn(conn);
+    client
+        .query(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE application_name = 'sluice' AND datname = $1 ORDER BY pid",
+            &[&db],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 pub fn db_message(e: &tokio_postgres::Error) -> String {
     e.as_db_error()
         .map(|d| d.message().to_string())

@@ -33,7 +33,7 @@ pub use sluice_throwaway::{certs, process_scratch_dir, MariaDbServer, PgServer};
 
 use std::sync::OnceLock;
 
-pub use gateway::{db_message, sqlstate, Gateway, GatewayOptions};
+pub use gateway::{db_message, pg_gateway_pids, sqlstate, Gateway, GatewayOptions};
 
 /// The PostgreSQL server shared by all tests of this test binary, started on first use.
 ///

@@ -18,7 +18,8 @@ use mysql_async::prelude::Queryable;
 use sluice_integration::certs::TestCa;
 use sluice_integration::rental::{seed_mariadb, seed_pg, ROLES};
 use sluice_integration::{
-    shared_mariadb, shared_pg, sluice_bin, Gateway, GatewayOptions, MariaDbServer, PgServer,
+    pg_gateway_pids, shared_mariadb, shared_pg, sluice_bin, Gateway, GatewayOptions, MariaDbServer,
+    PgServer,
 };
 
 /// The CA files the tests trust: the one that signed the servers' certificates, and another.
@@ -121,25 +122,6 @@ async fn pg_gateway_connections(pg: &PgServer, db: &str) -> (i64, i64) {
         .await
         .expect("pg_stat_ssl");
     (row.get(0), row.get(1))
-}
-
-/// The server pids of the gateway's connections to `db`.
-async fn pg_gateway_pids(pg: &PgServer, db: &str) -> Vec<i32> {
-    let (client, conn) = tokio_postgres::connect(&pg.url(db), tokio_postgres::NoTls)
-        .await
-        .expect("a direct superuser connection");
-    tokio::spawn(conn);
-    client
-        .query(
-            "SELECT pid FROM pg_stat_activity \
-             WHERE application_name = 'sluice' AND datname = $1 ORDER BY pid",
-            &[&db],
-        )
-        .await
-        .expect("pg_stat_activity")
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
 }
 
 /// A statement through the gateway's MySQL door works.

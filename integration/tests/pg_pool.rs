@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use sluice_integration::raw::RawPg;
 use sluice_integration::rental::{seed_pg, ROLES};
-use sluice_integration::{db_message, shared_pg, sqlstate, Gateway, GatewayOptions};
+use sluice_integration::{
+    db_message, pg_gateway_pids, shared_pg, sqlstate, Gateway, GatewayOptions,
+};
 use tokio_postgres::SimpleQueryMessage;
 
 fn gateway(opts: GatewayOptions) -> Gateway {
@@ -32,8 +34,12 @@ async fn a_statement_waits_for_a_held_connection_and_is_refused_past_the_acquire
         acquire_timeout: Duration::from_millis(700),
         ..Default::default()
     });
-    let acme = gw.client(&gw.token("agent_readonly", Some("acme"), 600)).await;
-    let globex = gw.client(&gw.token("agent_readonly", Some("globex"), 600)).await;
+    let acme = gw
+        .client(&gw.token("agent_readonly", Some("acme"), 600))
+        .await;
+    let globex = gw
+        .client(&gw.token("agent_readonly", Some("globex"), 600))
+        .await;
     const TENANTS: &str = "SELECT DISTINCT tenant_id FROM customers";
 
     // acme's open transaction holds the only connection.
@@ -97,10 +103,16 @@ async fn a_client_gone_mid_transaction_leaves_nothing_to_the_next() {
     });
     let token = gw.token("agent_support", Some("acme"), 600);
     for leave in ["terminate", "drop"] {
-        let mut gone = RawPg::connect(gw.pg_addr, &gw.database, &token).await.unwrap();
+        let mut gone = RawPg::connect(gw.pg_addr, &gw.database, &token)
+            .await
+            .unwrap();
         assert_eq!(status_after(&mut gone, "BEGIN").await, b'T');
         assert_eq!(
-            status_after(&mut gone, "UPDATE reservations SET notes = 'left behind' WHERE id = 1").await,
+            status_after(
+                &mut gone,
+                "UPDATE reservations SET notes = 'left behind' WHERE id = 1"
+            )
+            .await,
             b'T'
         );
         if leave == "terminate" {
@@ -109,7 +121,9 @@ async fn a_client_gone_mid_transaction_leaves_nothing_to_the_next() {
             gone.abandon(); // the socket closes without a Terminate
         }
 
-        let mut next = RawPg::connect(gw.pg_addr, &gw.database, &token).await.unwrap();
+        let mut next = RawPg::connect(gw.pg_addr, &gw.database, &token)
+            .await
+            .unwrap();
         assert_eq!(
             status_after(&mut next, "SELECT id FROM reservations WHERE id = 1").await,
             b'I',
@@ -120,28 +134,17 @@ async fn a_client_gone_mid_transaction_leaves_nothing_to_the_next() {
             .until_ready()
             .await
             .unwrap();
-        let counts: Vec<_> = replies.iter().filter(|r| r.tag == b'D').map(|r| r.columns()).collect();
-        assert_eq!(counts, [vec![Some("0".to_string())]], "{leave}: the update was not rolled back");
+        let counts: Vec<_> = replies
+            .iter()
+            .filter(|r| r.tag == b'D')
+            .map(|r| r.columns())
+            .collect();
+        assert_eq!(
+            counts,
+            [vec![Some("0".to_string())]],
+            "{leave}: the update was not rolled back"
+        );
     }
-}
-
-/// The server pids of the gateway's connections to `db`, read directly as the superuser.
-async fn gateway_pids(db: &str) -> Vec<i32> {
-    let (client, conn) = tokio_postgres::connect(&shared_pg().url(db), tokio_postgres::NoTls)
-        .await
-        .expect("a direct superuser connection");
-    tokio::spawn(conn);
-    client
-        .query(
-            "SELECT pid FROM pg_stat_activity \
-             WHERE application_name = 'sluice' AND datname = $1 ORDER BY pid",
-            &[&db],
-        )
-        .await
-        .expect("pg_stat_activity")
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
 }
 
 /// A cancel request travels on a connection of its own and can land after the statement it was
@@ -155,9 +158,14 @@ async fn a_connection_a_cancel_was_sent_toward_is_never_pooled_again() {
         ..Default::default()
     });
     let c = gw.client(&gw.token("agent_slow", Some("acme"), 600)).await;
-    c.simple_query("SELECT count(*) FROM vehicles").await.unwrap();
-    let before = gateway_pids(&gw.database).await;
-    assert!(!before.is_empty(), "the gateway holds no connection to the database");
+    c.simple_query("SELECT count(*) FROM vehicles")
+        .await
+        .unwrap();
+    let before = pg_gateway_pids(shared_pg(), &gw.database).await;
+    assert!(
+        !before.is_empty(),
+        "the gateway holds no connection to the database"
+    );
 
     let cancel = c.cancel_token();
     let canceller = tokio::spawn(async move {
@@ -169,11 +177,14 @@ async fn a_connection_a_cancel_was_sent_toward_is_never_pooled_again() {
     assert_eq!(sqlstate(&e), "57014", "{}", db_message(&e));
 
     // The session goes on, on another connection; the cancelled one closes.
-    let rows = c.simple_query("SELECT count(*) FROM vehicles").await.unwrap();
+    let rows = c
+        .simple_query("SELECT count(*) FROM vehicles")
+        .await
+        .unwrap();
     assert_eq!(first_column(&rows).len(), 1);
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
-        let now = gateway_pids(&gw.database).await;
+        let now = pg_gateway_pids(shared_pg(), &gw.database).await;
         if before.iter().all(|pid| !now.contains(pid)) {
             break;
         }

@@ -28,6 +28,9 @@ struct Pool {
     target: Arc<BackendTarget>,
     profile: Profile,
     /// Idle connections, the most recently used on top (it is the warmest on the server).
+    /// Boxed: a connection moves between here and a [`Pooled`] (which must stay small, it is
+    /// part of every session) without being copied or allocated again.
+    #[allow(clippy::vec_box)]
     idle: Mutex<Vec<Box<BackendConn>>>,
     /// One permit per connection in use or being opened. An idle connection holds none, and a
     /// new one is opened only when none is idle, so the open connections never outnumber the
@@ -51,13 +54,17 @@ pub struct Pooled {
 impl Deref for Pooled {
     type Target = BackendConn;
     fn deref(&self) -> &BackendConn {
-        self.conn.as_deref().expect("a pooled connection is present until it is given back")
+        self.conn
+            .as_deref()
+            .expect("a pooled connection is present until it is given back")
     }
 }
 
 impl DerefMut for Pooled {
     fn deref_mut(&mut self) -> &mut BackendConn {
-        self.conn.as_deref_mut().expect("a pooled connection is present until it is given back")
+        self.conn
+            .as_deref_mut()
+            .expect("a pooled connection is present until it is given back")
     }
 }
 
@@ -167,10 +174,9 @@ impl Pools {
         let conn = match Box::pin(connect).await {
             Ok(conn) => conn.map_err(AcquireError::Backend)?,
             Err(_) => {
-                return Err(AcquireError::Backend(BackendError::ConnectTimeout(format!(
-                    "{}:{}",
-                    target.host, target.port
-                ))))
+                return Err(AcquireError::Backend(BackendError::ConnectTimeout(
+                    format!("{}:{}", target.host, target.port),
+                )))
             }
         };
         Ok(Pooled {

@@ -1838,7 +1838,10 @@ mod tests {
     #[test]
     fn a_message_handler_is_small() {
         let turn = future_size(Session::turn);
-        assert!(turn <= 2048, "a client message's handler future is {turn} bytes");
+        assert!(
+            turn <= 2048,
+            "a client message's handler future is {turn} bytes"
+        );
     }
 
     fn pin() -> sluice_policy::PinnedParameter {
