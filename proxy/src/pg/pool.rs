@@ -13,12 +13,14 @@
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use super::backend::{BackendConn, BackendError, BackendTarget, Profile};
+use super::wire::PgError;
 
 /// How long a pooled connection's reset (`DISCARD ALL`, after a client changed a setting) may
 /// take before the connection is closed instead.
@@ -68,15 +70,18 @@ impl DerefMut for Pooled {
     }
 }
 
-/// Whether a connection may serve the next client as it is (a reset aside): idle, synced, with
-/// nothing unread, and not closed by the server.
+/// Whether the gateway left a connection idle and clean: synced, outside a transaction, with
+/// nothing unread. Only such a connection goes back to its pool.
+fn idle_and_clean(conn: &BackendConn) -> bool {
+    !conn.broken && !conn.unsynced && conn.status == b'I' && conn.reader.buffered() == 0
+}
+
+/// Whether an idle connection may serve the next client as it is (a reset aside): still idle
+/// and clean, and not closed by the server.
 fn reusable(conn: &mut BackendConn) -> bool {
-    if conn.broken || conn.unsynced || conn.status != b'I' || conn.reader.buffered() != 0 {
-        return false;
-    }
     // An idle connection has nothing to read. If it has (the server's goodbye after a restart)
     // or is closed, it is dead: better found here than by a client's statement.
-    conn.reader.get_mut().is_quiet()
+    idle_and_clean(conn) && conn.reader.get_mut().is_quiet()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,12 +94,26 @@ pub enum AcquireError {
     Backend(BackendError),
 }
 
+impl AcquireError {
+    /// What the client is told; `fatal` at startup, where the connection then ends. A shutdown
+    /// always ends the session (57P01, as an idle session is told); a full pool in a session
+    /// is an error the client may retry.
+    pub fn client_error(self, fatal: bool) -> PgError {
+        match self {
+            AcquireError::Backend(b) => b.client_error(fatal),
+            AcquireError::Closed => PgError::fatal("57P01", AcquireError::Closed.to_string()),
+            timeout if fatal => PgError::fatal("53300", timeout.to_string()),
+            timeout => PgError::error("53300", timeout.to_string()),
+        }
+    }
+}
+
 pub struct Pools {
     target: Arc<BackendTarget>,
     size: usize,
     acquire_timeout: Duration,
     pools: Mutex<HashMap<Profile, Arc<Pool>>>,
-    closed: std::sync::atomic::AtomicBool,
+    closed: AtomicBool,
 }
 
 impl Pools {
@@ -104,7 +123,7 @@ impl Pools {
             size,
             acquire_timeout,
             pools: Mutex::new(HashMap::new()),
-            closed: std::sync::atomic::AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -129,7 +148,7 @@ impl Pools {
     /// A connection for `profile`: an idle one when there is one, else a new one while the pool
     /// has room, else the first one given back within the acquire timeout.
     pub async fn acquire(&self, profile: &Profile) -> Result<Pooled, AcquireError> {
-        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+        if self.closed.load(Ordering::Acquire) {
             return Err(AcquireError::Closed);
         }
         let pool = self.pool(profile);
@@ -192,7 +211,7 @@ impl Pools {
         let Some(c) = conn.conn.take() else {
             return;
         };
-        if c.broken || c.unsynced || c.status != b'I' || c.reader.buffered() != 0 {
+        if !idle_and_clean(&c) {
             return;
         }
         // Checked under the idle stack's lock, which `close` holds while it closes the pool: a
@@ -214,8 +233,7 @@ impl Pools {
     /// Closes every pool: idle connections are closed, waiting and later acquires fail with
     /// [`AcquireError::Closed`], and connections in use are closed when given back.
     pub fn close(&self) {
-        self.closed
-            .store(true, std::sync::atomic::Ordering::Release);
+        self.closed.store(true, Ordering::Release);
         let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         for p in pools.values() {
             let mut idle = p.idle.lock().unwrap_or_else(|p| p.into_inner());

@@ -294,13 +294,19 @@ impl Session {
             if !self.expect.is_empty() || !self.to_backend.is_empty() {
                 b.broken = true;
             }
-            // A cancel request may still be on its way to it.
-            if self.cancel.clear() {
-                b.broken = true;
-            }
-            Pools::release(b);
+            self.give_back(b);
         }
         end.unwrap_or(End::Client)
+    }
+
+    /// Gives the session's backend connection back to its pool. One a cancel request was sent
+    /// toward is closed instead: the request may still be on its way, and would cancel the
+    /// next client's statement.
+    fn give_back(&mut self, mut b: Pooled) {
+        if self.cancel.clear() {
+            b.broken = true;
+        }
+        Pools::release(b);
     }
 
     /// Writes what the client is owed, then lets go of the buffers: an idle session holds none
@@ -1248,13 +1254,7 @@ impl Session {
             .pools
             .acquire(&self.profile())
             .await
-            .map_err(|e| match e {
-                super::pool::AcquireError::Backend(b) => b.client_error(false),
-                closed @ super::pool::AcquireError::Closed => {
-                    PgError::fatal("57P01", closed.to_string())
-                }
-                timeout => PgError::error("53300", timeout.to_string()),
-            })?;
+            .map_err(|e| e.client_error(false))?;
         self.cancel.set(conn.addr, conn.pid, conn.secret);
         self.replay_session_sets(&mut conn);
         self.backend = Some(conn);
@@ -1572,13 +1572,8 @@ impl Session {
         self.portals.clear();
         match self.door.pool_mode {
             PoolMode::Transaction => {
-                if let Some(mut b) = self.backend.take() {
-                    // A cancel request may still be on its way to it: closed, not pooled, so it
-                    // cannot cancel the next client's statement.
-                    if self.cancel.clear() {
-                        b.broken = true;
-                    }
-                    Pools::release(b);
+                if let Some(b) = self.backend.take() {
+                    self.give_back(b);
                 }
             }
             PoolMode::Session => {

@@ -343,16 +343,7 @@ async fn startup(
                     }
                     p
                 }
-                Err(e) => {
-                    let e = match e {
-                        super::pool::AcquireError::Backend(b) => b.client_error(true),
-                        closed @ super::pool::AcquireError::Closed => {
-                            PgError::fatal("57P01", closed.to_string())
-                        }
-                        timeout => PgError::fatal("53300", timeout.to_string()),
-                    };
-                    return refuse(&mut reader, e).await;
-                }
+                Err(e) => return refuse(&mut reader, e.client_error(true)).await,
             }
         }
     };
