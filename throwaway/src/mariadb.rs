@@ -181,6 +181,10 @@ impl MariaDbServer {
         // --no-defaults must come first: the machine's my.cnf must not leak in.
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", self.data_dir.display()))
+            // Its own temporary directory: bootstraps running at once in the shared /tmp fail
+            // now and then ("Unknown table 'mysql.tmp_user_sys'", or a crash in
+            // ha_maria::drop_table), as several test binaries' servers do.
+            .arg(format!("--tmpdir={}", self.run_dir.display()))
             // root without a password (not unix_socket auth), so TCP clients can log in.
             .arg("--auth-root-authentication-method=normal")
             .args(["--skip-test-db", "--skip-name-resolve"]);
