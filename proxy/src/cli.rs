@@ -417,7 +417,8 @@ pub struct ServeArgs {
     pub drain_timeout: Duration,
     /// Threads serving clients (default: half the CPU cores, at least one). A statement costs
     /// the gateway microseconds, mostly in the kernel's socket work; more threads than that
-    /// needs wake each other and compete with the database and clients for the cores
+    /// needs wake each other and compete with the database and clients for the cores. One
+    /// thread runs tokio's current-thread scheduler
     #[arg(long, env = "SLUICE_WORKER_THREADS", value_name = "N")]
     pub worker_threads: Option<usize>,
     /// Most client connections at once, per door
