@@ -103,6 +103,10 @@ pub struct Principal {
     engine: u64,
     /// The interned [`Who`]; `None` when the role does not exist in that engine's role file.
     who: Option<u64>,
+    /// The family of the last statement decided from one, with its decision (that engine's,
+    /// like the ids): a session sending one statement with other literals each time finds the
+    /// next member's family here, not in the family cache.
+    last_family: Option<(FamilyKey, Arc<Option<Family>>)>,
 }
 
 /// Ids of engines, so that a [`Principal`] made by one is never read by another.
@@ -247,6 +251,7 @@ impl Engine {
             database: database.map(str::to_string),
             engine: 0,
             who: None,
+            last_family: None,
         };
         self.intern(&mut p);
         p
@@ -255,6 +260,7 @@ impl Engine {
     /// Makes `p`'s ids this engine's.
     fn intern(&self, p: &mut Principal) {
         p.engine = self.id;
+        p.last_family = None;
         p.who = self.config.role(&p.claims.role).map(|role| {
             let who = Who {
                 role: role.name.clone(),
@@ -329,7 +335,11 @@ impl Engine {
                 .collect(),
             shape: std::mem::replace(&mut masked.shape, Shape::Text(String::new())),
         };
-        match self.families.get(&family_key) {
+        let (known, remembered) = match &p.last_family {
+            Some((key, family)) if *key == family_key => (Some(family.clone()), true),
+            _ => (self.families.get(&family_key), false),
+        };
+        match known {
             // A member of a known family is not cached by its text: its decision costs little,
             // and the cache would fill with one entry per literal value.
             Some(family) => {
@@ -339,6 +349,9 @@ impl Engine {
                     .and_then(|f| f.instantiate(dialect, &masked.literals))
                 {
                     self.family_hits.fetch_add(1, Ordering::Relaxed);
+                    if !remembered {
+                        p.last_family = Some((family_key, family));
+                    }
                     return Arc::new(Ok(authorized));
                 }
                 self.cache
@@ -346,8 +359,17 @@ impl Engine {
             }
             None => {
                 let full = Arc::new(authorize(&scope, sql));
-                let family = Family::decide(&scope, sql, &family_key.shape, &masked, &full);
-                self.families.insert(family_key, Arc::new(family));
+                let family = Arc::new(Family::decide(
+                    &scope,
+                    sql,
+                    &family_key.shape,
+                    &masked,
+                    &full,
+                ));
+                if family.is_some() {
+                    p.last_family = Some((family_key.clone(), family.clone()));
+                }
+                self.families.insert(family_key, family);
                 self.cache.insert(key(), full.clone());
                 full
             }

@@ -142,3 +142,33 @@ fn an_unknown_role_or_missing_claim_is_a_denial() {
     );
     assert!(ok.as_ref().is_ok());
 }
+
+/// A session's principal remembers the family of its last statement; after a reload (a new
+/// engine, whose interned ids start over) it must not answer with the old role file's filter.
+#[test]
+fn a_principal_forgets_its_remembered_family_with_the_engine() {
+    let old = Engine::new(
+        Arc::new(RbacConfig::from_yaml("roles.yaml", ROLES).unwrap()),
+        1 << 20,
+    );
+    let reloaded = ROLES.replace(
+        "reservations: \"tenant_id = {{ token.tenant_id }}\"",
+        "reservations: \"tenant_id = {{ token.tenant_id }} AND id > 100\"",
+    );
+    assert_ne!(reloaded, ROLES, "the fixture's filter moved");
+    let new = Engine::new(
+        Arc::new(RbacConfig::from_yaml("roles.yaml", &reloaded).unwrap()),
+        1 << 20,
+    );
+    let claims = Arc::new(claims("agent_readonly", Some("acme")));
+    let mut principal = old.principal(claims, Dialect::PostgreSql, None);
+    for id in [1, 2] {
+        let sql = format!("SELECT * FROM reservations WHERE id = {id}");
+        let d = old.authorize_as(&mut principal, &sql);
+        assert!(!d.as_ref().as_ref().unwrap().statements[0].sql.contains("id > 100"));
+    }
+    assert_eq!(old.stats().family_hits, 1, "the second text came from the family");
+    let d = new.authorize_as(&mut principal, "SELECT * FROM reservations WHERE id = 3");
+    let sql = &d.as_ref().as_ref().unwrap().statements[0].sql;
+    assert!(sql.contains("id > 100"), "the reloaded filter applies: {sql}");
+}

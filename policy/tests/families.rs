@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use sluice_policy::roles::RbacConfig;
-use sluice_policy::{authorize, Dialect, Engine, Scope};
+use sluice_policy::{authorize, Dialect, Engine, Principal, Scope};
 use sluice_tokens::Claims;
 use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
 use sqlparser::tokenizer::{Token, Tokenizer};
@@ -192,12 +192,17 @@ const NUMBERS: &[&[&str]] = &[
 
 struct Engines {
     by_roles: BTreeMap<&'static str, (Arc<RbacConfig>, Engine)>,
+    /// One principal per role file, role, claims and dialect, kept across inputs as a session
+    /// keeps its own: its remembered family is then tried for every next text, and must
+    /// answer only the texts of that family.
+    principals: BTreeMap<String, Principal>,
 }
 
 impl Engines {
     fn new() -> Engines {
         Engines {
             by_roles: BTreeMap::new(),
+            principals: BTreeMap::new(),
         }
     }
 
@@ -210,7 +215,14 @@ impl Engines {
             (cfg, engine)
         });
         let database = (input.dialect == Dialect::MySql).then_some("rental");
-        let from_engine = engine.authorize(&input.claims, input.dialect, database, sql);
+        let who = format!(
+            "{:p} {} {:?} {:?}",
+            input.roles, input.role, input.claims, input.dialect
+        );
+        let principal = self.principals.entry(who).or_insert_with(|| {
+            engine.principal(Arc::new(input.claims.clone()), input.dialect, database)
+        });
+        let from_engine = engine.authorize_as(principal, sql);
         let scope = Scope {
             config: cfg,
             role: cfg.role(input.role).unwrap(),

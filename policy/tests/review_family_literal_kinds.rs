@@ -38,6 +38,11 @@ fn member_agrees(dialect: Dialect, seed: &str, member: &str) -> Result<(), Strin
         "seed must be allowed"
     );
     let from_family = engine.authorize(&c, dialect, db, member);
+    // The same, from the family a session's principal remembers of its last statement.
+    let session_engine = Engine::new(cfg.clone(), 64 << 20);
+    let mut principal = session_engine.principal(Arc::new(c.clone()), dialect, db);
+    assert!(session_engine.authorize_as(&mut principal, seed).is_ok());
+    let from_remembered = session_engine.authorize_as(&mut principal, member);
     let scope = Scope {
         config: &cfg,
         role: cfg.role("agent_readonly").unwrap(),
@@ -47,11 +52,11 @@ fn member_agrees(dialect: Dialect, seed: &str, member: &str) -> Result<(), Strin
         schema: sluice_policy::Schema::empty(),
     };
     let full = authorize(&scope, member);
-    if *from_family == full {
+    if *from_family == full && *from_remembered == full {
         Ok(())
     } else {
         Err(format!(
-            "{dialect:?} {member}\n  engine: {from_family:?}\n  full:   {full:?}"
+            "{dialect:?} {member}\n  engine: {from_family:?}\n  remembered: {from_remembered:?}\n  full:   {full:?}"
         ))
     }
 }
