@@ -5,8 +5,9 @@
 //! sockets, their wake-ups and copies, all on the CPUs the client and the database also use)
 //! and how much is Sluice's own work.
 //!
-//! It runs on a tokio runtime like the gateway's (by default as many worker threads as the
-//! gateway's default, `sluice_proxy::serve::default_worker_threads`), sets TCP_NODELAY on both
+//! It runs on the gateway's runtime (`sluice_proxy::serve::runtime`, by default with the
+//! gateway's default thread count, `sluice_proxy::serve::default_worker_threads`: one thread on
+//! two cores, tokio's current-thread scheduler), sets TCP_NODELAY on both
 //! sides as the gateway does, and copies each direction with `tokio::io::copy_bidirectional`.
 //!
 //! `cargo run --release -p sluice-integration --example relay -- LISTEN_ADDR TARGET_ADDR [WORKERS]`
@@ -37,9 +38,7 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("WORKER_THREADS {n:?} is not a positive number"))?,
         None => sluice_proxy::serve::default_worker_threads(),
     };
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.worker_threads(workers);
-    runtime.enable_all().build()?.block_on(async move {
+    sluice_proxy::serve::runtime(workers)?.block_on(async move {
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;

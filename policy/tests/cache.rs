@@ -165,10 +165,19 @@ fn a_principal_forgets_its_remembered_family_with_the_engine() {
     for id in [1, 2] {
         let sql = format!("SELECT * FROM reservations WHERE id = {id}");
         let d = old.authorize_as(&mut principal, &sql);
-        assert!(!d.as_ref().as_ref().unwrap().statements[0].sql.contains("id > 100"));
+        assert!(!d.as_ref().as_ref().unwrap().statements[0]
+            .sql
+            .contains("id > 100"));
     }
-    assert_eq!(old.stats().family_hits, 1, "the second text came from the family");
+    assert_eq!(
+        old.stats().family_hits,
+        1,
+        "the second text came from the family"
+    );
     let d = new.authorize_as(&mut principal, "SELECT * FROM reservations WHERE id = 3");
     let sql = &d.as_ref().as_ref().unwrap().statements[0].sql;
-    assert!(sql.contains("id > 100"), "the reloaded filter applies: {sql}");
+    assert!(
+        sql.contains("id > 100"),
+        "the reloaded filter applies: {sql}"
+    );
 }

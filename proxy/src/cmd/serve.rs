@@ -59,18 +59,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         }
         None => sluice_proxy::serve::default_worker_threads(),
     };
-    // One thread: tokio's current-thread scheduler, which runs the tasks, the timers and the
-    // sockets' readiness on this thread with no hand-offs between threads. Against the
-    // multi-thread scheduler with one worker it served pgbench -S at 16 clients 12-14 % more
-    // transactions for 1-2 µs less CPU each (integration/bench/pgbench.sh).
-    let mut runtime = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(threads);
-        b
-    };
-    let runtime = runtime.enable_all().build()?;
+    let runtime = sluice_proxy::serve::runtime(threads)?;
     runtime.block_on(async move {
         let running = serve::start(config).await?;
         let mut ready = String::from("sluice ready:");
