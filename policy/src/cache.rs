@@ -109,6 +109,28 @@ pub struct Principal {
     last_family: Option<(FamilyKey, Arc<Option<Family>>)>,
 }
 
+/// The bytes a family holds, its key's included: what the family cache weighs it by.
+fn family_weight(key: &FamilyKey, family: &Option<Family>) -> usize {
+    let tokens = match &key.shape {
+        Shape::Text(t) => t.len(),
+        Shape::Tokens(t) => t.len() * std::mem::size_of_val(&t[0]) * 2,
+    };
+    tokens + family.as_ref().map_or(0, Family::weight) + 256
+}
+
+/// The most a [`Principal`] keeps of its last family: the family cache's bound does not cover
+/// what sessions hold, so one whose statements are large remembers nothing.
+const MAX_REMEMBERED_FAMILY_BYTES: usize = 4 << 10;
+
+impl Principal {
+    /// Remembers `family` as the last one, unless it is too large to keep per session.
+    fn remember(&mut self, key: &FamilyKey, family: &Arc<Option<Family>>) {
+        self.last_family = (family.is_some()
+            && family_weight(key, family) <= MAX_REMEMBERED_FAMILY_BYTES)
+            .then(|| (key.clone(), family.clone()));
+    }
+}
+
 /// Ids of engines, so that a [`Principal`] made by one is never read by another.
 static ENGINES: AtomicU64 = AtomicU64::new(1);
 
@@ -194,12 +216,7 @@ impl Engine {
             families: Cache::builder()
                 .max_capacity(families_bytes)
                 .weigher(|key: &FamilyKey, value: &Arc<Option<Family>>| {
-                    let tokens = match &key.shape {
-                        Shape::Text(t) => t.len(),
-                        Shape::Tokens(t) => t.len() * std::mem::size_of_val(&t[0]) * 2,
-                    };
-                    let out = value.as_ref().as_ref().map_or(0, Family::weight);
-                    u32::try_from(tokens + out + 256).unwrap_or(u32::MAX)
+                    u32::try_from(family_weight(key, value)).unwrap_or(u32::MAX)
                 })
                 .build_with_hasher(Hasher::default()),
             family_hits: AtomicU64::new(0),
@@ -350,7 +367,7 @@ impl Engine {
                 {
                     self.family_hits.fetch_add(1, Ordering::Relaxed);
                     if !remembered {
-                        p.last_family = Some((family_key, family));
+                        p.remember(&family_key, &family);
                     }
                     return Arc::new(Ok(authorized));
                 }
@@ -366,9 +383,7 @@ impl Engine {
                     &masked,
                     &full,
                 ));
-                if family.is_some() {
-                    p.last_family = Some((family_key.clone(), family.clone()));
-                }
+                p.remember(&family_key, &family);
                 self.families.insert(family_key, family);
                 self.cache.insert(key(), full.clone());
                 full
@@ -397,5 +412,53 @@ impl Engine {
             },
             Err(_) => decided,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session remembers a small statement's family, and not a large one's: what sessions
+    /// hold is outside the family cache's bound.
+    #[test]
+    fn only_small_families_are_remembered() {
+        let roles = include_str!("../../examples/roles.yaml");
+        let engine = Engine::new(
+            Arc::new(RbacConfig::from_yaml("roles.yaml", roles).unwrap()),
+            1 << 20,
+        );
+        let claims = Claims {
+            role: "agent_readonly".into(),
+            tenant_id: Some("acme".into()),
+            exp: i64::MAX / 2,
+            iat: 0,
+            nbf: 0,
+            jti: "0123456789abcdef0123456789abcdef".into(),
+            label: None,
+            extra: Default::default(),
+        };
+        let mut p = engine.principal(Arc::new(claims), Dialect::PostgreSql, None);
+        let small = |n: u32| format!("SELECT * FROM reservations WHERE id = {n}");
+        let large = |n: u32| {
+            let list: Vec<String> = (0..600).map(|i| (i + n).to_string()).collect();
+            format!(
+                "SELECT * FROM reservations WHERE id IN ({})",
+                list.join(", ")
+            )
+        };
+        for n in [1, 2] {
+            assert!(engine.authorize_as(&mut p, &small(n)).is_ok());
+        }
+        assert!(p.last_family.is_some(), "a small family is remembered");
+        for n in [1, 2] {
+            assert!(engine.authorize_as(&mut p, &large(n)).is_ok());
+        }
+        assert_eq!(
+            engine.stats().family_hits,
+            2,
+            "both second members came from families"
+        );
+        assert!(p.last_family.is_none(), "a large family is not");
     }
 }
