@@ -4,9 +4,10 @@
 # One run builds the gateway (release), starts a throwaway PostgreSQL in a temp dir on a free port
 # (never the machine's own server), loads `pgbench -i`, starts PgBouncer (transaction mode) and
 # Sluice (transaction mode, same pool size) in front of it, and runs pgbench against all three,
-# plus "sluice-noaudit" (a second Sluice, started with --no-audit) and "confined": PostgreSQL directly, running the statement Sluice sends for -S (the role's
-# filter makes it a derived table), so the database's share of the cost of confinement is
-# measured apart from the proxy's:
+# plus "sluice-noaudit" (a second Sluice, started with --no-audit), "confined" (PostgreSQL
+# directly, running the statement Sluice sends for -S: the role's filter makes it a derived
+# table) and "pgbouncer-confined" (PgBouncer forwarding that statement), so the database's share
+# of the cost of confinement is measured apart from the proxy's:
 # built-in scripts select-only (-S) and TPC-B-like (the default), protocols -M simple and
 # -M prepared, 1, 16 and 200 clients. Each cell is repeated, the targets taking turns within a
 # round, and the median TPS and median mean latency are printed, with Sluice/PgBouncer and
@@ -34,7 +35,7 @@
 #   BENCH_CLIENTS="1 16 200"    client counts
 #   BENCH_MODES="simple prepared"
 #   BENCH_SCRIPTS="select-only tpcb-like"
-#   BENCH_TARGETS="direct confined pgbouncer sluice sluice-noaudit"
+#   BENCH_TARGETS="direct confined pgbouncer pgbouncer-confined sluice sluice-noaudit"
 #                               relay: a TCP relay that only forwards bytes (integration/examples/
 #                               relay.rs, as many worker threads as the gateway), between pgbench
 #                               and PostgreSQL, one server connection per client: the floor of
@@ -42,6 +43,9 @@
 #                               sluice-noaudit: a second Sluice, the same but for --no-audit
 #                               sluice-before: the binary BENCH_BEFORE_BIN (an earlier build, to
 #                               measure a change before and after in one run), audit log on
+#                               pgbouncer-confined: PgBouncer (the same one, needs pgbouncer in
+#                               the targets) forwarding the statement Sluice sends for -S: a pooler
+#                               whose database does the work Sluice's does (select-only only)
 #                               confined: PostgreSQL directly, running the statement Sluice sends
 #                               for -S (the role's filter applied): what the confinement itself
 #                               costs the database, apart from the proxy (select-only only)
@@ -72,7 +76,7 @@ JOBS=${BENCH_JOBS:-2}
 CLIENTS=${BENCH_CLIENTS:-"1 16 200"}
 MODES=${BENCH_MODES:-"simple prepared"}
 SCRIPTS=${BENCH_SCRIPTS:-"select-only tpcb-like"}
-TARGETS=${BENCH_TARGETS:-"direct confined pgbouncer sluice sluice-noaudit"}
+TARGETS=${BENCH_TARGETS:-"direct confined pgbouncer pgbouncer-confined sluice sluice-noaudit"}
 WARMUP=${BENCH_WARMUP:-3}
 read -ra SLUICE_ARGS <<<"${BENCH_SLUICE_ARGS:-}"
 KEEP=${BENCH_KEEP:-0}
@@ -93,11 +97,13 @@ done
 for c in $CLIENTS; do [[ $c =~ ^[1-9][0-9]*$ ]] || die "BENCH_CLIENTS: '$c' is not a client count"; done
 for m in $MODES; do [[ $m == simple || $m == prepared ]] || die "BENCH_MODES: '$m' is not simple or prepared"; done
 for s in $SCRIPTS; do [[ $s == select-only || $s == tpcb-like ]] || die "BENCH_SCRIPTS: '$s' is not select-only or tpcb-like"; done
-for t in $TARGETS; do [[ $t == direct || $t == confined || $t == pgbouncer || $t == relay || $t == sluice || $t == sluice-noaudit || $t == sluice-before ]] || die "BENCH_TARGETS: '$t' is not direct, confined, pgbouncer, relay, sluice, sluice-noaudit or sluice-before"; done
+for t in $TARGETS; do [[ $t == direct || $t == confined || $t == pgbouncer || $t == pgbouncer-confined || $t == relay || $t == sluice || $t == sluice-noaudit || $t == sluice-before ]] || die "BENCH_TARGETS: '$t' is not direct, confined, pgbouncer, pgbouncer-confined, relay, sluice, sluice-noaudit or sluice-before"; done
 if [[ " $TARGETS " == *" sluice-before "* ]]; then
     [[ -n ${BENCH_BEFORE_BIN:-} && -x ${BENCH_BEFORE_BIN:-} ]] || die "BENCH_TARGETS has sluice-before: set BENCH_BEFORE_BIN to an earlier sluice binary"
 fi
 [[ " $TARGETS " != *" confined "* || " $TARGETS " == *" sluice "* ]] || die "BENCH_TARGETS: confined needs sluice (it runs the statement Sluice renders)"
+[[ " $TARGETS " != *" pgbouncer-confined "* || (" $TARGETS " == *" sluice "* && " $TARGETS " == *" pgbouncer "*) ]] ||
+    die "BENCH_TARGETS: pgbouncer-confined needs sluice (it runs the statement Sluice renders) and pgbouncer (the PgBouncer it goes through)"
 
 # Nothing from the caller's libpq environment may redirect or alter the runs.
 unset PGOPTIONS PGSERVICE PGSERVICEFILE PGPASSWORD PGSSLMODE PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE
@@ -513,9 +519,10 @@ EOF
         --claim min_aid=0 --expires-in "${lifetime}s" --label pgbench --rbac-config "$WORK/roles.yaml" \
         2>"$WORK/logs/token.log") || die "sluice token create failed:$(echo; cat "$WORK/logs/token.log")"
 
-    if [[ " $TARGETS " == *" confined "* ]]; then
+    if [[ " $TARGETS " == *" confined "* || " $TARGETS " == *" pgbouncer-confined "* ]]; then
         # The statement Sluice sends for pgbench's select-only query, from its audit log, with the
-        # account number made a pgbench variable again: the "confined" target runs it directly.
+        # account number made a pgbench variable again: the "confined" target runs it directly,
+        # "pgbouncer-confined" through PgBouncer.
         PGPASSWORD=$TOKEN "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$SLUICE_PORT" -U pgbench -d "$DB" \
             -c 'SELECT abalance FROM pgbench_accounts WHERE aid = 4242;' >"$WORK/logs/confined-probe.log" 2>&1 ||
             die "a select-only query through Sluice failed:$(echo; cat "$WORK/logs/confined-probe.log")"
@@ -541,7 +548,7 @@ fi
 target_port() {
     case $1 in
     direct | confined) echo "$PG_PORT" ;;
-    pgbouncer) echo "$PGB_PORT" ;;
+    pgbouncer | pgbouncer-confined) echo "$PGB_PORT" ;;
     relay) echo "$RELAY_PORT" ;;
     sluice) echo "$SLUICE_PORT" ;;
     sluice-noaudit) echo "$NOAUDIT_PORT" ;;
@@ -557,7 +564,7 @@ HZ=$(getconf CLK_TCK)
 proc_ticks() { [[ -n $1 && -r /proc/$1/stat ]] && awk '{print $14, $15}' "/proc/$1/stat" || echo ""; }
 proxy_pid() {
     case $1 in
-    pgbouncer) echo "$PGBOUNCER_PID" ;;
+    pgbouncer | pgbouncer-confined) echo "$PGBOUNCER_PID" ;;
     relay) echo "$RELAY_PID" ;;
     sluice) echo "$SLUICE_PID" ;;
     sluice-noaudit) echo "$NOAUDIT_PID" ;;
@@ -627,7 +634,7 @@ prep_tpcb() { # before a TPC-B-like run: what pgbench's own vacuum step does, di
 
 # Smoke test: every target answers one select-only transaction.
 # The select-only script of a target: pgbench's own, or Sluice's rendering of it.
-select_flags() { [[ $1 == confined ]] && echo "-f $WORK/confined-select.sql" || echo "-S"; }
+select_flags() { [[ $1 == confined || $1 == pgbouncer-confined ]] && echo "-f $WORK/confined-select.sql" || echo "-S"; }
 for target in $TARGETS; do
     read -ra smoke <<<"$(select_flags "$target")"
     if ! pgbench_run "$target" 1 "$WORK/logs/smoke-$target.log" "${smoke[@]}" -c 1 -j 1 -M simple >/dev/null; then
@@ -668,11 +675,11 @@ for script in $SCRIPTS; do
                 for target in $TARGETS; do
                     run_no=$((run_no + 1))
                     key="$cell|$target"
-                    if [[ $target == pgbouncer && $mode == prepared ]] && ! pgbouncer_prepares; then
+                    if [[ $target == pgbouncer* && $mode == prepared ]] && ! pgbouncer_prepares; then
                         SKIPPED[$key]=1
                         continue
                     fi
-                    if [[ $target == confined && $script != select-only ]]; then
+                    if [[ ($target == confined || $target == pgbouncer-confined) && $script != select-only ]]; then
                         SKIPPED[$key]=1
                         continue
                     fi
@@ -753,11 +760,11 @@ echo "  pgbench -n -T $DURATION -j min($JOBS,clients), sslmode=disable; median o
 echo "  Sluice role: pgbench, filter on pgbench_accounts: aid > {{ token.min_aid }} (min_aid=0); audit log to a file"
 echo "  machine busy before measuring: ${BUSY_BEFORE}%, after: ${BUSY_AFTER}% (other processes; over 10% disturbs the numbers)"
 echo
-hdr_fmt="%-5s %-9s %4s | %8s %8s %8s %8s %8s %8s | %5s %5s %5s %5s %5s %5s | %6s %6s %6s\n"
+hdr_fmt="%-5s %-9s %4s | %8s %8s %8s %8s %8s %8s %8s | %5s %5s %5s %5s %5s %5s %5s %5s | %6s %6s %6s\n"
 # shellcheck disable=SC2059
-printf "$hdr_fmt" script mode -c "direct" "confined" "pgbounc" "relay" "sluice" "s-noaud" "C/D" "S/P" "N/P" "S/R" "S/D" "S/C" "lat d" "lat p" "lat s"
+printf "$hdr_fmt" script mode -c "direct" "confined" "pgbounc" "pgb-conf" "relay" "sluice" "s-noaud" "C/D" "S/P" "N/P" "S/PC" "N/PC" "S/R" "S/D" "S/C" "lat d" "lat p" "lat s"
 # shellcheck disable=SC2059
-printf "$hdr_fmt" "" "" "" "TPS" "TPS" "TPS" "TPS" "TPS" "TPS" "" "" "" "" "" "" "ms" "ms" "ms"
+printf "$hdr_fmt" "" "" "" "TPS" "TPS" "TPS" "TPS" "TPS" "TPS" "TPS" "" "" "" "" "" "" "" "" "ms" "ms" "ms"
 printf '%s\n' "-------------------------------------------------------------------------------------------------------------------------------------"
 declare -A CHECK=()
 shown() { [[ " $TARGETS " == *" $1 "* ]] && echo "$2" || echo "-"; }
@@ -768,6 +775,7 @@ for script in $SCRIPTS; do
             d_t=$(shown direct "$(cell_value "$cell|direct" TPS)")
             c_t=$(shown confined "$(cell_value "$cell|confined" TPS)")
             p_t=$(shown pgbouncer "$(cell_value "$cell|pgbouncer" TPS)")
+            pc_t=$(shown pgbouncer-confined "$(cell_value "$cell|pgbouncer-confined" TPS)")
             r_t=$(shown relay "$(cell_value "$cell|relay" TPS)")
             s_t=$(shown sluice "$(cell_value "$cell|sluice" TPS)")
             n_t=$(shown sluice-noaudit "$(cell_value "$cell|sluice-noaudit" TPS)")
@@ -776,20 +784,24 @@ for script in $SCRIPTS; do
             s_l=$(shown sluice "$(cell_value "$cell|sluice" LAT)")
             sp=$(ratio "$(num "$s_t")" "$(num "$p_t")")
             np=$(ratio "$(num "$n_t")" "$(num "$p_t")")
+            spc=$(ratio "$(num "$s_t")" "$(num "$pc_t")")
+            npc=$(ratio "$(num "$n_t")" "$(num "$pc_t")")
             sr=$(ratio "$(num "$s_t")" "$(num "$r_t")")
             sd=$(ratio "$(num "$s_t")" "$(num "$d_t")")
             cd=$(ratio "$(num "$c_t")" "$(num "$d_t")")
             sc=$(ratio "$(num "$s_t")" "$(num "$c_t")")
-            CHECK[$cell]="$sp|$np"
+            CHECK[$cell]="$sp|$np|$spc|$npc"
             # shellcheck disable=SC2059
-            printf "$hdr_fmt" "$(script_label "$script")" "$mode" "$c" "$d_t" "$c_t" "$p_t" "$r_t" "$s_t" "$n_t" \
-                "${cd:--}" "${sp:--}" "${np:--}" "${sr:--}" "${sd:--}" "${sc:--}" "$d_l" "$p_l" "$s_l"
+            printf "$hdr_fmt" "$(script_label "$script")" "$mode" "$c" "$d_t" "$c_t" "$p_t" "$pc_t" "$r_t" "$s_t" "$n_t" \
+                "${cd:--}" "${sp:--}" "${np:--}" "${spc:--}" "${npc:--}" "${sr:--}" "${sd:--}" "${sc:--}" "$d_l" "$p_l" "$s_l"
         done
     done
 done
 echo "confined = PostgreSQL directly, running the statement Sluice sends for -S (its rewriting with the role's filter)"
 echo "s-noaud = Sluice with --no-audit. C/D = confined / direct (what the confinement costs the database),"
 echo "S/P, N/P = Sluice, Sluice without audit / PgBouncer; S/D = Sluice / direct; S/C = Sluice / confined (the proxy's own cost)"
+echo "pgb-conf = PgBouncer forwarding the statement Sluice sends for -S: the database does what it does behind Sluice;"
+echo "S/PC, N/PC = Sluice, Sluice without audit / pgb-conf (Sluice's cost next to a pooler's, the confinement's cost to the database left out)"
 echo "relay = a proxy that only forwards bytes, one server connection per client: the floor of the extra hop here; S/R = Sluice / relay"
 echo
 
@@ -866,13 +878,26 @@ if [[ " $SCRIPTS " == *" select-only "* ]]; then
             cell="select-only|$mode|$c"
             want=1.0
             ((c < 16)) && want=0.9
-            IFS='|' read -r sp np <<<"${CHECK[$cell]:-|}"
+            IFS='|' read -r sp np spc npc <<<"${CHECK[$cell]:-|||}"
             IFS='|' read -r cs cn <<<"${CPU_CHECK[$cell]:-|}"
             printf '  -S -M %-9s -c %-4s TPS: audit on %-5s %-5s audit off %-5s %-5s | CPU: audit on %-5s %-5s audit off %-5s %-5s\n' \
                 "$mode" "$c" "${sp:-n/a}" "$(verdict "$sp" "$want")" "${np:-n/a}" "$(verdict "$np" "$want")" \
                 "${cs:-n/a}" "$(verdict_max "$cs" 1.2)" "${cn:-n/a}" "$(verdict_max "$cn" 1.2)"
         done
     done
+    if [[ " $TARGETS " == *" pgbouncer-confined "* ]]; then
+        echo "The same TPS targets against PgBouncer forwarding the statement Sluice sends (pgb-conf; the database's share of the confinement left out):"
+        for mode in $MODES; do
+            for c in $CLIENTS; do
+                cell="select-only|$mode|$c"
+                want=1.0
+                ((c < 16)) && want=0.9
+                IFS='|' read -r sp np spc npc <<<"${CHECK[$cell]:-|||}"
+                printf '  -S -M %-9s -c %-4s TPS: audit on %-5s %-5s audit off %-5s %-5s\n' \
+                    "$mode" "$c" "${spc:-n/a}" "$(verdict "$spc" "$want")" "${npc:-n/a}" "$(verdict "$npc" "$want")"
+            done
+        done
+    fi
 fi
 
 if [[ -s $FAILURES ]]; then
