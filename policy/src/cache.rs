@@ -107,6 +107,12 @@ pub struct Principal {
     /// like the ids): a session sending one statement with other literals each time finds the
     /// next member's family here, not in the family cache.
     last_family: Option<(FamilyKey, Arc<Option<Family>>)>,
+    /// The last statement was answered from a family because the exact-text cache did not
+    /// know its text: the session is sending one statement with other literals each time, so
+    /// the next text is tried against the remembered family before the exact-text cache,
+    /// whose lookup would only miss again. A text the exact-text cache knows is answered the
+    /// same from its family (families decide as [`authorize`] does), only less cheaply.
+    members_streak: bool,
 }
 
 /// The bytes a family holds, its key's included: what the family cache weighs it by.
@@ -129,6 +135,28 @@ impl Principal {
             && family_weight(key, family) <= MAX_REMEMBERED_FAMILY_BYTES)
             .then(|| (key.clone(), family.clone()));
     }
+
+    /// A family member decided from `family` (remembered or found in the family cache).
+    fn answered_from(&mut self, key: &FamilyKey, family: &Arc<Option<Family>>, remembered: bool) {
+        if !remembered {
+            self.remember(key, family);
+        }
+        self.members_streak = self.last_family.is_some();
+    }
+}
+
+/// The family key of a masked input (its shape taken out of it: the key holds it now).
+fn family_key_of(who: u64, mut masked: template::Masked) -> (FamilyKey, template::Masked) {
+    let key = FamilyKey {
+        who,
+        kinds: masked
+            .literals
+            .iter()
+            .map(template::Literal::kind)
+            .collect(),
+        shape: std::mem::replace(&mut masked.shape, Shape::Text(String::new())),
+    };
+    (key, masked)
 }
 
 /// Ids of engines, so that a [`Principal`] made by one is never read by another.
@@ -269,6 +297,7 @@ impl Engine {
             engine: 0,
             who: None,
             last_family: None,
+            members_streak: false,
         };
         self.intern(&mut p);
         p
@@ -278,6 +307,7 @@ impl Engine {
     fn intern(&self, p: &mut Principal) {
         p.engine = self.id;
         p.last_family = None;
+        p.members_streak = false;
         p.who = self.config.role(&p.claims.role).map(|role| {
             let who = Who {
                 role: role.name.clone(),
@@ -301,7 +331,9 @@ impl Engine {
     ///
     /// A text seen before costs a hash lookup. A new text of a known statement family (the
     /// same statement with other literals) costs a scan of its bytes and the writing of its
-    /// literals into the family's checked rendering; see [`crate::engine::template`].
+    /// literals into the family's checked rendering; see [`crate::engine::template`]. In a run
+    /// of such texts (the last one missed the exact-text cache and was a member of the family
+    /// the principal remembers), the remembered family is asked before the exact-text cache.
     pub fn authorize_as(&self, p: &mut Principal, sql: &str) -> Decision {
         if p.engine != self.id {
             self.intern(p);
@@ -331,26 +363,39 @@ impl Engine {
         if sql.len() > crate::MAX_SQL_BYTES {
             return Arc::new(authorize(&scope, sql));
         }
+        // Within a run of members of the remembered family, that family is tried first.
+        // `masked` is `None` until the input has been masked.
+        let mut masked = None;
+        if p.members_streak {
+            let tried = masked.insert(template::mask(dialect, sql).map(|m| family_key_of(who, m)));
+            if let (Some((family_key, masked)), Some((key, family))) = (&*tried, &p.last_family) {
+                if key == family_key {
+                    if let Some(authorized) = family
+                        .as_ref()
+                        .as_ref()
+                        .and_then(|f| f.instantiate(dialect, &masked.literals))
+                    {
+                        self.family_hits.fetch_add(1, Ordering::Relaxed);
+                        return Arc::new(Ok(authorized));
+                    }
+                }
+            }
+        }
         if let Some(hit) = self.cache.get(&(who, sql) as &dyn KeyView) {
+            p.members_streak = false;
             return hit;
         }
+        p.members_streak = false;
         let key = || Key {
             who,
             sql: sql.into(),
         };
-        let Some(mut masked) = template::mask(dialect, sql) else {
+        let masked =
+            masked.unwrap_or_else(|| template::mask(dialect, sql).map(|m| family_key_of(who, m)));
+        let Some((family_key, masked)) = masked else {
             return self
                 .cache
                 .get_with(key(), || Arc::new(authorize(&scope, sql)));
-        };
-        let family_key = FamilyKey {
-            who,
-            kinds: masked
-                .literals
-                .iter()
-                .map(template::Literal::kind)
-                .collect(),
-            shape: std::mem::replace(&mut masked.shape, Shape::Text(String::new())),
         };
         let (known, remembered) = match &p.last_family {
             Some((key, family)) if *key == family_key => (Some(family.clone()), true),
@@ -366,9 +411,7 @@ impl Engine {
                     .and_then(|f| f.instantiate(dialect, &masked.literals))
                 {
                     self.family_hits.fetch_add(1, Ordering::Relaxed);
-                    if !remembered {
-                        p.remember(&family_key, &family);
-                    }
+                    p.answered_from(&family_key, &family, remembered);
                     return Arc::new(Ok(authorized));
                 }
                 self.cache

@@ -181,3 +181,50 @@ fn a_principal_forgets_its_remembered_family_with_the_engine() {
         "the reloaded filter applies: {sql}"
     );
 }
+
+/// In a run of one statement's members (each text new, the family known), the remembered
+/// family answers before the exact-text cache is asked, a text that cache knows included, and
+/// answers it as the cache would; a text that is no member of it ends the run.
+#[test]
+fn a_run_of_members_asks_the_remembered_family_first() {
+    let engine = Engine::new(
+        Arc::new(RbacConfig::from_yaml("roles.yaml", ROLES).unwrap()),
+        1 << 20,
+    );
+    let claims = Arc::new(claims("agent_readonly", Some("acme")));
+    let mut principal = engine.principal(claims, Dialect::PostgreSql, None);
+    let first = "SELECT * FROM reservations WHERE id = 1";
+    // Forms the family, and caches the text's decision.
+    let cached = engine.authorize_as(&mut principal, first);
+    assert!(cached.is_ok(), "{cached:?}");
+    engine.authorize_as(&mut principal, "SELECT * FROM reservations WHERE id = 2");
+    assert_eq!(
+        engine.stats().family_hits,
+        1,
+        "a new member came from the family"
+    );
+    // The run is on: the known text is answered from the remembered family, and alike.
+    let again = engine.authorize_as(&mut principal, first);
+    assert_eq!(
+        engine.stats().family_hits,
+        2,
+        "the remembered family answered before the exact-text cache"
+    );
+    assert_eq!(
+        *again, *cached,
+        "the family answers as the exact-text cache does"
+    );
+    // A text without literals has no family: the run ends, and the known text is the exact-text
+    // cache's again.
+    engine.authorize_as(&mut principal, "SELECT * FROM reservations");
+    let from_cache = engine.authorize_as(&mut principal, first);
+    assert_eq!(
+        engine.stats().family_hits,
+        2,
+        "the exact-text cache answered"
+    );
+    assert!(
+        Arc::ptr_eq(&from_cache, &cached),
+        "the cached decision itself"
+    );
+}
