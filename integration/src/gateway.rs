@@ -256,17 +256,28 @@ impl Gateway {
         running.as_ref().context("gateway stopped")?.reload()
     }
 
-    /// Every audit line written so far, parsed.
+    /// Every audit line recorded so far, parsed.
     pub fn audit(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.dir.path().join("audit.jsonl"))
-            .unwrap_or_default()
+        self.audit_text()
             .lines()
             .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
             .collect()
     }
 
-    /// The raw audit log text.
+    /// The raw audit log text: every line recorded so far (the writer batches lines, so this
+    /// waits for it to write what was recorded before the call).
     pub fn audit_text(&self) -> String {
+        if let Some(running) = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            assert!(
+                running.wait_audit_written(Duration::from_secs(10)),
+                "the audit writer did not write the recorded lines within 10 s"
+            );
+        }
         std::fs::read_to_string(self.dir.path().join("audit.jsonl")).unwrap_or_default()
     }
 

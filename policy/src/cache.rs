@@ -110,8 +110,10 @@ pub struct Principal {
     /// The last statement was answered from a family because the exact-text cache did not
     /// know its text: the session is sending one statement with other literals each time, so
     /// the next text is tried against the remembered family before the exact-text cache,
-    /// whose lookup would only miss again. A text the exact-text cache knows is answered the
-    /// same from its family (families decide as [`authorize`] does), only less cheaply.
+    /// whose lookup would only miss again. A text the exact-text cache knows is then answered
+    /// from its family: as [`authorize`] answers it, or more strictly (a family decides its
+    /// string literals as words, so it may keep a fence that the full path, proving a
+    /// particular value leakproof, drops), never less.
     members_streak: bool,
 }
 

@@ -43,6 +43,9 @@ fn member_agrees(dialect: Dialect, seed: &str, member: &str) -> Result<(), Strin
     let mut principal = session_engine.principal(Arc::new(c.clone()), dialect, db);
     assert!(session_engine.authorize_as(&mut principal, seed).is_ok());
     let from_remembered = session_engine.authorize_as(&mut principal, member);
+    // And inside a run of the seed's members (when a sibling is answered from the family,
+    // the remembered family is asked before anything else).
+    let from_run = run_then(dialect, seed, &sibling(seed), member);
     let scope = Scope {
         config: &cfg,
         role: cfg.role("agent_readonly").unwrap(),
@@ -52,13 +55,42 @@ fn member_agrees(dialect: Dialect, seed: &str, member: &str) -> Result<(), Strin
         schema: sluice_policy::Schema::empty(),
     };
     let full = authorize(&scope, member);
-    if *from_family == full && *from_remembered == full {
+    if *from_family == full && *from_remembered == full && *from_run == full {
         Ok(())
     } else {
         Err(format!(
-            "{dialect:?} {member}\n  engine: {from_family:?}\n  remembered: {from_remembered:?}\n  full:   {full:?}"
+            "{dialect:?} {member}\n  engine: {from_family:?}\n  remembered: {from_remembered:?}\n  in a run: {from_run:?}\n  full:   {full:?}"
         ))
     }
+}
+
+/// Another member of `seed`'s family: its first string literal changed.
+fn sibling(seed: &str) -> String {
+    let sibling = ["'x'", "'a'", "'year'"]
+        .iter()
+        .find(|l| seed.contains(**l))
+        .map(|l| seed.replacen(l, "'z'", 1))
+        .unwrap_or_default();
+    assert!(!sibling.is_empty(), "no sibling for {seed}");
+    sibling
+}
+
+/// `seed`, `sibling` and `member` asked in turn by one session, and the answer for `member`.
+/// When the sibling is answered from the seed's family, a run of its members starts, and the
+/// remembered family is asked first for `member`.
+fn run_then(
+    dialect: Dialect,
+    seed: &str,
+    sibling: &str,
+    member: &str,
+) -> Arc<Result<sluice_policy::Authorized, sluice_policy::Denial>> {
+    let cfg = Arc::new(RbacConfig::from_yaml("roles.yaml", ROLES).unwrap());
+    let engine = Engine::new(cfg, 64 << 20);
+    let db = (dialect == Dialect::MySql).then_some("rental");
+    let mut principal = engine.principal(Arc::new(claims("agent_readonly")), dialect, db);
+    assert!(engine.authorize_as(&mut principal, seed).is_ok());
+    assert!(engine.authorize_as(&mut principal, sibling).is_ok());
+    engine.authorize_as(&mut principal, member)
 }
 
 #[test]

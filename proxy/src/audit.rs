@@ -216,6 +216,8 @@ struct Shared {
     wake: std::sync::Condvar,
     /// Senders wait here for room when the buffer is full.
     room: tokio::sync::Notify,
+    /// [`AuditWatch::wait_written`] waits here for the writer to write a batch.
+    written: std::sync::Condvar,
 }
 
 #[derive(Default)]
@@ -224,6 +226,40 @@ struct State {
     buf: Vec<u8>,
     writer_waiting: bool,
     closed: bool,
+    /// Bytes of lines ever appended, and ever handed to the file (written or failed).
+    appended_bytes: u64,
+    written_bytes: u64,
+}
+
+/// Sees whether what was recorded has reached the file, without being a recording side (the
+/// writer still ends when the last [`Audit`] is gone).
+#[derive(Clone)]
+pub struct AuditWatch {
+    shared: Option<Arc<Shared>>,
+}
+
+impl AuditWatch {
+    /// Waits until every line recorded before the call has been handed to the file, at most
+    /// `limit`; `false` if that did not happen in time. At once without an audit trail.
+    pub fn wait_written(&self, limit: std::time::Duration) -> bool {
+        let Some(shared) = &self.shared else {
+            return true;
+        };
+        let deadline = std::time::Instant::now() + limit;
+        let mut state = shared.lock();
+        let target = state.appended_bytes;
+        while state.written_bytes < target {
+            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
+                return false;
+            };
+            state = shared
+                .written
+                .wait_timeout(state, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
+    }
 }
 
 /// Most bytes of lines waiting for the writer; a sender past it waits for the writer to take
@@ -263,6 +299,7 @@ impl Audit {
             state: Default::default(),
             wake: std::sync::Condvar::new(),
             room: tokio::sync::Notify::new(),
+            written: std::sync::Condvar::new(),
         });
         let writer = shared.clone();
         let task = tokio::task::spawn_blocking(move || write_all(&writer, out));
@@ -277,6 +314,13 @@ impl Audit {
     /// No audit trail (`--no-audit`): events are not even built ([`Audit::is_on`]).
     pub fn off() -> (Audit, tokio::task::JoinHandle<()>) {
         (Audit { tx: None }, tokio::spawn(async {}))
+    }
+
+    /// A handle that sees when recorded lines reach the file (for tests and shutdown checks).
+    pub fn watch(&self) -> AuditWatch {
+        AuditWatch {
+            shared: self.tx.as_ref().map(|tx| tx.shared.clone()),
+        }
     }
 
     /// Whether events are recorded: callers skip building an event when not.
@@ -324,7 +368,9 @@ impl Shared {
         if state.buf.len() >= MAX_QUEUED_BYTES {
             return false;
         }
+        let before = state.buf.len();
         push_line(&mut state.buf, write);
+        state.appended_bytes += (state.buf.len() - before) as u64;
         if state.writer_waiting {
             state.writer_waiting = false;
             drop(state);
@@ -367,6 +413,8 @@ fn write_all(shared: &Shared, mut out: Box<dyn Write + Send>) {
         }
         shared.room.notify_waiters();
         let written = out.write_all(&batch).and_then(|()| out.flush());
+        shared.lock().written_bytes += batch.len() as u64;
+        shared.written.notify_all();
         batch.clear();
         if batch.capacity() > 4 << 20 {
             batch = Vec::new();
@@ -589,5 +637,29 @@ mod tests {
             next[sender] += 1;
         }
         assert_eq!(next, [1_500; 4], "every line written");
+    }
+
+    /// A watch sees every line recorded before its wait in the file once the wait returns,
+    /// although the writer writes each batch a window after its first line.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_watch_waits_until_recorded_lines_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let (audit, writer) = Audit::open(Some(&path)).await.unwrap();
+        let watch = audit.watch();
+        for round in 1..=3 {
+            audit
+                .record(AuditEvent::connect("postgres", "peer", "user"))
+                .await;
+            assert!(watch.wait_written(std::time::Duration::from_secs(10)));
+            let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+            assert_eq!(lines, round, "every recorded line is in the file");
+        }
+        drop(audit);
+        writer.await.unwrap();
+        assert!(
+            watch.wait_written(std::time::Duration::ZERO),
+            "nothing is left to wait for once the writer is gone"
+        );
     }
 }

@@ -115,6 +115,7 @@ pub struct Running {
     watcher: Option<JoinHandle<()>>,
     schemas: SchemaWatch,
     audit_task: JoinHandle<()>,
+    audit: crate::audit::AuditWatch,
 }
 
 /// The gate of a configuration: its role file, public keys and revocation list, loaded and
@@ -293,6 +294,7 @@ pub async fn start(config: ServeConfig) -> Result<Running> {
         .revocations
         .clone()
         .map(|path| tokio::spawn(watch_revocations(path, gate.clone(), shutdown_rx.clone())));
+    let audit_watch = audit.watch();
     drop(audit);
     Ok(Running {
         pg_addr,
@@ -305,10 +307,18 @@ pub async fn start(config: ServeConfig) -> Result<Running> {
         watcher,
         schemas,
         audit_task,
+        audit: audit_watch,
     })
 }
 
 impl Running {
+    /// Waits until every audit line recorded so far is in the file (at most `limit`; `false`
+    /// if not by then): the writer batches lines, so a line reaches the file a little after its
+    /// statement.
+    pub fn wait_audit_written(&self, limit: std::time::Duration) -> bool {
+        self.audit.wait_written(limit)
+    }
+
     /// Re-reads the role file and the revocation list, and asks for the backends' schemas to be
     /// read again (in the background: a slow backend does not hold up the roles; the refresh
     /// logs what changed). On an error, the old roles and revocations stay in force and the
