@@ -316,7 +316,8 @@ impl Audit {
         (Audit { tx: None }, tokio::spawn(async {}))
     }
 
-    /// A handle that sees when recorded lines reach the file (for tests and shutdown checks).
+    /// A handle that sees when recorded lines reach the file (the test harness reads the log
+    /// through it).
     pub fn watch(&self) -> AuditWatch {
         AuditWatch {
             shared: self.tx.as_ref().map(|tx| tx.shared.clone()),
