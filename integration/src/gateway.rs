@@ -38,6 +38,8 @@ pub struct GatewayOptions {
     /// How long a statement waits for a free backend connection (`ServeConfig::acquire_timeout`;
     /// the binary waits 10 s).
     pub acquire_timeout: Duration,
+    /// PostgreSQL door: every simple query as text (`--pg-literals-as-text`).
+    pub pg_literals_as_text: bool,
 }
 
 impl Default for GatewayOptions {
@@ -57,6 +59,7 @@ impl Default for GatewayOptions {
             no_wait: false,
             max_clients: 20_000,
             acquire_timeout: Duration::from_secs(10),
+            pg_literals_as_text: false,
         }
     }
 }
@@ -141,6 +144,7 @@ impl Gateway {
         config.acquire_timeout = opts.acquire_timeout;
         config.idle_transaction_timeout = opts.idle_transaction_timeout;
         config.schema_refresh = opts.schema_refresh;
+        config.pg_literals_as_text = opts.pg_literals_as_text;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

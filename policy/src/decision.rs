@@ -37,6 +37,56 @@ pub struct CheckedStatement {
     /// MySQL `?` parameters: where each of `sql`'s goes, and what the values must be for `sql`
     /// to be the statement that runs. Empty for statements without `?` and for PostgreSQL.
     pub parameters: Parameters,
+    /// PostgreSQL: the same statement as a prepared statement's text and values, for a door
+    /// that would rather have the server plan it once (see [`Bindable`]). Only a member of a
+    /// statement family has one.
+    #[serde(skip)]
+    pub bindable: Option<Bindable>,
+}
+
+/// A checked PostgreSQL statement written with its input's literals as parameters: `template`
+/// is `sql` with each literal the client wrote replaced by `$1`, `$2`, … and `values` holds
+/// them, each with the type PostgreSQL's parser gives that literal, so that the server reads
+/// the prepared statement into the very query tree it reads `sql` into, with parameters where
+/// `sql` has constants. Made only where that holds by construction: every literal is an
+/// operand of a comparison (`=`, `<>`, `<`, `<=`, `>`, `>=`, `IN`, `BETWEEN`) with a column, a
+/// place where an untyped string parameter is typed as an untyped string literal is (by the
+/// column) and a number keeps its literal's type; never a name, an ordinal (`ORDER BY 1`), a
+/// typed literal (`DATE '…'`) or an operand of anything else. The decision is the family's,
+/// which was made for any value in those places.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bindable {
+    pub template: std::sync::Arc<str>,
+    /// A hash of `template`: a name for it that costs nothing per statement. Two templates may
+    /// share one; a door compares the texts before it reuses a prepared statement.
+    pub id: u64,
+    /// `$1`'s value first, as text.
+    pub values: Vec<(LiteralType, String)>,
+}
+
+/// The type PostgreSQL's parser gives a literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LiteralType {
+    /// A quoted string: typed by where it stands (a parameter of unspecified type is too).
+    Unknown,
+    /// An integer that fits in 32 bits.
+    Int4,
+    /// An integer that fits in 64 bits but not 32.
+    Int8,
+    /// Any other number: a larger integer, a fraction, an exponent form.
+    Numeric,
+}
+
+impl LiteralType {
+    /// The type OID to declare for a parameter of this type (0: unspecified).
+    pub fn pg_oid(self) -> u32 {
+        match self {
+            LiteralType::Unknown => 0,
+            LiteralType::Int4 => 23,
+            LiteralType::Int8 => 20,
+            LiteralType::Numeric => 1700,
+        }
+    }
 }
 
 /// How a MySQL statement's `?` parameters reach the backend.

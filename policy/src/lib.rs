@@ -23,8 +23,8 @@ pub mod schema;
 
 pub use cache::{BackendSchemas, Engine, EngineStats, Principal};
 pub use decision::{
-    Authorized, CheckedStatement, DeallocateTarget, Denial, ParameterNeed, Parameters,
-    PinnedParameter, Rule, StatementKind,
+    Authorized, Bindable, CheckedStatement, DeallocateTarget, Denial, LiteralType, ParameterNeed,
+    Parameters, PinnedParameter, Rule, StatementKind,
 };
 pub use dialect::{placeholder_count, Dialect};
 pub use engine::{

@@ -1,6 +1,9 @@
 //! The decision cache must never hand one token's rewriting to another: the key holds the role,
 //! the claims the role's filters read, the dialect and the database.
 
+#[path = "common/prepared_form.rs"]
+mod prepared_form;
+
 use std::sync::Arc;
 
 use sluice_policy::roles::RbacConfig;
@@ -210,10 +213,13 @@ fn a_run_of_members_asks_the_remembered_family_first() {
         2,
         "the remembered family answered before the exact-text cache"
     );
+    let mut forms = 0;
     assert_eq!(
-        *again, *cached,
+        prepared_form::without_prepared_forms(&again, &mut forms).unwrap(),
+        *cached,
         "the family answers as the exact-text cache does"
     );
+    assert_eq!(forms, 1, "the family's answer has its prepared form");
     // A text without literals has no family: the run ends, and the known text is the exact-text
     // cache's again.
     engine.authorize_as(&mut principal, "SELECT * FROM reservations");

@@ -69,6 +69,9 @@ pub struct ServeConfig {
     /// before it listens; `false` (`--no-wait`) listens at once and reads its schema in the
     /// background.
     pub wait_for_backends: bool,
+    /// PostgreSQL door: send every simple query as text (`--pg-literals-as-text`), never as
+    /// its statement family's prepared statement.
+    pub pg_literals_as_text: bool,
 }
 
 impl ServeConfig {
@@ -99,6 +102,7 @@ impl ServeConfig {
             max_sessions_per_token: 8,
             schema_refresh: Duration::from_secs(30),
             wait_for_backends: true,
+            pg_literals_as_text: false,
         }
     }
 }
@@ -230,6 +234,7 @@ pub async fn start(config: ServeConfig) -> Result<Running> {
                 allow_plaintext: config.allow_plaintext,
                 max_clients: config.max_clients,
                 max_sessions_per_token: config.max_sessions_per_token,
+                prepare_families: !config.pg_literals_as_text,
             },
             gate.clone(),
             audit.clone(),

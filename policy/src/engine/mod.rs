@@ -270,6 +270,7 @@ fn check_once(
                 pinned: checker.pinned,
                 ..Default::default()
             },
+            bindable: None,
         },
         needs,
     ))

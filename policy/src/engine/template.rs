@@ -36,7 +36,7 @@ use sqlparser::tokenizer::{Span, Token, TokenWithSpan, Tokenizer};
 
 use super::render::{push_quoted, RESERVED_PREFIX};
 use super::{authorize_token_stream, Scope, MAX_SQL_BYTES};
-use crate::decision::{Authorized, CheckedStatement, Denial, StatementKind};
+use crate::decision::{Authorized, CheckedStatement, Denial, LiteralType, StatementKind};
 use crate::Dialect;
 
 const MARKER: &str = "__sluice_m";
@@ -290,6 +290,17 @@ pub(crate) struct Family {
     statements: Vec<(Vec<Part>, CheckedStatement)>,
     /// About how long a member's rendering is (its text parts, and room for literals).
     length_hint: usize,
+    /// PostgreSQL, one query whose every literal may be a parameter: its prepared form.
+    bindable: Option<BindTemplate>,
+}
+
+/// A family's one statement as a prepared statement's text (see [`crate::Bindable`]).
+#[derive(Debug)]
+struct BindTemplate {
+    sql: std::sync::Arc<str>,
+    id: u64,
+    /// The literal (counted in the input) that each parameter takes, `$1`'s first.
+    order: Vec<usize>,
 }
 
 #[derive(Debug)]
@@ -353,9 +364,50 @@ impl Family {
             }
         };
         let decided = authorize_token_stream(scope, tokens).ok()?;
-        let family = Family::cut(decided, masked.literals.len())?;
-        let same = family.instantiate(scope.dialect, &masked.literals).as_ref() == Some(full);
-        same.then_some(family)
+        let places = match (scope.dialect, decided.statements.as_slice()) {
+            (Dialect::PostgreSql, [one]) if one.kind == StatementKind::Query => {
+                literals_in_value_places(&one.sql)
+            }
+            _ => None,
+        };
+        let mut family = Family::cut(decided, masked.literals.len())?;
+        family.bindable = places.and_then(|places| family.bind_template(&places));
+        let mut checked = family.instantiate(scope.dialect, &masked.literals)?;
+        checked
+            .statements
+            .iter_mut()
+            .for_each(|s| s.bindable = None);
+        (checked == *full).then_some(family)
+    }
+
+    /// The prepared form of the family's one statement, when each literal is in `places`.
+    fn bind_template(&self, places: &[usize]) -> Option<BindTemplate> {
+        let [(parts, _)] = self.statements.as_slice() else {
+            return None;
+        };
+        let mut sql = String::with_capacity(self.length_hint);
+        let mut order = Vec::new();
+        for part in parts {
+            match part {
+                Part::Text(t) => sql.push_str(t),
+                Part::Literal(n) if places.contains(n) => {
+                    order.push(*n);
+                    sql.push_str(&format!("${}", order.len()));
+                }
+                Part::Literal(_) => return None,
+            }
+        }
+        let id = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::hash::DefaultHasher::new();
+            sql.hash(&mut h);
+            h.finish()
+        };
+        Some(BindTemplate {
+            sql: sql.into(),
+            id,
+            order,
+        })
     }
 
     /// Cuts each statement's text at the markers; every marker must appear exactly once, as a
@@ -400,6 +452,7 @@ impl Family {
         seen.iter().all(|s| *s).then_some(Family {
             statements,
             length_hint,
+            bindable: None,
         })
     }
 
@@ -422,11 +475,35 @@ impl Family {
                 }
                 Some(CheckedStatement {
                     sql,
+                    bindable: self.bindable(literals),
                     ..checked.clone()
                 })
             })
             .collect::<Option<_>>()?;
         Some(Authorized { statements })
+    }
+
+    /// The member's prepared form: the family's template and the member's literals as values.
+    /// `None` for a string with a backslash (which a server reading strings the old way would
+    /// take for an escape in the text, and not in a value).
+    fn bindable(&self, literals: &[Literal]) -> Option<crate::Bindable> {
+        let template = self.bindable.as_ref()?;
+        let values = template
+            .order
+            .iter()
+            .map(|n| {
+                Some(match literals.get(*n)? {
+                    Literal::Str(s) if s.contains('\\') => return None,
+                    Literal::Str(s) => (LiteralType::Unknown, s.clone()),
+                    Literal::Num(n) => (number_type(n), n.clone()),
+                })
+            })
+            .collect::<Option<_>>()?;
+        Some(crate::Bindable {
+            template: template.sql.clone(),
+            id: template.id,
+            values,
+        })
     }
 
     /// Roughly how many bytes the family holds (for the cache's weigher).
@@ -440,6 +517,76 @@ impl Family {
             })
             .sum()
     }
+}
+
+/// The type PostgreSQL's parser gives a plain decimal literal: an integer is `int4` if it fits,
+/// else `int8` if it fits, else `numeric`, as is every fraction and exponent form.
+fn number_type(n: &str) -> LiteralType {
+    if n.bytes().all(|b| b.is_ascii_digit()) {
+        if n.parse::<i32>().is_ok() {
+            return LiteralType::Int4;
+        }
+        if n.parse::<i64>().is_ok() {
+            return LiteralType::Int8;
+        }
+    }
+    LiteralType::Numeric
+}
+
+/// The literals (by marker number) of a family's rendering `sql` that stand where a parameter
+/// is read exactly as the literal is: a direct operand of a comparison, `IN` list or `BETWEEN`
+/// whose other operand is a column. `None` if `sql` does not parse as one statement.
+fn literals_in_value_places(sql: &str) -> Option<Vec<usize>> {
+    use sqlparser::ast::{visit_expressions, BinaryOperator as B, Expr, Value};
+    use std::ops::ControlFlow;
+    let statements =
+        sqlparser::parser::Parser::parse_sql(Dialect::PostgreSql.parser_dialect(), sql).ok()?;
+    let [statement] = statements.as_slice() else {
+        return None;
+    };
+    let marker = |e: &Expr| match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => s
+                .strip_prefix(MARKER)?
+                .strip_suffix("__")?
+                .parse::<usize>()
+                .ok(),
+            _ => None,
+        },
+        _ => None,
+    };
+    let column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+    let mut places = Vec::new();
+    let _ = visit_expressions(statement, |e| {
+        match e {
+            Expr::BinaryOp {
+                left,
+                op: B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq,
+                right,
+            } => match (marker(left), marker(right)) {
+                (Some(n), None) if column(right) => places.push(n),
+                (None, Some(n)) if column(left) => places.push(n),
+                _ => {}
+            },
+            Expr::In {
+                expr,
+                target: sqlparser::ast::InTarget::List(list),
+                global: false,
+                ..
+            } if column(expr) => {
+                places.extend(list.iter().filter_map(marker));
+            }
+            Expr::Between {
+                expr, low, high, ..
+            } if column(expr) => {
+                places.extend(marker(low));
+                places.extend(marker(high));
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Some(places)
 }
 
 #[cfg(test)]
@@ -480,6 +627,7 @@ mod tests {
             discards_all: false,
             resets_all: false,
             parameters: Default::default(),
+            bindable: None,
         }
     }
 

@@ -40,6 +40,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     config.idle_transaction_timeout = a.idle_transaction_timeout;
     config.max_clients = a.max_clients;
     config.max_sessions_per_token = a.max_sessions_per_token;
+    config.pg_literals_as_text = a.pg_literals_as_text;
     anyhow::ensure!(
         !a.schema_refresh.is_zero(),
         "--schema-refresh must be longer than zero, e.g. 30s"

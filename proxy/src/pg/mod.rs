@@ -66,6 +66,9 @@ pub struct PgDoorConfig {
     /// Session pool mode: most sessions one token may hold at once (each holds a backend
     /// connection). Transaction mode holds none between transactions and does not count them.
     pub max_sessions_per_token: usize,
+    /// Run a simple query that is a known family's member as the family's prepared statement
+    /// (`--pg-literals-as-text` turns it off).
+    pub prepare_families: bool,
 }
 
 /// What every session of the door shares.
@@ -88,6 +91,8 @@ pub struct PgDoor {
     sessions: Arc<crate::door::TokenSessions>,
     /// Turns true when the gateway shuts down: idle sessions end, busy ones finish first.
     shutdown: watch::Receiver<bool>,
+    /// See [`PgDoorConfig::prepare_families`].
+    prepare_families: bool,
 }
 
 /// The backend a client's CancelRequest goes to, if any, right now.
@@ -162,6 +167,7 @@ impl PgDoor {
             max_clients: config.max_clients,
             sessions: crate::door::TokenSessions::new(config.max_sessions_per_token),
             shutdown,
+            prepare_families: config.prepare_families,
         })
     }
 

@@ -161,6 +161,9 @@ struct Running {
     total_rows: u64,
     /// The audit line is written (one per request, at its end or at its error).
     audited: bool,
+    /// A simple query sent as its family's prepared statement ([`Session::run_prepared_form`]):
+    /// its BindComplete and NoData are not the client's.
+    prepared_form: bool,
 }
 
 pub struct Session {
@@ -622,10 +625,23 @@ impl Session {
                     self.deny_simple(e).await;
                     return self.drive().await;
                 }
-                encode_query(&rendered, &mut self.to_backend);
-                if let Some(b) = self.backend.as_mut() {
-                    // A simple query destroys the unnamed statement.
-                    b.prepared.remove("");
+                // A member of a known family, its literals all compared with columns, runs as
+                // the family's prepared statement (outside a failed transaction, where the
+                // Parse would fail for that reason alone): the server plans it once.
+                let bindable = match auth.statements.as_slice() {
+                    [one] if self.door.prepare_families => one.bindable.as_ref(),
+                    _ => None,
+                }
+                .filter(|_| self.backend.as_ref().is_some_and(|b| b.status != b'E'));
+                match bindable {
+                    Some(b) => self.run_prepared_form(b),
+                    None => {
+                        encode_query(&rendered, &mut self.to_backend);
+                        if let Some(b) = self.backend.as_mut() {
+                            // A simple query destroys the unnamed statement.
+                            b.prepared.remove("");
+                        }
+                    }
                 }
                 self.statements.remove("");
                 let log = StatementLog {
@@ -637,11 +653,65 @@ impl Session {
                     generation: self.role_generation,
                 };
                 let effects = auth.statements.iter().map(Effect::of).collect();
-                self.expect
-                    .push_back(Expect::Simple(self.running(log, None, effects)));
+                let mut run = self.running(log, None, effects);
+                run.prepared_form = bindable.is_some();
+                self.expect.push_back(Expect::Simple(run));
             }
         }
         self.drive().await
+    }
+
+    /// Queues a simple query's statement as its family's prepared statement: Parse (once per
+    /// backend connection), then Bind of the literals as text values, Describe, Execute and
+    /// Sync. The client sees what the simple query would have sent: the BindComplete and a
+    /// NoData are swallowed (see [`Running::prepared_form`]).
+    fn run_prepared_form(&mut self, b: &sluice_policy::Bindable) {
+        let types: Vec<u32> = b.values.iter().map(|(t, _)| t.pg_oid()).collect();
+        let id = types
+            .iter()
+            .fold(b.id, |h, t| h.rotate_left(5) ^ u64::from(*t));
+        let name = format!("sluice_f{id:016x}");
+        self.prepare_text(
+            &name,
+            |t| *t.sql == *b.template && t.param_types == types,
+            || {
+                Arc::new(StatementText {
+                    sql: b.template.to_string(),
+                    param_types: types.clone(),
+                })
+            },
+            false,
+        );
+        let out = &mut self.to_backend;
+        // Bind: unnamed portal, the statement, no parameter formats (text), the values, no
+        // result formats (text).
+        let values: usize = b.values.iter().map(|(_, v)| 4 + v.len()).sum();
+        let len = 4 + 1 + name.len() + 1 + 2 + 2 + values + 2;
+        out.reserve(len + 1 + 6 + 10 + 5);
+        out.put_u8(b'B');
+        out.put_i32(i32::try_from(len).unwrap_or(i32::MAX));
+        out.put_u8(0);
+        out.put_slice(name.as_bytes());
+        out.put_u8(0);
+        out.put_i16(0);
+        out.put_i16(i16::try_from(b.values.len()).unwrap_or(i16::MAX));
+        for (_, v) in &b.values {
+            out.put_i32(i32::try_from(v.len()).unwrap_or(i32::MAX));
+            out.put_slice(v.as_bytes());
+        }
+        out.put_i16(0);
+        // Describe the unnamed portal (its RowDescription is the simple query's).
+        out.put_u8(b'D');
+        out.put_i32(6);
+        out.put_u8(b'P');
+        out.put_u8(0);
+        // Execute it, all rows.
+        out.put_u8(b'E');
+        out.put_i32(9);
+        out.put_u8(0);
+        out.put_i32(0);
+        out.put_u8(b'S');
+        out.put_i32(4);
     }
 
     /// Sends what is queued with a Flush and collects every reply owed, so that what comes
@@ -775,6 +845,7 @@ impl Session {
             effects,
             total_rows: 0,
             audited: false,
+            prepared_form: false,
         }
     }
 
@@ -894,12 +965,30 @@ impl Session {
     /// Makes sure the held backend has `p` prepared under its backend name, sending a Parse if
     /// not. `for_client`: the client sent this Parse and must see a ParseComplete for it.
     fn prepare_on_backend(&mut self, p: &Prepared, for_client: bool) {
+        // The same text is most often the same allocation (the statement's own): no compare.
+        self.prepare_text(
+            &p.backend_name,
+            |t| std::ptr::eq(t, &*p.text) || *t == *p.text,
+            || p.text.clone(),
+            for_client,
+        );
+    }
+
+    /// Makes sure the held backend has a statement prepared as `name` whose text passes
+    /// `same`, sending a Parse of `text()` if not. `for_client`: the client sent this Parse
+    /// and must see a ParseComplete for it.
+    fn prepare_text(
+        &mut self,
+        name: &str,
+        same: impl FnOnce(&StatementText) -> bool,
+        text: impl FnOnce() -> Arc<StatementText>,
+        for_client: bool,
+    ) {
         let Some(b) = self.backend.as_mut() else {
             return;
         };
-        let have = b.prepared.get(&p.backend_name);
-        // The same text is most often the same allocation (the statement's own): no compare.
-        if have.is_some_and(|t| Arc::ptr_eq(t, &p.text) || **t == *p.text) {
+        let have = b.prepared.get(name);
+        if have.is_some_and(|t| same(t)) {
             if for_client {
                 let mut out = BytesMut::new();
                 wire::bodyless(&mut out, b'1');
@@ -907,20 +996,21 @@ impl Session {
             }
             return;
         }
-        if have.is_some() && !p.backend_name.is_empty() {
+        if have.is_some() && !name.is_empty() {
             // Same name, other text (a hash collision): replace it.
-            encode_close(b'S', &p.backend_name, &mut self.to_backend);
+            encode_close(b'S', name, &mut self.to_backend);
             self.expect
                 .push_back(Expect::CloseComplete { forward: false });
         }
-        encode_parse(&p.backend_name, &p.text, &mut self.to_backend);
-        b.prepared.insert(p.backend_name.clone(), p.text.clone());
+        let text = text();
+        encode_parse(name, &text, &mut self.to_backend);
+        b.prepared.insert(name.to_string(), text);
         if b.prepared.len() > MAX_PREPARED_PER_BACKEND {
             b.dirty = true;
         }
         self.expect.push_back(Expect::ParseComplete {
             forward: for_client,
-            name: p.backend_name.clone(),
+            name: name.to_string(),
         });
     }
 
@@ -1374,6 +1464,7 @@ impl Session {
                 run.rows = 0;
                 self.out.extend_from_slice(&frame.bytes);
             }
+            (b'2' | b'n', Expect::Simple(run)) if run.prepared_form => {}
             (b'D', Expect::Execute(run) | Expect::Simple(run)) => {
                 run.rows += 1;
                 run.total_rows += 1;
@@ -1484,6 +1575,14 @@ impl Session {
                 }
                 self.out.extend_from_slice(&frame.bytes);
                 self.expect.pop_front();
+                // The Parse of a simple query's prepared form: the query failed.
+                if let Some(Expect::Simple(_)) = self.expect.front() {
+                    self.audit_done(Some(&frame)).await;
+                    if let Some(Expect::Simple(run)) = self.expect.front_mut() {
+                        run.cap = None;
+                    }
+                    return;
+                }
             }
             Some(Expect::BindComplete(portal)) => {
                 let portal = portal.clone();

@@ -1,0 +1,207 @@
+//! A simple query that is a known statement family's member runs on the backend as the
+//! family's prepared statement (`Bindable`): the client must see exactly what the statement
+//! sent as text shows it, message for message, results, errors and transaction states alike.
+//!
+//! Each script runs through two gateways in front of one database: the default one and one
+//! started with `--pg-literals-as-text`. The replies must be equal but for the fields an
+//! error's origin sets (its position in the text, the server's source file, line and routine:
+//! a value's error is raised where the value is read, at Bind rather than in the parser). The
+//! backend's own view shows that the default gateway ran parameters and the other none, so the
+//! comparison cannot pass by both sending text.
+
+use sluice_integration::raw::{RawPg, Reply};
+use sluice_integration::rental::{seed_pg, ROLES};
+use sluice_integration::{shared_pg, Gateway, GatewayOptions};
+
+/// Statements sent one by one with the simple protocol, each script on a fresh connection, as
+/// the role and tenant named. The first text of a family decides it (the full path); the texts
+/// after it with other literals are its members.
+const SCRIPTS: &[(&str, &str, &[&str])] = &[
+    ("agent_readonly", "acme", READS),
+    // The same statements as another tenant, on the same backend connection (a pool of one),
+    // which holds the first tenant's prepared statements: each tenant's rendering is its own
+    // statement.
+    ("agent_readonly", "globex", READS),
+    (
+        // A transaction: members inside it, an error that aborts it, a member in the failed
+        // transaction, and after it.
+        "agent_readonly",
+        "acme",
+        &[
+            "BEGIN",
+            "SELECT id FROM reservations WHERE id = 1",
+            "SELECT id FROM reservations WHERE id = 2",
+            "SELECT id FROM reservations WHERE id = 'q'",
+            "SELECT id FROM reservations WHERE id = 3",
+            "ROLLBACK",
+            "SELECT id FROM reservations WHERE id = 4",
+        ],
+    ),
+    (
+        // max_rows: the cap and its notice.
+        "agent_capped",
+        "acme",
+        &[
+            "SELECT id FROM reservations WHERE id > 0 ORDER BY id",
+            "SELECT id FROM reservations WHERE id > 1 ORDER BY id",
+            "SELECT id FROM reservations WHERE id > 100 ORDER BY id",
+        ],
+    ),
+];
+
+const READS: &[&str] = &[
+    "SELECT id, status, price FROM reservations WHERE id = 1",
+    "SELECT id, status, price FROM reservations WHERE id = 2",
+    "SELECT id, status, price FROM reservations WHERE id = 17",
+    "SELECT id, status, price FROM reservations WHERE id = 3000000000",
+    "SELECT id, status, price FROM reservations WHERE id = 99999999999999999999",
+    "SELECT id, status, price FROM reservations WHERE id = 0",
+    // Strings typed by the column they are compared with.
+    "SELECT id FROM reservations WHERE status = 'active' ORDER BY id",
+    "SELECT id FROM reservations WHERE status = 'returned' ORDER BY id",
+    "SELECT id FROM reservations WHERE status = 'it''s ünïcödé' ORDER BY id",
+    "SELECT id FROM reservations WHERE starts_on >= '2025-01-01' AND price < 100.5 ORDER BY id",
+    "SELECT id FROM reservations WHERE starts_on >= '2025-03-01' AND price < 70.25 ORDER BY id",
+    "SELECT id FROM reservations WHERE id IN (1, 2, 17) ORDER BY id",
+    "SELECT id FROM reservations WHERE id IN (3, 18, 4) ORDER BY id",
+    "SELECT id FROM reservations WHERE starts_on BETWEEN '2025-01-01' AND '2025-01-31' ORDER BY id",
+    "SELECT id FROM reservations WHERE starts_on BETWEEN '2025-02-01' AND '2025-12-31' ORDER BY id",
+    // Another tenant's value: confined all the same.
+    "SELECT count(*) FROM reservations WHERE tenant_id = 'acme'",
+    "SELECT count(*) FROM reservations WHERE tenant_id = 'globex'",
+    // Values the column's type refuses, and a number compared with text.
+    "SELECT id FROM reservations WHERE id = 'abc'",
+    "SELECT id FROM reservations WHERE id = 'xyz'",
+    "SELECT id FROM reservations WHERE starts_on > 'not a date'",
+    "SELECT id FROM reservations WHERE starts_on > 'neither'",
+    "SELECT id FROM reservations WHERE status = 5",
+    "SELECT id FROM reservations WHERE status = 6",
+    "SELECT id FROM reservations WHERE id = 2147483648",
+];
+
+/// An error's fields that say where in the server it was raised, not what it is.
+const ORIGIN_FIELDS: &[u8] = b"PFLR";
+
+fn without_origin(r: &Reply) -> Reply {
+    if r.tag != b'E' {
+        return r.clone();
+    }
+    let mut body = Vec::new();
+    let mut rest = &r.body[..];
+    while let Some((&code, tail)) = rest.split_first() {
+        if code == 0 {
+            break;
+        }
+        let end = tail.iter().position(|b| *b == 0).unwrap_or(tail.len());
+        if !ORIGIN_FIELDS.contains(&code) {
+            body.push(code);
+            body.extend_from_slice(&tail[..=end.min(tail.len() - 1)]);
+        }
+        rest = &tail[(end + 1).min(tail.len())..];
+    }
+    body.push(0);
+    Reply { tag: r.tag, body }
+}
+
+/// Every script's replies through `gw`, per statement.
+async fn transcripts(gw: &Gateway) -> Vec<Vec<(String, Vec<Reply>)>> {
+    let mut out = Vec::new();
+    for (role, tenant, script) in SCRIPTS {
+        let token = gw.token(role, Some(tenant), 600);
+        let mut c = RawPg::connect(gw.pg_addr, &gw.database, &token)
+            .await
+            .unwrap();
+        let mut replies = Vec::new();
+        for sql in *script {
+            let r = c.query(sql).until_ready().await.unwrap();
+            replies.push((sql.to_string(), r.iter().map(without_origin).collect()));
+        }
+        out.push(replies);
+    }
+    out
+}
+
+/// How many of the database's connections last ran a statement with a parameter.
+async fn backends_that_ran_parameters(gw: &Gateway) -> i64 {
+    let pg = shared_pg();
+    let addr = format!("{}:{}", pg.host(), pg.port()).parse().unwrap();
+    let mut direct = RawPg::connect_direct(addr, &gw.database).await.unwrap();
+    let sql = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%$1%' \
+         AND pid <> pg_backend_pid()",
+        gw.database
+    );
+    let r = direct.query(&sql).until_ready().await.unwrap();
+    let row = r.iter().find(|m| m.tag == b'D').expect("a row");
+    row.columns()[0].as_deref().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_member_answers_as_its_text_does() {
+    let pg = shared_pg();
+    let db = seed_pg(pg).expect("seed");
+    let as_text = Gateway::start_pg(
+        &pg.url(&db),
+        &db,
+        ROLES,
+        GatewayOptions {
+            pg_literals_as_text: true,
+            pool_size: 1,
+            ..GatewayOptions::default()
+        },
+    )
+    .expect("gateway starts");
+    let expected = transcripts(&as_text).await;
+    assert_eq!(
+        backends_that_ran_parameters(&as_text).await,
+        0,
+        "--pg-literals-as-text sends text"
+    );
+    drop(as_text);
+    let prepared = Gateway::start_pg(
+        &pg.url(&db),
+        &db,
+        ROLES,
+        GatewayOptions {
+            pool_size: 1,
+            ..GatewayOptions::default()
+        },
+    )
+    .expect("gateway starts");
+    let got = transcripts(&prepared).await;
+    assert!(
+        backends_that_ran_parameters(&prepared).await > 0,
+        "the default gateway ran family members as prepared statements"
+    );
+    let mut differences = Vec::new();
+    for (e, g) in expected.iter().flatten().zip(got.iter().flatten()) {
+        if e != g {
+            differences.push(format!(
+                "{}\n  as text:  {:?}\n  prepared: {:?}",
+                e.0, e.1, g.1
+            ));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{} statements answered otherwise:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+    // The scripts reach what they are meant to: rows, an error, the cap's notice.
+    let all: Vec<&Reply> = got.iter().flatten().flat_map(|(_, r)| r).collect();
+    assert!(all.iter().any(|r| r.tag == b'D'), "rows came back");
+    assert!(
+        all.iter().any(|r| r.sqlstate().as_deref() == Some("22P02")),
+        "a value the column refuses"
+    );
+    assert!(
+        all.iter().any(|r| r.sqlstate().as_deref() == Some("25P02")),
+        "a member in a failed transaction"
+    );
+    assert!(
+        all.iter()
+            .any(|r| r.tag == b'N' && r.field(b'M').is_some_and(|m| m.contains("max_rows"))),
+        "the cap's notice"
+    );
+}
