@@ -205,3 +205,103 @@ async fn a_family_member_answers_as_its_text_does() {
         "the cap's notice"
     );
 }
+
+/// A table changed under a prepared form (a column added to a table the statement reads with
+/// `*`): PostgreSQL refuses the cached plan, whose result changed (0A000). Outside a
+/// transaction block the gateway runs the statement as text instead, so the client sees its
+/// rows; inside one the refusal is the client's (the server has aborted the transaction), and
+/// after it the form is prepared anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_change_under_a_prepared_form_is_not_the_clients_error_outside_a_transaction() {
+    let pg = shared_pg();
+    let db = seed_pg(pg).expect("seed");
+    let gw = Gateway::start_pg(
+        &pg.url(&db),
+        &db,
+        ROLES,
+        GatewayOptions {
+            pool_size: 1,
+            ..GatewayOptions::default()
+        },
+    )
+    .expect("gateway starts");
+    let token = gw.token("agent_readonly", Some("acme"), 600);
+    let mut c = RawPg::connect(gw.pg_addr, &gw.database, &token)
+        .await
+        .unwrap();
+    let addr = format!("{}:{}", pg.host(), pg.port()).parse().unwrap();
+    let mut direct = RawPg::connect_direct(addr, &db).await.unwrap();
+    let mut run = async |c: &mut RawPg, sql: &str| c.query(sql).until_ready().await.unwrap();
+    let columns = |replies: &[Reply]| {
+        let t = replies.iter().find(|r| r.tag == b'T');
+        t.map(|t| i16::from_be_bytes([t.body[0], t.body[1]]))
+    };
+    let errors =
+        |replies: &[Reply]| -> Vec<String> { replies.iter().filter_map(Reply::sqlstate).collect() };
+    for id in 1..=2 {
+        let r = run(&mut c, &format!("SELECT * FROM vehicles WHERE id = {id}")).await;
+        assert_eq!(errors(&r), Vec::<String>::new());
+    }
+    let before = columns(&run(&mut c, "SELECT * FROM vehicles WHERE id = 3").await).unwrap();
+    let r = run(&mut direct, "ALTER TABLE vehicles ADD COLUMN color text").await;
+    assert_eq!(errors(&r), Vec::<String>::new());
+    let r = run(&mut c, "SELECT * FROM vehicles WHERE id = 4").await;
+    assert_eq!(errors(&r), Vec::<String>::new(), "{r:?}");
+    assert_eq!(
+        columns(&r),
+        Some(before + 1),
+        "the new column is in the result"
+    );
+    assert!(r.iter().any(|m| m.tag == b'D'), "the row came back");
+    let r = run(&mut c, "SELECT * FROM vehicles WHERE id = 5").await;
+    assert_eq!(errors(&r), Vec::<String>::new(), "prepared anew: {r:?}");
+    // Inside a transaction block: the refusal aborts it, as the server decided.
+    let r = run(&mut direct, "ALTER TABLE vehicles ADD COLUMN size integer").await;
+    assert_eq!(errors(&r), Vec::<String>::new());
+    run(&mut c, "BEGIN").await;
+    let r = run(&mut c, "SELECT * FROM vehicles WHERE id = 6").await;
+    assert_eq!(errors(&r), vec!["0A000".to_string()]);
+    run(&mut c, "ROLLBACK").await;
+    let r = run(&mut c, "SELECT * FROM vehicles WHERE id = 7").await;
+    assert_eq!(errors(&r), Vec::<String>::new(), "prepared anew: {r:?}");
+    assert_eq!(columns(&r), Some(before + 2));
+    assert!(
+        backends_that_ran_parameters(&gw).await > 0,
+        "the statements ran as prepared forms"
+    );
+}
+
+/// A simple query destroys the unnamed portal, whichever way the gateway runs it: an Execute
+/// of the client's unnamed portal after one finds no portal, as on PostgreSQL itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simple_query_ends_the_clients_unnamed_portal() {
+    let pg = shared_pg();
+    let db = seed_pg(pg).expect("seed");
+    let addr = format!("{}:{}", pg.host(), pg.port()).parse().unwrap();
+    let gw = Gateway::start_pg(&pg.url(&db), &db, ROLES, GatewayOptions::default())
+        .expect("gateway starts");
+    let token = gw.token("agent_readonly", Some("acme"), 600);
+    let mut through = RawPg::connect(gw.pg_addr, &gw.database, &token)
+        .await
+        .unwrap();
+    let mut direct = RawPg::connect_direct(addr, &db).await.unwrap();
+    let mut outcomes = Vec::new();
+    for c in [&mut direct, &mut through] {
+        c.query("BEGIN").until_ready().await.unwrap();
+        c.parse("", "SELECT id FROM reservations WHERE id = $1", &[])
+            .bind("", "", &[Some("1")])
+            .sync()
+            .until_ready()
+            .await
+            .unwrap();
+        for id in 1..=3 {
+            let sql = format!("SELECT id FROM reservations WHERE id = {id}");
+            c.query(&sql).until_ready().await.unwrap();
+        }
+        let r = c.execute("", 0).sync().until_ready().await.unwrap();
+        outcomes.push(r.iter().filter_map(Reply::sqlstate).collect::<Vec<_>>());
+        c.query("ROLLBACK").until_ready().await.unwrap();
+    }
+    assert_eq!(outcomes[0], vec!["34000".to_string()], "PostgreSQL itself");
+    assert_eq!(outcomes[1], outcomes[0], "through the gateway");
+}

@@ -9,8 +9,10 @@ mod prepared_form;
 use std::sync::Arc;
 
 use sluice_policy::roles::RbacConfig;
-use sluice_policy::{Bindable, Dialect, Engine, LiteralType};
+use sluice_policy::{BackendSchemas, Bindable, Dialect, Engine, LiteralType};
 use sluice_tokens::Claims;
+
+include!("common/rental_schema.rs");
 
 const ROLES: &str = include_str!("../../examples/roles.yaml");
 
@@ -30,8 +32,19 @@ fn claims() -> Claims {
 /// `seed` forms the family; `member`'s answer comes from it. The member's prepared form, after
 /// checking that it writes out as the member's statement.
 fn form(dialect: Dialect, seed: &str, member: &str) -> Option<Bindable> {
-    let engine = Engine::new(
+    form_with(BackendSchemas::default(), dialect, seed, member)
+}
+
+/// [`form`] with an engine that knows the backends' tables (column types for its proofs).
+fn form_with(
+    schemas: BackendSchemas,
+    dialect: Dialect,
+    seed: &str,
+    member: &str,
+) -> Option<Bindable> {
+    let engine = Engine::with_schemas(
         Arc::new(RbacConfig::from_yaml("roles.yaml", ROLES).unwrap()),
+        schemas,
         1 << 20,
     );
     let db = (dialect == Dialect::MySql).then_some("rental");
@@ -139,6 +152,26 @@ fn a_literal_anywhere_else_keeps_the_statement_a_text() {
             "SELECT id FROM reservations WHERE 'a' = 'b'",
             "SELECT id FROM reservations WHERE 'c' = 'd'",
         ),
+        // Expressions matched with each other (GROUP BY and the select list, DISTINCT and
+        // ORDER BY, HAVING): two parameters are not the same expression as two equal
+        // literals are.
+        (
+            "SELECT status = 'active' AS a, count(*) FROM reservations GROUP BY status = 'active'",
+            "SELECT status = 'booked' AS a, count(*) FROM reservations GROUP BY status = 'booked'",
+        ),
+        (
+            "SELECT DISTINCT id > 3 AS a FROM reservations ORDER BY id > 3",
+            "SELECT DISTINCT id > 4 AS a FROM reservations ORDER BY id > 4",
+        ),
+        (
+            "SELECT status FROM reservations WHERE id > 1 GROUP BY status HAVING count(id) > 2",
+            "SELECT status FROM reservations WHERE id > 2 GROUP BY status HAVING count(id) > 3",
+        ),
+        // Inside anything but AND, OR, NOT and parentheses.
+        (
+            "SELECT id FROM reservations WHERE CASE WHEN id = 1 THEN true ELSE false END",
+            "SELECT id FROM reservations WHERE CASE WHEN id = 2 THEN true ELSE false END",
+        ),
     ] {
         assert_eq!(form(Dialect::PostgreSql, seed, member), None, "{member}");
     }
@@ -151,12 +184,63 @@ fn a_literal_anywhere_else_keeps_the_statement_a_text() {
         ),
         None
     );
+    // More literals than a prepared form binds (a long IN list): the text alone.
+    let list = |from: usize| {
+        let values: Vec<String> = (from..from + 65).map(|i| i.to_string()).collect();
+        format!(
+            "SELECT id FROM reservations WHERE id IN ({})",
+            values.join(", ")
+        )
+    };
+    assert_eq!(form(Dialect::PostgreSql, &list(0), &list(1)), None);
+    assert!(
+        form(
+            Dialect::PostgreSql,
+            &list(0).replacen("0, ", "", 1),
+            &list(1).replacen("1, ", "", 1)
+        )
+        .is_some(),
+        "64 literals are bound"
+    );
     // MySQL: never (its door does not prepare texts).
     assert_eq!(
         form(
             Dialect::MySql,
             "SELECT id FROM reservations WHERE id = 1",
             "SELECT id FROM reservations WHERE id = 2",
+        ),
+        None
+    );
+}
+
+/// The engine drops the planner fence around a confined table only where it proves that the
+/// agent's conditions cannot fail or warn on a row outside the token's scope; a literal is
+/// typed where the server parses it, a parameter may be typed by the client and converted per
+/// row (a numeric value against a numeric or float column, in a generic plan). A family whose
+/// literals are proven but whose parameters are not keeps the text: its prepared form would run
+/// unfenced what the engine would fence for a prepared statement.
+#[test]
+fn a_prepared_form_is_what_the_engine_allows_a_prepared_statement() {
+    let schemas = || BackendSchemas {
+        postgres: Arc::new(rental_schema(Dialect::PostgreSql)),
+        mysql: Arc::new(rental_schema(Dialect::MySql)),
+    };
+    // An integer column: the proof holds for a parameter too, and the form is unfenced.
+    let b = form_with(
+        schemas(),
+        Dialect::PostgreSql,
+        "SELECT id FROM reservations WHERE id = 1",
+        "SELECT id FROM reservations WHERE id = 2",
+    )
+    .expect("a prepared form");
+    assert!(!b.template.contains("OFFSET 0"), "{}", b.template);
+    // A numeric column: a literal fits it as the server reads it, a parameter need not.
+    assert_eq!(
+        form_with(
+            schemas(),
+            Dialect::PostgreSql,
+            "SELECT id FROM reservations WHERE price < 100.5",
+            "SELECT id FROM reservations WHERE price < 70.25",
         ),
         None
     );

@@ -299,8 +299,31 @@ pub(crate) struct Family {
 struct BindTemplate {
     sql: std::sync::Arc<str>,
     id: u64,
-    /// The literal (counted in the input) that each parameter takes, `$1`'s first.
-    order: Vec<usize>,
+    /// How many parameters: `$n` is the input's n-th literal.
+    literals: usize,
+}
+
+/// Most literals a prepared form binds: an input with more (a long `IN` list) stays text, so
+/// that one statement's plan on a pooled connection stays small.
+const MAX_BOUND_LITERALS: usize = 64;
+
+/// The family's tokens with each marker a parameter (`$1` for the first literal).
+fn with_parameters(tokens: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
+    tokens
+        .iter()
+        .map(|t| match &t.token {
+            Token::SingleQuotedString(s) => match marker_number(s) {
+                Some(n) => TokenWithSpan::new(Token::Placeholder(format!("${}", n + 1)), t.span),
+                None => t.clone(),
+            },
+            _ => t.clone(),
+        })
+        .collect()
+}
+
+/// The number of a marker's text (`__sluice_m3__` is 3).
+fn marker_number(s: &str) -> Option<usize> {
+    s.strip_prefix(MARKER)?.strip_suffix("__")?.parse().ok()
 }
 
 #[derive(Debug)]
@@ -363,6 +386,9 @@ impl Family {
                 tokens
             }
         };
+        let as_parameters = (scope.dialect == Dialect::PostgreSql
+            && masked.literals.len() <= MAX_BOUND_LITERALS)
+            .then(|| with_parameters(&tokens));
         let decided = authorize_token_stream(scope, tokens).ok()?;
         let places = match (scope.dialect, decided.statements.as_slice()) {
             (Dialect::PostgreSql, [one]) if one.kind == StatementKind::Query => {
@@ -371,7 +397,9 @@ impl Family {
             _ => None,
         };
         let mut family = Family::cut(decided, masked.literals.len())?;
-        family.bindable = places.and_then(|places| family.bind_template(&places));
+        if let (Some(places), Some(tokens)) = (places, as_parameters) {
+            family.bindable = family.bind_template(scope, &places, tokens);
+        }
         let mut checked = family.instantiate(scope.dialect, &masked.literals)?;
         checked
             .statements
@@ -380,22 +408,48 @@ impl Family {
         (checked == *full).then_some(family)
     }
 
-    /// The prepared form of the family's one statement, when each literal is in `places`.
-    fn bind_template(&self, places: &[usize]) -> Option<BindTemplate> {
-        let [(parts, _)] = self.statements.as_slice() else {
+    /// The prepared form of the family's one statement: made when each literal is in `places`
+    /// and the engine, deciding the input with a parameter for each literal (`tokens`, as a
+    /// client's Parse would send it), renders exactly the family's statement with those
+    /// parameters where its literals are. So the form is what the engine allows a prepared
+    /// statement: its proof that the agent's conditions may run beside the role's filter holds
+    /// for parameters (whose type a client may declare) and not only for literals (typed where
+    /// the server parses them); where it does not, the renderings differ (a fence) and the
+    /// family stays text.
+    fn bind_template(
+        &self,
+        scope: &Scope<'_>,
+        places: &[usize],
+        tokens: Vec<TokenWithSpan>,
+    ) -> Option<BindTemplate> {
+        let [(parts, family)] = self.statements.as_slice() else {
             return None;
         };
         let mut sql = String::with_capacity(self.length_hint);
-        let mut order = Vec::new();
+        let mut literals = 0;
         for part in parts {
             match part {
                 Part::Text(t) => sql.push_str(t),
                 Part::Literal(n) if places.contains(n) => {
-                    order.push(*n);
-                    sql.push_str(&format!("${}", order.len()));
+                    literals += 1;
+                    sql.push_str(&format!("${}", n + 1));
                 }
                 Part::Literal(_) => return None,
             }
+        }
+        let prepared = authorize_token_stream(scope, tokens).ok()?;
+        let same = match prepared.statements.as_slice() {
+            [p] => {
+                p.sql == sql
+                    && p.kind == family.kind
+                    && p.touches == family.touches
+                    && p.writes == family.writes
+                    && p.parameters == crate::decision::Parameters::default()
+            }
+            _ => false,
+        };
+        if !same {
+            return None;
         }
         let id = {
             use std::hash::{Hash, Hasher};
@@ -406,7 +460,7 @@ impl Family {
         Some(BindTemplate {
             sql: sql.into(),
             id,
-            order,
+            literals,
         })
     }
 
@@ -488,11 +542,13 @@ impl Family {
     /// take for an escape in the text, and not in a value).
     fn bindable(&self, literals: &[Literal]) -> Option<crate::Bindable> {
         let template = self.bindable.as_ref()?;
-        let values = template
-            .order
+        if literals.len() != template.literals {
+            return None;
+        }
+        let values = literals
             .iter()
-            .map(|n| {
-                Some(match literals.get(*n)? {
+            .map(|literal| {
+                Some(match literal {
                     Literal::Str(s) if s.contains('\\') => return None,
                     Literal::Str(s) => (LiteralType::Unknown, s.clone()),
                     Literal::Num(n) => (number_type(n), n.clone()),
@@ -535,58 +591,129 @@ fn number_type(n: &str) -> LiteralType {
 
 /// The literals (by marker number) of a family's rendering `sql` that stand where a parameter
 /// is read exactly as the literal is: a direct operand of a comparison, `IN` list or `BETWEEN`
-/// whose other operand is a column. `None` if `sql` does not parse as one statement.
+/// whose other operand is a column, in a WHERE or JOIN … ON condition (of the statement, its
+/// derived tables, CTEs, set operations and subqueries in those conditions), through AND, OR,
+/// NOT and parentheses only. Nowhere else: the select list, GROUP BY, HAVING and ORDER BY match
+/// expressions with each other (`GROUP BY a = 'x'` with `SELECT a = 'x'`), which two
+/// parameters would not. `None` if `sql` does not parse as one query.
 fn literals_in_value_places(sql: &str) -> Option<Vec<usize>> {
-    use sqlparser::ast::{visit_expressions, BinaryOperator as B, Expr, Value};
-    use std::ops::ControlFlow;
+    use sqlparser::ast::Statement;
     let statements =
         sqlparser::parser::Parser::parse_sql(Dialect::PostgreSql.parser_dialect(), sql).ok()?;
-    let [statement] = statements.as_slice() else {
+    let [Statement::Query(q)] = statements.as_slice() else {
         return None;
     };
+    let mut places = Vec::new();
+    places_in_query(q, &mut places);
+    Some(places)
+}
+
+fn places_in_query(q: &sqlparser::ast::Query, places: &mut Vec<usize>) {
+    if let Some(with) = &q.with {
+        for cte in &with.cte_tables {
+            places_in_query(&cte.query, places);
+        }
+    }
+    places_in_set_expr(&q.body, places);
+}
+
+fn places_in_set_expr(body: &sqlparser::ast::SetExpr, places: &mut Vec<usize>) {
+    use sqlparser::ast::SetExpr;
+    match body {
+        SetExpr::Select(select) => {
+            for twj in &select.from {
+                places_in_from(twj, places);
+            }
+            if let Some(w) = &select.selection {
+                places_in_condition(w, places);
+            }
+        }
+        SetExpr::Query(q) => places_in_query(q, places),
+        SetExpr::SetOperation { left, right, .. } => {
+            places_in_set_expr(left, places);
+            places_in_set_expr(right, places);
+        }
+        _ => {}
+    }
+}
+
+fn places_in_from(twj: &sqlparser::ast::TableWithJoins, places: &mut Vec<usize>) {
+    use sqlparser::ast::JoinConstraint;
+    places_in_table(&twj.relation, places);
+    for j in &twj.joins {
+        places_in_table(&j.relation, places);
+        let mut op = j.join_operator.clone();
+        if let Some(JoinConstraint::On(e)) = super::query::join_constraint(&mut op) {
+            places_in_condition(e, places);
+        }
+    }
+}
+
+fn places_in_table(t: &sqlparser::ast::TableFactor, places: &mut Vec<usize>) {
+    use sqlparser::ast::TableFactor;
+    match t {
+        TableFactor::Derived { subquery, .. } => places_in_query(subquery, places),
+        TableFactor::NestedJoin {
+            table_with_joins, ..
+        } => places_in_from(table_with_joins, places),
+        _ => {}
+    }
+}
+
+fn places_in_condition(e: &sqlparser::ast::Expr, places: &mut Vec<usize>) {
+    use sqlparser::ast::{BinaryOperator as B, Expr, UnaryOperator, Value};
     let marker = |e: &Expr| match e {
         Expr::Value(v) => match &v.value {
-            Value::SingleQuotedString(s) => s
-                .strip_prefix(MARKER)?
-                .strip_suffix("__")?
-                .parse::<usize>()
-                .ok(),
+            Value::SingleQuotedString(s) => marker_number(s),
             _ => None,
         },
         _ => None,
     };
     let column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
-    let mut places = Vec::new();
-    let _ = visit_expressions(statement, |e| {
-        match e {
-            Expr::BinaryOp {
-                left,
-                op: B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq,
-                right,
-            } => match (marker(left), marker(right)) {
-                (Some(n), None) if column(right) => places.push(n),
-                (None, Some(n)) if column(left) => places.push(n),
-                _ => {}
-            },
-            Expr::In {
-                expr,
-                target: sqlparser::ast::InTarget::List(list),
-                global: false,
-                ..
-            } if column(expr) => {
-                places.extend(list.iter().filter_map(marker));
-            }
-            Expr::Between {
-                expr, low, high, ..
-            } if column(expr) => {
-                places.extend(marker(low));
-                places.extend(marker(high));
-            }
-            _ => {}
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: B::And | B::Or,
+            right,
+        } => {
+            places_in_condition(left, places);
+            places_in_condition(right, places);
         }
-        ControlFlow::<()>::Continue(())
-    });
-    Some(places)
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr,
+        }
+        | Expr::Nested(expr) => places_in_condition(expr, places),
+        Expr::BinaryOp {
+            left,
+            op: B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq,
+            right,
+        } => match (marker(left), marker(right)) {
+            (Some(n), None) if column(right) => places.push(n),
+            (None, Some(n)) if column(left) => places.push(n),
+            _ => {}
+        },
+        Expr::In {
+            expr,
+            target: sqlparser::ast::InTarget::List(list),
+            global: false,
+            ..
+        } if column(expr) => places.extend(list.iter().filter_map(marker)),
+        Expr::Between {
+            expr, low, high, ..
+        } if column(expr) => {
+            places.extend(marker(low));
+            places.extend(marker(high));
+        }
+        Expr::Exists { subquery, .. } | Expr::Subquery(subquery) => {
+            places_in_query(subquery, places)
+        }
+        Expr::In {
+            target: sqlparser::ast::InTarget::Subquery(subquery),
+            ..
+        } => places_in_query(subquery, places),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

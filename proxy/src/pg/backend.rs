@@ -586,6 +586,10 @@ pub struct BackendConn {
     /// Statements prepared on this connection: backend name → statement key. The unnamed
     /// statement is the entry for "".
     pub prepared: super::NameMap<std::sync::Arc<super::session::StatementText>>,
+    /// Statements still prepared on the server that are not to be used again (one whose run
+    /// failed: after a table change the server refuses a cached plan whose result changed):
+    /// closed before the name is prepared anew.
+    pub stale: Vec<String>,
     /// Last ReadyForQuery status: b'I', b'T' or b'E'.
     pub status: u8,
     /// A client changed a session setting; `RESET ALL` before the next client.
@@ -625,6 +629,7 @@ impl BackendConn {
                 addr,
                 params: Vec::new(),
                 prepared: super::NameMap::default(),
+                stale: Vec::new(),
                 status: b'I',
                 dirty: false,
                 broken: false,
@@ -837,6 +842,7 @@ impl BackendConn {
         // and cursors, and puts every setting back to its startup (pinned) value.
         self.run_quietly("DISCARD ALL").await?;
         self.prepared.clear();
+        self.stale.clear();
         self.dirty = false;
         Ok(())
     }

@@ -161,9 +161,13 @@ struct Running {
     total_rows: u64,
     /// The audit line is written (one per request, at its end or at its error).
     audited: bool,
-    /// A simple query sent as its family's prepared statement ([`Session::run_prepared_form`]):
-    /// its BindComplete and NoData are not the client's.
-    prepared_form: bool,
+    /// A simple query sent as its family's prepared statement ([`Session::run_prepared_form`]),
+    /// by its backend name: its BindComplete and NoData are not the client's.
+    prepared_form: Option<String>,
+    /// The prepared form runs outside a transaction block and has answered nothing yet: if the
+    /// server refuses its cached plan (0A000, a table changed under it), the statement is run
+    /// as text instead, as if the form had not been tried.
+    retry_as_text: bool,
 }
 
 pub struct Session {
@@ -633,17 +637,21 @@ impl Session {
                     _ => None,
                 }
                 .filter(|_| self.backend.as_ref().is_some_and(|b| b.status != b'E'));
-                match bindable {
-                    Some(b) => self.run_prepared_form(b),
+                let prepared_form = match bindable {
+                    Some(b) => Some(self.run_prepared_form(b)),
                     None => {
                         encode_query(&rendered, &mut self.to_backend);
                         if let Some(b) = self.backend.as_mut() {
                             // A simple query destroys the unnamed statement.
                             b.prepared.remove("");
                         }
+                        None
                     }
-                }
+                };
+                // A simple query destroys the unnamed statement and portal (the prepared form's
+                // own run replaces the backend's unnamed portal).
                 self.statements.remove("");
+                self.portals.remove("");
                 let log = StatementLog {
                     client_sql: Arc::from(query),
                     rendered,
@@ -654,7 +662,9 @@ impl Session {
                 };
                 let effects = auth.statements.iter().map(Effect::of).collect();
                 let mut run = self.running(log, None, effects);
-                run.prepared_form = bindable.is_some();
+                run.retry_as_text = prepared_form.is_some()
+                    && self.backend.as_ref().is_some_and(|b| b.status == b'I');
+                run.prepared_form = prepared_form;
                 self.expect.push_back(Expect::Simple(run));
             }
         }
@@ -665,7 +675,8 @@ impl Session {
     /// backend connection), then Bind of the literals as text values, Describe, Execute and
     /// Sync. The client sees what the simple query would have sent: the BindComplete and a
     /// NoData are swallowed (see [`Running::prepared_form`]).
-    fn run_prepared_form(&mut self, b: &sluice_policy::Bindable) {
+    /// Returns the statement's backend name.
+    fn run_prepared_form(&mut self, b: &sluice_policy::Bindable) -> String {
         let types: Vec<u32> = b.values.iter().map(|(t, _)| t.pg_oid()).collect();
         let id = types
             .iter()
@@ -712,6 +723,7 @@ impl Session {
         out.put_i32(0);
         out.put_u8(b'S');
         out.put_i32(4);
+        name
     }
 
     /// Sends what is queued with a Flush and collects every reply owed, so that what comes
@@ -845,7 +857,8 @@ impl Session {
             effects,
             total_rows: 0,
             audited: false,
-            prepared_form: false,
+            prepared_form: None,
+            retry_as_text: false,
         }
     }
 
@@ -987,6 +1000,12 @@ impl Session {
         let Some(b) = self.backend.as_mut() else {
             return;
         };
+        if let Some(i) = b.stale.iter().position(|n| n == name) {
+            b.stale.swap_remove(i);
+            encode_close(b'S', name, &mut self.to_backend);
+            self.expect
+                .push_back(Expect::CloseComplete { forward: false });
+        }
         let have = b.prepared.get(name);
         if have.is_some_and(|t| same(t)) {
             if for_client {
@@ -1462,9 +1481,10 @@ impl Session {
             }
             (b'T', Expect::Simple(run)) => {
                 run.rows = 0;
+                run.retry_as_text = false;
                 self.out.extend_from_slice(&frame.bytes);
             }
-            (b'2' | b'n', Expect::Simple(run)) if run.prepared_form => {}
+            (b'2' | b'n', Expect::Simple(run)) if run.prepared_form.is_some() => {}
             (b'D', Expect::Execute(run) | Expect::Simple(run)) => {
                 run.rows += 1;
                 run.total_rows += 1;
@@ -1529,7 +1549,17 @@ impl Session {
             (b'Z', Expect::Sync | Expect::Simple(_) | Expect::Quiet) => {
                 let quiet = matches!(self.expect.front(), Some(Expect::Quiet));
                 let status = frame.body().first().copied().unwrap_or(b'E');
-                if let Some(Expect::Simple(_)) = self.expect.front() {
+                if let Some(Expect::Simple(run)) = self.expect.front_mut() {
+                    if std::mem::take(&mut run.retry_as_text) {
+                        // The prepared form's plan was refused: the statement runs as text.
+                        run.prepared_form = None;
+                        encode_query(&run.log.rendered, &mut self.to_backend);
+                        if let Some(b) = self.backend.as_mut() {
+                            b.prepared.remove("");
+                            b.status = status;
+                        }
+                        return Ok(());
+                    }
                     self.audit_done(None).await;
                 }
                 self.expect.pop_front();
@@ -1560,6 +1590,31 @@ impl Session {
                 self.expect.pop_front();
             }
             Some(Expect::Simple(_)) => {
+                let refused = error_field(&frame, b'C').as_deref() == Some("0A000");
+                let (retry, form) = match self.expect.front_mut() {
+                    Some(Expect::Simple(run)) => {
+                        run.retry_as_text &= refused;
+                        (run.retry_as_text, run.prepared_form.clone())
+                    }
+                    _ => (false, None),
+                };
+                // A prepared form that failed is not used again on this connection: after a
+                // table change the server refuses its cached plan at every run.
+                if let Some(name) = form {
+                    if let Some(b) = self.backend.as_mut() {
+                        if b.prepared.remove(&name).is_some() {
+                            b.stale.push(name);
+                            if b.stale.len() > MAX_PREPARED_PER_BACKEND {
+                                b.dirty = true;
+                            }
+                        }
+                    }
+                }
+                if retry {
+                    // Nothing of it reaches the client: the statement runs again as text at
+                    // this ReadyForQuery.
+                    return;
+                }
                 self.out.extend_from_slice(&frame.bytes);
                 self.audit_done(Some(&frame)).await;
                 // The simple query stays the head until its ReadyForQuery.
