@@ -231,7 +231,7 @@ async fn a_table_change_under_a_prepared_form_is_not_the_clients_error_outside_a
         .unwrap();
     let addr = format!("{}:{}", pg.host(), pg.port()).parse().unwrap();
     let mut direct = RawPg::connect_direct(addr, &db).await.unwrap();
-    let mut run = async |c: &mut RawPg, sql: &str| c.query(sql).until_ready().await.unwrap();
+    let run = async |c: &mut RawPg, sql: &str| c.query(sql).until_ready().await.unwrap();
     let columns = |replies: &[Reply]| {
         let t = replies.iter().find(|r| r.tag == b'T');
         t.map(|t| i16::from_be_bytes([t.body[0], t.body[1]]))
