@@ -305,3 +305,188 @@ async fn a_simple_query_ends_the_clients_unnamed_portal() {
     assert_eq!(outcomes[0], vec!["34000".to_string()], "PostgreSQL itself");
     assert_eq!(outcomes[1], outcomes[0], "through the gateway");
 }
+
+/// A role whose filter holds a date written in the server's default DateStyle (MDY): a
+/// session that sets another style reads it otherwise, as PostgreSQL reads it for that session.
+fn dated_roles() -> String {
+    format!(
+        "{ROLES}  agent_dated:\n    tables:\n      reservations: [SELECT]\n    filters:\n      \
+         reservations: \"tenant_id = {{{{ token.tenant_id }}}} AND starts_on >= '02/03/2025'\"\n"
+    )
+}
+
+/// Every statement's replies, per script, through a gateway started with `opts` on `db`.
+async fn replies_of(
+    db: &str,
+    roles: &str,
+    opts: GatewayOptions,
+    scripts: &[(&str, &[&str])],
+) -> Vec<(String, Vec<Reply>)> {
+    let pg = shared_pg();
+    let gw = Gateway::start_pg(&pg.url(db), db, roles, opts).expect("gateway starts");
+    let mut out = Vec::new();
+    for (role, script) in scripts {
+        let token = gw.token(role, Some("acme"), 600);
+        let mut c = RawPg::connect(gw.pg_addr, &gw.database, &token)
+            .await
+            .unwrap();
+        for sql in *script {
+            let r = c.query(sql).until_ready().await.unwrap();
+            out.push((sql.to_string(), r.iter().map(without_origin).collect()));
+        }
+    }
+    out
+}
+
+/// A prepared form's constants are read once, when it is prepared: a session that changed how
+/// constants are read (DateStyle here; TimeZone, IntervalStyle, …) runs its statements as text,
+/// and a form that holds a constant read as the current moment (`'today'`) is never made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn constants_are_read_as_the_text_would_read_them() {
+    let pg = shared_pg();
+    let db = seed_pg(pg).expect("seed");
+    let roles = dated_roles();
+    // In one session (session pool mode keeps its backend connection, and the statements it
+    // prepared there, across the SET).
+    let scripts: &[(&str, &[&str])] = &[
+        (
+            "agent_dated",
+            &[
+                "SELECT count(*) FROM reservations WHERE id > 0",
+                "SELECT count(*) FROM reservations WHERE id > 1",
+                "SET DateStyle = 'ISO, DMY'",
+                "SELECT count(*) FROM reservations WHERE id > 2",
+                "SELECT count(*) FROM reservations WHERE id > 3",
+                "RESET DateStyle",
+                "SELECT count(*) FROM reservations WHERE id > 4",
+            ],
+        ),
+        (
+            "agent_readonly",
+            &[
+                "SELECT count(*) FROM reservations WHERE starts_on <= E'today' AND id > 0",
+                "SELECT count(*) FROM reservations WHERE starts_on <= E'today' AND id > 1",
+            ],
+        ),
+    ];
+    let one = GatewayOptions {
+        pool_size: 1,
+        pool_mode: sluice_proxy::pg::PoolMode::Session,
+        ..GatewayOptions::default()
+    };
+    let text = replies_of(
+        &db,
+        &roles,
+        GatewayOptions {
+            pg_literals_as_text: true,
+            ..one.clone()
+        },
+        scripts,
+    )
+    .await;
+    let prepared = replies_of(&db, &roles, one, scripts).await;
+    let counts = |r: &[(String, Vec<Reply>)]| -> Vec<Vec<Option<String>>> {
+        r.iter()
+            .flat_map(|(_, m)| m.iter().filter(|m| m.tag == b'D').map(Reply::columns))
+            .collect()
+    };
+    assert_ne!(
+        counts(&text)[0],
+        counts(&text)[2],
+        "the filter's date reads otherwise under DMY (the test's premise)"
+    );
+    let differences: Vec<String> = text
+        .iter()
+        .zip(&prepared)
+        .filter(|(t, p)| t != p)
+        .map(|(t, p)| format!("{}\n  as text:  {:?}\n  prepared: {:?}", t.0, t.1, p.1))
+        .collect();
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// A failure of a prepared form is the statement's one failure: nothing runs again after it,
+/// and a refused plan is retried as text only where that cannot undo the client's other work
+/// (not after a flushed batch whose implicit transaction the refusal rolled back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_prepared_form_is_never_run_again_behind_the_clients_back() {
+    let pg = shared_pg();
+    let db = seed_pg(pg).expect("seed");
+    let addr = format!("{}:{}", pg.host(), pg.port()).parse().unwrap();
+    let gw = Gateway::start_pg(
+        &pg.url(&db),
+        &db,
+        ROLES,
+        GatewayOptions {
+            pool_size: 1,
+            ..GatewayOptions::default()
+        },
+    )
+    .expect("gateway starts");
+    let mut direct = RawPg::connect_direct(addr, &db).await.unwrap();
+    let errors =
+        |replies: &[Reply]| -> Vec<String> { replies.iter().filter_map(Reply::sqlstate).collect() };
+    // A Parse that fails (a column dropped before the gateway's schema refresh): one error.
+    let token = gw.token("agent_readonly", Some("acme"), 600);
+    let mut c = RawPg::connect(gw.pg_addr, &gw.database, &token)
+        .await
+        .unwrap();
+    direct
+        .query("ALTER TABLE vehicles DROP COLUMN model")
+        .until_ready()
+        .await
+        .unwrap();
+    for id in 1..=3 {
+        let sql = format!("SELECT model FROM vehicles WHERE id = {id}");
+        let r = c.query(&sql).until_ready().await.unwrap();
+        assert_eq!(errors(&r), vec!["42703".to_string()], "{sql}: {r:?}");
+        assert!(!r.iter().any(|m| m.tag == b'T'), "{sql}: {r:?}");
+    }
+    // A write flushed but not synced, then a member whose cached plan the server refuses: the
+    // refusal rolls the write back, and the client must hear of it.
+    let token = gw.token("agent_support", Some("acme"), 600);
+    let mut c = RawPg::connect(gw.pg_addr, &gw.database, &token)
+        .await
+        .unwrap();
+    for id in 1..=2 {
+        let sql = format!("SELECT id, status FROM reservations WHERE id = {id}");
+        c.query(&sql).until_ready().await.unwrap();
+    }
+    direct
+        .query("ALTER TABLE reservations ALTER COLUMN status TYPE varchar(21)")
+        .until_ready()
+        .await
+        .unwrap();
+    c.parse(
+        "",
+        "UPDATE reservations SET notes = 'CHANGED' WHERE id = 1",
+        &[],
+    )
+    .bind("", "", &[])
+    .execute("", 0)
+    .flush_message()
+    .flush()
+    .await
+    .unwrap();
+    let mut replies = Vec::new();
+    while replies.last().is_none_or(|r: &Reply| r.tag != b'C') {
+        replies.push(c.read().await.unwrap());
+    }
+    assert_eq!(errors(&replies), Vec::<String>::new(), "{replies:?}");
+    replies.extend(
+        c.query("SELECT id, status FROM reservations WHERE id = 3")
+            .until_ready()
+            .await
+            .unwrap(),
+    );
+    replies.extend(c.sync().until_ready().await.unwrap());
+    let r = direct
+        .query("SELECT notes FROM reservations WHERE id = 1")
+        .until_ready()
+        .await
+        .unwrap();
+    let notes = r.iter().find(|m| m.tag == b'D').unwrap().columns()[0].clone();
+    assert!(
+        notes.as_deref() == Some("CHANGED") || !errors(&replies).is_empty(),
+        "the write was rolled back and the client saw only successes: {replies:?}"
+    );
+}

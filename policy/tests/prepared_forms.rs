@@ -167,6 +167,15 @@ fn a_literal_anywhere_else_keeps_the_statement_a_text() {
             "SELECT status FROM reservations WHERE id > 1 GROUP BY status HAVING count(id) > 2",
             "SELECT status FROM reservations WHERE id > 2 GROUP BY status HAVING count(id) > 3",
         ),
+        // A constant read as the current moment, which a prepared statement reads once.
+        (
+            "SELECT id FROM reservations WHERE starts_on <= E'today' AND id > 1",
+            "SELECT id FROM reservations WHERE starts_on <= E'today' AND id > 2",
+        ),
+        (
+            "SELECT id FROM reservations WHERE starts_on <= $$now$$ AND id > 1",
+            "SELECT id FROM reservations WHERE starts_on <= $$now$$ AND id > 2",
+        ),
         // Inside anything but AND, OR, NOT and parentheses.
         (
             "SELECT id FROM reservations WHERE CASE WHEN id = 1 THEN true ELSE false END",

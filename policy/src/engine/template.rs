@@ -303,6 +303,9 @@ struct BindTemplate {
     literals: usize,
 }
 
+/// What PostgreSQL reads as the current moment in a date or time constant's text.
+const TIME_WORDS: [&str; 4] = ["now", "today", "tomorrow", "yesterday"];
+
 /// Most literals a prepared form binds: an input with more (a long `IN` list) stays text, so
 /// that one statement's plan on a pooled connection stays small.
 const MAX_BOUND_LITERALS: usize = 64;
@@ -436,6 +439,18 @@ impl Family {
                 }
                 Part::Literal(_) => return None,
             }
+        }
+        // A constant the server reads as the current time is read once when a statement is
+        // prepared (`'today'` would stay the day of the Parse); as text it is read each time.
+        let lexed = Tokenizer::new(Dialect::PostgreSql.parser_dialect(), &sql)
+            .tokenize()
+            .ok()?;
+        let moving = lexed.iter().any(|t| {
+            let text = t.to_string().to_ascii_lowercase();
+            !matches!(t, Token::Word(_)) && TIME_WORDS.iter().any(|w| text.contains(w))
+        });
+        if moving {
+            return None;
         }
         let prepared = authorize_token_stream(scope, tokens).ok()?;
         let same = match prepared.statements.as_slice() {

@@ -187,6 +187,12 @@ pub struct Session {
     failed: bool,
     /// Settings the client SET, replayed on each backend it gets in transaction mode.
     session_sets: Vec<String>,
+    /// The client changed a setting that changes how PostgreSQL reads a constant
+    /// ([`reads_constants`]: DateStyle, TimeZone, …), at startup or with SET or `set_config`,
+    /// since the session began or last reset them all: its simple queries run as text. A
+    /// prepared form's constants are read once, when it is prepared, under the settings of
+    /// that moment, so forms are prepared and run only under the backend's own settings.
+    settings_changed: bool,
     hasher: std::hash::RandomState,
     /// The token's principal in the policy engine (see [`sluice_policy::Principal`]).
     principal: sluice_policy::Principal,
@@ -238,6 +244,7 @@ impl Session {
             expect: VecDeque::new(),
             failed: false,
             session_sets: Vec::new(),
+            settings_changed: false,
             hasher: std::hash::RandomState::new(),
             principal,
             lines: SessionLines::default(),
@@ -247,6 +254,7 @@ impl Session {
     /// Settings from the startup packet, already checked as SETs: replayed on every backend
     /// connection the session gets, as the client's own SETs are.
     pub fn start_with_settings(&mut self, sets: Vec<String>) {
+        self.settings_changed = sets.iter().any(|s| reads_constants(s));
         self.session_sets = sets;
         // Session pool mode: the backend is already held, and no later acquire replays them.
         if let Some(mut conn) = self.backend.take() {
@@ -633,7 +641,9 @@ impl Session {
                 // the family's prepared statement (outside a failed transaction, where the
                 // Parse would fail for that reason alone): the server plans it once.
                 let bindable = match auth.statements.as_slice() {
-                    [one] if self.door.prepare_families => one.bindable.as_ref(),
+                    [one] if self.door.prepare_families && !self.settings_changed => {
+                        one.bindable.as_ref()
+                    }
                     _ => None,
                 }
                 .filter(|_| self.backend.as_ref().is_some_and(|b| b.status != b'E'));
@@ -662,8 +672,13 @@ impl Session {
                 };
                 let effects = auth.statements.iter().map(Effect::of).collect();
                 let mut run = self.running(log, None, effects);
+                // Not within a transaction block, nor after a flushed batch not yet synced (an
+                // implicit transaction the refusal would have rolled back).
                 run.retry_as_text = prepared_form.is_some()
-                    && self.backend.as_ref().is_some_and(|b| b.status == b'I');
+                    && self
+                        .backend
+                        .as_ref()
+                        .is_some_and(|b| b.status == b'I' && !b.unsynced);
                 run.prepared_form = prepared_form;
                 self.expect.push_back(Expect::Simple(run));
             }
@@ -804,6 +819,7 @@ impl Session {
     fn apply_effect(&mut self, effect: Effect) {
         match effect {
             Effect::Set(sql) => {
+                self.settings_changed |= reads_constants(&sql);
                 if self.door.pool_mode == PoolMode::Transaction {
                     self.session_sets.retain(|s| *s != sql);
                     if self.session_sets.len() >= MAX_SESSION_SETS {
@@ -812,9 +828,13 @@ impl Session {
                     self.session_sets.push(sql);
                 }
             }
-            Effect::ResetAll => self.session_sets.clear(),
+            Effect::ResetAll => {
+                self.session_sets.clear();
+                self.settings_changed = false;
+            }
             Effect::DiscardAll => {
                 self.session_sets.clear();
+                self.settings_changed = false;
                 self.statements.clear();
                 if let Some(b) = self.backend.as_mut() {
                     b.prepared.clear();
@@ -1630,11 +1650,13 @@ impl Session {
                 }
                 self.out.extend_from_slice(&frame.bytes);
                 self.expect.pop_front();
-                // The Parse of a simple query's prepared form: the query failed.
+                // The Parse of a simple query's prepared form: the query failed, and is not
+                // run again.
                 if let Some(Expect::Simple(_)) = self.expect.front() {
                     self.audit_done(Some(&frame)).await;
                     if let Some(Expect::Simple(run)) = self.expect.front_mut() {
                         run.cap = None;
+                        run.retry_as_text = false;
                     }
                     return;
                 }
@@ -1877,6 +1899,26 @@ fn bound_value_holds(pin: &sluice_policy::PinnedParameter, bind: &Bind, declared
         }
         _ => false,
     }
+}
+
+/// Whether a setting statement (SET, RESET, `set_config`, as checked) may change how PostgreSQL
+/// reads a constant when it parses a statement: date and time styles and zones, money's
+/// locale, string escapes, array input, `= NULL`. Read from its text, so a value that merely
+/// mentions one of these names counts too.
+fn reads_constants(sql: &str) -> bool {
+    const SETTINGS: [&str; 9] = [
+        "datestyle",
+        "timezone",
+        "time zone",
+        "intervalstyle",
+        "lc_monetary",
+        "standard_conforming_strings",
+        "backslash_quote",
+        "array_nulls",
+        "transform_null_equals",
+    ];
+    let sql = sql.to_ascii_lowercase();
+    SETTINGS.iter().any(|s| sql.contains(s))
 }
 
 fn denial_error(d: &Denial) -> PgError {
