@@ -442,10 +442,11 @@ pub struct ServeArgs {
     pub no_wait: bool,
     /// PostgreSQL: send every simple-protocol statement as the text it was checked as. By
     /// default a statement that differs from one seen before only in its literals, each of
-    /// them compared with a column, runs as one prepared statement on the backend connection,
-    /// its literals bound as values typed as PostgreSQL types those literals, so the server
-    /// parses and plans it once (after five runs it may keep a generic plan, as for any
-    /// prepared statement)
+    /// them compared with a column in a WHERE or ON condition, runs as one prepared statement
+    /// on the backend connection, its literals bound as values typed as PostgreSQL types those
+    /// literals, so the server parses and plans it once (after five runs it may keep a generic
+    /// plan, as for any prepared statement); a session that changed DateStyle, TimeZone or the
+    /// like sends text
     #[arg(long, env = "SLUICE_PG_LITERALS_AS_TEXT")]
     pub pg_literals_as_text: bool,
 }
