@@ -79,6 +79,18 @@ const READS: &[&str] = &[
     "SELECT id FROM reservations WHERE id = 2147483648",
 ];
 
+/// A gateway in front of `db` with one backend connection (per connection profile), so that
+/// every statement of a role meets what the statements before it prepared there.
+fn one_connection(db: &str, literals_as_text: bool) -> Gateway {
+    let pg = shared_pg();
+    let opts = GatewayOptions {
+        pool_size: 1,
+        pg_literals_as_text: literals_as_text,
+        ..GatewayOptions::default()
+    };
+    Gateway::start_pg(&pg.url(db), db, ROLES, opts).expect("gateway starts")
+}
+
 /// An error's fields that say where in the server it was raised, not what it is.
 const ORIGIN_FIELDS: &[u8] = b"PFLR";
 
@@ -140,17 +152,7 @@ async fn backends_that_ran_parameters(gw: &Gateway) -> i64 {
 async fn a_family_member_answers_as_its_text_does() {
     let pg = shared_pg();
     let db = seed_pg(pg).expect("seed");
-    let as_text = Gateway::start_pg(
-        &pg.url(&db),
-        &db,
-        ROLES,
-        GatewayOptions {
-            pg_literals_as_text: true,
-            pool_size: 1,
-            ..GatewayOptions::default()
-        },
-    )
-    .expect("gateway starts");
+    let as_text = one_connection(&db, true);
     let expected = transcripts(&as_text).await;
     assert_eq!(
         backends_that_ran_parameters(&as_text).await,
@@ -158,16 +160,7 @@ async fn a_family_member_answers_as_its_text_does() {
         "--pg-literals-as-text sends text"
     );
     drop(as_text);
-    let prepared = Gateway::start_pg(
-        &pg.url(&db),
-        &db,
-        ROLES,
-        GatewayOptions {
-            pool_size: 1,
-            ..GatewayOptions::default()
-        },
-    )
-    .expect("gateway starts");
+    let prepared = one_connection(&db, false);
     let got = transcripts(&prepared).await;
     assert!(
         backends_that_ran_parameters(&prepared).await > 0,
@@ -215,16 +208,7 @@ async fn a_family_member_answers_as_its_text_does() {
 async fn a_table_change_under_a_prepared_form_is_not_the_clients_error_outside_a_transaction() {
     let pg = shared_pg();
     let db = seed_pg(pg).expect("seed");
-    let gw = Gateway::start_pg(
-        &pg.url(&db),
-        &db,
-        ROLES,
-        GatewayOptions {
-            pool_size: 1,
-            ..GatewayOptions::default()
-        },
-    )
-    .expect("gateway starts");
+    let gw = one_connection(&db, false);
     let token = gw.token("agent_readonly", Some("acme"), 600);
     let mut c = RawPg::connect(gw.pg_addr, &gw.database, &token)
         .await
@@ -412,16 +396,7 @@ async fn a_failed_prepared_form_is_never_run_again_behind_the_clients_back() {
     let pg = shared_pg();
     let db = seed_pg(pg).expect("seed");
     let addr = format!("{}:{}", pg.host(), pg.port()).parse().unwrap();
-    let gw = Gateway::start_pg(
-        &pg.url(&db),
-        &db,
-        ROLES,
-        GatewayOptions {
-            pool_size: 1,
-            ..GatewayOptions::default()
-        },
-    )
-    .expect("gateway starts");
+    let gw = one_connection(&db, false);
     let mut direct = RawPg::connect_direct(addr, &db).await.unwrap();
     let errors =
         |replies: &[Reply]| -> Vec<String> { replies.iter().filter_map(Reply::sqlstate).collect() };
