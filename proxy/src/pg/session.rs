@@ -692,25 +692,24 @@ impl Session {
     /// NoData are swallowed (see [`Running::prepared_form`]).
     /// Returns the statement's backend name.
     fn run_prepared_form(&mut self, b: &sluice_policy::Bindable) -> String {
-        let types: Vec<u32> = b.values.iter().map(|(t, _)| t.pg_oid()).collect();
-        let id = types
-            .iter()
-            .fold(b.id, |h, t| h.rotate_left(5) ^ u64::from(*t));
+        let types = || b.values.iter().map(|(t, _)| t.pg_oid());
+        let id = types().fold(b.id, |h, t| h.rotate_left(5) ^ u64::from(t));
         let name = format!("sluice_f{id:016x}");
         self.prepare_text(
             &name,
-            |t| *t.sql == *b.template && t.param_types == types,
+            |t| *t.sql == *b.template && t.param_types.iter().copied().eq(types()),
             || {
                 Arc::new(StatementText {
                     sql: b.template.to_string(),
-                    param_types: types.clone(),
+                    param_types: types().collect(),
                 })
             },
             false,
         );
         let out = &mut self.to_backend;
-        // Bind: unnamed portal, the statement, no parameter formats (text), the values, no
-        // result formats (text).
+        // Written here rather than through pgwire's messages, which would copy every value
+        // into a buffer of its own. Bind: unnamed portal, the statement, no parameter formats
+        // (text), the values, no result formats (text).
         let values: usize = b.values.iter().map(|(_, v)| 4 + v.len()).sum();
         let len = 4 + 1 + name.len() + 1 + 2 + 2 + values + 2;
         out.reserve(len + 1 + 6 + 10 + 5);
