@@ -3867,3 +3867,88 @@ async fn hostile_execute_packets_are_refused_and_the_session_goes_on() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// A client that goes away in the middle of a large result leaves its backend connection half
+/// read, the rest of the rows still on their way: that connection must be discarded, never
+/// handed to the next session, which would read another client's rows as its own answer. With
+/// one backend connection, the next client of the same profile gets whatever the pool has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_gone_mid_result_leaves_no_rows_to_the_next_session() {
+    let _serial = SERIAL.lock().await;
+    let server = shared_mariadb();
+    let gw = door_gateway(server, 1);
+    let mut direct = root_conn(server, &gw.database).await;
+    // 16 MiB of rows: more than the sockets between the gateway and the client hold, so the
+    // gateway is still reading the backend's rows when the client goes.
+    let blob = "x".repeat(64 * 1024);
+    for batch in 0..16 {
+        let values: Vec<String> = (0..16)
+            .map(|i| format!("('bulk', 'bulk-{}', '{blob}')", batch * 16 + i))
+            .collect();
+        direct
+            .query_drop(format!(
+                "INSERT INTO vehicles (make, model, json) VALUES {}",
+                values.join(", ")
+            ))
+            .await
+            .expect("bulk rows");
+    }
+    let want: Vec<(i64, String)> = direct
+        .query("SELECT id, model FROM vehicles WHERE model = 'bulk-7'")
+        .await
+        .unwrap();
+    assert_eq!(want.len(), 1);
+    let addr = gw.mysql_addr.unwrap();
+    let token = tok(&gw, RO, "acme");
+    let mut problems = Vec::new();
+    for round in 1..=3 {
+        let mut w = RawMy::connect(
+            addr,
+            "agent",
+            token.as_bytes(),
+            Some(&gw.database),
+            45,
+            "mysql_clear_password",
+        )
+        .await
+        .expect("login");
+        w.seq = 0;
+        assert!(w.write(b"\x03SELECT id, json FROM vehicles").await);
+        let first = w.read(Duration::from_secs(10)).await.expect("a reply");
+        assert_ne!(first.first(), Some(&0xff), "{}", err_packet(&first).1);
+        // Gone, with megabytes of the result unread.
+        drop(w);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut next = match open(&gw, &token).await {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(format!(
+                    "round {round}: the next client cannot connect: {e:?}"
+                ));
+                continue;
+            }
+        };
+        let sql = "SELECT id, model FROM vehicles WHERE model = 'bulk-7'";
+        let text: Result<Vec<(i64, String)>, _> =
+            tokio::time::timeout(Duration::from_secs(15), next.query(sql))
+                .await
+                .unwrap_or_else(|_| Err(mysql_async::Error::Other("timed out".into())));
+        match text {
+            Ok(rows) if rows == want => {}
+            other => problems.push(format!("round {round}: text: {other:?}, want {want:?}")),
+        }
+        let prepared: Result<Vec<(i64, String)>, _> =
+            tokio::time::timeout(Duration::from_secs(15), next.exec(sql, ()))
+                .await
+                .unwrap_or_else(|_| Err(mysql_async::Error::Other("timed out".into())));
+        match prepared {
+            Ok(rows) if rows == want => {}
+            other => problems.push(format!("round {round}: prepared: {other:?}, want {want:?}")),
+        }
+        close(next).await;
+    }
+    finish(
+        "a_client_gone_mid_result_leaves_no_rows_to_the_next_session",
+        problems,
+    );
+}

@@ -11,10 +11,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mysql_async::consts::{ColumnFlags, ColumnType};
+use mysql_async::consts::{ColumnFlags, ColumnType, MariadbCapabilities, StatusFlags};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Column, Conn, Params, Statement, Value};
-use mysql_common::io::ParseBuf;
+use mysql_async::{Column, Conn, Statement, Value};
+use mysql_common::constants::MAX_PAYLOAD_LEN;
+use mysql_common::io::{ParseBuf, ReadMysqlExt};
+use mysql_common::packets::{ComStmtExecuteRequestBuilder, ComStmtSendLongData};
 use mysql_common::proto::{MyDeserialize, MySerialize};
 use mysql_common::value::{BinValue, ValueDeserializer};
 use sluice_policy::roles::EffectiveRole;
@@ -203,14 +205,20 @@ pub async fn run(
 
 impl Session {
     async fn serve(&mut self) -> Result<(), End> {
+        // One wait for the shutdown for the whole session, polled again at each command
+        // rather than made anew (which would register and unregister a waiter every time).
         let mut shutdown = self.door.shutdown.clone();
+        let mut shutdown = std::pin::pin!(async move {
+            let _ = shutdown.wait_for(|down| *down).await;
+        });
         let idle_limit = self.door.idle_transaction_timeout;
         loop {
             self.io.seq = 0;
-            let idle = tokio::time::sleep(idle_limit);
+            // The timer starts when it is first polled: only inside a transaction.
+            let idle = async { tokio::time::sleep(idle_limit).await };
             let packet = tokio::select! {
                 p = self.io.read() => p,
-                _ = shutdown.changed(), if !self.in_transaction => {
+                _ = &mut shutdown, if !self.in_transaction => {
                     self.io.write(&err_packet(1053, "08S01", "the gateway is shutting down; reconnect later"));
                     let _ = self.io.flush().await;
                     return Err(End::Shutdown);
@@ -400,10 +408,8 @@ impl Session {
     /// Runs one rendered statement in the text protocol and writes its result.
     async fn run_text(&mut self, sql: &str, more: bool) -> Result<Ran, End> {
         let (form, cap) = (self.column_form(), self.role.max_rows);
-        let streamed = match self.conn.query_iter(sql).await {
-            Ok(result) => stream(&mut self.io, result, form, cap, text_row).await,
-            Err(e) => Streamed::Backend(e),
-        };
+        let command = Command::Query(sql);
+        let streamed = relay_response(&mut self.io, &mut self.conn, command, form, cap).await;
         self.streamed(streamed, more).await
     }
 
@@ -788,15 +794,8 @@ impl Session {
     /// Runs a prepared statement and writes its result in the binary protocol.
     async fn run_binary(&mut self, stmt: &Statement, params: Vec<Value>) -> Result<Ran, End> {
         let (form, cap) = (self.column_form(), self.role.max_rows);
-        let params = if params.is_empty() {
-            Params::Empty
-        } else {
-            Params::Positional(params)
-        };
-        let streamed = match self.conn.exec_iter(stmt, params).await {
-            Ok(result) => stream(&mut self.io, result, form, cap, binary_row).await,
-            Err(e) => Streamed::Backend(e),
-        };
+        let command = Command::Execute(stmt, &params);
+        let streamed = relay_response(&mut self.io, &mut self.conn, command, form, cap).await;
         self.streamed(streamed, false).await
     }
 
@@ -809,16 +808,6 @@ impl Session {
             }
             Streamed::Backend(e) => self.backend_failed(e).await,
             Streamed::Client(e) => Err(e.into()),
-            Streamed::Encode(e) => {
-                tracing::error!("MySQL door: {e}");
-                self.io.write(&err_packet(
-                    2027,
-                    "HY000",
-                    "the gateway could not re-encode a value of this result; the session is closed",
-                ));
-                let _ = self.io.flush().await;
-                Err(End::Backend(e))
-            }
         }
     }
 
@@ -1199,75 +1188,228 @@ fn read_u32(body: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-/// Writes one row of a result in a protocol's format (text or binary).
-type EncodeRow = fn(&mut Vec<u8>, &[Column], &[Option<Value>]) -> Result<(), String>;
-
 /// How streaming one result ended.
 enum Streamed {
-    /// Every row read (at most `max_rows` of them written); the terminator is still to write.
+    /// The response read to its end (at most `max_rows` rows written); the terminator is
+    /// still to write.
     Done {
         had_rows: bool,
         rows: u64,
     },
     Backend(mysql_async::Error),
     Client(std::io::Error),
-    /// A value the gateway cannot re-encode.
-    Encode(String),
 }
 
-/// Writes a result's column definitions and rows (at most `cap`; the rest are read and
-/// dropped) as `encode` writes a row, in either protocol.
-async fn stream<P: mysql_async::prelude::Protocol>(
+/// What a raw exchange runs: a text query, or a prepared statement's execution (whose
+/// metadata the server may leave out, MariaDB's MARIADB_CLIENT_CACHE_METADATA, when the
+/// statement's cached columns still hold).
+enum Command<'a> {
+    Query(&'a str),
+    Execute(&'a Statement, &'a [Value]),
+}
+
+/// Runs one command on the backend and writes its response to the client: the column count,
+/// the server's column definitions and rows as the server sent them (rows are not decoded,
+/// so what the client gets is byte for byte what the checked statement returned; at most
+/// `cap` are written, the rest read and dropped), and the client's form of the end of the
+/// column list. Results after the first (a procedure's) are read and dropped, as is the
+/// terminator, which [`Session::finish`] writes from the connection's last OK packet. While
+/// the response is read the backend connection counts as broken (mysql_async's raw exchange):
+/// a session that ends midway never hands a half-read connection back to the pool.
+async fn relay_response(
     io: &mut PacketIo,
-    mut result: mysql_async::QueryResult<'_, '_, P>,
+    conn: &mut Conn,
+    command: Command<'_>,
     form: ColumnForm,
     cap: Option<u64>,
-    encode: EncodeRow,
 ) -> Streamed {
-    let columns = result.columns().filter(|c| !c.is_empty());
+    let sent = match command {
+        Command::Query(sql) => {
+            conn.raw_command(|b| {
+                b.push(COM_QUERY);
+                b.extend_from_slice(sql.as_bytes());
+            })
+            .await
+        }
+        Command::Execute(stmt, params) => send_execute(conn, stmt, params).await,
+    };
+    if let Err(e) = sent {
+        return Streamed::Backend(e);
+    }
+    let stmt = match command {
+        Command::Execute(stmt, _) => Some(stmt),
+        Command::Query(_) => None,
+    };
     let mut rows = 0u64;
-    if let Some(columns) = &columns {
-        write_columns(io, columns, form);
-        loop {
-            let row = match result.next().await {
-                Ok(Some(row)) => row,
-                Ok(None) => break,
-                Err(e) => return Streamed::Backend(e),
-            };
-            if cap.is_some_and(|c| rows >= c) {
-                continue; // drained, not sent: the role's max_rows
-            }
-            rows += 1;
-            let values = row.unwrap_raw();
-            let mut bad = None;
-            io.write_with(|b| bad = encode(b, columns, &values).err());
-            if let Some(e) = bad {
-                return Streamed::Encode(e);
-            }
-            if let Err(e) = io.flush_if_full().await {
-                return Streamed::Client(e);
-            }
+    let first = match read_result(io, conn, stmt, Some((form, cap, &mut rows))).await {
+        Ok(had_rows) => had_rows,
+        Err(s) => return s,
+    };
+    // A procedure's further results: read to the end, not sent (the client sees one).
+    while conn.last_ok_packet().is_some_and(|ok| {
+        ok.status_flags()
+            .contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS)
+    }) {
+        if let Err(s) = read_result(io, conn, stmt, None).await {
+            return s;
         }
     }
-    match result.drop_result().await {
-        Ok(()) => Streamed::Done {
-            had_rows: columns.is_some(),
-            rows,
-        },
-        Err(e) => Streamed::Backend(e),
+    Streamed::Done {
+        had_rows: first,
+        rows,
     }
 }
 
-/// One text-protocol row: each value as the backend's bytes, or NULL.
-fn text_row(b: &mut Vec<u8>, _: &[Column], values: &[Option<Value>]) -> Result<(), String> {
-    for v in values {
-        match v {
-            Some(Value::Bytes(bytes)) => put_lenenc_bytes(b, bytes),
-            // The text protocol gives bytes or NULL; anything else is NULL.
-            _ => b.push(0xFB),
+/// Sends a COM_STMT_EXECUTE with `params` (values too large for one packet go first as long
+/// data, as mysql_async sends them).
+async fn send_execute(
+    conn: &mut Conn,
+    stmt: &Statement,
+    params: &[Value],
+) -> Result<(), mysql_async::Error> {
+    if params.len() != usize::from(stmt.num_params()) {
+        return Err(mysql_async::DriverError::StmtParamsMismatch {
+            required: stmt.num_params(),
+            supplied: params.len(),
+        }
+        .into());
+    }
+    let (request, as_long_data) = ComStmtExecuteRequestBuilder::new(stmt.id()).build(params);
+    if as_long_data {
+        for (i, value) in params.iter().enumerate() {
+            let Value::Bytes(bytes) = value else { continue };
+            let chunks = bytes.chunks(MAX_PAYLOAD_LEN - 6);
+            let empty = bytes.is_empty().then_some(&[][..]);
+            for chunk in chunks.chain(empty) {
+                let long = ComStmtSendLongData::new(stmt.id(), i as u16, chunk);
+                // No response: the execution that follows starts the exchange proper.
+                conn.raw_command(|b| long.serialize(b)).await?;
+            }
         }
     }
-    Ok(())
+    conn.raw_command(|b| request.serialize(b)).await
+}
+
+/// Reads one statement's response (an OK packet, or a result set to its terminator) and,
+/// with `to_client`, writes the result set's head and rows to the client. Whether it had a
+/// result set.
+async fn read_result(
+    io: &mut PacketIo,
+    conn: &mut Conn,
+    stmt: Option<&Statement>,
+    mut to_client: Option<(ColumnForm, Option<u64>, &mut u64)>,
+) -> Result<bool, Streamed> {
+    let backend = |e| Streamed::Backend(e);
+    let first = conn.raw_read().await.map_err(backend)?;
+    match first.first() {
+        Some(0x00) => {
+            conn.raw_end(&first, false).map_err(backend)?;
+            return Ok(false);
+        }
+        // LOAD DATA LOCAL INFILE: the gateway sends no client files. The connection stays
+        // marked broken (the server waits for the file) and is discarded.
+        Some(0xFB) => {
+            return Err(Streamed::Backend(
+                mysql_async::LocalInfileError::NoHandler.into(),
+            ))
+        }
+        _ => {}
+    }
+    let mut head = &first[..];
+    let count = head
+        .read_lenenc_int()
+        .ok()
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| malformed("a result set's column count"))?;
+    let extended_metadata = conn
+        .mariadb_capabilities()
+        .contains(MariadbCapabilities::MARIADB_CLIENT_EXTENDED_METADATA);
+    // After an execution's column count, MariaDB says whether the definitions follow.
+    let skipped = stmt.is_some()
+        && conn
+            .mariadb_capabilities()
+            .contains(MariadbCapabilities::MARIADB_CLIENT_CACHE_METADATA)
+        && head.first() == Some(&0x00);
+    if let Some((form, _, _)) = &to_client {
+        io.write_with(|b| put_lenenc_int(b, count as u64));
+        if skipped {
+            let columns = stmt.map(Statement::columns).unwrap_or_default();
+            if columns.len() != count {
+                return Err(malformed("the statement's cached columns"));
+            }
+            for c in columns.iter() {
+                io.write_with(|b| column_definition(b, c, *form));
+            }
+        }
+    }
+    if !skipped {
+        let mut parsed = Vec::new();
+        for _ in 0..count {
+            let def = conn.raw_read().await.map_err(backend)?;
+            // A statement keeps its latest metadata, for executions that skip it.
+            let needs_parse = to_client.as_ref().is_some_and(|(form, _, _)| {
+                stmt.is_some() || form.extended_metadata != extended_metadata
+            });
+            if needs_parse {
+                let column: Column = ParseBuf(&def)
+                    .parse(())
+                    .map_err(|_| malformed("a column definition"))?;
+                if let Some((form, _, _)) = &to_client {
+                    if form.extended_metadata == extended_metadata {
+                        io.write(&def);
+                    } else {
+                        io.write_with(|b| column_definition(b, &column, *form));
+                    }
+                }
+                parsed.push(column);
+            } else if to_client.is_some() {
+                io.write(&def);
+            }
+        }
+        if let (Some(stmt), true) = (stmt, to_client.is_some()) {
+            stmt.update_columns_metadata(parsed);
+        }
+        if !conn.deprecates_eof() {
+            conn.raw_read().await.map_err(backend)?; // the EOF after the definitions
+        }
+    }
+    if let Some((form, _, _)) = &to_client {
+        if !form.deprecate_eof {
+            io.write(&packet::eof_packet(SERVER_STATUS_AUTOCOMMIT, 0));
+        }
+    }
+    let deprecate_eof = conn.deprecates_eof();
+    loop {
+        let p = conn.raw_read().await.map_err(backend)?;
+        let terminator = p.first() == Some(&0xFE)
+            && if deprecate_eof {
+                p.len() < MAX_PAYLOAD_LEN
+            } else {
+                p.len() < 8
+            };
+        if terminator {
+            conn.raw_end(&p, true).map_err(backend)?;
+            return Ok(true);
+        }
+        let Some((_, cap, rows)) = to_client.as_mut() else {
+            continue;
+        };
+        if cap.is_some_and(|c| **rows >= c) {
+            continue; // read, not sent: the role's max_rows
+        }
+        **rows += 1;
+        io.write(&p);
+        io.flush_if_full().await.map_err(Streamed::Client)?;
+    }
+}
+
+/// A response the gateway cannot follow: the connection is in an unknown state, so it is
+/// not used again (it stays marked broken) and the session ends.
+fn malformed(what: &str) -> Streamed {
+    Streamed::Backend(mysql_async::Error::Other(
+        format!("the backend sent {what} the gateway cannot read").into(),
+    ))
 }
 
 /// What the client's capabilities make of column definitions and the end of their list.
@@ -1277,17 +1419,6 @@ struct ColumnForm {
     deprecate_eof: bool,
     /// Each definition carries MariaDB's extended metadata block.
     extended_metadata: bool,
-}
-
-/// Column count, the backend's column definitions, and (old clients) an EOF packet.
-fn write_columns(io: &mut PacketIo, columns: &[Column], form: ColumnForm) {
-    io.write_with(|b| put_lenenc_int(b, columns.len() as u64));
-    for c in columns {
-        io.write_with(|b| column_definition(b, c, form));
-    }
-    if !form.deprecate_eof {
-        io.write(&packet::eof_packet(SERVER_STATUS_AUTOCOMMIT, 0));
-    }
 }
 
 /// A column definition packet (protocol 4.1), from the backend's column. Written here because
@@ -1314,61 +1445,6 @@ fn column_definition(b: &mut Vec<u8>, c: &Column, form: ColumnForm) {
     b.extend_from_slice(&c.flags().bits().to_le_bytes());
     b.push(c.decimals());
     b.extend_from_slice(&[0, 0]);
-}
-
-/// One binary-protocol row: header, NULL bitmap (offset 2), then each value in the width its
-/// column type has on the wire.
-fn binary_row(b: &mut Vec<u8>, columns: &[Column], values: &[Option<Value>]) -> Result<(), String> {
-    b.push(0x00);
-    let bitmap_at = b.len();
-    b.resize(bitmap_at + (columns.len() + 9) / 8, 0);
-    for (i, (c, v)) in columns.iter().zip(values).enumerate() {
-        let v = v.as_ref().unwrap_or(&Value::NULL);
-        if matches!(v, Value::NULL) {
-            b[bitmap_at + (i + 2) / 8] |= 1 << ((i + 2) % 8);
-            continue;
-        }
-        let int = match v {
-            Value::Int(x) => Some(*x as u64),
-            Value::UInt(x) => Some(*x),
-            _ => None,
-        };
-        match (c.column_type(), int) {
-            (ColumnType::MYSQL_TYPE_TINY, Some(x)) => b.push(x as u8),
-            (ColumnType::MYSQL_TYPE_SHORT | ColumnType::MYSQL_TYPE_YEAR, Some(x)) => {
-                b.extend_from_slice(&(x as u16).to_le_bytes())
-            }
-            (ColumnType::MYSQL_TYPE_LONG | ColumnType::MYSQL_TYPE_INT24, Some(x)) => {
-                b.extend_from_slice(&(x as u32).to_le_bytes())
-            }
-            (ColumnType::MYSQL_TYPE_LONGLONG, Some(x)) => b.extend_from_slice(&x.to_le_bytes()),
-            (ColumnType::MYSQL_TYPE_FLOAT, None) if matches!(v, Value::Float(_)) => v.serialize(b),
-            (ColumnType::MYSQL_TYPE_DOUBLE, None) if matches!(v, Value::Double(_)) => {
-                v.serialize(b)
-            }
-            (
-                ColumnType::MYSQL_TYPE_DATE
-                | ColumnType::MYSQL_TYPE_DATETIME
-                | ColumnType::MYSQL_TYPE_DATETIME2
-                | ColumnType::MYSQL_TYPE_TIMESTAMP
-                | ColumnType::MYSQL_TYPE_TIMESTAMP2
-                | ColumnType::MYSQL_TYPE_NEWDATE,
-                None,
-            ) if matches!(v, Value::Date(..)) => v.serialize(b),
-            (ColumnType::MYSQL_TYPE_TIME | ColumnType::MYSQL_TYPE_TIME2, None)
-                if matches!(v, Value::Time(..)) =>
-            {
-                v.serialize(b)
-            }
-            (_, None) if matches!(v, Value::Bytes(_)) => v.serialize(b),
-            (t, _) => {
-                return Err(format!(
-                    "the backend sent a {v:?} value for a {t:?} column; the gateway cannot re-encode it"
-                ))
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `?` placeholders in MySQL text, outside strings, quoted names and comments.

@@ -467,6 +467,9 @@ pub use self::conn::binlog_stream::{request::BinlogStreamRequest, BinlogStream};
 #[doc(inline)]
 pub use self::conn::Conn;
 
+/// sluice patch: the packets a raw exchange (`Conn::raw_read`) hands back.
+pub use self::buffer_pool::PooledBuf;
+
 #[doc(inline)]
 pub use self::conn::pool::Pool;
 

@@ -289,6 +289,83 @@ impl Conn {
         self.inner.mariadb_capabilities.contains(c)
     }
 
+    /// sluice patch: whether the connection negotiated CLIENT_DEPRECATE_EOF (a result set
+    /// then ends with an OK packet whose header is 0xFE, and no EOF follows its columns).
+    pub fn deprecates_eof(&self) -> bool {
+        self.has_capabilities(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+    }
+
+    /// sluice patch: starts a raw exchange. `body` writes the command (its command byte and
+    /// data) into the packet; the caller reads the response packet by packet with
+    /// [`Conn::raw_read`] and ends the exchange at its terminator with [`Conn::raw_end`]. Until
+    /// then the connection counts as broken: one dropped midway, its response unread, is
+    /// discarded by its pool rather than reused.
+    pub async fn raw_command(&mut self, body: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        self.clean_dirty().await?;
+        self.reset_seq_id();
+        let mut buf = crate::buffer_pool().get();
+        body(buf.as_mut());
+        self.inner.disconnected = true;
+        self.write_packet(buf).await
+    }
+
+    /// sluice patch: the raw exchange's next packet, as the server sent it (a payload split
+    /// over several packets comes joined). An ERR packet ends the exchange and comes back as
+    /// `Error::Server`, the connection usable again; MariaDB's progress reports are skipped.
+    pub async fn raw_read(&mut self) -> Result<PooledBuf> {
+        loop {
+            let packet = crate::io::ReadPacket::new(&mut *self)
+                .await
+                .map_err(|io_err| {
+                    self.inner.stream.take();
+                    self.inner.disconnected = true;
+                    Error::from(io_err)
+                })?;
+            if packet.first() != Some(&0xFF) {
+                return Ok(packet);
+            }
+            match ParseBuf(&packet).parse::<ErrPacket>(self.capabilities())? {
+                ErrPacket::Progress(_) => continue,
+                err @ ErrPacket::Error(_) => {
+                    // The exchange ends here; handle_err returns the server's error.
+                    self.inner.disconnected = false;
+                    self.handle_err(err)?;
+                }
+            }
+        }
+    }
+
+    /// sluice patch: reads `terminator`, the packet that ends a statement's response in a raw
+    /// exchange: the OK packet of a statement without a result set, or (`in_result`) the end
+    /// of a result set (an EOF packet, or an OK packet with header 0xFE under
+    /// CLIENT_DEPRECATE_EOF). The status flags and [`Conn::last_ok_packet`] are set as the typed
+    /// routines set them, and the exchange ends unless the status says more results follow.
+    /// A terminator that does not parse is an error, and the connection stays broken.
+    pub fn raw_end(&mut self, terminator: &[u8], in_result: bool) -> Result<()> {
+        let capabilities = self.capabilities();
+        let ok = if !in_result {
+            ParseBuf(terminator)
+                .parse::<OkPacketDeserializer<CommonOkPacket>>(capabilities)
+                .map(|x| x.into_inner())
+        } else if self.deprecates_eof() {
+            ParseBuf(terminator)
+                .parse::<OkPacketDeserializer<ResultSetTerminator>>(capabilities)
+                .map(|x| x.into_inner())
+        } else {
+            ParseBuf(terminator)
+                .parse::<OkPacketDeserializer<OldEofPacket>>(capabilities)
+                .map(|x| x.into_inner())
+        }?;
+        let more = ok
+            .status_flags()
+            .contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS);
+        self.handle_ok(ok.into_owned());
+        if !more {
+            self.inner.disconnected = false;
+        }
+        Ok(())
+    }
+
     /// Will update last IO time for this connection.
     pub(crate) fn touch(&mut self) {
         self.inner.last_io = Instant::now();

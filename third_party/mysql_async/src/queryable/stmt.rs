@@ -282,8 +282,9 @@ impl Statement {
 
     /// Overrides columns metadata for this statement.
     ///
-    /// See MARIADB_CLIENT_CACHE_METADATA capability.
-    pub(crate) fn update_columns_metadata(&self, columns: Vec<Column>) {
+    /// See MARIADB_CLIENT_CACHE_METADATA capability. (sluice patch: public, for a raw
+    /// exchange that reads an execution's new metadata itself.)
+    pub fn update_columns_metadata(&self, columns: Vec<Column>) {
         self.inner.update_columns_metadata(columns);
     }
 
