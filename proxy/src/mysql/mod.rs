@@ -4,7 +4,7 @@
 //!
 //! Module map: `packet` frames the client's packets and writes OK/ERR/EOF; `handshake` runs the
 //! connection phase up to the token; `session` handles an authenticated client's commands and
-//! re-encodes the backend's results; `backend` holds the pools with their pinned settings.
+//! relays the backend's results; `backend` holds the pools with their pinned settings.
 //!
 //! A client holds one backend connection for its whole session (session pooling): MySQL
 //! session state (prepared statements, `SET` values, `autocommit`, open transactions) lives on

@@ -3,9 +3,10 @@
 //! Every COM_QUERY and COM_STMT_PREPARE goes through the policy engine; every COM_QUERY and
 //! COM_STMT_EXECUTE re-checks the token (expiry, revocation), the rate limit and, when the role
 //! file changed since a statement was prepared, authorizes it again. The backend runs only the
-//! rendered statements. Results are re-encoded from what mysql_async decoded: the text protocol
-//! carries the backend's bytes as they came, the binary protocol the typed values, both under
-//! the backend's own column definitions.
+//! rendered statements, each as a raw exchange on the session's backend connection
+//! ([`relay_response`]): the server's column definitions and rows go to the client as they came,
+//! in either protocol, and the door writes only the column count, the end of the column list and
+//! the terminator, in the client's form.
 
 use std::collections::HashMap;
 use std::sync::Arc;
