@@ -3952,3 +3952,162 @@ async fn a_client_gone_mid_result_leaves_no_rows_to_the_next_session() {
         problems,
     );
 }
+
+// ---- raw result framing for clients without CLIENT_DEPRECATE_EOF ----------------------------
+
+async fn read_definitions(w: &mut RawMy, n: usize, problems: &mut Vec<String>, what: &str) {
+    if n == 0 {
+        return;
+    }
+    for _ in 0..n {
+        if let Err(e) = w.read(Duration::from_secs(10)).await {
+            problems.push(format!("{what}: definition: {e}"));
+            return;
+        }
+    }
+    match w.read(Duration::from_secs(10)).await {
+        Ok(p) if is_eof(&p) => {}
+        other => problems.push(format!("{what}: no EOF after definitions: {other:?}")),
+    }
+}
+
+/// Reads a binary result set (an old client: EOF after the definitions and at the end).
+/// Returns the rows' count, or None on a framing problem (recorded).
+async fn read_binary_result(
+    w: &mut RawMy,
+    problems: &mut Vec<String>,
+    what: &str,
+) -> Option<usize> {
+    let first = match w.read(Duration::from_secs(10)).await {
+        Ok(p) => p,
+        Err(e) => {
+            problems.push(format!("{what}: no reply: {e}"));
+            return None;
+        }
+    };
+    if first.first() == Some(&0xff) {
+        problems.push(format!("{what}: error {:?}", err_packet(&first)));
+        return None;
+    }
+    let mut at = 0;
+    let n = lenenc(&first, &mut at).unwrap_or(0) as usize;
+    if first.len() != at {
+        problems.push(format!(
+            "{what}: column count packet has extra bytes: {first:?}"
+        ));
+    }
+    read_definitions(w, n, problems, what).await;
+    let mut rows = 0;
+    loop {
+        let p = match w.read(Duration::from_secs(10)).await {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(format!("{what}: row: {e}"));
+                return None;
+            }
+        };
+        if is_eof(&p) {
+            let status = u16::from_le_bytes([p[3], p[4]]);
+            if status & SERVER_MORE_RESULTS_EXISTS != 0 {
+                problems.push(format!("{what}: MORE_RESULTS in the final EOF"));
+            }
+            return Some(rows);
+        }
+        if p.first() != Some(&0x00) {
+            problems.push(format!(
+                "{what}: binary row without 0x00 header: {:?}",
+                &p[..p.len().min(16)]
+            ));
+            return None;
+        }
+        rows += 1;
+    }
+}
+
+/// A client without CLIENT_DEPRECATE_EOF (EOF packets after definitions and at the end) gets
+/// well-framed results in both protocols, executions that the backend answers without metadata
+/// (MARIADB_CLIENT_CACHE_METADATA) included, and a multi-statement query in its form; the
+/// session stays in step afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn old_eof_clients_get_well_framed_results_in_both_protocols() {
+    let _serial = SERIAL.lock().await;
+    let server = shared_mariadb();
+    let gw = door_gateway(server, 1);
+    let addr = gw.mysql_addr.unwrap();
+    let token = tok(&gw, RO, "acme");
+    let mut problems = Vec::new();
+    let sql = "SELECT id, model FROM vehicles";
+    let want: Vec<(i64, String)> = {
+        let mut c = open(&gw, &token).await.expect("open");
+        let v = c.query(sql).await.expect("via mysql_async");
+        close(c).await;
+        v
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut w = RawMy::connect(
+        addr,
+        "agent",
+        token.as_bytes(),
+        Some(&gw.database),
+        45,
+        "mysql_clear_password",
+    )
+    .await
+    .expect("login");
+    // Text.
+    let r = w.query(sql.as_bytes()).await;
+    if r.error.is_some() || r.rows.len() != want.len() {
+        problems.push(format!(
+            "text: {:?} rows {} want {}",
+            r.error,
+            r.rows.len(),
+            want.len()
+        ));
+    }
+    // Multi-statement.
+    let r = w.query(format!("{sql}; SELECT 1").as_bytes()).await;
+    if r.error.is_some() || r.rows.len() != want.len() + 1 {
+        problems.push(format!(
+            "multi: {:?} rows {} want {}",
+            r.error,
+            r.rows.len(),
+            want.len() + 1
+        ));
+    }
+    // Prepared, executed several times (the backend may skip the metadata after the first).
+    w.seq = 0;
+    let mut p = vec![0x16];
+    p.extend_from_slice(sql.as_bytes());
+    w.write(&p).await;
+    let ok = w
+        .read(Duration::from_secs(10))
+        .await
+        .expect("prepare reply");
+    assert_eq!(ok.first(), Some(&0x00), "{:?}", err_packet(&ok));
+    let id = [ok[1], ok[2], ok[3], ok[4]];
+    let cols = u16::from_le_bytes([ok[5], ok[6]]) as usize;
+    let params = u16::from_le_bytes([ok[7], ok[8]]) as usize;
+    read_definitions(&mut w, params, &mut problems, "prepare params").await;
+    read_definitions(&mut w, cols, &mut problems, "prepare columns").await;
+    for round in 0..4 {
+        w.seq = 0;
+        let mut e = vec![0x17];
+        e.extend_from_slice(&id);
+        e.push(0);
+        e.extend_from_slice(&1u32.to_le_bytes());
+        w.write(&e).await;
+        let what = format!("execute {round}");
+        match read_binary_result(&mut w, &mut problems, &what).await {
+            Some(n) if n == want.len() => {}
+            other => problems.push(format!("{what}: rows {other:?} want {}", want.len())),
+        }
+    }
+    let r = w.query(b"SELECT 1").await;
+    if r.rows != vec![vec![Some("1".to_string())]] {
+        problems.push(format!("after: SELECT 1 gave {r:?}"));
+    }
+    finish(
+        "old_eof_clients_get_well_framed_results_in_both_protocols",
+        problems,
+    );
+}

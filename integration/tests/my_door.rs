@@ -660,3 +660,66 @@ async fn one_token_cannot_take_every_backend_connection() {
         .collect();
     assert_eq!(refusals.len(), 1);
 }
+
+/// A statement that fails after some of its rows have gone to the client (max_statement_time
+/// with a per-row SLEEP) leaves the session, and the pooled connection, in step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_failing_mid_result_leaves_the_session_in_step() {
+    let gw = gateway_with(GatewayOptions {
+        pool_size: 1,
+        ..Default::default()
+    });
+    let sleepy = gw.token("agent_sleepy", Some("acme"), 600);
+    let mut c = gw.mysql_conn(&sleepy).await;
+    let check = "SELECT id FROM customers ORDER BY id";
+    let want: Vec<i64> = c.query(check).await.unwrap();
+    let slow = "SELECT id, SLEEP(0.15) FROM customers ORDER BY id";
+    for prepared in [false, true, false, true] {
+        let mut got_rows = 0;
+        let mut error = None;
+        if prepared {
+            match c.exec_iter(slow, ()).await {
+                Ok(mut r) => loop {
+                    match r.next().await {
+                        Ok(Some(_)) => got_rows += 1,
+                        Ok(None) => break,
+                        Err(e) => {
+                            error = Some(code(&e));
+                            break;
+                        }
+                    }
+                },
+                Err(e) => error = Some(code(&e)),
+            }
+        } else {
+            match c.query_iter(slow).await {
+                Ok(mut r) => loop {
+                    match r.next().await {
+                        Ok(Some(_)) => got_rows += 1,
+                        Ok(None) => break,
+                        Err(e) => {
+                            error = Some(code(&e));
+                            break;
+                        }
+                    }
+                },
+                Err(e) => error = Some(code(&e)),
+            }
+        }
+        // The role's 1 s timeout ends it after a few rows: max_statement_time exceeded.
+        assert!(
+            got_rows > 0,
+            "prepared={prepared}: rows came before the error"
+        );
+        assert_eq!(error.map(|e| e.0), Some(1969), "prepared={prepared}");
+        let again: Vec<i64> = c.query(check).await.expect("text after");
+        assert_eq!(again, want, "text after prepared={prepared}");
+        let again: Vec<i64> = c.exec(check, ()).await.expect("prepared after");
+        assert_eq!(again, want, "prepared after prepared={prepared}");
+    }
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut c = gw.mysql_conn(&sleepy).await;
+    let again: Vec<i64> = c.query(check).await.expect("next session");
+    assert_eq!(again, want);
+}

@@ -1242,8 +1242,13 @@ async fn relay_response(
         Command::Query(_) => None,
     };
     let mut rows = 0u64;
+    // A client gone mid-result: the rest of the response is still read (and dropped) before
+    // the session ends, so the connection goes back to its pool in step and the pool's size
+    // keeps bounding the statements running on the server. Discarded instead, it would free
+    // its slot while the server still ran the abandoned statement.
     let first = match read_result(io, conn, stmt, Some((form, cap, &mut rows))).await {
-        Ok(had_rows) => had_rows,
+        Ok(had_rows) => Ok(had_rows),
+        Err(Streamed::Client(e)) => Err(e),
         Err(s) => return s,
     };
     // A procedure's further results: read to the end, not sent (the client sees one).
@@ -1255,9 +1260,9 @@ async fn relay_response(
             return s;
         }
     }
-    Streamed::Done {
-        had_rows: first,
-        rows,
+    match first {
+        Ok(had_rows) => Streamed::Done { had_rows, rows },
+        Err(e) => Streamed::Client(e),
     }
 }
 
@@ -1381,6 +1386,7 @@ async fn read_result(
         }
     }
     let deprecate_eof = conn.deprecates_eof();
+    let mut gone = None;
     loop {
         let p = conn.raw_read().await.map_err(backend)?;
         let terminator = p.first() == Some(&0xFE)
@@ -1391,17 +1397,22 @@ async fn read_result(
             };
         if terminator {
             conn.raw_end(&p, true).map_err(backend)?;
-            return Ok(true);
+            return match gone {
+                Some(e) => Err(Streamed::Client(e)),
+                None => Ok(true),
+            };
         }
         let Some((_, cap, rows)) = to_client.as_mut() else {
             continue;
         };
-        if cap.is_some_and(|c| **rows >= c) {
-            continue; // read, not sent: the role's max_rows
+        if gone.is_some() || cap.is_some_and(|c| **rows >= c) {
+            continue; // read, not sent: the client is gone, or the role's max_rows
         }
         **rows += 1;
         io.write(&p);
-        io.flush_if_full().await.map_err(Streamed::Client)?;
+        if let Err(e) = io.flush_if_full().await {
+            gone = Some(e);
+        }
     }
 }
 
