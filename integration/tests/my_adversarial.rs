@@ -3868,6 +3868,22 @@ async fn hostile_execute_packets_are_refused_and_the_session_goes_on() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// A raw client logged in through the door as `agent` with `token` (mysql_clear_password,
+/// utf8mb4).
+async fn agent_login(gw: &Gateway, token: &str) -> RawMy {
+    let addr = gw.mysql_addr.expect("a MySQL door");
+    RawMy::connect(
+        addr,
+        "agent",
+        token.as_bytes(),
+        Some(&gw.database),
+        45,
+        "mysql_clear_password",
+    )
+    .await
+    .expect("login")
+}
+
 /// A client that goes away in the middle of a large result leaves its backend connection half
 /// read, the rest of the rows still on their way: that connection must be discarded, never
 /// handed to the next session, which would read another client's rows as its own answer. With
@@ -3898,20 +3914,10 @@ async fn a_client_gone_mid_result_leaves_no_rows_to_the_next_session() {
         .await
         .unwrap();
     assert_eq!(want.len(), 1);
-    let addr = gw.mysql_addr.unwrap();
     let token = tok(&gw, RO, "acme");
     let mut problems = Vec::new();
     for round in 1..=3 {
-        let mut w = RawMy::connect(
-            addr,
-            "agent",
-            token.as_bytes(),
-            Some(&gw.database),
-            45,
-            "mysql_clear_password",
-        )
-        .await
-        .expect("login");
+        let mut w = agent_login(&gw, &token).await;
         w.seq = 0;
         assert!(w.write(b"\x03SELECT id, json FROM vehicles").await);
         let first = w.read(Duration::from_secs(10)).await.expect("a reply");
@@ -4033,7 +4039,6 @@ async fn old_eof_clients_get_well_framed_results_in_both_protocols() {
     let _serial = SERIAL.lock().await;
     let server = shared_mariadb();
     let gw = door_gateway(server, 1);
-    let addr = gw.mysql_addr.unwrap();
     let token = tok(&gw, RO, "acme");
     let mut problems = Vec::new();
     let sql = "SELECT id, model FROM vehicles";
@@ -4044,16 +4049,7 @@ async fn old_eof_clients_get_well_framed_results_in_both_protocols() {
         v
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut w = RawMy::connect(
-        addr,
-        "agent",
-        token.as_bytes(),
-        Some(&gw.database),
-        45,
-        "mysql_clear_password",
-    )
-    .await
-    .expect("login");
+    let mut w = agent_login(&gw, &token).await;
     // Text.
     let r = w.query(sql.as_bytes()).await;
     if r.error.is_some() || r.rows.len() != want.len() {

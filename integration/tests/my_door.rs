@@ -675,37 +675,11 @@ async fn a_statement_failing_mid_result_leaves_the_session_in_step() {
     let want: Vec<i64> = c.query(check).await.unwrap();
     let slow = "SELECT id, SLEEP(0.15) FROM customers ORDER BY id";
     for prepared in [false, true, false, true] {
-        let mut got_rows = 0;
-        let mut error = None;
-        if prepared {
-            match c.exec_iter(slow, ()).await {
-                Ok(mut r) => loop {
-                    match r.next().await {
-                        Ok(Some(_)) => got_rows += 1,
-                        Ok(None) => break,
-                        Err(e) => {
-                            error = Some(code(&e));
-                            break;
-                        }
-                    }
-                },
-                Err(e) => error = Some(code(&e)),
-            }
+        let (got_rows, error) = if prepared {
+            rows_then_error(c.exec_iter(slow, ()).await).await
         } else {
-            match c.query_iter(slow).await {
-                Ok(mut r) => loop {
-                    match r.next().await {
-                        Ok(Some(_)) => got_rows += 1,
-                        Ok(None) => break,
-                        Err(e) => {
-                            error = Some(code(&e));
-                            break;
-                        }
-                    }
-                },
-                Err(e) => error = Some(code(&e)),
-            }
-        }
+            rows_then_error(c.query_iter(slow).await).await
+        };
         // The role's 1 s timeout ends it after a few rows: max_statement_time exceeded.
         assert!(
             got_rows > 0,
@@ -722,4 +696,22 @@ async fn a_statement_failing_mid_result_leaves_the_session_in_step() {
     let mut c = gw.mysql_conn(&sleepy).await;
     let again: Vec<i64> = c.query(check).await.expect("next session");
     assert_eq!(again, want);
+}
+
+/// How many rows a result gave before its error (the error's code and message), or all of them.
+async fn rows_then_error<P: mysql_async::prelude::Protocol>(
+    result: Result<mysql_async::QueryResult<'_, '_, P>, mysql_async::Error>,
+) -> (usize, Option<(u16, String)>) {
+    let mut r = match result {
+        Ok(r) => r,
+        Err(e) => return (0, Some(code(&e))),
+    };
+    let mut rows = 0;
+    loop {
+        match r.next().await {
+            Ok(Some(_)) => rows += 1,
+            Ok(None) => return (rows, None),
+            Err(e) => return (rows, Some(code(&e))),
+        }
+    }
 }
