@@ -3884,10 +3884,10 @@ async fn agent_login(gw: &Gateway, token: &str) -> RawMy {
     .expect("login")
 }
 
-/// A client that goes away in the middle of a large result leaves its backend connection half
-/// read, the rest of the rows still on their way: that connection must be discarded, never
-/// handed to the next session, which would read another client's rows as its own answer. With
-/// one backend connection, the next client of the same profile gets whatever the pool has.
+/// A client that goes away in the middle of a large result leaves the rest of its rows on their
+/// way from the backend: the gateway must read them to the end (or discard the connection)
+/// before the connection serves anyone else, whose answer they would otherwise become. With one
+/// backend connection, the next client of the same profile gets whatever the pool has.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_gone_mid_result_leaves_no_rows_to_the_next_session() {
     let _serial = SERIAL.lock().await;
